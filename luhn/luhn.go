@@ -1,0 +1,144 @@
+// Package luhn computes and checks Luhn (mod 10) check digits and generates
+// random Luhn-valid numbers.
+//
+// The Luhn algorithm (ISO/IEC 7812-1, annex B) is the check digit scheme of
+// payment card numbers. cardvault uses it twice: to refuse a mistyped card
+// number before it is stored, and to mint numeric tokens that look like card
+// numbers to the systems that carry them (a secure token begins with a
+// six-digit prefix and ends with a Luhn check digit).
+//
+// # Errors
+//
+// Every error wraps one of the sentinels below and names the position or
+// length at fault, never the number itself: the numbers this package sees are
+// card numbers, and errors end up in logs.
+package luhn
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Lengths accepted by [Generate]: the shortest and the longest primary account
+// number in ISO/IEC 7812.
+const (
+	MinLength = 12
+	MaxLength = 19
+)
+
+var (
+	// ErrEmpty is returned for an empty payload.
+	ErrEmpty = errors.New("luhn: empty input")
+	// ErrNotDigits is returned when the input holds a byte other than 0-9.
+	ErrNotDigits = errors.New("luhn: input holds a non-digit")
+	// ErrLength is returned when a requested length is outside
+	// [MinLength, MaxLength].
+	ErrLength = errors.New("luhn: length out of range")
+	// ErrPrefix is returned when a prefix leaves no room for the check digit.
+	ErrPrefix = errors.New("luhn: prefix too long")
+)
+
+// Valid reports whether number is a string of at least two ASCII digits whose
+// last digit is the Luhn check digit of the ones before it. It allocates
+// nothing and accepts no separators: strip spaces and dashes first.
+func Valid(number string) bool {
+	if len(number) < 2 {
+		return false
+	}
+	sum := 0
+	double := false
+	for i := len(number) - 1; i >= 0; i-- {
+		c := number[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		d := int(c - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// CheckDigit returns the ASCII digit that, appended to payload, makes a
+// Luhn-valid number.
+func CheckDigit(payload string) (byte, error) {
+	if len(payload) == 0 {
+		return 0, ErrEmpty
+	}
+	sum := 0
+	// The check digit will take the rightmost position, so the rightmost
+	// payload digit is the first one doubled.
+	double := true
+	for i := len(payload) - 1; i >= 0; i-- {
+		c := payload[i]
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%w at position %d", ErrNotDigits, i)
+		}
+		d := int(c - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return byte('0' + (10-sum%10)%10), nil
+}
+
+// Generate returns a random Luhn-valid number of length digits that starts
+// with prefix. length must be within [MinLength, MaxLength] and prefix must
+// be digits leaving room for at least the check digit. Random digits are drawn
+// uniformly from rnd, or from crypto/rand when rnd is nil; an error reading
+// rnd is returned as is.
+func Generate(prefix string, length int, rnd io.Reader) (string, error) {
+	if length < MinLength || length > MaxLength {
+		return "", fmt.Errorf("%w: %d is not within %d-%d", ErrLength, length, MinLength, MaxLength)
+	}
+	if len(prefix) > length-1 {
+		return "", fmt.Errorf("%w: a %d-digit prefix leaves no room in %d digits", ErrPrefix, len(prefix), length)
+	}
+	for i := 0; i < len(prefix); i++ {
+		if prefix[i] < '0' || prefix[i] > '9' {
+			return "", fmt.Errorf("%w: prefix position %d", ErrNotDigits, i)
+		}
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var out [MaxLength]byte
+	n := copy(out[:], prefix)
+	var buf [32]byte
+	for n < length-1 {
+		if _, err := io.ReadFull(rnd, buf[:]); err != nil {
+			return "", fmt.Errorf("luhn: reading random digits: %w", err)
+		}
+		for _, b := range buf {
+			// 250 is the largest multiple of 10 that fits a byte; rejecting
+			// the rest keeps every digit equally likely.
+			if b >= 250 {
+				continue
+			}
+			out[n] = '0' + b%10
+			n++
+			if n == length-1 {
+				break
+			}
+		}
+	}
+	check, err := CheckDigit(string(out[:n]))
+	if err != nil {
+		return "", err // unreachable: every byte written is a digit
+	}
+	out[n] = check
+	return string(out[:length]), nil
+}
