@@ -1,0 +1,27 @@
+package cardvault_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault"
+)
+
+func TestInvalidError(t *testing.T) {
+	var e cardvault.InvalidError
+	require.NoError(t, e.Err(), "an InvalidError without fields is no error")
+
+	e.Add("/customer/lastName", "too long", "at most 60 characters")
+	e.Add("limit", "invalid value", "")
+	err := fmt.Errorf("securetoken: %w", e.Err())
+
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+	require.NotErrorIs(t, err, cardvault.ErrNotFound)
+	var ie *cardvault.InvalidError
+	require.True(t, errors.As(err, &ie))
+	require.Len(t, ie.Fields, 2)
+	require.Equal(t, "securetoken: invalid input: /customer/lastName: at most 60 characters; limit: invalid value", err.Error())
+}
