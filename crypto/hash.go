@@ -1,0 +1,57 @@
+package crypto
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
+
+// Hasher computes keyed hashes (HMAC-SHA-256) under a deployment secret:
+// deterministic tokens of card numbers, fingerprints, and blind indexes of
+// searchable fields (email, phone, name).
+//
+// A plain hash of a card number is no protection — a 16-digit number with a
+// known prefix and a check digit is brute-forced in seconds — so anything
+// derived from sensitive data and stored in the clear is keyed. Each use
+// takes a label, and the key for each label is derived separately, so that
+// a token can never be mistaken for an index entry of another field.
+type Hasher struct {
+	key [32]byte
+}
+
+// NewHasher returns a Hasher under key, which must be 32 bytes of secret
+// random data (see [DataKey] for one way to keep it: wrapped by the master
+// Keyring).
+func NewHasher(key []byte) (*Hasher, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("%w: hash key is %d bytes, want 32", ErrFormat, len(key))
+	}
+	h := new(Hasher)
+	copy(h.key[:], key)
+	return h, nil
+}
+
+// Sum returns the keyed hash of data for label.
+func (h *Hasher) Sum(label string, data []byte) [32]byte {
+	// Derive the label's key, then MAC the data: HMAC(HMAC(k, label), data).
+	lk := hmac.New(sha256.New, h.key[:])
+	lk.Write([]byte(label))
+	var sub [32]byte
+	lk.Sum(sub[:0])
+	m := hmac.New(sha256.New, sub[:])
+	m.Write(data)
+	var out [32]byte
+	m.Sum(out[:0])
+	clear(sub[:])
+	return out
+}
+
+// Hex returns Sum as 64 lowercase hexadecimal characters.
+func (h *Hasher) Hex(label string, data []byte) string {
+	s := h.Sum(label, data)
+	return hex.EncodeToString(s[:])
+}
+
+// Wipe zeroes the key.
+func (h *Hasher) Wipe() { clear(h.key[:]) }

@@ -1,0 +1,61 @@
+package crypto
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// SealWithSecret encrypts plaintext under a key derived from secret with
+// HKDF-SHA-256, bound to context (for a capture grant: its id), and returns
+// the ciphertext.
+//
+// This is how a capture grant carries what it needs to write to the vault —
+// a record's DataKey, or a vault key's recipient — to whoever holds the
+// grant's secret, and to nobody who holds only the database. HKDF, not
+// scrypt, because the secret is high-entropy (see [NewSecret]); do not use
+// this with a password.
+func SealWithSecret(secret string, context, plaintext []byte) []byte {
+	key := secretKey(secret, context)
+	defer clear(key)
+	a, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		panic("crypto: unreachable: " + err.Error())
+	}
+	out := make([]byte, 1+chacha20poly1305.NonceSizeX, 1+chacha20poly1305.NonceSizeX+len(plaintext)+a.Overhead())
+	out[0] = versionSecretBox
+	nonce := out[1:]
+	rand.Read(nonce)
+	return a.Seal(out, nonce, plaintext, append([]byte{versionSecretBox}, context...))
+}
+
+// OpenWithSecret opens what SealWithSecret sealed with the same secret and
+// context. A wrong secret or context gives an error wrapping ErrOpen.
+func OpenWithSecret(secret string, context, sealed []byte) ([]byte, error) {
+	const header = 1 + chacha20poly1305.NonceSizeX
+	if len(sealed) < header+chacha20poly1305.Overhead || sealed[0] != versionSecretBox {
+		return nil, fmt.Errorf("%w: not a secret-sealed value", ErrFormat)
+	}
+	key := secretKey(secret, context)
+	defer clear(key)
+	a, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		panic("crypto: unreachable: " + err.Error())
+	}
+	pt, err := a.Open(nil, sealed[1:header], sealed[header:], append([]byte{versionSecretBox}, context...))
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return pt, nil
+}
+
+func secretKey(secret string, context []byte) []byte {
+	key, err := hkdf.Key(sha256.New, []byte(secret), context, "cardvault secret box v1", chacha20poly1305.KeySize)
+	if err != nil {
+		panic("crypto: unreachable: " + err.Error()) // only for absurd lengths
+	}
+	return key
+}
