@@ -304,7 +304,7 @@ func TestServePage(t *testing.T) {
 		require.Contains(t, html, `id="cv-cvv"`)
 		require.NotContains(t, html, `id="cv-card-number"`)
 		require.Contains(t, html, `<script nonce="`+nonce+`" id="cv-success-callback">`)
-		require.NotContains(t, html, "S2TRYkjufkfwf8oItW2G", "the secret never goes into the HTML")
+		require.False(t, strings.Contains(html, "S2TRYkjufkfwf8oItW2G"), "the secret never goes into the HTML")
 
 		again := serve("GET", link+query, capture.PageOptions{})
 		require.NotEqual(t, nonce, nonceOf(t, again.Header().Get("Content-Security-Policy")), "a fresh nonce per response")

@@ -27,6 +27,14 @@
     return form.querySelector('[data-field="' + name + '"]');
   }
 
+  // The link's reference fills a visible reference field, and is posted as
+  // it is when the field is hidden: the merchant chose it.
+  var linkReference = params.get("reference") || "";
+  var referenceEl = input("reference");
+  if (referenceEl && linkReference && !referenceEl.value) {
+    referenceEl.value = linkReference;
+  }
+
   // Card brands by IIN prefix. The first match wins, so the narrow ranges
   // that sit inside a wider one (Discover's 622126-622925 inside UnionPay's
   // 62) come first.
@@ -249,6 +257,9 @@
     if (firstInvalid) {
       firstInvalid.focus();
       return null;
+    }
+    if (!referenceEl && linkReference) {
+      data.reference = linkReference;
     }
     return data;
   }

@@ -18,7 +18,9 @@
 // cannot take input shows #cv-notice instead of the form.
 //
 // In the browser the page reads secret from its own query string (the
-// server never writes the secret into the HTML), checks the visible fields
+// server never writes the secret into the HTML), and the optional
+// reference: it fills a visible reference field, or is posted as
+// "reference" when that field is hidden. It checks the visible fields
 // (Luhn, length by brand, expiry MM/YY not in the past, CVV 3 or 4 digits, 4
 // for American Express, ABA routing number check), and posts nothing while a
 // checked field is invalid. It then POSTs the fields to the capture URL with

@@ -43,6 +43,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -173,6 +174,7 @@ func (r *recorder) listener(where string) func(ev any) {
 }
 
 func (r *recorder) add(where string, csp bool, text string) {
+	text = redact(text)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if csp {
@@ -188,6 +190,14 @@ func at(url string) string {
 	}
 	return " (" + url + ")"
 }
+
+// queryString matches the query of a URL in a message.
+var queryString = regexp.MustCompile(`(https?://[^\s'"?#]*)\?[^\s'"#)]*`)
+
+// redact drops the query strings of the URLs in a message: a page's URL can
+// carry a secret (the hosted form's does), and messages end up in test
+// output.
+func redact(s string) string { return queryString.ReplaceAllString(s, "$1?…") }
 
 // argsText joins a console call's arguments as the console shows them.
 func argsText(args []*runtime.RemoteObject) string {
@@ -345,7 +355,7 @@ func (tab *Tab) attach(info *target.Info) *Frame {
 	tab.t.Helper()
 	// Detach on cancel: closing an iframe's target is not ours to do.
 	ctx, cancel := chromedp.NewContext(tab.Ctx, chromedp.WithTargetID(info.TargetID), chromedp.WithDetachOnCancel(),
-		chromedp.WithListener(tab.rec.listener("frame "+info.URL)))
+		chromedp.WithListener(tab.rec.listener("frame "+redact(info.URL))))
 	tab.t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
 		tab.t.Fatalf("browsertest: attaching to the iframe at %s: %v", info.URL, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -110,6 +111,19 @@ func TestBrowser(t *testing.T) {
 		title, err := chromedp.Run(tab.Ctx, chromedp.Title())
 		require.NoError(t, err)
 		require.NotEqual(t, "inline ran", title, "the policy blocked the inline script")
+	})
+
+	t.Run("messages leave out query strings", func(t *testing.T) {
+		tab := b.NewTab(t, 10*time.Second)
+		tab.ExpectCSPViolation("script-src")
+		tab.Do(chromedp.Navigate(otherSite + "/outer?src=" + url.QueryEscape(srv.URL+"/inner?secret=hunter2")))
+		tab.Frame("#f", srv.URL+"/inner")
+		require.Eventually(t, func() bool { return len(tab.CSPViolations()) == 1 && len(tab.ConsoleErrors()) == 1 },
+			5*time.Second, 10*time.Millisecond)
+		for _, m := range append(tab.CSPViolations(), tab.ConsoleErrors()...) {
+			require.False(t, strings.Contains(m, "hunter2"), "a query string reached a message")
+			require.Contains(t, m, "/inner?…")
+		}
 	})
 
 	t.Run("an unexpected CSP violation fails the test", func(t *testing.T) {
