@@ -3,6 +3,7 @@ package capture_test
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"time"
@@ -42,4 +43,41 @@ func ExampleParseForm() {
 	// 200 no-referrer no-store
 	// true false
 	// true
+}
+
+// How a server answers GET /v1/capture/iframe/{id}?unique_id=&secret=: it
+// loads the form, looks the grant up to tell the page what it knows about
+// it, and lets ServePage write the page and its headers.
+func ExampleForm_ServePage() {
+	form, err := capture.ParseForm("pcd", nil, time.Now())
+	if err != nil {
+		panic(err)
+	}
+	forms := map[string]capture.Form{form.ID: form}
+	// What the server's grant store says: grant id → expiry.
+	grants := map[string]time.Time{
+		"live-grant":    time.Now().Add(time.Hour),
+		"expired-grant": time.Now().Add(-time.Minute),
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/capture/iframe/{id}", func(w http.ResponseWriter, r *http.Request) {
+		f, ok := forms[r.PathValue("id")]
+		if !capture.ValidFormID(r.PathValue("id")) || !ok {
+			http.NotFound(w, r)
+			return
+		}
+		expiresAt, known := grants[r.URL.Query().Get("unique_id")]
+		f.ServePage(w, r, capture.PageOptions{GrantExpiresAt: expiresAt, GrantClosed: !known})
+	})
+
+	for _, grant := range []string{"live-grant", "expired-grant", "deleted-grant"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/capture/iframe/"+form.ID+"?unique_id="+grant+"&secret=s3cret", nil))
+		fmt.Println(grant, rec.Code, strings.Contains(rec.Body.String(), `<p id="cv-notice"`))
+	}
+	// Output:
+	// live-grant 200 false
+	// expired-grant 410 true
+	// deleted-grant 410 true
 }
