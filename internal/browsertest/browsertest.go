@@ -62,9 +62,9 @@ const EnvChromium = "CARDVAULT_TEST_CHROMIUM"
 // startTimeout bounds the browser's start.
 const startTimeout = 30 * time.Second
 
-// Flags are the command-line flags the browser runs with, besides
+// flags are the command-line flags the browser runs with, besides
 // --user-data-dir.
-var Flags = []string{
+var flags = []string{
 	"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
 }
@@ -105,7 +105,7 @@ func Start(t testing.TB) *Browser {
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()), // removed after the browser stops: cleanups run last-in, first-out
 	}
-	for _, f := range Flags {
+	for _, f := range flags {
 		opts = append(opts, chromedp.Flag(strings.TrimPrefix(f, "--"), true))
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
