@@ -1,0 +1,494 @@
+package capture_test
+
+// The hosted form in a real browser: a merchant page on one site frames the
+// form served by a "vault" on another site, whose capture endpoint is a fake
+// written here (the grants come later; the form only needs an endpoint that
+// answers like the real one). Headless Chromium runs it all through
+// internal/browsertest, which also fails a test on any CSP violation it did
+// not expect.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/internal/browsertest"
+)
+
+// grant is a fake capture endpoint: its secret, expiry and canned reply.
+type grant struct {
+	secret    string
+	expiresAt time.Time // zero: never
+	status    int       // reply status; 0 means 200
+	reply     string    // reply body; "" means {"user","token","reference"}
+}
+
+// post is what the fake endpoint received.
+type post struct {
+	grantID, secret, contentType, referer string
+	body                                  []byte
+}
+
+// vault serves forms at /v1/capture/iframe/{id} and fake capture endpoints
+// at /v1/capture/{id}.
+type vault struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	forms  map[string]capture.Form
+	grants map[string]grant
+	posts  []post
+}
+
+func newVault(t *testing.T) *vault {
+	v := &vault{forms: map[string]capture.Form{}, grants: map[string]grant{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/capture/iframe/{form}", func(w http.ResponseWriter, r *http.Request) {
+		v.mu.Lock()
+		form, ok := v.forms[r.PathValue("form")]
+		g, known := v.grants[r.URL.Query().Get("unique_id")]
+		v.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		form.ServePage(w, r, capture.PageOptions{GrantExpiresAt: g.expiresAt, GrantClosed: !known})
+	})
+	mux.HandleFunc("POST /v1/capture/{grant}", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		id := r.PathValue("grant")
+		v.mu.Lock()
+		v.posts = append(v.posts, post{grantID: id, secret: r.Header.Get("X-PCIVault-Capture-Secret"),
+			contentType: r.Header.Get("Content-Type"), referer: r.Header.Get("Referer"), body: body})
+		g, ok := v.grants[id]
+		v.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case !ok || r.Header.Get("X-PCIVault-Capture-Secret") != g.secret:
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `{"error": "wrong capture secret"}`)
+		case g.status != 0:
+			w.WriteHeader(g.status)
+			fmt.Fprint(w, g.reply)
+		default:
+			fmt.Fprint(w, `{"user": "test-user", "token": "44c93045e3cf54d23792c7821c42c2386e3040680caaa1ab512aa45091ad8fd1", "reference": "my-reference"}`)
+		}
+	})
+	v.srv = httptest.NewServer(mux)
+	t.Cleanup(v.srv.Close)
+	return v
+}
+
+func (v *vault) addForm(t *testing.T, formType, body string) capture.Form {
+	t.Helper()
+	f, err := capture.ParseForm(formType, []byte(body), time.Now())
+	require.NoError(t, err)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.forms[f.ID] = f
+	return f
+}
+
+// addGrant registers a fake grant and returns the form link for it.
+func (v *vault) addGrant(f capture.Form, id string, g grant) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.grants[id] = g
+	return v.srv.URL + "/v1/capture/iframe/" + f.ID + "?unique_id=" + url.QueryEscape(id) + "&secret=" + url.QueryEscape(g.secret)
+}
+
+func (v *vault) postsTo(id string) []post {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []post
+	for _, p := range v.posts {
+		if p.grantID == id {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// merchant is the merchant's site: /embed?src= frames a form, /update/...
+// records where the form's callbacks sent the visitor.
+type merchant struct {
+	srv    *httptest.Server
+	origin string // http://localhost:<port>: another site than the vault's 127.0.0.1
+	mu     sync.Mutex
+	hits   []*http.Request
+}
+
+func newMerchant(t *testing.T) *merchant {
+	m := &merchant{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /embed", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!DOCTYPE html><title>Checkout</title><h1>Update your card</h1>`+
+			`<iframe id="cv" title="Card form" width="480" height="600" src="%s"></iframe>`,
+			strings.ReplaceAll(r.URL.Query().Get("src"), `"`, "&quot;"))
+	})
+	mux.HandleFunc("GET /update/", func(w http.ResponseWriter, r *http.Request) {
+		m.mu.Lock()
+		m.hits = append(m.hits, r)
+		m.mu.Unlock()
+		fmt.Fprint(w, "<!DOCTYPE html><title>Done</title><p>Thank you")
+	})
+	m.srv = httptest.NewServer(mux)
+	t.Cleanup(m.srv.Close)
+	m.origin = strings.Replace(m.srv.URL, "127.0.0.1", "localhost", 1)
+	return m
+}
+
+func (m *merchant) embed(link string) string {
+	return m.origin + "/embed?src=" + url.QueryEscape(link)
+}
+
+func (m *merchant) hitsTo(path string) []*http.Request {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*http.Request
+	for _, r := range m.hits {
+		if r.URL.Path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func formBody(t *testing.T, fields map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(fields)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// requireJSON compares a posted body with want, key by key. A mismatch names
+// the key, never the value: they are card data, if only test cards.
+func requireJSON(t *testing.T, want map[string]string, body []byte) {
+	t.Helper()
+	var got map[string]string
+	require.True(t, json.Unmarshal(body, &got) == nil, "the post is a JSON object of strings")
+	require.ElementsMatch(t, slices.Collect(maps.Keys(want)), slices.Collect(maps.Keys(got)), "the posted fields")
+	for k, w := range want {
+		require.True(t, got[k] == w, "the posted %s is not the expected value", k)
+	}
+}
+
+// text returns the trimmed text of the element sel in the frame.
+func text(t *testing.T, f *browsertest.Frame, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(f.Ctx, chromedp.Text(chromedp.CSS(sel), f.Query...))
+	require.NoError(t, err, sel)
+	return strings.TrimSpace(s)
+}
+
+// evalIn evaluates a JavaScript expression in the frame's own document.
+// The merchant and the vault are different sites, so the frame is a
+// target of its own.
+func evalIn[T any](t *testing.T, f *browsertest.Frame, expr string) T {
+	t.Helper()
+	require.Empty(t, f.Query, "the form must run in a cross-site frame for evalIn")
+	v, err := chromedp.Run(f.Ctx, chromedp.Evaluate[T](expr))
+	require.NoError(t, err, expr)
+	return v
+}
+
+// setValue sets a field's value in the frame's document as a script would,
+// and fires the input event the page listens to. (chromedp.SetValue does not
+// reach into a cross-site frame's target.)
+func setValue(id, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
+		const el = document.getElementById(%q);
+		el.value = %q;
+		el.dispatchEvent(new Event("input", {bubbles: true}));
+		if (el.value !== %q) { throw new Error("the value did not stick"); }
+	})()`, id, value, value))
+}
+
+func TestFormInBrowser(t *testing.T) {
+	started := time.Now()
+	b := browsertest.Start(t)
+	v := newVault(t)
+	m := newMerchant(t)
+	nextYear := fmt.Sprintf("%02d/%02d", int(time.Now().Month()), (time.Now().Year()+1)%100)
+	const timeout = 15 * time.Second
+
+	// (a) The seed's flow: a CVV-only form whose success callback redirects
+	// with the reference the vault returned.
+	t.Run("seed CVV update redirects", func(t *testing.T) {
+		callback := "function(responseData, requestData) {\n" +
+			"const reference = responseData.reference;\n" +
+			"window.location.replace(`" + m.origin + "/update/success?reference=${reference}`);\n}"
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{
+			"success_callback": b64(callback),
+			"field_options": map[string]any{
+				"reference": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false},
+				"expiry": map[string]bool{"visible": false}, "card_number": map[string]bool{"visible": false},
+			},
+			"frame_ancestors": []string{m.origin},
+		}))
+		g := grant{secret: "S2TRYkjufkfwf8oItW2G_j1HcZ1ftMvURZwZJlbzb2BylPEPo8536sqdkO6J9i3x", expiresAt: time.Now().Add(10 * time.Minute)}
+		link := v.addGrant(f, "NjUDoEi3z8zFB33WEwSRg", g)
+
+		tab := b.NewTab(t, timeout)
+		tab.Do(chromedp.Navigate(m.embed(link)))
+		frame := tab.Frame("#cv", v.srv.URL)
+		require.Equal(t, 1, evalIn[int](t, frame, `document.querySelectorAll("input, select").length`), "only the CVV shows")
+		require.Equal(t, "Security code (CVV)", evalIn[string](t, frame, `document.querySelector('label[for="cv-cvv"]').textContent`))
+		frame.Do(
+			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "145", frame.Query...),
+			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+		)
+		require.Eventually(t, func() bool { return len(m.hitsTo("/update/success")) == 1 }, timeout, 20*time.Millisecond,
+			"the success callback redirects to the merchant")
+
+		posts := v.postsTo("NjUDoEi3z8zFB33WEwSRg")
+		require.Len(t, posts, 1)
+		requireJSON(t, map[string]string{"cvv": "145"}, posts[0].body)
+		require.True(t, g.secret == posts[0].secret, "the secret travels in X-PCIVault-Capture-Secret")
+		require.Equal(t, "application/json", posts[0].contentType)
+		require.Empty(t, posts[0].referer, "no Referer: the page's URL holds the secret")
+
+		hit := m.hitsTo("/update/success")[0]
+		require.Equal(t, "my-reference", hit.URL.Query().Get("reference"))
+		require.Empty(t, hit.Header.Get("Referer"), "the redirect leaks no Referer either")
+		require.Empty(t, tab.ConsoleErrors())
+	})
+
+	// (b) The full card form: checks in the browser, brand detection, and a
+	// post of exactly the visible fields.
+	t.Run("card form checks before it posts", func(t *testing.T) {
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{m.origin}}))
+		link := v.addGrant(f, "open-grant", grant{secret: "open-secret-0123456789"}) + "&reference=order-42"
+
+		tab := b.NewTab(t, timeout)
+		tab.Do(chromedp.Navigate(m.embed(link)))
+		frame := tab.Frame("#cv", v.srv.URL)
+		for _, id := range []string{"cv-card-number", "cv-card-holder", "cv-expiry", "cv-cvv"} {
+			require.True(t, evalIn[bool](t, frame, `(() => { const el = document.getElementById("`+id+`");
+				const label = document.querySelector('label[for="`+id+`"]');
+				return !!el && !!label && label.textContent.length > 0; })()`), "%s has a label", id)
+		}
+		require.False(t, evalIn[bool](t, frame, `!!document.getElementById("cv-reference")`), "reference is hidden by default")
+
+		// Brand detection, shown to the visitor as they type.
+		for number, brand := range map[string]string{
+			"4242424242424242": "Visa", "5555555555554444": "Mastercard", "2223003122003222": "Mastercard",
+			"378282246310005": "American Express", "6011111111111117": "Discover", "3530111333300000": "JCB",
+			"36227206271667": "Diners Club", "6200000000000005": "UnionPay", "9999": "",
+		} {
+			frame.Do(
+				setValue("cv-card-number", ""),
+				chromedp.SendKeys(chromedp.CSS("#cv-card-number"), number, frame.Query...),
+			)
+			require.Equal(t, brand, text(t, frame, "#cv-card-brand"), number)
+		}
+
+		// A Luhn-invalid number, an expired date and a short CVV: three
+		// inline errors and no post.
+		frame.Do(
+			setValue("cv-card-number", ""),
+			chromedp.SendKeys(chromedp.CSS("#cv-card-number"), "4242 4242 4242 4241", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-card-holder"), "Ada Lovelace", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-expiry"), "01/20", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "12", frame.Query...),
+			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+		)
+		require.Equal(t, "This card number is not valid. Check it for typing mistakes.", text(t, frame, "#cv-card-number-error"))
+		require.Equal(t, "This card has expired.", text(t, frame, "#cv-expiry-error"))
+		require.Equal(t, "The security code of a Visa card has 3 digits.", text(t, frame, "#cv-cvv-error"))
+		require.Empty(t, text(t, frame, "#cv-card-holder-error"))
+		require.Equal(t, "true", evalIn[string](t, frame, `document.getElementById("cv-card-number").getAttribute("aria-invalid")`))
+		require.Equal(t, "cv-card-number", evalIn[string](t, frame, `document.activeElement.id`), "focus moves to the first bad field")
+		require.Equal(t, "alert", evalIn[string](t, frame, `document.getElementById("cv-card-number-error").getAttribute("role")`))
+
+		// American Express wants four CVV digits.
+		frame.Do(
+			setValue("cv-card-number", ""),
+			chromedp.SendKeys(chromedp.CSS("#cv-card-number"), "378282246310005", frame.Query...),
+			setValue("cv-cvv", ""),
+			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "123", frame.Query...),
+			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+		)
+		require.Equal(t, "The security code of a American Express card has 4 digits.", text(t, frame, "#cv-cvv-error"))
+		require.Empty(t, text(t, frame, "#cv-card-number-error"), "the error went once the number was fixed")
+
+		// Fixed: it posts exactly the visible fields, normalized, plus the
+		// link's reference for the hidden reference field.
+		frame.Do(
+			setValue("cv-card-number", ""),
+			chromedp.SendKeys(chromedp.CSS("#cv-card-number"), "4242 4242 4242 4242", frame.Query...),
+			setValue("cv-expiry", ""),
+			chromedp.SendKeys(chromedp.CSS("#cv-expiry"), nextYear, frame.Query...),
+			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+		)
+		require.Eventually(t, func() bool { return text(t, frame, "#cv-status") == "Saved." }, timeout, 20*time.Millisecond)
+		posts := v.postsTo("open-grant")
+		require.Len(t, posts, 1, "the invalid attempts posted nothing")
+		requireJSON(t, map[string]string{
+			"card_number": "4242424242424242", "card_holder": "Ada Lovelace", "expiry": nextYear, "cvv": "123", "reference": "order-42",
+		}, posts[0].body)
+		require.True(t, posts[0].secret == "open-secret-0123456789", "the secret travels in X-PCIVault-Capture-Secret")
+		require.True(t, evalIn[bool](t, frame, `document.getElementById("cv-submit").disabled`), "no second post after success")
+		require.Empty(t, tab.ConsoleErrors())
+	})
+
+	t.Run("bank form posts", func(t *testing.T) {
+		f := v.addForm(t, "ach", formBody(t, map[string]any{"frame_ancestors": []string{m.origin}}))
+		link := v.addGrant(f, "bank-grant", grant{secret: "bank-secret"})
+		tab := b.NewTab(t, timeout)
+		tab.Do(chromedp.Navigate(m.embed(link)))
+		frame := tab.Frame("#cv", v.srv.URL)
+		frame.Do(
+			chromedp.SendKeys(chromedp.CSS("#cv-account-holder"), "Grace Hopper", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-routing-number"), "011000016", frame.Query...), // bad ABA check digit
+			chromedp.SendKeys(chromedp.CSS("#cv-account-number"), "000123456789", frame.Query...),
+			setValue("cv-account-type", "savings"),
+			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+		)
+		require.Equal(t, "This routing number is not valid. Check it for typing mistakes.", text(t, frame, "#cv-routing-number-error"))
+		frame.Do(
+			setValue("cv-routing-number", ""),
+			chromedp.SendKeys(chromedp.CSS("#cv-routing-number"), "011000015", frame.Query...),
+			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+		)
+		require.Eventually(t, func() bool { return len(v.postsTo("bank-grant")) == 1 }, timeout, 20*time.Millisecond)
+		requireJSON(t, map[string]string{
+			"account_holder": "Grace Hopper", "routing_number": "011000015", "account_number": "000123456789", "account_type": "savings",
+		}, v.postsTo("bank-grant")[0].body)
+		require.Empty(t, tab.ConsoleErrors())
+	})
+
+	// (c) A grant known to have expired when the page is served.
+	t.Run("expired grant shows a notice and no fields", func(t *testing.T) {
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{m.origin}}))
+		link := v.addGrant(f, "expired-grant", grant{secret: "expired-secret", expiresAt: time.Now().Add(-time.Minute)})
+		tab := b.NewTab(t, timeout)
+		tab.Do(chromedp.Navigate(m.embed(link)))
+		frame := tab.Frame("#cv", v.srv.URL)
+		require.Equal(t, "This form has expired. Ask for a new link.", text(t, frame, "#cv-notice"))
+		require.Zero(t, evalIn[int](t, frame, `document.querySelectorAll("form, input, select, button").length`))
+		require.Empty(t, v.postsTo("expired-grant"))
+		// The page comes with status 410, which Chromium logs; nothing else.
+		require.Len(t, tab.ConsoleErrors(), 1)
+		require.Contains(t, tab.ConsoleErrors()[0], "status of 410 (Gone)")
+	})
+
+	// (d) The endpoint refuses: error_callback gets {code, data} and the
+	// request, and the visitor sees a clear message either way.
+	t.Run("error reply runs the error callback", func(t *testing.T) {
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{
+			"error_callback": b64(`function(error, requestData) {
+				window.seenError = JSON.stringify({code: error.code, data: error.data, fields: Object.keys(requestData)});
+			}`),
+			"success_callback": b64(`function() { window.seenSuccess = true; }`),
+			"field_options":    map[string]any{"card_number": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false}},
+			"frame_ancestors":  []string{m.origin},
+		}))
+		for _, c := range []struct {
+			name, reply, message string
+			status               int
+			final                bool
+		}{
+			{"gone", `{"error": "capture endpoint expired"}`, "This form has expired. Ask for a new link. (capture endpoint expired)", http.StatusGone, true},
+			{"refused", `{"error": "expiry: must be MM/YY"}`, "The details were refused. (expiry: must be MM/YY)", http.StatusBadRequest, false},
+			{"not JSON", "upstream exploded\n", "Something went wrong on our side. Please try again.", http.StatusBadGateway, false},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				id := "refusing-" + c.name
+				link := v.addGrant(f, id, grant{secret: "s-" + c.name, status: c.status, reply: c.reply})
+				tab := b.NewTab(t, timeout)
+				tab.Do(chromedp.Navigate(m.embed(link)))
+				frame := tab.Frame("#cv", v.srv.URL)
+				frame.Do(
+					chromedp.SendKeys(chromedp.CSS("#cv-expiry"), nextYear, frame.Query...),
+					chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "321", frame.Query...),
+					chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+				)
+				seen, err := chromedp.Run(frame.Ctx, chromedp.Poll[string](`window.seenError`, chromedp.WithPollingTimeout(timeout)))
+				require.NoError(t, err)
+				var got struct {
+					Code   int             `json:"code"`
+					Data   json.RawMessage `json:"data"`
+					Fields []string        `json:"fields"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(seen), &got))
+				require.Equal(t, c.status, got.Code)
+				if strings.HasPrefix(c.reply, "{") {
+					require.JSONEq(t, c.reply, string(got.Data), "data is the parsed reply")
+				} else {
+					require.JSONEq(t, fmt.Sprintf("%q", c.reply), string(got.Data), "data is the reply's text")
+				}
+				require.Equal(t, []string{"expiry", "cvv"}, got.Fields, "the callback gets the request data")
+				require.Equal(t, c.message, text(t, frame, "#cv-status"))
+				require.Equal(t, c.final, evalIn[bool](t, frame, `document.getElementById("cv-submit").disabled`))
+				require.False(t, evalIn[bool](t, frame, `!!window.seenSuccess`))
+				require.Len(t, v.postsTo(id), 1)
+
+				// Chromium logs the failed fetch; nothing else may fail.
+				for _, e := range tab.ConsoleErrors() {
+					require.Contains(t, e, fmt.Sprintf("status of %d", c.status))
+				}
+			})
+		}
+	})
+
+	// (e) frame-ancestors: a site the form does not list cannot frame it.
+	t.Run("frame-ancestors blocks other sites", func(t *testing.T) {
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{"https://shop.example"}}))
+		link := v.addGrant(f, "framed-grant", grant{secret: "framed-secret"})
+		tab := b.NewTab(t, timeout)
+		tab.ExpectCSPViolation(`"frame-ancestors https://shop.example"`)
+		tab.Do(chromedp.Navigate(m.embed(link)))
+		frame := tab.Frame("#cv", v.srv.URL)
+		require.Eventually(t, func() bool { return len(tab.CSPViolations()) == 1 }, timeout, 20*time.Millisecond)
+		require.Contains(t, tab.CSPViolations()[0], "frame-ancestors https://shop.example")
+		require.True(t, evalIn[bool](t, frame, `location.href.startsWith("chrome-error:")`), "the frame shows the browser's error page")
+		require.False(t, evalIn[bool](t, frame, `!!document.getElementById("cv-form")`))
+
+		// The default policy ('self' https:) refuses a plain-http merchant too.
+		g := v.addForm(t, "pcd", "")
+		tab2 := b.NewTab(t, timeout)
+		tab2.ExpectCSPViolation(`"frame-ancestors 'self' https:"`)
+		tab2.Do(chromedp.Navigate(m.embed(v.addGrant(g, "default-grant", grant{secret: "x"}))))
+		require.Eventually(t, func() bool { return len(tab2.CSPViolations()) == 1 }, timeout, 20*time.Millisecond)
+	})
+
+	// The same page loaded by redirect, as the top document.
+	t.Run("works as a top-level page", func(t *testing.T) {
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{
+			"field_options": map[string]any{"card_number": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false}, "expiry": map[string]bool{"visible": false}},
+		}))
+		link := v.addGrant(f, "top-grant", grant{secret: "top-secret"})
+		tab := b.NewTab(t, timeout)
+		tab.Do(
+			chromedp.Navigate(link),
+			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "999"),
+			chromedp.Click(chromedp.CSS("#cv-submit")),
+		)
+		got, err := chromedp.Run(tab.Ctx, chromedp.Poll[string](`(() => { const s = document.getElementById("cv-status").textContent; return s === "Saved." ? s : null; })()`,
+			chromedp.WithPollingTimeout(timeout)))
+		require.NoError(t, err)
+		require.Equal(t, "Saved.", got)
+		requireJSON(t, map[string]string{"cvv": "999"}, v.postsTo("top-grant")[0].body)
+		require.Empty(t, tab.ConsoleErrors())
+	})
+
+	t.Logf("browser tests took %v", time.Since(started).Round(time.Millisecond))
+}
