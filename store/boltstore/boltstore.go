@@ -4,15 +4,15 @@
 // # Durability and group commit
 //
 // [Store.Update] returns nil only after its transaction is on disk: bbolt
-// writes the changed pages and the meta page and fdatasyncs the file. An fsync
-// costs a fraction of a millisecond or more, so one fsync per transaction
-// would cap a server at a few thousand writes per second however many
-// requests wait. Instead, concurrent Updates share commits: each writer runs
+// writes the changed pages, fdatasyncs, writes the meta page and fdatasyncs
+// again. An fsync costs a fraction of a millisecond or more, so a commit per
+// transaction caps a server at a few thousand writes per second however
+// many requests wait. Instead, concurrent Updates share commits: each writer runs
 // its function, in its own goroutine, against the one open bbolt write
-// transaction; a committer goroutine commits that transaction — one fsync —
+// transaction; a committer goroutine commits that transaction (one commit, one set of fsyncs)
 // once every writer that was queued when the first one joined has had its
 // turn, and all of them return together. A writer alone commits at once, so
-// a single writer waits for one fsync, not for a timer.
+// a single writer waits for one commit, not for a timer.
 //
 // A function that fails or panics has its own writes undone (each Put and
 // Delete records the previous value) and leaves the others' in the shared
@@ -34,17 +34,26 @@
 // Open in this one) waits [Options.LockTimeout] and then fails with an error
 // wrapping [ErrLocked], without touching the file.
 //
+// Do not call View or Update from inside a transaction's function: the
+// writer slot and bbolt's locks are not reentrant.
+//
 // # Performance
 //
-// Measured on the 2-core development machine (ext4, fdatasync ≈ 0.2 ms),
-// medians of 6 runs of
+// Small transactions (a 16-byte key and a 128-byte value, see
+// storetest.SmallWrite) committed per second on a file in a temporary
+// directory of the 2-core development machine (ext4 on a shared virtual
+// disk), medians of 6 runs, with plain bbolt measured in the same run:
+//
+//	               boltstore   bbolt DB.Update   bbolt DB.Batch
+//	1 writer           1,188             1,602               87
+//	64 writers        30,630             2,797            5,029
+//
+// One writer commits as fast as DB.Update (the medians differ within the
+// disk's noise: single runs range from 450 to 3,400 for both); 64 writers
+// commit about 11 times faster. DB.Batch pays its 10 ms timer when alone.
+// A point read (View with one Get) takes about 1.7 µs, serial or parallel.
 //
 //	go test -run '^$' -bench . -count 6 ./store/boltstore
-//
-// single small transactions per second, committed: see BENCHMARKS.md for
-// the table. With 64 concurrent writers group commit reaches more than
-// 10,000 commits per second where one fsync per transaction manages a few
-// hundred.
 package boltstore
 
 import (

@@ -42,12 +42,15 @@
 //
 // # Performance
 //
-// Medians of 6 runs of
+// Against the throwaway server of scripts/with-postgres.sh (PostgreSQL 15 on
+// the same 2-core machine, fsync off), pool at its default size (4
+// connections here), medians of 6 runs: a single writer commits 9,900 small
+// transactions per second (storetest.SmallWrite), 64 concurrent writers
+// 11,300, and a point read (View with one Get: three round trips, BEGIN,
+// SELECT, COMMIT) takes about 51 µs. With fsync on, the server's commit
+// fsync bounds the single writer instead.
 //
 //	scripts/with-postgres.sh go test -run '^$' -bench . -count 6 ./store/pgstore
-//
-// against the throwaway server of scripts/with-postgres.sh (fsync off) are in
-// BENCHMARKS.md.
 package pgstore
 
 import (
