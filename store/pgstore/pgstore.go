@@ -151,8 +151,9 @@ var migrations = []string{
 	)`,
 }
 
-// SchemaVersion is the schema version this code creates and expects.
-var SchemaVersion = len(migrations) - 1
+// SchemaVersion is the schema version this code creates and expects: the
+// last entry of migrations.
+const SchemaVersion = 1
 
 func (s *Store) migrate(ctx context.Context) error {
 	return s.retry(ctx, func() (error, bool) {

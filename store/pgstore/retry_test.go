@@ -44,3 +44,7 @@ func TestTransient(t *testing.T) {
 	require.True(t, isConflict(pg("40P01")))
 	require.False(t, isConflict(pg("57P01")))
 }
+
+func TestSchemaVersionIsTheLastMigration(t *testing.T) {
+	require.Equal(t, len(migrations)-1, SchemaVersion)
+}
