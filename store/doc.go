@@ -47,13 +47,26 @@
 //
 // A [Tx] is valid only inside the function it was passed to and only on the
 // goroutine that runs it. Slices returned by [Tx.Get] and passed to a
-// [Tx.Scan] callback belong to the caller, who may keep and modify them.
+// [Tx.Scan] callback belong to the caller, who may keep and modify them;
+// slices passed to [Tx.Put] may be reused as soon as Put returns.
+//
+// Inside Update, a [Tx.Scan] callback may Put or Delete the key it is
+// visiting, and the scan goes on with the next key. Whether a scan visits
+// keys that its callback inserts or deletes further along the range is
+// unspecified.
 //
 // # Context
 //
 // The context given to View or Update bounds the whole transaction. A context
 // that is done before the transaction commits makes it roll back and return
 // an error wrapping the context's error.
+//
+// # Health
+//
+// A store that can lose its storage while running (pgstore, whose server may
+// restart) implements [Pinger]; all three shipped backends do. Backends
+// recover on their own when the storage comes back: a transaction that fails
+// because of it returns an error, and the next one tries again.
 //
 // # Errors
 //

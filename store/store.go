@@ -42,6 +42,15 @@ type Store interface {
 	Close() error
 }
 
+// Pinger is implemented by stores that can tell whether their backing
+// storage is reachable right now — a server's readiness check calls Ping
+// when its store implements it. Ping returns nil when a transaction could
+// run, an error wrapping [ErrClosed] after Close, and otherwise the reason
+// the storage cannot be reached (for pgstore, the failed round trip).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Tx is a transaction; it is valid only inside the function it was given to.
 type Tx interface {
 	// Get returns the value of key, or an error wrapping ErrNotFound.

@@ -16,7 +16,10 @@ import (
 	"github.com/cardvault/cardvault/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Pinger = (*Store)(nil)
+)
 
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {
@@ -79,6 +82,19 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) (err error)
 		return fmt.Errorf("memstore: %w", err)
 	}
 	committed = true
+	return nil
+}
+
+// Ping implements store.Pinger: memory is always reachable, until Close.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.ErrClosed
+	}
 	return nil
 }
 

@@ -1,0 +1,50 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+)
+
+// Which failures run a transaction again: before COMMIT anything that is not
+// the caller's or the schema's fault; at COMMIT only what proves nothing was
+// committed.
+func TestTransient(t *testing.T) {
+	pg := func(code string) error { return fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: code}) }
+	tests := []struct {
+		name                 string
+		err                  error
+		beforeCommit, commit bool
+	}{
+		{"serialization failure", pg("40001"), true, true},
+		{"deadlock", pg("40P01"), true, true},
+		{"admin shutdown", pg("57P01"), true, false},
+		{"server starting", pg("57P03"), true, false},
+		{"connection failure", pg("08006"), true, false},
+		{"too many connections", pg("53300"), true, false},
+		{"unique violation", pg("23505"), false, false},
+		{"undefined table", pg("42P01"), false, false},
+		{"connection cut", fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), true, false},
+		{"plain error", errors.New("something else"), false, false},
+	}
+	ctx := context.Background()
+	for _, tc := range tests {
+		require.Equal(t, tc.beforeCommit, transient(ctx, tc.err, true), "%s before COMMIT", tc.name)
+		require.Equal(t, tc.commit, transient(ctx, tc.err, false), "%s at COMMIT", tc.name)
+	}
+
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	require.False(t, transient(done, pg("40001"), true), "a done context stops retrying")
+	require.True(t, isConflict(pg("40P01")))
+	require.False(t, isConflict(pg("57P01")))
+}
+
+func TestSchemaVersionIsTheLastMigration(t *testing.T) {
+	require.Equal(t, len(migrations)-1, SchemaVersion)
+}
