@@ -76,6 +76,7 @@ func Check(data []byte, l Limits) error {
 		l.MaxDepth = DefaultMaxDepth
 	}
 	c := checker{data: data, maxDepth: l.MaxDepth}
+	c.path = c.pathBuf[:0]
 	c.skipSpace()
 	if err := c.value(0); err != nil {
 		return err
@@ -92,8 +93,8 @@ func Valid(data []byte) bool { return Check(data, Limits{}) == nil }
 
 // step is one reference token of a path: an object key or an array index.
 type step struct {
-	key   string
-	index int // -1 for a key
+	key   []byte // unescaped; aliases the input or a key copy, never scratch
+	index int    // -1 for a key
 }
 
 type checker struct {
@@ -105,6 +106,9 @@ type checker struct {
 	path []step
 	// scratch is reused to unescape keys.
 	scratch []byte
+	// pathBuf backs path for the usual shallow document, so that walking
+	// it does not allocate.
+	pathBuf [16]step
 }
 
 func (c *checker) fail(err error, detail string) *Error {
@@ -123,7 +127,7 @@ func (c *checker) pointer() string {
 			continue
 		}
 		tok := st.key
-		for i := 0; i < len(tok); i++ {
+		for i := range len(tok) {
 			switch tok[i] {
 			case '~':
 				b.WriteString("~0")
@@ -237,6 +241,16 @@ func (c *checker) str() (raw []byte, escaped bool, err error) {
 	c.pos++ // opening quote
 	start := c.pos
 	for c.pos < len(d) {
+		// Printable ASCII is nearly all of a string: skip it in a tight
+		// loop before looking at the byte that ended the run.
+		i := c.pos
+		for i < len(d) && plainASCII[d[i]] {
+			i++
+		}
+		c.pos = i
+		if c.pos >= len(d) {
+			break
+		}
 		b := d[c.pos]
 		switch {
 		case b == '"':
@@ -262,6 +276,15 @@ func (c *checker) str() (raw []byte, escaped bool, err error) {
 	}
 	return nil, false, c.fail(ErrSyntax, "unterminated string")
 }
+
+// plainASCII marks the bytes a string holds as they are: printable ASCII
+// other than the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
 
 // escape checks one escape sequence at c.pos (the backslash).
 func (c *checker) escape() error {
@@ -331,8 +354,10 @@ func (c *checker) object(depth int) error {
 		c.pos++
 		return nil
 	}
+	// Keys are compared as bytes: an unescaped key aliases the input and
+	// costs nothing; only escaped keys and big objects allocate.
 	var (
-		small [smallObject]string
+		small [smallObject][]byte
 		n     int
 		seen  map[string]struct{}
 	)
@@ -345,17 +370,17 @@ func (c *checker) object(depth int) error {
 		if err != nil {
 			return err
 		}
-		key := string(raw)
+		key := raw
 		if escaped {
-			key = string(c.unescape(raw))
+			key = bytes.Clone(c.unescape(raw))
 		}
 		dup := false
 		if seen != nil {
-			_, dup = seen[key]
-			seen[key] = struct{}{}
+			_, dup = seen[string(key)]
+			seen[string(key)] = struct{}{}
 		} else {
 			for _, k := range small[:n] {
-				if k == key {
+				if bytes.Equal(k, key) {
 					dup = true
 					break
 				}
@@ -366,14 +391,14 @@ func (c *checker) object(depth int) error {
 			} else {
 				seen = make(map[string]struct{}, 2*smallObject)
 				for _, k := range small {
-					seen[k] = struct{}{}
+					seen[string(k)] = struct{}{}
 				}
-				seen[key] = struct{}{}
+				seen[string(key)] = struct{}{}
 			}
 		}
 		if dup {
 			c.pos = keyAt
-			return c.fail(ErrDuplicateKey, strconv.Quote(truncate(key, 64)))
+			return c.fail(ErrDuplicateKey, strconv.Quote(truncate(string(key), 64)))
 		}
 		c.skipSpace()
 		if c.pos >= len(c.data) || c.data[c.pos] != ':' {
