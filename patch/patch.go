@@ -310,7 +310,11 @@ func (p Patch) Apply(doc []byte) ([]byte, error) {
 	s.rootEnd = skipValue(s.buf, s.root)
 	for i := range p.ops {
 		op := &p.ops[i]
-		if err := s.apply(op); err != nil {
+		err := s.apply(op)
+		if max := lim.MaxDocumentBytes; err == nil && max > 0 && len(s.buf) > max {
+			err = fmt.Errorf("%w: the result would be larger than %d bytes", ErrTooLarge, max)
+		}
+		if err != nil {
 			return nil, &OpError{Index: i, Op: op.kind.String(), Path: op.pathRaw, From: op.fromRaw, Err: err}
 		}
 	}
