@@ -322,7 +322,6 @@ func bigObject(n int, reversed int) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
-
 func TestPointer(t *testing.T) {
 	tests := []struct {
 		in   string

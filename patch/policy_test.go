@@ -82,13 +82,13 @@ func TestPolicyWildcards(t *testing.T) {
 	require.NoError(t, err)
 	doc := []byte(`{"items":[{"secret":1,"name":"a"}],"*":0}`)
 	for ops, allowed := range map[string]bool{
-		`[{"op":"replace","path":"/items/0/name","value":"b"}]`:  true,
-		`[{"op":"replace","path":"/items/0/secret","value":2}]`:  false,
-		`[{"op":"add","path":"/items/-","value":{}}]`:            false, // "-" overlaps "*"
-		`[{"op":"remove","path":"/items/0"}]`:                    false,
-		`[{"op":"remove","path":"/items"}]`:                      false,
-		`[{"op":"test","path":"/items/0","value":{}}]`:           false,
-		`[{"op":"replace","path":"/*","value":1}]`:               true,
+		`[{"op":"replace","path":"/items/0/name","value":"b"}]`:   true,
+		`[{"op":"replace","path":"/items/0/secret","value":2}]`:   false,
+		`[{"op":"add","path":"/items/-","value":{}}]`:             false, // "-" overlaps "*"
+		`[{"op":"remove","path":"/items/0"}]`:                     false,
+		`[{"op":"remove","path":"/items"}]`:                       false,
+		`[{"op":"test","path":"/items/0","value":{}}]`:            false,
+		`[{"op":"replace","path":"/*","value":1}]`:                true,
 		`[{"op":"copy","from":"/items/0/name","path":"/items2"}]`: true,
 	} {
 		p, err := patch.DecodeWith([]byte(ops), patch.Options{Policy: pol})
