@@ -11,6 +11,7 @@ package jsonx
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -75,8 +76,10 @@ func Check(data []byte, l Limits) error {
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = DefaultMaxDepth
 	}
-	c := checker{data: data, maxDepth: l.MaxDepth}
-	c.path = c.pathBuf[:0]
+	// pathBuf backs the path of the usual shallow document, so that
+	// walking it does not allocate.
+	var pathBuf [16]step
+	c := checker{data: data, maxDepth: l.MaxDepth, path: pathBuf[:0]}
 	c.skipSpace()
 	if err := c.value(0); err != nil {
 		return err
@@ -106,9 +109,6 @@ type checker struct {
 	path []step
 	// scratch is reused to unescape keys.
 	scratch []byte
-	// pathBuf backs path for the usual shallow document, so that walking
-	// it does not allocate.
-	pathBuf [16]step
 }
 
 func (c *checker) fail(err error, detail string) *Error {
@@ -142,14 +142,11 @@ func (c *checker) pointer() string {
 }
 
 func (c *checker) skipSpace() {
-	for c.pos < len(c.data) {
-		switch c.data[c.pos] {
-		case ' ', '\t', '\n', '\r':
-			c.pos++
-		default:
-			return
-		}
+	i, d := c.pos, c.data // locals: indented documents are much whitespace
+	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\t' || d[i] == '\r') {
+		i++
 	}
+	c.pos = i
 }
 
 func (c *checker) value(depth int) error {
@@ -244,6 +241,9 @@ func (c *checker) str() (raw []byte, escaped bool, err error) {
 		// Printable ASCII is nearly all of a string: skip it in a tight
 		// loop before looking at the byte that ended the run.
 		i := c.pos
+		for i+8 <= len(d) && !special8(binary.LittleEndian.Uint64(d[i:])) {
+			i += 8
+		}
 		for i < len(d) && plainASCII[d[i]] {
 			i++
 		}
@@ -285,6 +285,18 @@ var plainASCII = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// special8 reports whether any of eight bytes of a string (as a
+// little-endian word) is not plainASCII: a quote, a backslash, a control
+// character or a non-ASCII byte. It may report true spuriously after the
+// first such byte, never falsely false.
+func special8(w uint64) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (lsb * '"')
+	b := w ^ (lsb * '\\')
+	ctl := (w - lsb*0x20) &^ w // bytes below 0x20
+	return ((q-lsb)&^q|(b-lsb)&^b|ctl|w)&msb != 0
+}
 
 // escape checks one escape sequence at c.pos (the backslash).
 func (c *checker) escape() error {
