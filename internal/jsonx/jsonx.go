@@ -11,6 +11,7 @@ package jsonx
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -75,7 +76,10 @@ func Check(data []byte, l Limits) error {
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = DefaultMaxDepth
 	}
-	c := checker{data: data, maxDepth: l.MaxDepth}
+	// pathBuf backs the path of the usual shallow document, so that
+	// walking it does not allocate.
+	var pathBuf [16]step
+	c := checker{data: data, maxDepth: l.MaxDepth, path: pathBuf[:0]}
 	c.skipSpace()
 	if err := c.value(0); err != nil {
 		return err
@@ -92,8 +96,8 @@ func Valid(data []byte) bool { return Check(data, Limits{}) == nil }
 
 // step is one reference token of a path: an object key or an array index.
 type step struct {
-	key   string
-	index int // -1 for a key
+	key   []byte // unescaped; aliases the input or a key copy, never scratch
+	index int    // -1 for a key
 }
 
 type checker struct {
@@ -123,7 +127,7 @@ func (c *checker) pointer() string {
 			continue
 		}
 		tok := st.key
-		for i := 0; i < len(tok); i++ {
+		for i := range len(tok) {
 			switch tok[i] {
 			case '~':
 				b.WriteString("~0")
@@ -138,14 +142,11 @@ func (c *checker) pointer() string {
 }
 
 func (c *checker) skipSpace() {
-	for c.pos < len(c.data) {
-		switch c.data[c.pos] {
-		case ' ', '\t', '\n', '\r':
-			c.pos++
-		default:
-			return
-		}
+	i, d := c.pos, c.data // locals: indented documents are much whitespace
+	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\t' || d[i] == '\r') {
+		i++
 	}
+	c.pos = i
 }
 
 func (c *checker) value(depth int) error {
@@ -237,6 +238,19 @@ func (c *checker) str() (raw []byte, escaped bool, err error) {
 	c.pos++ // opening quote
 	start := c.pos
 	for c.pos < len(d) {
+		// Printable ASCII is nearly all of a string: skip it in a tight
+		// loop before looking at the byte that ended the run.
+		i := c.pos
+		for i+8 <= len(d) && !special8(binary.LittleEndian.Uint64(d[i:])) {
+			i += 8
+		}
+		for i < len(d) && plainASCII[d[i]] {
+			i++
+		}
+		c.pos = i
+		if c.pos >= len(d) {
+			break
+		}
 		b := d[c.pos]
 		switch {
 		case b == '"':
@@ -261,6 +275,27 @@ func (c *checker) str() (raw []byte, escaped bool, err error) {
 		}
 	}
 	return nil, false, c.fail(ErrSyntax, "unterminated string")
+}
+
+// plainASCII marks the bytes a string holds as they are: printable ASCII
+// other than the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+// special8 reports whether any of eight bytes of a string (as a
+// little-endian word) is not plainASCII: a quote, a backslash, a control
+// character or a non-ASCII byte. It may report true spuriously after the
+// first such byte, never falsely false.
+func special8(w uint64) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (lsb * '"')
+	b := w ^ (lsb * '\\')
+	ctl := (w - lsb*0x20) &^ w // bytes below 0x20
+	return ((q-lsb)&^q|(b-lsb)&^b|ctl|w)&msb != 0
 }
 
 // escape checks one escape sequence at c.pos (the backslash).
@@ -331,8 +366,10 @@ func (c *checker) object(depth int) error {
 		c.pos++
 		return nil
 	}
+	// Keys are compared as bytes: an unescaped key aliases the input and
+	// costs nothing; only escaped keys and big objects allocate.
 	var (
-		small [smallObject]string
+		small [smallObject][]byte
 		n     int
 		seen  map[string]struct{}
 	)
@@ -345,17 +382,17 @@ func (c *checker) object(depth int) error {
 		if err != nil {
 			return err
 		}
-		key := string(raw)
+		key := raw
 		if escaped {
-			key = string(c.unescape(raw))
+			key = bytes.Clone(c.unescape(raw))
 		}
 		dup := false
 		if seen != nil {
-			_, dup = seen[key]
-			seen[key] = struct{}{}
+			_, dup = seen[string(key)]
+			seen[string(key)] = struct{}{}
 		} else {
 			for _, k := range small[:n] {
-				if k == key {
+				if bytes.Equal(k, key) {
 					dup = true
 					break
 				}
@@ -366,14 +403,14 @@ func (c *checker) object(depth int) error {
 			} else {
 				seen = make(map[string]struct{}, 2*smallObject)
 				for _, k := range small {
-					seen[k] = struct{}{}
+					seen[string(k)] = struct{}{}
 				}
-				seen[key] = struct{}{}
+				seen[string(key)] = struct{}{}
 			}
 		}
 		if dup {
 			c.pos = keyAt
-			return c.fail(ErrDuplicateKey, strconv.Quote(truncate(key, 64)))
+			return c.fail(ErrDuplicateKey, strconv.Quote(truncate(string(key), 64)))
 		}
 		c.skipSpace()
 		if c.pos >= len(c.data) || c.data[c.pos] != ':' {

@@ -93,9 +93,10 @@ func TestCheckAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// Keys become strings for duplicate detection; nothing scales with
-	// array length or value size.
-	require.LessOrEqual(t, allocs, 20.0)
+	// Unescaped keys are compared in place, so a shallow document with
+	// small objects costs the checker itself and nothing more; patch.Apply
+	// runs this on every document and patch, on its hot path.
+	require.LessOrEqual(t, allocs, 1.0)
 }
 
 func manyKeys(n int, dupLast bool) string {

@@ -1,0 +1,544 @@
+package patch
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/cardvault/cardvault/internal/jsonx"
+)
+
+// Default limits, used for a zero field of [Limits].
+const (
+	DefaultMaxPatchBytes    = 1 << 20  // 1 MiB
+	DefaultMaxOps           = 1000     // operations in one patch
+	DefaultMaxDepth         = 64       // nesting of arrays and objects
+	DefaultMaxDocumentBytes = 16 << 20 // 16 MiB, the document and the result
+	DefaultMaxCopyBytes     = 1 << 20  // 1 MiB copied by all copy ops together
+)
+
+// Limits bound the work a patch can cause. A zero field means its default;
+// a negative field means no limit, except MaxDepth, which is always
+// enforced (a negative MaxDepth means the default). Exceeding a limit is
+// an error wrapping [ErrTooLarge], and nothing is built past it: a patch
+// of twenty copies that each double the document fails at the copy that
+// crosses MaxCopyBytes.
+type Limits struct {
+	// MaxPatchBytes bounds the patch (JSON Patch or merge patch) in bytes.
+	MaxPatchBytes int
+	// MaxOps bounds the number of operations of a JSON Patch.
+	MaxOps int
+	// MaxDepth bounds how deeply arrays and objects nest, in the document,
+	// in each value of the patch, and in the result after every operation.
+	MaxDepth int
+	// MaxDocumentBytes bounds the document and the result after every
+	// operation.
+	MaxDocumentBytes int
+	// MaxCopyBytes bounds the bytes that copy operations duplicate, summed
+	// over one application of a patch. (Other operations cannot make a
+	// document grow by more than the patch's own size.)
+	MaxCopyBytes int
+}
+
+// withDefaults resolves zero fields to defaults and negative ones to "no
+// limit" (represented by 0 from here on, except for MaxDepth).
+func (l Limits) withDefaults() Limits {
+	resolve := func(v, def int) int {
+		switch {
+		case v == 0:
+			return def
+		case v < 0:
+			return 0
+		}
+		return v
+	}
+	l.MaxPatchBytes = resolve(l.MaxPatchBytes, DefaultMaxPatchBytes)
+	l.MaxOps = resolve(l.MaxOps, DefaultMaxOps)
+	l.MaxDocumentBytes = resolve(l.MaxDocumentBytes, DefaultMaxDocumentBytes)
+	l.MaxCopyBytes = resolve(l.MaxCopyBytes, DefaultMaxCopyBytes)
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	return l
+}
+
+// Options configure [DecodeWith] and [MergeWith]. The zero Options are the
+// default limits and no policy.
+type Options struct {
+	Limits Limits
+	// Policy, when not nil, restricts the pointers a patch may name.
+	Policy *Policy
+}
+
+// The operations of RFC 6902.
+type opKind uint8
+
+const (
+	opAdd opKind = iota + 1
+	opRemove
+	opReplace
+	opMove
+	opCopy
+	opTest
+)
+
+var opNames = [...]string{opAdd: "add", opRemove: "remove", opReplace: "replace", opMove: "move", opCopy: "copy", opTest: "test"}
+
+func (k opKind) String() string { return opNames[k] }
+
+// operation is one decoded operation.
+type operation struct {
+	kind       opKind
+	path, from Pointer
+	// pathRaw and fromRaw are the pointers as written, for messages.
+	pathRaw, fromRaw string
+	// value is the raw JSON of "value" (add, replace, test); valueDepth
+	// its nesting depth.
+	value      string
+	valueDepth int
+}
+
+// Patch is a decoded RFC 6902 JSON Patch, ready to apply to any number of
+// documents; it is safe for concurrent use. The zero Patch changes
+// nothing.
+type Patch struct {
+	ops    []operation
+	limits Limits
+	policy *Policy
+	// growth is how much the patch's own values can add to a document,
+	// used to size the result once.
+	growth int
+}
+
+// Apply decodes ops as a JSON Patch with the default limits and no policy
+// and applies it to doc. It is Decode followed by [Patch.Apply].
+func Apply(doc, ops []byte) ([]byte, error) {
+	p, err := DecodeWith(ops, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return p.Apply(doc)
+}
+
+// Decode decodes a JSON Patch with the default limits and no policy; see
+// [DecodeWith].
+func Decode(ops []byte) (Patch, error) { return DecodeWith(ops, Options{}) }
+
+// DecodeWith decodes a JSON Patch (RFC 6902): a JSON array of operation
+// objects. The patch must be strict JSON (jsonx.Check: no duplicate
+// members, so no operation with two "op"s, valid UTF-8) within
+// opts.Limits. Members other than op, path, from and value are ignored, as
+// the RFC requires. Every pointer is parsed, and checked against
+// opts.Policy, here: a patch that decodes can fail later only because of
+// the document it meets.
+//
+// Errors about one operation are [*OpError]s; errors about the whole patch
+// wrap [ErrInvalidPatch] or [ErrTooLarge].
+func DecodeWith(ops []byte, opts Options) (Patch, error) {
+	lim := opts.Limits.withDefaults()
+	if lim.MaxPatchBytes > 0 && len(ops) > lim.MaxPatchBytes {
+		return Patch{}, fmt.Errorf("patch: %w: patch of %d bytes, limit %d", ErrTooLarge, len(ops), lim.MaxPatchBytes)
+	}
+	// The patch nests two levels (array, operation) above its values.
+	if err := jsonx.Check(ops, jsonx.Limits{MaxDepth: lim.MaxDepth + 2}); err != nil {
+		return Patch{}, checkError("patch", ErrInvalidPatch, err)
+	}
+	// One copy of the patch; every value and unescaped pointer token below
+	// is a substring of it, so the Patch owns its memory and the caller may
+	// reuse ops.
+	root := gjson.Parse(string(ops))
+	if !root.IsArray() {
+		return Patch{}, fmt.Errorf("patch: %w: not a JSON array", ErrInvalidPatch)
+	}
+	n := 0
+	root.ForEach(func(_, _ gjson.Result) bool { n++; return true })
+	if lim.MaxOps > 0 && n > lim.MaxOps {
+		return Patch{}, fmt.Errorf("patch: %w: %d operations, limit %d", ErrTooLarge, n, lim.MaxOps)
+	}
+	p := Patch{ops: make([]operation, 0, n), limits: lim, policy: opts.Policy}
+	var err error
+	root.ForEach(func(_, v gjson.Result) bool {
+		var op operation
+		op, err = decodeOp(len(p.ops), v, opts.Policy)
+		if err != nil {
+			return false
+		}
+		p.growth += len(op.value) + len(op.pathRaw) + 4
+		p.ops = append(p.ops, op)
+		return true
+	})
+	if err != nil {
+		return Patch{}, err
+	}
+	return p, nil
+}
+
+// checkError turns a jsonx.Check error into one of ours: over a limit is
+// ErrTooLarge, anything else is invalid (kind).
+func checkError(what string, invalid error, err error) error {
+	if errors.Is(err, jsonx.ErrTooLarge) || errors.Is(err, jsonx.ErrTooDeep) {
+		return fmt.Errorf("patch: %s: %w: %w", what, ErrTooLarge, err)
+	}
+	return fmt.Errorf("patch: %w: %w", invalid, err)
+}
+
+// decodeOp decodes one operation object.
+func decodeOp(index int, v gjson.Result, policy *Policy) (operation, error) {
+	var op operation
+	fail := func(format string, args ...any) (operation, error) {
+		name := ""
+		if op.kind != 0 {
+			name = op.kind.String()
+		}
+		return operation{}, &OpError{Index: index, Op: name, Path: op.pathRaw, From: op.fromRaw,
+			Err: fmt.Errorf(format, args...)}
+	}
+	if !v.IsObject() {
+		return fail("%w: an operation must be a JSON object", ErrInvalidPatch)
+	}
+	var (
+		opName                     string
+		hasOp, hasPath, hasFrom    bool
+		hasValue, badPath, badFrom bool
+		badOp                      bool
+	)
+	v.ForEach(func(k, m gjson.Result) bool {
+		switch k.Str {
+		case "op":
+			hasOp, badOp = true, m.Type != gjson.String
+			opName = m.Str
+		case "path":
+			hasPath, badPath = true, m.Type != gjson.String
+			op.pathRaw = m.Str
+		case "from":
+			hasFrom, badFrom = true, m.Type != gjson.String
+			op.fromRaw = m.Str
+		case "value":
+			hasValue = true
+			op.value = m.Raw
+		}
+		return true
+	})
+	switch {
+	case !hasOp:
+		return fail(`%w: missing "op"`, ErrInvalidPatch)
+	case badOp:
+		return fail(`%w: "op" must be a string`, ErrInvalidPatch)
+	}
+	for k, name := range opNames {
+		if name != "" && name == opName {
+			op.kind = opKind(k)
+		}
+	}
+	if op.kind == 0 {
+		return fail(`%w: unknown op (want add, remove, replace, move, copy or test)`, ErrInvalidPatch)
+	}
+	switch {
+	case !hasPath:
+		return fail(`%w: missing "path"`, ErrInvalidPatch)
+	case badPath:
+		return fail(`%w: "path" must be a string`, ErrInvalidPatch)
+	}
+	needFrom := op.kind == opMove || op.kind == opCopy
+	if !needFrom {
+		op.fromRaw = "" // ignored, like any member the op does not use
+	}
+	switch {
+	case needFrom && !hasFrom:
+		return fail(`%w: missing "from"`, ErrInvalidPatch)
+	case needFrom && badFrom:
+		return fail(`%w: "from" must be a string`, ErrInvalidPatch)
+	}
+	switch op.kind {
+	case opAdd, opReplace, opTest:
+		if !hasValue {
+			return fail(`%w: missing "value"`, ErrInvalidPatch)
+		}
+		op.valueDepth = valueDepth([]byte(op.value))
+	default:
+		op.value = ""
+	}
+	var err error
+	if op.path, err = ParsePointer(op.pathRaw); err != nil {
+		return fail("path: %w", err)
+	}
+	if needFrom {
+		if op.from, err = ParsePointer(op.fromRaw); err != nil {
+			return fail("from: %w", err)
+		}
+		if op.kind == opMove && op.from.isProperPrefixOf(op.path) {
+			return fail("%w: cannot move a value into its own child", ErrInvalidPatch)
+		}
+	}
+	if err := policy.check(op.path); err != nil {
+		return fail("%w", err)
+	}
+	if needFrom {
+		if err := policy.check(op.from); err != nil {
+			return fail("from: %w", err)
+		}
+	}
+	return op, nil
+}
+
+// Apply applies the patch to doc and returns the result in a new slice;
+// doc is never modified. doc must be strict JSON (jsonx.Check) within the
+// patch's limits. Operations apply in order, each to the result of the one
+// before, and the whole patch is atomic: if one fails, Apply returns a nil
+// document and an [*OpError] naming it, and no partial result exists.
+//
+// The result keeps doc's bytes everywhere the patch does not change them
+// (whitespace, member order, the spelling of numbers and strings); values
+// from the patch are written as the patch spells them; new members and
+// elements are written without whitespace around them.
+func (p Patch) Apply(doc []byte) ([]byte, error) {
+	lim := p.limits
+	if lim.MaxDepth == 0 { // the zero Patch
+		lim = lim.withDefaults()
+	}
+	if lim.MaxDocumentBytes > 0 && len(doc) > lim.MaxDocumentBytes {
+		return nil, fmt.Errorf("patch: %w: document of %d bytes, limit %d", ErrTooLarge, len(doc), lim.MaxDocumentBytes)
+	}
+	if err := jsonx.Check(doc, jsonx.Limits{MaxDepth: lim.MaxDepth}); err != nil {
+		return nil, checkError("document", ErrInvalidDocument, err)
+	}
+	s := applier{limits: lim}
+	s.buf = make([]byte, len(doc), len(doc)+p.growth)
+	copy(s.buf, doc)
+	s.root = skipSpace(s.buf, 0)
+	s.rootEnd = skipValue(s.buf, s.root)
+	for i := range p.ops {
+		op := &p.ops[i]
+		err := s.apply(op)
+		if max := lim.MaxDocumentBytes; err == nil && max > 0 && len(s.buf) > max {
+			err = fmt.Errorf("%w: the result would be larger than %d bytes", ErrTooLarge, max)
+		}
+		if err != nil {
+			return nil, &OpError{Index: i, Op: op.kind.String(), Path: op.pathRaw, From: op.fromRaw, Err: err}
+		}
+	}
+	return s.buf, nil
+}
+
+// applier holds the document being patched: buf, in which the root value
+// spans root to rootEnd.
+type applier struct {
+	buf           []byte
+	root, rootEnd int
+	limits        Limits
+	copied        int    // bytes duplicated by copy ops so far
+	value, text   []byte // scratch: a value taken from buf; text to insert
+}
+
+func (s *applier) apply(op *operation) error {
+	switch op.kind {
+	case opTest:
+		start, end, err := s.find(op.path)
+		if err != nil {
+			return err
+		}
+		s.value = append(s.value[:0], op.value...)
+		if !equalJSON(s.buf[start:end], s.value) {
+			return ErrTestFailed
+		}
+		return nil
+	case opRemove:
+		return s.remove(op.path)
+	case opAdd, opReplace:
+		if err := s.fits(op.path, op.valueDepth, len(op.value)); err != nil {
+			return err
+		}
+		s.value = append(s.value[:0], op.value...)
+		if op.kind == opAdd {
+			return s.add(op.path, s.value)
+		}
+		return s.replace(op.path, s.value)
+	case opMove, opCopy:
+		start, end, err := s.find(op.from)
+		if err != nil {
+			return fmt.Errorf("from: %w", err)
+		}
+		if op.kind == opMove && op.from.equal(op.path) {
+			return nil // RFC 6902 4.4: a no-op once from is known to exist
+		}
+		s.value = append(s.value[:0], s.buf[start:end]...)
+		if op.kind == opCopy {
+			s.copied += end - start
+			if max := s.limits.MaxCopyBytes; max > 0 && s.copied > max {
+				return fmt.Errorf("%w: copies add up to more than %d bytes", ErrTooLarge, max)
+			}
+			if err := s.fits(op.path, valueDepth(s.value), end-start); err != nil {
+				return err
+			}
+			return s.add(op.path, s.value)
+		}
+		if err := s.fits(op.path, valueDepth(s.value), 0); err != nil {
+			return err
+		}
+		if err := s.remove(op.from); err != nil {
+			return fmt.Errorf("from: %w", err)
+		}
+		return s.add(op.path, s.value)
+	}
+	return fmt.Errorf("%w: unknown op", ErrInvalidPatch)
+}
+
+// fits checks that writing a value of the given depth at path, growing the
+// document by about grow bytes, stays within the limits.
+func (s *applier) fits(path Pointer, depth, grow int) error {
+	if len(path)+depth > s.limits.MaxDepth {
+		return fmt.Errorf("%w: the result would nest deeper than %d", ErrTooLarge, s.limits.MaxDepth)
+	}
+	if max := s.limits.MaxDocumentBytes; max > 0 && len(s.buf)+grow > max {
+		return fmt.Errorf("%w: the result would be larger than %d bytes", ErrTooLarge, max)
+	}
+	return nil
+}
+
+// find returns the span of the value at ptr.
+func (s *applier) find(ptr Pointer) (start, end int, err error) {
+	start, end = s.root, s.rootEnd
+	for i, tok := range ptr {
+		sl, err := s.child(ptr, i, start, tok, false)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !sl.found {
+			return 0, 0, notFound(ptr, i, s.buf[start])
+		}
+		start, end = sl.start, sl.end
+	}
+	return start, end, nil
+}
+
+// parent returns the start of the container that holds ptr's last token,
+// and the slot that token names in it.
+func (s *applier) parent(ptr Pointer, forAdd bool) (container int, sl slot, err error) {
+	start, _, err := s.find(ptr[:len(ptr)-1])
+	if err != nil {
+		return 0, slot{}, err
+	}
+	last := len(ptr) - 1
+	sl, err = s.child(ptr, last, start, ptr[last], forAdd)
+	return start, sl, err
+}
+
+// child looks up token i of ptr in the value at start. For an array, "-"
+// and the index equal to the length give an unfound slot that appends, but
+// only when forAdd; any other non-index token is an error.
+func (s *applier) child(ptr Pointer, i, start int, tok string, forAdd bool) (slot, error) {
+	switch s.buf[start] {
+	case '{':
+		return member(s.buf, start, tok), nil
+	case '[':
+		n := -1
+		if tok != "-" || !forAdd || i != len(ptr)-1 {
+			var ok bool
+			if n, ok = arrayIndex(tok); !ok {
+				return slot{}, fmt.Errorf("%w: %s: %q is not an array index", ErrPathNotFound, quotePointer(ptr[:i].String()), tok)
+			}
+		}
+		sl, length, ok := element(s.buf, start, n)
+		if !ok || (!sl.found && !forAdd) || (!sl.found && i != len(ptr)-1) {
+			return slot{}, fmt.Errorf("%w: %s: index %d out of range (length %d)", ErrPathNotFound, quotePointer(ptr[:i].String()), n, length)
+		}
+		return sl, nil
+	default:
+		return slot{}, fmt.Errorf("%w: %s is not an array or object", ErrPathNotFound, quotePointer(ptr[:i].String()))
+	}
+}
+
+// notFound is the error for a member of ptr missing at token i.
+func notFound(ptr Pointer, i int, container byte) error {
+	if container == '{' {
+		return fmt.Errorf("%w: no member %q in %s", ErrPathNotFound, ptr[i], quotePointer(ptr[:i].String()))
+	}
+	return fmt.Errorf("%w: %s", ErrPathNotFound, quotePointer(ptr[:i+1].String()))
+}
+
+// splice replaces buf[start:end] with text.
+func (s *applier) splice(start, end int, text []byte) {
+	delta := len(text) - (end - start)
+	n := len(s.buf)
+	if delta > 0 {
+		if n+delta > cap(s.buf) {
+			grown := make([]byte, n, 2*cap(s.buf)+delta)
+			copy(grown, s.buf)
+			s.buf = grown
+		}
+		s.buf = s.buf[:n+delta]
+	}
+	copy(s.buf[end+delta:], s.buf[end:n])
+	copy(s.buf[start:], text)
+	if delta < 0 {
+		s.buf = s.buf[:n+delta]
+	}
+	if end <= s.rootEnd {
+		s.rootEnd += delta
+	}
+}
+
+// replaceRoot makes value the whole document.
+func (s *applier) replaceRoot(value []byte) {
+	s.splice(s.root, s.rootEnd, value)
+}
+
+func (s *applier) replace(ptr Pointer, value []byte) error {
+	if len(ptr) == 0 {
+		s.replaceRoot(value)
+		return nil
+	}
+	start, end, err := s.find(ptr)
+	if err != nil {
+		return err
+	}
+	s.splice(start, end, value)
+	return nil
+}
+
+func (s *applier) add(ptr Pointer, value []byte) error {
+	if len(ptr) == 0 {
+		s.replaceRoot(value)
+		return nil
+	}
+	container, sl, err := s.parent(ptr, true)
+	if err != nil {
+		return err
+	}
+	isObject := s.buf[container] == '{'
+	if isObject && sl.found {
+		s.splice(sl.start, sl.end, value)
+		return nil
+	}
+	t := s.text[:0]
+	if sl.comma == commaBefore {
+		t = append(t, ',')
+	}
+	if isObject {
+		t = appendQuoted(t, ptr[len(ptr)-1])
+		t = append(t, ':')
+	}
+	t = append(t, value...)
+	if sl.comma == commaAfter {
+		t = append(t, ',')
+	}
+	s.text = t
+	s.splice(sl.insertAt, sl.insertAt, t)
+	return nil
+}
+
+func (s *applier) remove(ptr Pointer) error {
+	if len(ptr) == 0 {
+		return fmt.Errorf("%w: cannot remove the whole document", ErrPathNotFound)
+	}
+	container, sl, err := s.parent(ptr, false)
+	if err != nil {
+		return err
+	}
+	if !sl.found {
+		return notFound(ptr, len(ptr)-1, s.buf[container])
+	}
+	s.splice(sl.cutStart, sl.cutEnd, nil)
+	return nil
+}

@@ -1,0 +1,149 @@
+package patch
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Pointer is an RFC 6901 JSON Pointer held as its reference tokens,
+// unescaped: "/a~1b/0" is Pointer{"a/b", "0"}. The empty Pointer (nil or
+// zero length) is the root, the whole document. Whether a token such as
+// "0" names an array element or an object member is decided by the value
+// it is applied to, as the RFC says.
+type Pointer []string
+
+// ParsePointer parses an RFC 6901 pointer: "" or a sequence of "/"-prefixed
+// tokens in which "~1" stands for "/" and "~0" for "~". Any other "~" is an
+// error wrapping [ErrInvalidPointer]. Tokens without escapes share the
+// memory of s.
+func ParsePointer(s string) (Pointer, error) {
+	if s == "" {
+		return Pointer{}, nil
+	}
+	if s[0] != '/' {
+		return nil, fmt.Errorf("%w: must be empty or start with \"/\"", ErrInvalidPointer)
+	}
+	p := make(Pointer, 0, strings.Count(s, "/"))
+	rest := s[1:]
+	for {
+		tok, next, more := strings.Cut(rest, "/")
+		t, err := unescapeToken(tok)
+		if err != nil {
+			return nil, err
+		}
+		p = append(p, t)
+		if !more {
+			return p, nil
+		}
+		rest = next
+	}
+}
+
+// unescapeToken decodes ~0 and ~1 in one reference token. ~01 is "~1": the
+// RFC decodes ~1 before ~0 would be wrong, so the decoding is one pass.
+func unescapeToken(tok string) (string, error) {
+	i := strings.IndexByte(tok, '~')
+	if i < 0 {
+		return tok, nil
+	}
+	var b strings.Builder
+	b.Grow(len(tok))
+	b.WriteString(tok[:i])
+	for ; i < len(tok); i++ {
+		c := tok[i]
+		if c != '~' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+1 >= len(tok) || (tok[i+1] != '0' && tok[i+1] != '1') {
+			return "", fmt.Errorf("%w: \"~\" must be followed by \"0\" or \"1\"", ErrInvalidPointer)
+		}
+		if tok[i+1] == '0' {
+			b.WriteByte('~')
+		} else {
+			b.WriteByte('/')
+		}
+		i++
+	}
+	return b.String(), nil
+}
+
+// String returns the pointer in RFC 6901 syntax, escaping "~" as "~0" and
+// "/" as "~1"; ParsePointer(p.String()) equals p.
+func (p Pointer) String() string {
+	n := 0
+	for _, t := range p {
+		n += 1 + len(t)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, t := range p {
+		b.WriteByte('/')
+		if strings.IndexAny(t, "~/") < 0 {
+			b.WriteString(t)
+			continue
+		}
+		for i := range len(t) {
+			switch t[i] {
+			case '~':
+				b.WriteString("~0")
+			case '/':
+				b.WriteString("~1")
+			default:
+				b.WriteByte(t[i])
+			}
+		}
+	}
+	return b.String()
+}
+
+// isProperPrefixOf reports whether p names an ancestor of q.
+func (p Pointer) isProperPrefixOf(q Pointer) bool {
+	if len(p) >= len(q) {
+		return false
+	}
+	for i, t := range p {
+		if q[i] != t {
+			return false
+		}
+	}
+	return true
+}
+
+// equal reports whether p and q name the same location.
+func (p Pointer) equal(q Pointer) bool {
+	if len(p) != len(q) {
+		return false
+	}
+	for i, t := range p {
+		if q[i] != t {
+			return false
+		}
+	}
+	return true
+}
+
+// arrayIndex parses an RFC 6901 array index: "0" or a digit 1-9 followed by
+// digits. It reports false for anything else ("01", "-1", "1e0", "+1",
+// "-") and for numbers too large to be an index of any real array.
+func arrayIndex(tok string) (int, bool) {
+	if tok == "" || len(tok) > 10 || (tok[0] == '0' && len(tok) > 1) {
+		return 0, false
+	}
+	n := 0
+	for i := range len(tok) {
+		c := tok[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n > maxArrayIndex {
+		return 0, false
+	}
+	return n, true
+}
+
+// maxArrayIndex is past the length of any array a document within limits
+// can hold (each element takes at least two bytes).
+const maxArrayIndex = 1<<31 - 1

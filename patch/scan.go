@@ -1,0 +1,346 @@
+package patch
+
+import (
+	"bytes"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// This file is the byte scanner that finds and splices values. It only ever
+// sees JSON that jsonx.Check accepted (or that this package produced from
+// such JSON), so it skips over values without validating them again; it
+// still never indexes past the end, so that a bug shows up as a wrong
+// answer caught by the fuzzers rather than a panic.
+
+// skipSpace returns the index of the first non-whitespace byte at or after i.
+func skipSpace(d []byte, i int) int {
+	for i < len(d) {
+		switch d[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just past the string whose opening quote is
+// at i.
+func skipString(d []byte, i int) int {
+	i++
+	for {
+		j := bytes.IndexByte(d[i:], '"')
+		if j < 0 {
+			return len(d)
+		}
+		i += j
+		// The quote is escaped if an odd number of backslashes precede it.
+		k := i - 1
+		for k >= 0 && d[k] == '\\' {
+			k--
+		}
+		i++
+		if (i-2-k)%2 == 0 {
+			return i
+		}
+	}
+}
+
+// containerByte marks the bytes skipValue must look at inside an array or
+// object; everything else is skipped in a tight loop.
+var containerByte = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
+
+// skipValue returns the index just past the value that starts at i.
+func skipValue(d []byte, i int) int {
+	if i >= len(d) {
+		return i
+	}
+	switch d[i] {
+	case '"':
+		return skipString(d, i)
+	case '{', '[':
+		depth := 0
+		for i < len(d) {
+			c := d[i]
+			if !containerByte[c] {
+				i++
+				continue
+			}
+			switch c {
+			case '"':
+				i = skipString(d, i)
+				continue
+			case '{', '[':
+				depth++
+			default: // } ]
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default: // number, true, false, null
+		for i < len(d) {
+			switch d[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// valueDepth returns how deeply arrays and objects nest in the value v,
+// counted as jsonx.Check counts: 0 for a scalar, 1 for [] or {}.
+func valueDepth(v []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(v); {
+		c := v[i]
+		if !containerByte[c] {
+			i++
+			continue
+		}
+		switch c {
+		case '"':
+			i = skipString(v, i)
+			continue
+		case '{', '[':
+			depth++
+			deepest = max(deepest, depth)
+		default:
+			depth--
+		}
+		i++
+	}
+	return deepest
+}
+
+// slot is where a reference token leads inside one container (the
+// "parent"), with what add and remove need to splice there.
+type slot struct {
+	found      bool
+	start, end int // the value's span when found
+	// cutStart, cutEnd is the span remove deletes: the member or element
+	// with one neighbouring comma (and the whitespace around it).
+	cutStart, cutEnd int
+	// insertAt is where add writes a new member or element; text written
+	// there is prefixed with "," when comma is commaBefore and followed by
+	// "," when commaAfter.
+	insertAt int
+	comma    int
+}
+
+const (
+	commaNone = iota
+	commaBefore
+	commaAfter
+)
+
+// member finds the member named key in the object that starts at o.
+func member(d []byte, o int, key string) slot {
+	i := skipSpace(d, o+1)
+	if i < len(d) && d[i] == '}' {
+		return slot{insertAt: o + 1}
+	}
+	prevEnd := -1
+	for i < len(d) && d[i] == '"' {
+		keyStart := i
+		keyEnd := skipString(d, i)
+		i = skipSpace(d, keyEnd) + 1 // past ':'
+		vs := skipSpace(d, i)
+		ve := skipValue(d, vs)
+		i = skipSpace(d, ve)
+		last := i >= len(d) || d[i] != ','
+		if keyEquals(d[keyStart+1:keyEnd-1], key) {
+			s := slot{found: true, start: vs, end: ve}
+			switch {
+			case !last:
+				s.cutStart, s.cutEnd = keyStart, skipSpace(d, i+1)
+			case prevEnd >= 0:
+				s.cutStart, s.cutEnd = prevEnd, ve
+			default: // the only member: leave {}
+				s.cutStart, s.cutEnd = o+1, i
+			}
+			return s
+		}
+		if last {
+			return slot{insertAt: ve, comma: commaBefore}
+		}
+		prevEnd = ve
+		i = skipSpace(d, i+1)
+	}
+	return slot{insertAt: o + 1} // not reached for valid JSON
+}
+
+// element finds element n of the array that starts at a. When n is the
+// array's length, or n is -1 (the "-" token), the slot is not found but
+// insertAt appends. When n is past the length, ok is false.
+func element(d []byte, a, n int) (s slot, length int, ok bool) {
+	i := skipSpace(d, a+1)
+	if i < len(d) && d[i] == ']' {
+		return slot{insertAt: a + 1}, 0, n <= 0
+	}
+	prevEnd := -1
+	for k := 0; i < len(d); k++ {
+		vs := i
+		ve := skipValue(d, vs)
+		i = skipSpace(d, ve)
+		last := i >= len(d) || d[i] != ','
+		if k == n {
+			s := slot{found: true, start: vs, end: ve, insertAt: vs, comma: commaAfter}
+			switch {
+			case !last:
+				s.cutStart, s.cutEnd = vs, skipSpace(d, i+1)
+			case prevEnd >= 0:
+				s.cutStart, s.cutEnd = prevEnd, ve
+			default:
+				s.cutStart, s.cutEnd = a+1, i
+			}
+			return s, k + 1, true
+		}
+		if last {
+			return slot{insertAt: ve, comma: commaBefore}, k + 1, n < 0 || n == k+1
+		}
+		prevEnd = ve
+		i = skipSpace(d, i+1)
+	}
+	return slot{}, 0, false // not reached for valid JSON
+}
+
+// keyEquals reports whether the JSON string contents raw (between the
+// quotes, possibly escaped) decode to key.
+func keyEquals(raw []byte, key string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == key
+	}
+	// An escape makes the raw form at least as long as the decoded one.
+	if len(key) > len(raw) {
+		return false
+	}
+	var buf [128]byte
+	return string(appendUnescaped(buf[:0], raw)) == key
+}
+
+// rawStringsEqual reports whether two JSON string contents (between the
+// quotes, possibly escaped) decode to the same string.
+func rawStringsEqual(a, b []byte) bool {
+	ea, eb := bytes.IndexByte(a, '\\') >= 0, bytes.IndexByte(b, '\\') >= 0
+	switch {
+	case !ea && !eb:
+		return bytes.Equal(a, b)
+	case !ea:
+		return keyEquals(b, string(a))
+	case !eb:
+		return keyEquals(a, string(b))
+	}
+	var bufA, bufB [128]byte
+	return bytes.Equal(appendUnescaped(bufA[:0], a), appendUnescaped(bufB[:0], b))
+}
+
+// appendUnescaped appends the decoded form of JSON string contents that
+// jsonx.Check accepted (so every escape is well formed and surrogates come
+// in pairs).
+func appendUnescaped(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		if i >= len(raw) {
+			break
+		}
+		switch raw[i] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hex4(raw, i+1)
+			i += 4
+			if utf16.IsSurrogate(r) && i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
+				r = utf16.DecodeRune(r, hex4(raw, i+3))
+				i += 6
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // " \ /
+			dst = append(dst, raw[i])
+		}
+	}
+	return dst
+}
+
+func hex4(d []byte, at int) rune {
+	if at+4 > len(d) {
+		return utf8.RuneError
+	}
+	var r rune
+	for _, c := range d[at : at+4] {
+		r <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			r |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
+}
+
+// appendQuoted appends s as a JSON string. s comes from a pointer token, so
+// it is valid UTF-8 when it came from a patch; invalid bytes are written as
+// U+FFFD all the same, so that the output stays valid JSON.
+func appendQuoted(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
