@@ -398,3 +398,16 @@ func TestAgeGolden(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, g.KeyID, dk2.ID().String())
 }
+
+func TestSealKeyWithSecret(t *testing.T) {
+	secret := crypto.NewSecret()
+	dk := crypto.NewDataKey()
+	box := crypto.SealKeyWithSecret(secret, []byte("g1"), dk)
+	got, err := crypto.OpenKeyWithSecret(secret, []byte("g1"), box)
+	require.NoError(t, err)
+	require.Equal(t, dk.ID(), got.ID())
+	_, err = crypto.OpenKeyWithSecret(secret, []byte("g2"), box)
+	require.ErrorIs(t, err, crypto.ErrOpen)
+	_, err = crypto.OpenKeyWithSecret(secret, []byte("g1"), crypto.SealWithSecret(secret, []byte("g1"), []byte("short")))
+	require.ErrorIs(t, err, crypto.ErrFormat)
+}

@@ -55,3 +55,11 @@ func (h *Hasher) Hex(label string, data []byte) string {
 
 // Wipe zeroes the key.
 func (h *Hasher) Wipe() { clear(h.key[:]) }
+
+// NewHasherFromKey returns a Hasher keyed by k's bytes, for a hash key kept
+// as a DataKey wrapped by the master Keyring.
+func NewHasherFromKey(k *DataKey) *Hasher {
+	h := new(Hasher)
+	h.key = k.key
+	return h
+}

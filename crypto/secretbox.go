@@ -59,3 +59,20 @@ func secretKey(secret string, context []byte) []byte {
 	}
 	return key
 }
+
+// SealKeyWithSecret is SealWithSecret for a DataKey: a locked capture grant
+// carries its record's key this way, so that the key's bytes never leave
+// this package.
+func SealKeyWithSecret(secret string, context []byte, k *DataKey) []byte {
+	return SealWithSecret(secret, context, k.key[:])
+}
+
+// OpenKeyWithSecret opens what SealKeyWithSecret sealed.
+func OpenKeyWithSecret(secret string, context, sealed []byte) (*DataKey, error) {
+	b, err := OpenWithSecret(secret, context, sealed)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(b)
+	return DataKeyFromBytes(b)
+}
