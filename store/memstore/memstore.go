@@ -266,3 +266,23 @@ func (s *Store) remove(bucket, key string) {
 	i, _ := slices.BinarySearch(b.keys, key)
 	b.keys = slices.Delete(b.keys, i, i+1)
 }
+
+// Dump calls fn for every key of every bucket, buckets in name order and
+// keys in order, under the read lock. It is for tests that look at
+// everything a store holds: snapshots before and after a refused request,
+// scans for values that must not be stored in clear.
+func (s *Store) Dump(fn func(bucket string, key, value []byte)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := make([]string, 0, len(s.buckets))
+	for name := range s.buckets {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		b := s.buckets[name]
+		for _, k := range b.keys {
+			fn(name, []byte(k), bytes.Clone(b.values[k]))
+		}
+	}
+}
