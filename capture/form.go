@@ -1,20 +1,3 @@
-// Package capture lets card and bank data reach the vault without touching
-// the merchant's servers: capture grants that a browser or third party posts
-// to, and hosted forms that post to them.
-//
-// # Hosted forms
-//
-// A hosted form is a merchant's configuration of a page cardvault serves:
-// which fields it shows ([FormType], [FieldOption]), the JavaScript
-// callbacks it runs after a post, its CSS and the origins that may embed it
-// in a frame. [ParseForm] checks a create-form request and returns a [Form];
-// the server keeps it (it marshals to JSON) and answers
-// GET <link>?unique_id=<grant id>&secret=<grant secret> with
-// [Form.ServePage], which renders the page of package
-// [github.com/cardvault/cardvault/capture/formpage] with a strict
-// Content-Security-Policy. The page posts the visible fields to the grant,
-// so a grant made for a form can carry [Form.VisibleFields] as its field
-// allow-list.
 package capture
 
 import (

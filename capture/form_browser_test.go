@@ -42,9 +42,9 @@ type post struct {
 	body                                  []byte
 }
 
-// vault serves forms at /v1/capture/iframe/{id} and fake capture endpoints
+// fakeVault serves forms at /v1/capture/iframe/{id} and fake capture endpoints
 // at /v1/capture/{id}.
-type vault struct {
+type fakeVault struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	forms  map[string]capture.Form
@@ -52,8 +52,8 @@ type vault struct {
 	posts  []post
 }
 
-func newVault(t *testing.T) *vault {
-	v := &vault{forms: map[string]capture.Form{}, grants: map[string]grant{}}
+func newFakeVault(t *testing.T) *fakeVault {
+	v := &fakeVault{forms: map[string]capture.Form{}, grants: map[string]grant{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/capture/iframe/{form}", func(w http.ResponseWriter, r *http.Request) {
 		v.mu.Lock()
@@ -95,7 +95,7 @@ func newVault(t *testing.T) *vault {
 	return v
 }
 
-func (v *vault) addForm(t *testing.T, formType, body string) capture.Form {
+func (v *fakeVault) addForm(t *testing.T, formType, body string) capture.Form {
 	t.Helper()
 	f, err := capture.ParseForm(formType, []byte(body), time.Now())
 	require.NoError(t, err)
@@ -106,14 +106,14 @@ func (v *vault) addForm(t *testing.T, formType, body string) capture.Form {
 }
 
 // addGrant registers a fake grant and returns the form link for it.
-func (v *vault) addGrant(f capture.Form, id string, g grant) string {
+func (v *fakeVault) addGrant(f capture.Form, id string, g grant) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.grants[id] = g
 	return v.srv.URL + "/v1/capture/iframe/" + f.ID + "?unique_id=" + url.QueryEscape(id) + "&secret=" + url.QueryEscape(g.secret)
 }
 
-func (v *vault) postsTo(id string) []post {
+func (v *fakeVault) postsTo(id string) []post {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var out []post
@@ -224,7 +224,7 @@ func setValue(id, value string) chromedp.Action[chromedp.Void] {
 func TestFormInBrowser(t *testing.T) {
 	started := time.Now()
 	b := browsertest.Start(t)
-	v := newVault(t)
+	v := newFakeVault(t)
 	m := newMerchant(t)
 	nextYear := fmt.Sprintf("%02d/%02d", int(time.Now().Month()), (time.Now().Year()+1)%100)
 	const timeout = 15 * time.Second

@@ -1,0 +1,174 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/vault"
+)
+
+// Sentinel errors of grants and single-use tokens. Each wraps one kind of
+// the root package. Unknown and wrong-secret are distinct for the library
+// user; a server facing the internet should answer both alike (see
+// [Service.Redeem]).
+var (
+	// ErrGrantNotFound: no grant has that id.
+	ErrGrantNotFound = fmt.Errorf("capture: no such grant: %w", cardvault.ErrNotFound)
+	// ErrDeleted: the grant was deleted.
+	ErrDeleted = fmt.Errorf("capture: the grant was deleted: %w", cardvault.ErrNotFound)
+	// ErrWrongSecret: the secret does not match the grant's.
+	ErrWrongSecret = fmt.Errorf("capture: wrong secret: %w", cardvault.ErrUnauthorized)
+	// ErrExpired: the grant (or single-use token) outlived its time to live.
+	ErrExpired = fmt.Errorf("capture: expired: %w", cardvault.ErrExpired)
+	// ErrUsed: the single-use grant (or token) was used already.
+	ErrUsed = fmt.Errorf("capture: already used: %w", cardvault.ErrExpired)
+	// ErrLocked: too many wrong secrets; the grant refuses everything now.
+	ErrLocked = fmt.Errorf("capture: locked after too many wrong secrets: %w", cardvault.ErrLocked)
+	// ErrGrantExists: CreateGrant with a unique_id already in use.
+	ErrGrantExists = fmt.Errorf("capture: a grant with that id exists: %w", cardvault.ErrConflict)
+	// ErrInvalidTTL: a time to live that is not a valid ISO 8601 duration,
+	// or over the maximum.
+	ErrInvalidTTL = fmt.Errorf("capture: invalid ttl: %w", cardvault.ErrInvalid)
+	// ErrInvalid: any other malformed request (the message says what).
+	ErrInvalid = fmt.Errorf("capture: %w", cardvault.ErrInvalid)
+	// ErrTooLarge: a capture body over the vault's item size limit.
+	ErrTooLarge = fmt.Errorf("capture: %w", cardvault.ErrTooLarge)
+	// ErrTokenNotFound: no single-use token is that string.
+	ErrTokenNotFound = fmt.Errorf("capture: no such single-use token: %w", cardvault.ErrNotFound)
+	// ErrTerminal: a single-use token presented for another terminal.
+	ErrTerminal = fmt.Errorf("capture: the token belongs to another processing terminal: %w", cardvault.ErrNotFound)
+)
+
+// Defaults for zero fields of Config.
+const (
+	DefaultTTL          = 24 * time.Hour
+	DefaultMaxFailures  = 10
+	DefaultSingleUseTTL = 30 * time.Minute
+	DefaultSweepEvery   = time.Minute
+)
+
+// Config configures a Service. Store and Vault are required.
+type Config struct {
+	// Store keeps grants, forms and single-use tokens in the buckets
+	// "capture.*"; it is the same store the Vault uses, so that a grant is
+	// used up in the same transaction as the write it authorizes.
+	Store store.Store
+	Vault *vault.Vault
+	// DefaultTTL applies when a grant names none (24 h when zero). MaxTTL,
+	// when not zero, is the longest a grant may live; it also refuses
+	// grants that never expire.
+	DefaultTTL time.Duration
+	MaxTTL     time.Duration
+	// MaxFailures is how many wrong secrets lock a grant for good (10 when
+	// zero).
+	MaxFailures int
+	// SingleUseTTL is the lifetime of a single-use token (30 min when zero).
+	SingleUseTTL time.Duration
+	// ValidateSingleUse, when not nil, checks the payment details a
+	// single-use grant captures before a token is minted for them (the
+	// secure-token package's rules), so the browser hears of a bad card
+	// number at once.
+	ValidateSingleUse func(details []byte) error
+	// Webhooks deliver capture notifications; nil HTTPClient means a client
+	// with a 10 s timeout. AllowHTTPWebhooks permits http:// webhook URLs
+	// (for tests and private networks); otherwise they must be https://.
+	HTTPClient        *http.Client
+	AllowHTTPWebhooks bool
+	// Logger receives webhook delivery failures (never payloads or
+	// secrets); nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service manages capture grants, hosted forms and single-use tokens.
+type Service struct {
+	st    store.Store
+	vault *vault.Vault
+	cfg   Config
+	now   func() time.Time
+	log   *slog.Logger
+
+	hooks    *webhookQueue
+	bg       context.Context // cancelled by Close: ends webhook requests in flight
+	cancel   context.CancelFunc
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// New returns a Service. Call Close to stop its webhook deliveries and
+// sweeper.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Vault == nil {
+		return nil, errors.New("capture: Config.Store and Config.Vault are required")
+	}
+	if cfg.DefaultTTL == 0 {
+		cfg.DefaultTTL = DefaultTTL
+	}
+	if cfg.MaxTTL != 0 && cfg.DefaultTTL > cfg.MaxTTL {
+		return nil, fmt.Errorf("capture: DefaultTTL %v is over MaxTTL %v", cfg.DefaultTTL, cfg.MaxTTL)
+	}
+	if cfg.MaxFailures == 0 {
+		cfg.MaxFailures = DefaultMaxFailures
+	}
+	if cfg.SingleUseTTL == 0 {
+		cfg.SingleUseTTL = DefaultSingleUseTTL
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{st: cfg.Store, vault: cfg.Vault, cfg: cfg, now: cfg.Now, log: cfg.Logger, stop: make(chan struct{})}
+	s.bg, s.cancel = context.WithCancel(context.Background())
+	s.hooks = newWebhookQueue(s)
+	return s, nil
+}
+
+// Close stops the sweeper (if running) and webhook deliveries, waiting for
+// those in flight; webhooks not yet delivered are dropped and logged.
+func (s *Service) Close() error {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.cancel()
+	})
+	s.wg.Wait()
+	return nil
+}
+
+// Run sweeps expired grants and single-use tokens every interval
+// (DefaultSweepEvery when zero) until ctx ends or Close is called. Several
+// processes may run it on one store.
+func (s *Service) Run(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = DefaultSweepEvery
+	}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("capture: sweeping expired grants failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,530 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/vault"
+)
+
+const (
+	bucketGrants   = "capture.grants"   // id → grantRecord
+	bucketBySubj   = "capture.bysubj"   // owner \0 subject \0 id → ""
+	bucketExpiry   = "capture.expiry"   // big-endian unix nanos ‖ id → ""
+	bucketFailures = "capture.failures" // id → failureRecord
+)
+
+// Webhook is where a grant announces each capture.
+type Webhook struct {
+	// URL receives a POST with the captured item's safe data.
+	URL string
+	// Secret is sent in the X-PCIVault-Webhook-Secret header so the
+	// receiver knows the call is genuine.
+	Secret string
+}
+
+// GrantRequest asks for a capture grant. A grant is for a vault key
+// (Credentials) — open, storing each capture as a new item, or locked to
+// one item (Lock), merging each capture into it — or, with Terminal, a
+// single-use-token grant that stores nothing in the vault and answers each
+// capture with a single-use token for that processing terminal.
+type GrantRequest struct {
+	// Credentials open the vault key the grant writes for (vault grants).
+	Credentials vault.Credentials
+	// Lock, when set, locks the grant to that item, which must exist.
+	Lock *vault.ItemRef
+	// Owner and Terminal make a single-use-token grant (no Credentials).
+	Owner    string
+	Terminal string
+	// UniqueID names the grant; "" generates an id. An id in use (until
+	// the grant is deleted or swept after expiry) is refused.
+	UniqueID string
+	// TTL is an ISO 8601 duration (see ParseDuration); "" means
+	// Config.DefaultTTL, "P0T" or "0" never expires.
+	TTL string
+	// AllowedFields, when not nil, lists the only fields a capture may
+	// carry (a hosted form's visible fields).
+	AllowedFields []string
+	// SingleUse grants accept one capture only.
+	SingleUse bool
+	// Webhook, when set, is notified after each capture.
+	Webhook *Webhook
+}
+
+// Grant is a new grant as its creator sees it once: the secret is not
+// stored and cannot be recovered.
+type Grant struct {
+	ID     string
+	Secret string
+	// ExpiresAt is zero for a grant that never expires.
+	ExpiresAt time.Time
+	Lock      *vault.ItemRef
+}
+
+// Info describes a grant, without its secret.
+type Info struct {
+	ID            string
+	Owner         string
+	User          string // vault grants
+	Terminal      string // single-use-token grants
+	Lock          *vault.ItemRef
+	AllowedFields []string
+	SingleUse     bool
+	Used          bool
+	WebhookURL    string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time // zero: never
+}
+
+// Expired reports whether the grant's lifetime is over at now.
+func (i Info) Expired(now time.Time) bool {
+	return !i.ExpiresAt.IsZero() && !now.Before(i.ExpiresAt)
+}
+
+type grantRecord struct {
+	Owner         string         `json:"owner"`
+	User          string         `json:"user,omitempty"`
+	Terminal      string         `json:"terminal,omitempty"`
+	SecretHash    []byte         `json:"secret_hash"`
+	Recipient     []byte         `json:"recipient,omitempty"` // sealed under the secret
+	ItemKey       []byte         `json:"item_key,omitempty"`  // sealed under the secret
+	Lock          *vault.ItemRef `json:"lock,omitempty"`
+	AllowedFields []string       `json:"allowed_fields,omitempty"`
+	SingleUse     bool           `json:"single_use,omitempty"`
+	Used          bool           `json:"used,omitempty"`
+	Deleted       bool           `json:"deleted,omitempty"`
+	WebhookURL    string         `json:"webhook_url,omitempty"`
+	WebhookSecret []byte         `json:"webhook_secret,omitempty"` // sealed under the secret
+	Created       time.Time      `json:"created"`
+	Expires       time.Time      `json:"expires,omitzero"`
+}
+
+func (r *grantRecord) info(id string) Info {
+	return Info{
+		ID: id, Owner: r.Owner, User: r.User, Terminal: r.Terminal, Lock: r.Lock,
+		AllowedFields: r.AllowedFields, SingleUse: r.SingleUse, Used: r.Used,
+		WebhookURL: r.WebhookURL, CreatedAt: r.Created, ExpiresAt: r.Expires,
+	}
+}
+
+// subject is what a grant writes for: a vault user or a terminal.
+func (r *grantRecord) subject() string {
+	if r.Terminal != "" {
+		return "terminal:" + r.Terminal
+	}
+	return "user:" + r.User
+}
+
+// sealContext binds what is sealed under a grant's secret to the grant and
+// to its role, so a box cannot be moved to another grant or field.
+func sealContext(id, role string) []byte {
+	return []byte("capture.grant\x00" + id + "\x00" + role)
+}
+
+// ValidID reports whether id can name a grant: 1 to 128 characters from
+// the URL-safe set [A-Za-z0-9._~-], so it is a path segment as it is.
+func ValidID(id string) bool {
+	if id == "" || len(id) > 128 || id == "." || id == ".." {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '~' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func getGrant(tx store.Tx, id string) (*grantRecord, error) {
+	raw, err := tx.Get(bucketGrants, []byte(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrGrantNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r grantRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("capture: stored grant is corrupt: %w", err)
+	}
+	return &r, nil
+}
+
+func putGrant(tx store.Tx, id string, r *grantRecord) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.Put(bucketGrants, []byte(id), raw)
+}
+
+func subjectKey(owner, subject, id string) []byte {
+	return []byte(owner + "\x00" + subject + "\x00" + id)
+}
+
+func expiryKey(t time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
+	return append(k, id...)
+}
+
+// CreateGrant creates a grant. For a vault grant it checks the credentials
+// (and the locked item) against the vault, and seals what the grant needs
+// to write — the key's recipient, the item's data key — under the new
+// secret, so that the database alone opens nothing.
+func (s *Service) CreateGrant(ctx context.Context, req GrantRequest) (Grant, error) {
+	ttl := s.cfg.DefaultTTL
+	if req.TTL != "" {
+		d, err := ParseDuration(req.TTL)
+		if err != nil {
+			return Grant{}, err
+		}
+		ttl = d
+	}
+	if s.cfg.MaxTTL != 0 && (ttl == 0 || ttl > s.cfg.MaxTTL) {
+		return Grant{}, fmt.Errorf("%w: the longest a grant may live is %v", ErrInvalidTTL, s.cfg.MaxTTL)
+	}
+	id := req.UniqueID
+	if id == "" {
+		id = crypto.NewID(16)
+	}
+	if !ValidID(id) {
+		return Grant{}, fmt.Errorf("%w: unique_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -", ErrInvalid)
+	}
+	if err := checkFields(req.AllowedFields); err != nil {
+		return Grant{}, err
+	}
+	now := s.now().UTC()
+	secret := crypto.NewSecret()
+	hash := crypto.HashSecret(secret)
+	rec := &grantRecord{
+		SecretHash: hash[:], AllowedFields: req.AllowedFields, SingleUse: req.SingleUse, Created: now,
+	}
+	if ttl != 0 {
+		rec.Expires = now.Add(ttl)
+	}
+	if req.Webhook != nil {
+		if err := s.checkWebhookURL(req.Webhook.URL); err != nil {
+			return Grant{}, err
+		}
+		if req.Webhook.Secret == "" || len(req.Webhook.Secret) > 256 {
+			return Grant{}, fmt.Errorf("%w: webhook secret must be 1-256 bytes", ErrInvalid)
+		}
+		rec.WebhookURL = req.Webhook.URL
+		rec.WebhookSecret = crypto.SealWithSecret(secret, sealContext(id, "webhook"), []byte(req.Webhook.Secret))
+	}
+
+	switch {
+	case req.Terminal != "":
+		if req.Credentials != (vault.Credentials{}) || req.Lock != nil {
+			return Grant{}, fmt.Errorf("%w: a single-use-token grant takes a terminal, not a vault key", ErrInvalid)
+		}
+		if err := checkTerminal(req.Terminal); err != nil {
+			return Grant{}, err
+		}
+		rec.Owner, rec.Terminal = req.Owner, req.Terminal
+	default:
+		if req.Owner != "" && req.Owner != req.Credentials.Owner {
+			return Grant{}, fmt.Errorf("%w: Owner is for single-use-token grants; a vault grant's owner is its key's", ErrInvalid)
+		}
+		vg, err := s.vault.GrantFor(ctx, req.Credentials, req.Lock)
+		if err != nil {
+			return Grant{}, err
+		}
+		rec.Owner, rec.User = vg.Owner, vg.User
+		rec.Recipient = crypto.SealWithSecret(secret, sealContext(id, "recipient"), []byte(vg.Recipient))
+		if vg.ItemKey != nil {
+			rec.ItemKey = crypto.SealKeyWithSecret(secret, sealContext(id, "item"), vg.ItemKey)
+			vg.ItemKey.Wipe()
+			rec.Lock = vg.Item
+		}
+	}
+
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		old, err := getGrant(tx, id)
+		switch {
+		case err == nil && !old.Deleted:
+			return ErrGrantExists
+		case err == nil: // a tombstone: the id is free again
+			if err := removeIndexes(tx, id, old); err != nil {
+				return err
+			}
+		case !errors.Is(err, ErrGrantNotFound):
+			return err
+		}
+		if err := tx.Delete(bucketFailures, []byte(id)); err != nil {
+			return err
+		}
+		if err := putGrant(tx, id, rec); err != nil {
+			return err
+		}
+		if err := tx.Put(bucketBySubj, subjectKey(rec.Owner, rec.subject(), id), nil); err != nil {
+			return err
+		}
+		if !rec.Expires.IsZero() {
+			return tx.Put(bucketExpiry, expiryKey(rec.Expires, id), nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return Grant{}, err
+	}
+	return Grant{ID: id, Secret: secret, ExpiresAt: rec.Expires, Lock: rec.Lock}, nil
+}
+
+func checkFields(fields []string) error {
+	if len(fields) > 64 {
+		return fmt.Errorf("%w: at most 64 allowed fields", ErrInvalid)
+	}
+	for _, f := range fields {
+		if f == "" || len(f) > 64 {
+			return fmt.Errorf("%w: an allowed field name must be 1-64 bytes", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func checkTerminal(t string) error {
+	if len(t) < 4 || len(t) > 50 {
+		return fmt.Errorf("%w: processing terminal id must be 4-50 characters", ErrInvalid)
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] <= 0x20 || t[i] >= 0x7f || t[i] == '/' {
+			return fmt.Errorf("%w: processing terminal id holds a character that is not allowed", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func (s *Service) checkWebhookURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || len(raw) > 2048 || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%w: webhook url must be an absolute URL without credentials or fragment", ErrInvalid)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !s.cfg.AllowHTTPWebhooks {
+			return fmt.Errorf("%w: webhook url must be https", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: webhook url must be https", ErrInvalid)
+	}
+	return nil
+}
+
+// Grant returns what is known of the grant id, which must belong to owner.
+func (s *Service) Grant(ctx context.Context, owner, id string) (Info, error) {
+	if !ValidID(id) {
+		return Info{}, ErrGrantNotFound
+	}
+	var info Info
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		rec, err := getGrant(tx, id)
+		if err != nil {
+			return err
+		}
+		if rec.Deleted || rec.Owner != owner {
+			return ErrGrantNotFound
+		}
+		info = rec.info(id)
+		return nil
+	})
+	return info, err
+}
+
+// DeleteGrant deletes the grant id, which must belong to owner. Its sealed
+// key material goes at once; a tombstone keeps the id answering
+// ErrDeleted until the grant would have expired (or a day, for grants that
+// never expire), after which the sweeper removes it and the id is free.
+func (s *Service) DeleteGrant(ctx context.Context, owner, id string) error {
+	if !ValidID(id) {
+		return ErrGrantNotFound
+	}
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		rec, err := getGrant(tx, id)
+		if err != nil {
+			return err
+		}
+		if rec.Deleted || rec.Owner != owner {
+			return ErrGrantNotFound
+		}
+		if err := removeIndexes(tx, id, rec); err != nil {
+			return err
+		}
+		tomb := &grantRecord{Owner: rec.Owner, SecretHash: rec.SecretHash, Deleted: true, Created: rec.Created, Expires: rec.Expires}
+		now := s.now().UTC()
+		if tomb.Expires.IsZero() || tomb.Expires.Sub(now) > 24*time.Hour {
+			tomb.Expires = now.Add(24 * time.Hour)
+		}
+		if err := putGrant(tx, id, tomb); err != nil {
+			return err
+		}
+		return tx.Put(bucketExpiry, expiryKey(tomb.Expires, id), nil)
+	})
+}
+
+// removeIndexes deletes a grant's index entries (not the grant itself).
+func removeIndexes(tx store.Tx, id string, rec *grantRecord) error {
+	if !rec.Deleted {
+		if err := tx.Delete(bucketBySubj, subjectKey(rec.Owner, rec.subject(), id)); err != nil {
+			return err
+		}
+	}
+	if !rec.Expires.IsZero() {
+		return tx.Delete(bucketExpiry, expiryKey(rec.Expires, id))
+	}
+	return nil
+}
+
+// ListGrants returns the live grants of owner's vault key for user (or, with
+// terminal set instead, of that terminal's single-use-token grants), in id
+// order, up to limit (at most 1000) after the id after.
+func (s *Service) ListGrants(ctx context.Context, owner, user, terminal, after string, limit int) ([]Info, error) {
+	subject := "user:" + user
+	if terminal != "" {
+		subject = "terminal:" + terminal
+	}
+	prefix := subjectKey(owner, subject, "")
+	start := prefix
+	if after != "" {
+		start = append(subjectKey(owner, subject, after), 0)
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	var out []Info
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		return tx.Scan(bucketBySubj, store.Range{Start: start, End: store.PrefixEnd(prefix), Limit: limit}, func(k, _ []byte) error {
+			id := string(k[len(prefix):])
+			rec, err := getGrant(tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec.info(id))
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Sweep deletes what has expired: grants with their sealed key material,
+// tombstones of deleted grants, failure counters of unknown ids older than a
+// day, and single-use tokens. It returns how many grants and tokens it
+// removed. Run does this periodically.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	now := s.now().UTC()
+	end := expiryKey(now.Add(time.Nanosecond), "") // expired: at or before now
+	removed := 0
+	for {
+		n, more := 0, false
+		err := s.st.Update(ctx, func(tx store.Tx) error {
+			n, more = 0, false
+			var keys [][]byte
+			err := tx.Scan(bucketExpiry, store.Range{End: end, Limit: 256}, func(k, _ []byte) error {
+				keys = append(keys, k)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			more = len(keys) == 256
+			for _, k := range keys {
+				if err := tx.Delete(bucketExpiry, k); err != nil {
+					return err
+				}
+				id := string(k[8:])
+				rec, err := getGrant(tx, id)
+				if errors.Is(err, ErrGrantNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if !bytes.Equal(expiryKey(rec.Expires, id), k) {
+					continue // an index entry left behind by an older grant of this id
+				}
+				if !rec.Deleted {
+					if err := tx.Delete(bucketBySubj, subjectKey(rec.Owner, rec.subject(), id)); err != nil {
+						return err
+					}
+				}
+				if err := tx.Delete(bucketGrants, []byte(id)); err != nil {
+					return err
+				}
+				if err := tx.Delete(bucketFailures, []byte(id)); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return removed, err
+		}
+		removed += n
+		if !more {
+			break
+		}
+	}
+	if err := s.sweepFailures(ctx, now); err != nil {
+		return removed, err
+	}
+	t, err := s.sweepSingleUse(ctx, now)
+	return removed + t, err
+}
+
+// failures returns the wrong-secret counter of id (zero when none).
+func (s *Service) failures(tx store.Tx, id string) (failureRecord, error) {
+	var f failureRecord
+	raw, err := tx.Get(bucketFailures, []byte(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return f, nil
+	}
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return f, fmt.Errorf("capture: stored failure counter is corrupt: %w", err)
+	}
+	return f, nil
+}
+
+type failureRecord struct {
+	N    int       `json:"n"`
+	Last time.Time `json:"last"`
+}
+
+func (s *Service) sweepFailures(ctx context.Context, now time.Time) error {
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		var stale [][]byte
+		err := tx.Scan(bucketFailures, store.Range{}, func(k, v []byte) error {
+			if _, err := tx.Get(bucketGrants, k); err == nil {
+				return nil // counters of existing grants go with them
+			}
+			var f failureRecord
+			if json.Unmarshal(v, &f) != nil || now.Sub(f.Last) > 24*time.Hour {
+				stale = append(stale, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := tx.Delete(bucketFailures, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,438 @@
+package capture_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/teststores"
+	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/vault"
+)
+
+var ctx = context.Background()
+
+// clock is a settable clock shared by the vault and the capture service.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is a vault and a capture service over one store, with a vault key
+// holding the seed's card.
+type env struct {
+	st    store.Store
+	vault *vault.Vault
+	svc   *capture.Service
+	clock *clock
+	key   vault.Credentials
+	card  vault.ItemRef
+}
+
+const seedCard = `{"card_number":"4111111111111111","card_holder":"Ada Lovelace","card_expiry":"06-2024","cvv":"123"}`
+
+func newEnv(t testing.TB, st store.Store, opts ...func(*capture.Config)) *env {
+	t.Helper()
+	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
+	require.NoError(t, err)
+	c := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10, Now: c.now})
+	require.NoError(t, err)
+	t.Cleanup(func() { v.Close() })
+	cfg := capture.Config{Store: st, Vault: v, Now: c.now, AllowHTTPWebhooks: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := capture.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	key, err := v.CreateKey(ctx, vault.Credentials{Owner: "acct", User: "test-user", Passphrase: "ALongAndVerySecretPassphraseThatIsSuperSecure"})
+	require.NoError(t, err)
+	ref, err := v.Tokenize(ctx, key, []byte(seedCard), vault.TokenizeOptions{Reference: "my-reference"})
+	require.NoError(t, err)
+	return &env{st: st, vault: v, svc: svc, clock: c, key: key, card: ref}
+}
+
+func (e *env) retrieve(t testing.TB, ref vault.ItemRef) map[string]any {
+	t.Helper()
+	doc, err := e.vault.Retrieve(ctx, e.key, ref)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(doc, &m))
+	return m
+}
+
+func TestGrants(t *testing.T) {
+	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
+		t.Run("locked grant merges into its card", func(t *testing.T) { testLockedGrant(t, b) })
+		t.Run("open grant stores new cards", func(t *testing.T) { testOpenGrant(t, b) })
+		t.Run("secrets", func(t *testing.T) { testSecrets(t, b) })
+		t.Run("lifetime", func(t *testing.T) { testLifetime(t, b) })
+		t.Run("single use, raced", func(t *testing.T) { testSingleUseGrant(t, b) })
+		t.Run("single-use tokens", func(t *testing.T) { testSingleUseTokens(t, b) })
+		t.Run("at rest", func(t *testing.T) { testGrantsAtRest(t, b) })
+	})
+}
+
+// The seed's first flow: an endpoint locked to one card, a POST of a new
+// expiry and CVV, the card updated with its number unchanged.
+func testLockedGrant(t *testing.T, b teststores.Backend) {
+	e := newEnv(t, b.Open(t))
+	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, TTL: "PT10M", Lock: &e.card})
+	require.NoError(t, err)
+	require.Len(t, g.Secret, 64)
+	require.Equal(t, e.clock.now().Add(10*time.Minute), g.ExpiresAt)
+	require.Equal(t, &e.card, g.Lock)
+
+	res, err := e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"card_expiry":"06-2025","cvv":"145"}`))
+	require.NoError(t, err)
+	require.Equal(t, "test-user", res.User)
+	require.Equal(t, e.card, res.Item)
+	got := e.retrieve(t, e.card)
+	require.Equal(t, "4111111111111111", got["card_number"])
+	require.Equal(t, "06-2025", got["card_expiry"])
+	require.Equal(t, "145", got["cvv"])
+	require.Equal(t, "Ada Lovelace", got["card_holder"])
+
+	// The number is immutable; a reference naming another item is refused.
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"card_number":"5555555555554444"}`))
+	require.ErrorIs(t, err, vault.ErrNumberImmutable)
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"1","reference":"other"}`))
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"999","reference":"my-reference"}`))
+	require.NoError(t, err)
+	require.Equal(t, "999", e.retrieve(t, e.card)["cvv"])
+	require.NotContains(t, e.retrieve(t, e.card), "reference", "the reference addresses the item; it is not stored in it")
+
+	// A field allow-list (a CVV-only form) refuses anything else.
+	cvvOnly, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, AllowedFields: []string{"cvv"}})
+	require.NoError(t, err)
+	_, err = e.svc.Redeem(ctx, cvvOnly.ID, cvvOnly.Secret, []byte(`{"cvv":"321","card_holder":"Eve"}`))
+	require.ErrorIs(t, err, vault.ErrFieldNotAllowed)
+	require.Equal(t, "Ada Lovelace", e.retrieve(t, e.card)["card_holder"])
+
+	// Creating a grant needs the passphrase, and the locked item must exist.
+	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: vault.Credentials{Owner: "acct", User: "test-user", Passphrase: "wrong"}, Lock: &e.card})
+	require.ErrorIs(t, err, vault.ErrWrongKey)
+	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &vault.ItemRef{Token: e.card.Token, Reference: "nope"}})
+	require.ErrorIs(t, err, vault.ErrItemNotFound)
+
+	// Listing and deleting.
+	list, err := e.svc.ListGrants(ctx, "acct", "test-user", "", "", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.ErrorIs(t, e.svc.DeleteGrant(ctx, "another-account", g.ID), capture.ErrGrantNotFound, "an account deletes only its own grants")
+	require.NoError(t, e.svc.DeleteGrant(ctx, "acct", g.ID))
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"000"}`))
+	require.ErrorIs(t, err, capture.ErrDeleted)
+	require.Equal(t, "999", e.retrieve(t, e.card)["cvv"])
+	list, err = e.svc.ListGrants(ctx, "acct", "test-user", "", "", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+
+	// A replaced card no longer opens with the grant's key.
+	_, err = e.vault.Tokenize(ctx, e.key, []byte(seedCard), vault.TokenizeOptions{Reference: "my-reference"})
+	require.NoError(t, err)
+	_, err = e.svc.Redeem(ctx, cvvOnly.ID, cvvOnly.Secret, []byte(`{"cvv":"111"}`))
+	require.ErrorIs(t, err, vault.ErrItemNotFound)
+}
+
+func testOpenGrant(t *testing.T, b teststores.Backend) {
+	var hooks atomic.Int32
+	var hookBody atomic.Value
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hooks.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // the first try fails: it must be retried
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		hookBody.Store(map[string]string{"secret": r.Header.Get("X-PCIVault-Webhook-Secret"), "body": string(body)})
+	}))
+	defer hook.Close()
+	e := newEnv(t, b.Open(t))
+	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, UniqueID: "checkout-42",
+		Webhook: &capture.Webhook{URL: hook.URL + "/hook", Secret: "whsec"}})
+	require.NoError(t, err)
+	require.Equal(t, "checkout-42", g.ID)
+	require.Nil(t, g.Lock)
+	require.Equal(t, e.clock.now().Add(24*time.Hour), g.ExpiresAt, "24 hours by default")
+
+	res, err := e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"card_number":"5555 5555 5555 4444","card_holder":"Grace Hopper","card_expiry":"12-2030","reference":"order-42"}`))
+	require.NoError(t, err)
+	require.Equal(t, "order-42", res.Item.Reference)
+	require.Regexp(t, `^[0-9a-f]{64}$`, res.Item.Token)
+	got := e.retrieve(t, res.Item)
+	require.Equal(t, "Grace Hopper", got["card_holder"])
+	require.NotContains(t, got, "reference")
+
+	// Each post stores another card; without a reference one is generated.
+	res2, err := e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"card_number":"4242424242424242"}`))
+	require.NoError(t, err)
+	require.NotEqual(t, res.Item, res2.Item)
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"123"}`))
+	require.ErrorIs(t, err, vault.ErrNoNumber)
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`[1]`))
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"card_number":"1","card_number":"2"}`))
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+
+	// unique_id is unique while the grant lives.
+	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, UniqueID: "checkout-42"})
+	require.ErrorIs(t, err, capture.ErrGrantExists)
+	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, UniqueID: "../etc/passwd"})
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Webhook: &capture.Webhook{URL: "ftp://x", Secret: "s"}})
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+
+	// The webhook arrives (after one retry) with safe data only.
+	require.Eventually(t, func() bool { return hookBody.Load() != nil }, 10*time.Second, 10*time.Millisecond)
+	h := hookBody.Load().(map[string]string)
+	require.Equal(t, "whsec", h["secret"])
+	require.NotContains(t, h["body"], "5555", "a webhook must not carry the card number")
+	var payload struct {
+		Metadata  map[string]string `json:"metadata"`
+		TokenInfo struct {
+			Token    string            `json:"token"`
+			SafeData map[string]string `json:"safe_data"`
+		} `json:"token_info"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(h["body"]), &payload))
+	require.Equal(t, "checkout-42", payload.Metadata["capture_id"])
+	require.Contains(t, []string{res.Item.Token, res2.Item.Token}, payload.TokenInfo.Token)
+	if payload.TokenInfo.Token == res.Item.Token {
+		require.Equal(t, map[string]string{"card_holder": "Grace Hopper", "last_four": "4444", "card_type": "Mastercard", "expiry": "12-2030"}, payload.TokenInfo.SafeData)
+	}
+}
+
+func testSecrets(t *testing.T, b teststores.Backend) {
+	e := newEnv(t, b.Open(t), func(c *capture.Config) { c.MaxFailures = 3 })
+	g1, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card})
+	require.NoError(t, err)
+	g2, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card})
+	require.NoError(t, err)
+
+	_, err = e.svc.Redeem(ctx, g1.ID, g2.Secret, []byte(`{"cvv":"000"}`))
+	require.ErrorIs(t, err, capture.ErrWrongSecret, "a secret of one grant must not open another")
+	require.ErrorIs(t, err, cardvault.ErrUnauthorized)
+	_, err = e.svc.Redeem(ctx, "no-such-grant", g1.Secret, []byte(`{"cvv":"000"}`))
+	require.ErrorIs(t, err, capture.ErrGrantNotFound)
+	_, err = e.svc.Redeem(ctx, g1.ID, "", []byte(`{"cvv":"000"}`))
+	require.ErrorIs(t, err, capture.ErrWrongSecret)
+	require.Equal(t, "123", e.retrieve(t, e.card)["cvv"], "nothing written")
+
+	// The third failure locks g1 for good: even its own secret is refused.
+	_, err = e.svc.Redeem(ctx, g1.ID, strings.Repeat("A", 64), []byte(`{"cvv":"000"}`))
+	require.ErrorIs(t, err, capture.ErrWrongSecret)
+	_, err = e.svc.Redeem(ctx, g1.ID, g1.Secret, []byte(`{"cvv":"000"}`))
+	require.ErrorIs(t, err, capture.ErrLocked)
+	require.ErrorIs(t, err, cardvault.ErrLocked)
+	_, err = e.svc.Check(ctx, g1.ID, g1.Secret)
+	require.ErrorIs(t, err, capture.ErrLocked)
+	// g2 is untouched by g1's lock.
+	_, err = e.svc.Redeem(ctx, g2.ID, g2.Secret, []byte(`{"cvv":"222"}`))
+	require.NoError(t, err)
+	// Unknown ids lock too, so probing them teaches nothing.
+	for range 3 {
+		_, err = e.svc.Redeem(ctx, "probe", "x", nil)
+		require.ErrorIs(t, err, capture.ErrGrantNotFound)
+	}
+	_, err = e.svc.Redeem(ctx, "probe", "x", nil)
+	require.ErrorIs(t, err, capture.ErrLocked)
+}
+
+func testLifetime(t *testing.T, b teststores.Backend) {
+	e := newEnv(t, b.Open(t))
+	short, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "PT10M"})
+	require.NoError(t, err)
+	forever, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "P0T"})
+	require.NoError(t, err)
+	require.True(t, forever.ExpiresAt.IsZero())
+	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, TTL: "-PT1M"})
+	require.ErrorIs(t, err, capture.ErrInvalidTTL)
+	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, TTL: "P1M"})
+	require.ErrorIs(t, err, capture.ErrInvalidTTL)
+
+	info, err := e.svc.Check(ctx, short.ID, short.Secret)
+	require.NoError(t, err)
+	require.False(t, info.Expired(e.clock.now()))
+	e.clock.advance(10 * time.Minute)
+	_, err = e.svc.Redeem(ctx, short.ID, short.Secret, []byte(`{"cvv":"000"}`))
+	require.ErrorIs(t, err, capture.ErrExpired)
+	_, err = e.svc.Check(ctx, short.ID, short.Secret)
+	require.ErrorIs(t, err, capture.ErrExpired)
+	_, err = e.svc.Redeem(ctx, forever.ID, forever.Secret, []byte(`{"cvv":"777"}`))
+	require.NoError(t, err)
+
+	// The sweeper removes the expired grant without a request touching it.
+	n, err := e.svc.Sweep(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = e.svc.Redeem(ctx, short.ID, short.Secret, []byte(`{"cvv":"000"}`))
+	require.ErrorIs(t, err, capture.ErrGrantNotFound)
+	list, err := e.svc.ListGrants(ctx, "acct", "test-user", "", "", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, forever.ID, list[0].ID)
+
+	// A deleted grant answers ErrDeleted until its tombstone is swept; then
+	// its id is free.
+	require.NoError(t, e.svc.DeleteGrant(ctx, "acct", forever.ID))
+	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, UniqueID: forever.ID})
+	require.NoError(t, err, "a deleted grant's id is free again")
+
+	// A maximum lifetime refuses longer grants and eternal ones.
+	capped := newEnv(t, b.Open(t), func(c *capture.Config) { c.MaxTTL = time.Hour; c.DefaultTTL = 30 * time.Minute })
+	_, err = capped.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: capped.key, TTL: "PT2H"})
+	require.ErrorIs(t, err, capture.ErrInvalidTTL)
+	_, err = capped.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: capped.key, TTL: "0"})
+	require.ErrorIs(t, err, capture.ErrInvalidTTL)
+	_, err = capped.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: capped.key, TTL: "PT1H"})
+	require.NoError(t, err)
+}
+
+// testSingleUseGrant races many redemptions of a single-use grant: exactly
+// one writes.
+func testSingleUseGrant(t *testing.T, b teststores.Backend) {
+	e := newEnv(t, b.Open(t))
+	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, SingleUse: true})
+	require.NoError(t, err)
+	const n = 16
+	var ok, used atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"`+string(rune('a'+i))+`"}`))
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, capture.ErrUsed):
+				used.Add(1)
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, int32(1), ok.Load())
+	require.Equal(t, int32(n-1), used.Load())
+}
+
+func testSingleUseTokens(t *testing.T, b teststores.Backend) {
+	e := newEnv(t, b.Open(t))
+	details := []byte(`{"card_number":"4111111111111111","expiry":"12/30","card_holder":"Ada"}`)
+	su, err := e.svc.MintSingleUse(ctx, "1234001", details)
+	require.NoError(t, err)
+	require.Regexp(t, `^[0-9a-f]{128}$`, su.Token)
+	require.Equal(t, e.clock.now().Add(30*time.Minute), su.ExpiresAt)
+
+	_, err = e.svc.MintSingleUse(ctx, "12", details)
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+	_, err = e.svc.MintSingleUse(ctx, "1234001", []byte(`"x"`))
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+
+	// Another terminal cannot use it, a failing use leaves it usable, and
+	// then exactly one of many racing uses succeeds.
+	nop := func(store.Tx, []byte) error { return nil }
+	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "9999001", su.Token, nop), capture.ErrTerminal)
+	boom := errors.New("boom")
+	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "1234001", su.Token, func(store.Tx, []byte) error { return boom }), boom)
+	var ok, used atomic.Int32
+	var seen atomic.Value
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			err := e.svc.RedeemSingleUse(ctx, "1234001", su.Token, func(_ store.Tx, d []byte) error {
+				seen.Store(string(d))
+				return nil
+			})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, capture.ErrUsed):
+				used.Add(1)
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, int32(1), ok.Load())
+	require.Equal(t, int32(15), used.Load())
+	require.Equal(t, string(details), seen.Load())
+	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "1234001", strings.Repeat("0", 128), nop), capture.ErrTokenNotFound)
+
+	// Expiry, and the sweeper.
+	su2, err := e.svc.MintSingleUse(ctx, "1234001", details)
+	require.NoError(t, err)
+	e.clock.advance(30 * time.Minute)
+	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "1234001", su2.Token, nop), capture.ErrExpired)
+	n, err := e.svc.Sweep(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "1234001", su2.Token, nop), capture.ErrTokenNotFound)
+
+	// A single-use-token grant: a browser posts card data, gets a token.
+	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Owner: "api-key-1", Terminal: "1234001", SingleUse: true})
+	require.NoError(t, err)
+	res, err := e.svc.Redeem(ctx, g.ID, g.Secret, details)
+	require.NoError(t, err)
+	require.NotNil(t, res.SingleUse)
+	require.Equal(t, "1234001", res.SingleUse.Terminal)
+	require.NoError(t, e.svc.RedeemSingleUse(ctx, "1234001", res.SingleUse.Token, func(_ store.Tx, d []byte) error {
+		require.JSONEq(t, string(details), string(d))
+		return nil
+	}))
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, details)
+	require.ErrorIs(t, err, capture.ErrUsed)
+	list, err := e.svc.ListGrants(ctx, "api-key-1", "", "1234001", "", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+}
+
+// testGrantsAtRest looks for secrets and card data in what the backend
+// wrote: grant secrets, webhook secrets and single-use tokens are stored
+// only as hashes or sealed.
+func testGrantsAtRest(t *testing.T, b teststores.Backend) {
+	st := b.Open(t)
+	e := newEnv(t, st)
+	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card,
+		Webhook: &capture.Webhook{URL: "http://127.0.0.1:1/hook", Secret: "VeryPrivateWebhookSecret"}})
+	require.NoError(t, err)
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"9753"}`))
+	require.NoError(t, err)
+	su, err := e.svc.MintSingleUse(ctx, "1234001", []byte(`{"card_number":"6011111111111117","cvv":"8642"}`))
+	require.NoError(t, err)
+	raw := string(b.Raw(t, st))
+	require.Contains(t, raw, g.ID, "the scan sees the grant")
+	for _, s := range []string{g.Secret, "VeryPrivateWebhookSecret", su.Token, "9753", "8642", "6011111111111117", "4111111111111111", "Ada Lovelace"} {
+		require.False(t, strings.Contains(raw, s), "a secret or card value is stored in clear (%d bytes)", len(s))
+	}
+}

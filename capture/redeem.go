@@ -1,0 +1,246 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/jsonx"
+	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/vault"
+)
+
+// maxSecretLen bounds a presented secret: real ones are crypto.SecretLen.
+const maxSecretLen = 256
+
+// Result is what a capture answers.
+type Result struct {
+	Owner string
+	// User and Item are set for a vault grant: the key written for and
+	// the item stored or updated.
+	User string
+	Item vault.ItemRef
+	// SingleUse is set for a single-use-token grant.
+	SingleUse *SingleUseToken
+}
+
+// dummyHash stands in for the secret hash of an id that has no grant, so
+// that an unknown id costs what a wrong secret costs.
+var dummyHash = crypto.HashSecret(crypto.NewSecret())
+
+// Redeem posts the JSON object body to the grant id, proving the right to
+// do so with secret:
+//
+//   - an open vault grant stores body as a new item (its top-level
+//     "reference", if any, names the item and is not stored);
+//   - a locked vault grant merges body into its item under the vault's
+//     merge rules (the number is immutable);
+//   - a single-use-token grant mints a single-use token for body.
+//
+// The secret is checked in constant time against the stored hash. Every
+// wrong secret — and every secret presented for an id that has no grant —
+// counts against the id, and after Config.MaxFailures the id answers
+// ErrLocked to everyone, the right secret included, so secrets cannot be
+// guessed. Unknown ids and wrong secrets take the same path and time;
+// the errors differ (ErrGrantNotFound, ErrWrongSecret) for the library
+// user, but a server should answer both the same way. A single-use grant
+// is used up in the same transaction that writes, so it writes exactly once
+// however many requests race for it.
+func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (Result, error) {
+	rec, err := s.authenticate(ctx, id, secret)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := rec.usable(s.now()); err != nil {
+		return Result{}, err
+	}
+	if err := checkBody(body); err != nil {
+		return Result{}, err
+	}
+	within := func(tx store.Tx) error {
+		cur, err := getGrant(tx, id)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(cur.SecretHash, rec.SecretHash) {
+			return ErrGrantNotFound // deleted and re-created meanwhile
+		}
+		if err := cur.usable(s.now()); err != nil {
+			return err
+		}
+		if cur.SingleUse {
+			cur.Used = true
+			return putGrant(tx, id, cur)
+		}
+		return nil
+	}
+
+	res := Result{Owner: rec.Owner, User: rec.User}
+	var stored []byte // what the webhook describes
+	switch {
+	case rec.Terminal != "":
+		su, err := s.mintFromGrant(ctx, rec.Terminal, body, rec.AllowedFields, within)
+		if err != nil {
+			return Result{}, err
+		}
+		res.SingleUse = &su
+	case rec.Lock != nil:
+		dk, err := crypto.OpenKeyWithSecret(secret, sealContext(id, "item"), rec.ItemKey)
+		if err != nil {
+			return Result{}, fmt.Errorf("capture: the grant's sealed item key: %w", err)
+		}
+		defer dk.Wipe()
+		doc, err := stripReference(body, rec.Lock.Reference)
+		if err != nil {
+			return Result{}, err
+		}
+		merged, _, err := s.vault.UpdateWithKey(ctx, rec.Owner, rec.User, *rec.Lock, dk, doc,
+			vault.UpdateOptions{AllowedFields: rec.AllowedFields, Within: within})
+		if err != nil {
+			return Result{}, err
+		}
+		res.Item, stored = *rec.Lock, merged
+	default:
+		recipient, err := crypto.OpenWithSecret(secret, sealContext(id, "recipient"), rec.Recipient)
+		if err != nil {
+			return Result{}, fmt.Errorf("capture: the grant's sealed recipient: %w", err)
+		}
+		ref := ""
+		if r := gjson.GetBytes(body, "reference"); r.Type == gjson.String {
+			ref = r.Str
+		}
+		doc, err := stripReference(body, ref)
+		if err != nil {
+			return Result{}, err
+		}
+		item, err := s.vault.StoreForRecipient(ctx, rec.Owner, rec.User, string(recipient), doc,
+			vault.TokenizeOptions{Reference: ref, AllowedFields: rec.AllowedFields, Within: within})
+		if err != nil {
+			return Result{}, err
+		}
+		res.Item, stored = item, doc
+	}
+	if rec.WebhookURL != "" && res.SingleUse == nil {
+		whSecret, err := crypto.OpenWithSecret(secret, sealContext(id, "webhook"), rec.WebhookSecret)
+		if err == nil {
+			s.hooks.enqueue(webhookCall{
+				url: rec.WebhookURL, secret: string(whSecret), grant: id, user: rec.User, item: res.Item,
+				safe: safeDataOf(stored), at: s.now().UTC(),
+			})
+		}
+	}
+	return res, nil
+}
+
+// Check verifies secret for the grant id as Redeem does (wrong secrets
+// count) and returns the grant's description, or why it cannot be used. A
+// hosted form page calls it to show "expired" before anyone types.
+func (s *Service) Check(ctx context.Context, id, secret string) (Info, error) {
+	rec, err := s.authenticate(ctx, id, secret)
+	if err != nil {
+		return Info{}, err
+	}
+	return rec.info(id), rec.usable(s.now())
+}
+
+// authenticate returns the grant id if secret opens it.
+func (s *Service) authenticate(ctx context.Context, id, secret string) (*grantRecord, error) {
+	if !ValidID(id) {
+		return nil, ErrGrantNotFound
+	}
+	var rec *grantRecord
+	var f failureRecord
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		if rec, err = getGrant(tx, id); errors.Is(err, ErrGrantNotFound) {
+			rec = nil
+		} else if err != nil {
+			return err
+		}
+		f, err = s.failures(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if f.N >= s.cfg.MaxFailures {
+		return nil, ErrLocked
+	}
+	want := dummyHash
+	if rec != nil {
+		if h, err := crypto.ParseSecretHash(rec.SecretHash); err == nil {
+			want = h
+		}
+	}
+	if len(secret) <= maxSecretLen && want.Verify(secret) && rec != nil {
+		return rec, nil
+	}
+	err = s.st.Update(ctx, func(tx store.Tx) error {
+		f, err := s.failures(tx, id)
+		if err != nil {
+			return err
+		}
+		f.N++
+		f.Last = s.now().UTC()
+		return putJSON(tx, bucketFailures, []byte(id), f)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, ErrGrantNotFound
+	}
+	return nil, ErrWrongSecret
+}
+
+// usable says why a grant whose secret was right cannot be used, if so.
+func (r *grantRecord) usable(now time.Time) error {
+	switch {
+	case r.Deleted:
+		return ErrDeleted
+	case !r.Expires.IsZero() && !now.Before(r.Expires):
+		return ErrExpired
+	case r.SingleUse && r.Used:
+		return ErrUsed
+	}
+	return nil
+}
+
+// checkBody refuses a capture body that is not one strict JSON object
+// within the vault's item size limit, before anything reads it.
+func checkBody(body []byte) error {
+	err := jsonx.Check(body, jsonx.Limits{MaxBytes: vault.DefaultMaxItemSize, MaxDepth: 32})
+	if errors.Is(err, jsonx.ErrTooLarge) {
+		return fmt.Errorf("%w: the body is %d bytes, at most %d", ErrTooLarge, len(body), vault.DefaultMaxItemSize)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if !gjson.ParseBytes(body).IsObject() {
+		return fmt.Errorf("%w: the body must be a JSON object", ErrInvalid)
+	}
+	return nil
+}
+
+// stripReference removes a top-level "reference" from a capture body: it
+// addresses the item and is not part of it. For a locked grant (want set),
+// a reference that names another item is refused.
+func stripReference(body []byte, want string) ([]byte, error) {
+	r := gjson.GetBytes(body, "reference")
+	if !r.Exists() {
+		return body, nil
+	}
+	if r.Type != gjson.String {
+		return nil, fmt.Errorf("%w: reference must be a string", ErrInvalid)
+	}
+	if want != "" && r.Str != want {
+		return nil, fmt.Errorf("%w: this grant is locked to another reference", ErrInvalid)
+	}
+	return sjson.DeleteBytes(body, "reference")
+}

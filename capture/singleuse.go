@@ -1,0 +1,227 @@
+package capture
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/vault"
+)
+
+const (
+	bucketSingleUse       = "capture.singleuse"        // HashSecret(token) → singleUseRecord
+	bucketSingleUseExpiry = "capture.singleuse.expiry" // big-endian unix nanos ‖ hash → ""
+)
+
+// SingleUseTokenLen is the length of a single-use token: 128 lowercase hex
+// characters (512 random bits), the shape the secure-token API uses.
+const SingleUseTokenLen = 128
+
+// SingleUseToken stands for payment details captured once, for one
+// processing terminal, for a short time (Config.SingleUseTTL).
+type SingleUseToken struct {
+	Token     string
+	Terminal  string
+	ExpiresAt time.Time
+}
+
+// singleUseRecord is what is stored for a token: only its hash names it,
+// and the details are sealed under the token itself, so the database alone
+// opens nothing.
+type singleUseRecord struct {
+	Terminal string    `json:"terminal"`
+	Sealed   []byte    `json:"sealed,omitempty"`
+	Used     bool      `json:"used,omitempty"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires"`
+}
+
+func singleUseContext(terminal string) []byte {
+	return []byte("capture.singleuse\x00" + terminal)
+}
+
+// MintSingleUse stores payment details (a JSON object: card or bank
+// fields) for terminal and returns the single-use token that stands for
+// them. The secure-token API's single-use-token route uses it directly;
+// single-use-token grants use it for what a browser posts.
+func (s *Service) MintSingleUse(ctx context.Context, terminal string, details []byte) (SingleUseToken, error) {
+	if err := checkBody(details); err != nil {
+		return SingleUseToken{}, err
+	}
+	return s.mintSingleUse(ctx, terminal, details, nil, nil)
+}
+
+// mintFromGrant is what a single-use-token grant does with a capture: the
+// body's "reference", which addresses vault items, means nothing here.
+func (s *Service) mintFromGrant(ctx context.Context, terminal string, body []byte, allowed []string, within func(store.Tx) error) (SingleUseToken, error) {
+	doc, err := stripReference(body, "")
+	if err != nil {
+		return SingleUseToken{}, err
+	}
+	return s.mintSingleUse(ctx, terminal, doc, allowed, within)
+}
+
+func (s *Service) mintSingleUse(ctx context.Context, terminal string, details []byte, allowed []string, within func(store.Tx) error) (SingleUseToken, error) {
+	if err := checkTerminal(terminal); err != nil {
+		return SingleUseToken{}, err
+	}
+	if allowed != nil {
+		if err := checkAllowed(details, allowed); err != nil {
+			return SingleUseToken{}, err
+		}
+	}
+	if s.cfg.ValidateSingleUse != nil {
+		if err := s.cfg.ValidateSingleUse(details); err != nil {
+			return SingleUseToken{}, err
+		}
+	}
+	var raw [SingleUseTokenLen / 2]byte
+	rand.Read(raw[:])
+	token := hex.EncodeToString(raw[:])
+	now := s.now().UTC()
+	rec := singleUseRecord{
+		Terminal: terminal, Created: now, Expires: now.Add(s.cfg.SingleUseTTL),
+		Sealed: crypto.SealWithSecret(token, singleUseContext(terminal), details),
+	}
+	h := crypto.HashSecret(token)
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		if within != nil {
+			if err := within(tx); err != nil {
+				return err
+			}
+		}
+		if err := putJSON(tx, bucketSingleUse, h[:], rec); err != nil {
+			return err
+		}
+		return tx.Put(bucketSingleUseExpiry, singleUseExpiryKey(rec.Expires, h[:]), nil)
+	})
+	if err != nil {
+		return SingleUseToken{}, err
+	}
+	return SingleUseToken{Token: token, Terminal: terminal, ExpiresAt: rec.Expires}, nil
+}
+
+func singleUseExpiryKey(t time.Time, hash []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())), hash...)
+}
+
+// RedeemSingleUse uses up token for terminal: inside one store
+// transaction it checks the token (known, for this terminal, not used, not
+// expired), opens its payment details, calls fn with them, and marks the
+// token used. If fn fails, the transaction rolls back and the token stays
+// usable; if it succeeds, no other call — in this process or any other
+// sharing the store — can use the token again. fn may run more than once
+// (the store retries transactions), so it must only write through tx.
+func (s *Service) RedeemSingleUse(ctx context.Context, terminal, token string, fn func(tx store.Tx, details []byte) error) error {
+	if len(token) != SingleUseTokenLen {
+		return ErrTokenNotFound
+	}
+	if _, err := hex.DecodeString(token); err != nil {
+		return ErrTokenNotFound
+	}
+	h := crypto.HashSecret(token)
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		var rec singleUseRecord
+		raw, err := tx.Get(bucketSingleUse, h[:])
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrTokenNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("capture: stored single-use token is corrupt: %w", err)
+		}
+		switch {
+		case rec.Terminal != terminal:
+			return ErrTerminal
+		case rec.Used:
+			return ErrUsed
+		case !s.now().Before(rec.Expires):
+			return ErrExpired
+		}
+		details, err := crypto.OpenWithSecret(token, singleUseContext(terminal), rec.Sealed)
+		if err != nil {
+			return fmt.Errorf("capture: single-use token details: %w", err)
+		}
+		defer clear(details)
+		if err := fn(tx, details); err != nil {
+			return err
+		}
+		// Keep a tombstone without the details until the token would have
+		// expired, so a second use hears ErrUsed rather than "unknown".
+		rec.Used, rec.Sealed = true, nil
+		return putJSON(tx, bucketSingleUse, h[:], rec)
+	})
+}
+
+func (s *Service) sweepSingleUse(ctx context.Context, now time.Time) (int, error) {
+	end := singleUseExpiryKey(now.Add(time.Nanosecond), nil)
+	removed := 0
+	for {
+		n := 0
+		err := s.st.Update(ctx, func(tx store.Tx) error {
+			n = 0
+			var keys [][]byte
+			err := tx.Scan(bucketSingleUseExpiry, store.Range{End: end, Limit: 256}, func(k, _ []byte) error {
+				keys = append(keys, k)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := tx.Delete(bucketSingleUseExpiry, k); err != nil {
+					return err
+				}
+				if err := tx.Delete(bucketSingleUse, k[8:]); err != nil {
+					return err
+				}
+			}
+			n = len(keys)
+			return nil
+		})
+		if err != nil {
+			return removed, err
+		}
+		removed += n
+		if n < 256 {
+			return removed, nil
+		}
+	}
+}
+
+func putJSON(tx store.Tx, bucket string, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(bucket, key, raw)
+}
+
+// checkAllowed refuses a top-level field outside allowed, as the vault
+// does for the grants that write to it.
+func checkAllowed(doc []byte, allowed []string) error {
+	var bad []string
+	gjson.ParseBytes(doc).ForEach(func(k, _ gjson.Result) bool {
+		if !slices.Contains(allowed, k.Str) {
+			bad = append(bad, k.Str)
+		}
+		return true
+	})
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s", vault.ErrFieldNotAllowed, strings.Join(bad, ", "))
+	}
+	return nil
+}
