@@ -1,0 +1,185 @@
+package securetoken
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// The sealed form: what the service encrypts and stores. It is JSON with a
+// version, whole numbers in clear (the AEAD around it is what protects
+// them), written through mirror types with plain strings so that the
+// masking renderings of CardNumber and AccountNumber do not apply.
+
+const sealedVersion = 1
+
+// ErrUnreadable is returned by UnmarshalBinary for bytes that are not a
+// sealed record or source of a version this package reads. Its message
+// says nothing of the content.
+var ErrUnreadable = errors.New("securetoken: not a readable sealed record")
+
+type sealedSource struct {
+	Version           int          `json:"v,omitempty"` // set when a Source is sealed on its own
+	Type              SourceType   `json:"type"`
+	CardholderName    string       `json:"cardholderName,omitempty"`
+	CardNumber        string       `json:"cardNumber,omitempty"`
+	ExpiryDate        string       `json:"expiryDate,omitempty"`
+	CardType          string       `json:"cardType,omitempty"`
+	Currency          string       `json:"currency,omitempty"`
+	Debit             *bool        `json:"debit,omitempty"`
+	Surcharging       *Surcharging `json:"surcharging,omitempty"`
+	IssueNumber       string       `json:"issueNumber,omitempty"`
+	NameOnAccount     string       `json:"nameOnAccount,omitempty"`
+	AccountNumber     string       `json:"accountNumber,omitempty"`
+	RoutingNumber     string       `json:"routingNumber,omitempty"`
+	TransitNumber     string       `json:"transitNumber,omitempty"`
+	InstitutionNumber string       `json:"institutionNumber,omitempty"`
+	AccountType       AccountType  `json:"accountType,omitempty"`
+	SECCode           SECCode      `json:"secCode,omitempty"`
+}
+
+type sealedRecord struct {
+	Version              int           `json:"v"`
+	SecureTokenID        string        `json:"secureTokenId"`
+	ProcessingTerminalID string        `json:"processingTerminalId"`
+	Token                string        `json:"token"`
+	Status               Status        `json:"status"`
+	MITAgreement         MITAgreement  `json:"mitAgreement,omitempty"`
+	Customer             *Customer     `json:"customer,omitempty"`
+	Source               sealedSource  `json:"source"`
+	CustomFields         []CustomField `json:"customFields,omitempty"`
+	Operator             string        `json:"operator,omitempty"`
+	IPAddress            *IPAddress    `json:"ipAddress,omitempty"`
+}
+
+func (s Source) sealed() (sealedSource, error) {
+	out := sealedSource{Type: s.Type}
+	switch {
+	case s.Type == SourceCard && s.Card != nil:
+		c := s.Card
+		out.CardholderName, out.CardNumber, out.ExpiryDate = c.CardholderName, string(c.CardNumber), c.ExpiryDate
+		out.CardType, out.Currency, out.Debit, out.Surcharging = c.CardType, c.Currency, c.Debit, c.Surcharging
+		out.IssueNumber = c.IssueNumber
+	case s.Type == SourceACH && s.ACH != nil:
+		a := s.ACH
+		out.NameOnAccount, out.AccountNumber, out.RoutingNumber = a.NameOnAccount, string(a.AccountNumber), a.RoutingNumber
+		out.AccountType, out.SECCode = a.AccountType, a.SECCode
+	case s.Type == SourcePAD && s.PAD != nil:
+		p := s.PAD
+		out.NameOnAccount, out.AccountNumber = p.NameOnAccount, string(p.AccountNumber)
+		out.TransitNumber, out.InstitutionNumber, out.AccountType = p.TransitNumber, p.InstitutionNumber, p.AccountType
+	default:
+		return sealedSource{}, errors.New("securetoken: source type and details disagree")
+	}
+	return out, nil
+}
+
+func (s sealedSource) source() (Source, error) {
+	switch s.Type {
+	case SourceCard:
+		return Source{Type: s.Type, Card: &CardSource{
+			CardholderName: s.CardholderName, CardNumber: CardNumber(s.CardNumber), ExpiryDate: s.ExpiryDate,
+			CardType: s.CardType, Currency: s.Currency, Debit: s.Debit, Surcharging: s.Surcharging,
+			IssueNumber: s.IssueNumber,
+		}}, nil
+	case SourceACH:
+		return Source{Type: s.Type, ACH: &ACHSource{
+			NameOnAccount: s.NameOnAccount, AccountNumber: AccountNumber(s.AccountNumber),
+			RoutingNumber: s.RoutingNumber, AccountType: s.AccountType, SECCode: s.SECCode,
+		}}, nil
+	case SourcePAD:
+		return Source{Type: s.Type, PAD: &PADSource{
+			NameOnAccount: s.NameOnAccount, AccountNumber: AccountNumber(s.AccountNumber),
+			TransitNumber: s.TransitNumber, InstitutionNumber: s.InstitutionNumber, AccountType: s.AccountType,
+		}}, nil
+	}
+	return Source{}, ErrUnreadable
+}
+
+// MarshalBinary writes the sealed form of the record — whole numbers
+// included — for the service to encrypt. It does not validate; call
+// [Record.Validate] first.
+func (r Record) MarshalBinary() ([]byte, error) {
+	src, err := r.Source.sealed()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sealedRecord{
+		Version:              sealedVersion,
+		SecureTokenID:        r.SecureTokenID,
+		ProcessingTerminalID: r.ProcessingTerminalID,
+		Token:                r.Token,
+		Status:               r.Status,
+		MITAgreement:         r.MITAgreement,
+		Customer:             r.Customer,
+		Source:               src,
+		CustomFields:         r.CustomFields,
+		Operator:             r.Operator,
+		IPAddress:            r.IPAddress,
+	})
+}
+
+// UnmarshalBinary reads what MarshalBinary wrote. It returns
+// [ErrUnreadable] for anything else; it does not validate.
+func (r *Record) UnmarshalBinary(data []byte) error {
+	var s sealedRecord
+	if err := strictUnmarshal(data, &s); err != nil || s.Version != sealedVersion {
+		return ErrUnreadable
+	}
+	src, err := s.Source.source()
+	if err != nil {
+		return err
+	}
+	*r = Record{
+		SecureTokenID:        s.SecureTokenID,
+		ProcessingTerminalID: s.ProcessingTerminalID,
+		Token:                s.Token,
+		Status:               s.Status,
+		MITAgreement:         s.MITAgreement,
+		Customer:             s.Customer,
+		Source:               src,
+		CustomFields:         s.CustomFields,
+		Operator:             s.Operator,
+		IPAddress:            s.IPAddress,
+	}
+	return nil
+}
+
+// MarshalBinary writes the sealed form of a source alone — whole numbers
+// included — for the payment details a single-use token holds.
+func (s Source) MarshalBinary() ([]byte, error) {
+	out, err := s.sealed()
+	if err != nil {
+		return nil, err
+	}
+	out.Version = sealedVersion
+	return json.Marshal(out)
+}
+
+// UnmarshalBinary reads what Source.MarshalBinary wrote, or returns
+// [ErrUnreadable].
+func (s *Source) UnmarshalBinary(data []byte) error {
+	var in sealedSource
+	if err := strictUnmarshal(data, &in); err != nil || in.Version != sealedVersion {
+		return ErrUnreadable
+	}
+	src, err := in.source()
+	if err != nil {
+		return err
+	}
+	*s = src
+	return nil
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data")
+	}
+	return nil
+}
