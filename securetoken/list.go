@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
-
 )
 
 // Limits of a list request.

@@ -2,7 +2,6 @@ package securetoken
 
 import (
 	"github.com/tidwall/gjson"
-
 )
 
 // ParseCreateRequest parses and validates the body of a create-secure-token

@@ -54,8 +54,8 @@ type SingleUseTokenPayload struct {
 	// token holds.
 	AccountType AccountType
 	SECCode     SECCode
-	PINDetails  *PINDetails  // validated, never stored
-	EBTDetails  *EBTDetails  // validated, never stored
+	PINDetails  *PINDetails // validated, never stored
+	EBTDetails  *EBTDetails // validated, never stored
 }
 
 // CardPayload is a card to save. Its details come in one of the contract's
