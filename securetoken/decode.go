@@ -279,7 +279,7 @@ func result(decoded cardvault.InvalidError, validated error) error {
 			}
 		}
 	}
-	slices.SortStableFunc(out.Fields, func(a, b cardvault.FieldError) int { return comparePointers(a.Field, b.Field) })
+	sortFaults(out.Fields)
 	return out.Err()
 }
 
@@ -290,6 +290,19 @@ func coveredBy(p string, faults []cardvault.FieldError) bool {
 		}
 	}
 	return false
+}
+
+// sortFaults orders faults by pointer, the note that faults were cut last.
+func sortFaults(fs []cardvault.FieldError) {
+	slices.SortStableFunc(fs, func(a, b cardvault.FieldError) int {
+		if ca, cb := a.Detail == tooManyFaults, b.Detail == tooManyFaults; ca != cb {
+			if ca {
+				return 1
+			}
+			return -1
+		}
+		return comparePointers(a.Field, b.Field)
+	})
 }
 
 // comparePointers orders pointers token by token, array indices

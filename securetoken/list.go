@@ -129,7 +129,7 @@ func (c *checker) listQuery(q ListQuery) {
 	if q.Phone != "" && NormalizePhone(q.Phone) == "" {
 		c.fault("phone", "invalid value", "must contain digits")
 	}
-	if q.CustomerName != "" && NormalizeName(q.CustomerName) == "" {
+	if q.CustomerName != "" && !strings.ContainsFunc(q.CustomerName, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
 		c.fault("customerName", "invalid value", "must contain a letter or digit")
 	}
 	if q.Email != "" && NormalizeEmail(q.Email) == "" {

@@ -15,6 +15,8 @@ import (
 // can act on, and keep the error (and the time to build it) small.
 const maxFaults = 100
 
+const tooManyFaults = "too many faults"
+
 // checker collects the faults of one value. Every message says what is
 // expected and never repeats the value: the values are card numbers, CVVs,
 // account numbers and personal data.
@@ -31,11 +33,15 @@ func addFault(e *cardvault.InvalidError, path, detail, message string) {
 	case n < maxFaults:
 		e.Add(safePointer(path), detail, message)
 	case n == maxFaults:
-		e.Add("", "too many faults", fmt.Sprintf("more than %d faults; the rest are not listed", maxFaults))
+		e.Add("", tooManyFaults, fmt.Sprintf("more than %d faults; the rest are not listed", maxFaults))
 	}
 }
 
-func (c *checker) err() error { return c.errs.Err() }
+// err returns the faults ordered by pointer, or nil.
+func (c *checker) err() error {
+	sortFaults(c.errs.Fields)
+	return c.errs.Err()
+}
 
 func (c *checker) required(path string) { c.fault(path, "required", "is required") }
 

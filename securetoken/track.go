@@ -18,10 +18,12 @@ type track struct {
 }
 
 // ISO/IEC 7813 track 1 ("%B" PAN "^" NAME "^" YYMM ...) and track 2
-// (";" PAN "=" YYMM ...), sentinels optional, either or both in one string.
+// (";" PAN "=" YYMM ...), sentinels optional, either or both in one string
+// (track 2 at the start, or after track 1's end sentinel and check
+// character).
 var (
 	track1 = regexp.MustCompile(`^%?B([0-9]{12,19})\^([^^]{0,26})\^([0-9]{4})`)
-	track2 = regexp.MustCompile(`(?:^|;)([0-9]{12,19})=([0-9]{4})`)
+	track2 = regexp.MustCompile(`(?:^|\?[^;]?);?([0-9]{12,19})=([0-9]{4})`)
 )
 
 // parseTrack reads track data. ok is false when neither track is there, the
