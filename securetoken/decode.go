@@ -96,7 +96,7 @@ func (d *decoder) object(path string, v gjson.Result) (*object, bool) {
 		d.fault(path, "wrong type", "must be a JSON object")
 		return nil, false
 	}
-	o := &object{d: d, path: path}
+	o := &object{d: d, path: path, members: make([]member, 0, 8)}
 	v.ForEach(func(k, val gjson.Result) bool {
 		o.members = append(o.members, member{key: k.Str, val: val})
 		return true
@@ -104,33 +104,36 @@ func (d *decoder) object(path string, v gjson.Result) (*object, bool) {
 	return o, true
 }
 
-// take returns the member key (marked as read) and its path; ok is false
-// when it is absent or null — the contract has no nullable member, and
-// null is taken as "absent", as the publisher's own deserializer does.
-func (o *object) take(key string) (gjson.Result, string, bool) {
-	p := o.path + "/" + escapeToken(key)
+// take returns the member key, marked as read; ok is false when it is
+// absent or null — the contract has no nullable member, and null is taken
+// as "absent", as the publisher's own deserializer does.
+func (o *object) take(key string) (gjson.Result, bool) {
 	for i := range o.members {
 		if o.members[i].key == key {
 			o.members[i].used = true
 			v := o.members[i].val
-			return v, p, v.Type != gjson.Null
+			return v, v.Type != gjson.Null
 		}
 	}
-	return gjson.Result{}, p, false
+	return gjson.Result{}, false
 }
 
+// at returns the pointer of the member key. It is built only when needed:
+// for a fault, or as the base of a nested object.
+func (o *object) at(key string) string { return o.path + "/" + escapeToken(key) }
+
 func (o *object) has(key string) bool {
-	_, _, ok := o.take(key)
+	_, ok := o.take(key)
 	return ok
 }
 
 func (o *object) str(key string) string {
-	v, p, ok := o.take(key)
+	v, ok := o.take(key)
 	if !ok {
 		return ""
 	}
 	if v.Type != gjson.String {
-		o.d.fault(p, "wrong type", "must be a string")
+		o.d.fault(o.at(key), "wrong type", "must be a string")
 		return ""
 	}
 	return v.Str
@@ -139,21 +142,21 @@ func (o *object) str(key string) string {
 // text is str for a member whose schema has minLength 1: present but empty
 // is a fault, where for str it reads as absent.
 func (o *object) text(key string) string {
-	v, p, ok := o.take(key)
+	v, ok := o.take(key)
 	if ok && v.Type == gjson.String && v.Str == "" {
-		o.d.fault(p, "too short", "must not be empty")
+		o.d.fault(o.at(key), "too short", "must not be empty")
 		return ""
 	}
 	return o.str(key)
 }
 
 func (o *object) boolean(key string) *bool {
-	v, p, ok := o.take(key)
+	v, ok := o.take(key)
 	if !ok {
 		return nil
 	}
 	if v.Type != gjson.True && v.Type != gjson.False {
-		o.d.fault(p, "wrong type", "must be true or false")
+		o.d.fault(o.at(key), "wrong type", "must be true or false")
 		return nil
 	}
 	b := v.Type == gjson.True
@@ -161,30 +164,30 @@ func (o *object) boolean(key string) *bool {
 }
 
 func (o *object) obj(key string) (*object, bool) {
-	v, p, ok := o.take(key)
+	v, ok := o.take(key)
 	if !ok {
 		return nil, false
 	}
-	return o.d.object(p, v)
+	return o.d.object(o.at(key), v)
 }
 
 // array returns the elements of the array member key with their paths.
 func (o *object) array(key string) ([]gjson.Result, string, bool) {
-	v, p, ok := o.take(key)
+	v, ok := o.take(key)
 	if !ok {
-		return nil, p, false
+		return nil, "", false
 	}
 	if !v.IsArray() {
-		o.d.fault(p, "wrong type", "must be a JSON array")
-		return nil, p, false
+		o.d.fault(o.at(key), "wrong type", "must be a JSON array")
+		return nil, "", false
 	}
-	return v.Array(), p, true
+	return v.Array(), o.at(key), true
 }
 
 // integer reads a JSON number that is a mathematical integer (JSON Schema
 // counts 87.0 as one) within int64.
 func (o *object) integer(key string) *int64 {
-	v, p, ok := o.take(key)
+	v, ok := o.take(key)
 	if !ok {
 		return nil
 	}
@@ -197,26 +200,29 @@ func (o *object) integer(key string) *int64 {
 			return &n
 		}
 	}
-	o.d.fault(p, "wrong type", "must be an integer")
+	o.d.fault(o.at(key), "wrong type", "must be an integer")
 	return nil
 }
 
 func (o *object) number(key string) *float64 {
-	v, p, ok := o.take(key)
+	v, ok := o.take(key)
 	if !ok {
 		return nil
 	}
 	if v.Type != gjson.Number {
-		o.d.fault(p, "wrong type", "must be a number")
+		o.d.fault(o.at(key), "wrong type", "must be a number")
 		return nil
 	}
 	f, err := strconv.ParseFloat(v.Raw, 64)
 	if err != nil { // out of float64 range
-		o.d.fault(p, "out of range", "must be a number within double precision")
+		o.d.fault(o.at(key), "out of range", "must be a number within double precision")
 		return nil
 	}
 	return &f
 }
+
+// maxHints bounds the unknown members that get a nearest-path hint.
+const maxHints = 20
 
 // close notes, in strict mode, every member nobody read.
 func (o *object) close() {
@@ -227,10 +233,17 @@ func (o *object) close() {
 		if m.used {
 			continue
 		}
-		p := o.path + "/" + escapeToken(m.key)
+		if len(o.d.errs.Fields) > maxFaults {
+			return
+		}
+		p := o.at(m.key)
 		msg := "is not a member of a secure token"
-		if near := NearestPath(p); near != "" {
-			msg += "; the nearest valid path is " + near
+		// A hint costs an edit-distance search; a document of thousands of
+		// unknown members gets hints for the first ones only.
+		if len(o.d.errs.Fields) < maxHints {
+			if near := NearestPath(p); near != "" {
+				msg += "; the nearest valid path is " + near
+			}
 		}
 		o.d.fault(p, "unknown member", msg)
 	}

@@ -52,10 +52,10 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 		case len(vals) == 0:
 			return ""
 		case len(vals) > 1:
-			c.fault(name, "repeated", "must be given at most once")
+			c.fault(param(name), "repeated", "must be given at most once")
 			return ""
 		case vals[0] == "":
-			c.fault(name, "too short", "must not be empty")
+			c.fault(param(name), "too short", "must not be empty")
 			return ""
 		}
 		return vals[0]
@@ -71,7 +71,7 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 		if len(c.errs.Fields) >= maxFaults {
 			break
 		}
-		c.fault(name, "unknown parameter", "is not a parameter of this operation; the parameters are "+strings.Join(listParams, ", "))
+		c.fault(param(name), "unknown parameter", "is not a parameter of this operation; the parameters are "+strings.Join(listParams, ", "))
 	}
 	q := ListQuery{
 		SecureTokenID: one("secureTokenId"),
@@ -88,7 +88,7 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 	if s := one("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxListLimit {
-			c.fault("limit", "invalid value", "must be an integer from 1 to 100")
+			c.fault(param("limit"), "invalid value", "must be an integer from 1 to 100")
 		} else {
 			q.Limit = n
 		}
@@ -105,35 +105,35 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 func (q ListQuery) Validate() error {
 	var c checker
 	if q.Limit < 1 || q.Limit > MaxListLimit {
-		c.fault("limit", "invalid value", "must be an integer from 1 to 100")
+		c.fault(param("limit"), "invalid value", "must be an integer from 1 to 100")
 	}
 	c.listQuery(q)
 	return c.err()
 }
 
 func (c *checker) listQuery(q ListQuery) {
-	c.text("secureTokenId", q.SecureTokenID, 1, 200, false)
-	c.text("customerName", q.CustomerName, 1, 50, false)
-	c.text("phone", q.Phone, 1, 15, false)
-	c.text("email", q.Email, 1, 100, false)
-	c.digits("token", q.Token, 12, 19, false)
-	c.digits("first6", q.First6, 6, 6, false)
-	c.digits("last4", q.Last4, 4, 4, false)
-	c.text("before", q.Before, 1, 200, false)
-	c.text("after", q.After, 1, 200, false)
+	c.text(param("secureTokenId"), q.SecureTokenID, 1, 200, false)
+	c.text(param("customerName"), q.CustomerName, 1, 50, false)
+	c.text(param("phone"), q.Phone, 1, 15, false)
+	c.text(param("email"), q.Email, 1, 100, false)
+	c.digits(param("token"), q.Token, 12, 19, false)
+	c.digits(param("first6"), q.First6, 6, 6, false)
+	c.digits(param("last4"), q.Last4, 4, 4, false)
+	c.text(param("before"), q.Before, 1, 200, false)
+	c.text(param("after"), q.After, 1, 200, false)
 	if q.Before != "" && q.After != "" {
-		c.fault("after", "conflict", "cannot be given with before")
+		c.fault(param("after"), "conflict", "cannot be given with before")
 	}
 	// A filter that normalizes to nothing ("---" as a phone) would match
 	// every record with an empty index term; refuse it instead.
 	if q.Phone != "" && NormalizePhone(q.Phone) == "" {
-		c.fault("phone", "invalid value", "must contain digits")
+		c.fault(param("phone"), "invalid value", "must contain digits")
 	}
 	if q.CustomerName != "" && !strings.ContainsFunc(q.CustomerName, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
-		c.fault("customerName", "invalid value", "must contain a letter or digit")
+		c.fault(param("customerName"), "invalid value", "must contain a letter or digit")
 	}
 	if q.Email != "" && NormalizeEmail(q.Email) == "" {
-		c.fault("email", "invalid value", "must not be blank")
+		c.fault(param("email"), "invalid value", "must not be blank")
 	}
 }
 

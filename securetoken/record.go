@@ -144,23 +144,31 @@ func (r Record) WithSource(src Source) Record {
 }
 
 // Public returns the resource: numbers masked, stored-only members left
-// out.
+// out. It shares nothing with r.
 func (r Record) Public() Resource {
+	res := r.view()
+	res.Customer = r.Customer.clone()
+	res.CustomFields = append([]CustomField(nil), r.CustomFields...)
+	return res
+}
+
+// view is Public sharing r's customer and custom fields: for reading only.
+func (r Record) view() Resource {
 	return Resource{
 		SecureTokenID:        r.SecureTokenID,
 		ProcessingTerminalID: r.ProcessingTerminalID,
 		MITAgreement:         r.MITAgreement,
-		Customer:             r.Customer.clone(),
+		Customer:             r.Customer,
 		Source:               r.Source.Masked(),
 		Token:                r.Token,
 		Status:               r.Status,
-		CustomFields:         append([]CustomField(nil), r.CustomFields...),
+		CustomFields:         r.CustomFields,
 	}
 }
 
 // PublicJSON returns the resource as JSON: the body of a response, and the
 // document a JSON Patch is applied to.
-func (r Record) PublicJSON() ([]byte, error) { return r.Public().MarshalJSON() }
+func (r Record) PublicJSON() ([]byte, error) { return r.view().MarshalJSON() }
 
 // MarshalJSON writes the public resource, so that encoding a Record by
 // mistake reveals nothing a response does not.
@@ -184,21 +192,21 @@ func (r Resource) MarshalJSON() ([]byte, error) {
 // check digit), a Luhn-valid token, and the stored-only members.
 func (r Record) Validate() error {
 	var c checker
-	res := r.Public()
+	res := r.view()
 	res.Source = r.Source
 	c.resource(res, true)
 	if r.Token != "" && allDigits(r.Token) && !luhn.Valid(r.Token) {
-		c.fault("/token", "invalid token", "must end in a valid Luhn check digit")
+		c.fault(at("", "token"), "invalid token", "must end in a valid Luhn check digit")
 	}
-	c.text("/operator", r.Operator, 1, 50, false)
+	c.text(at("", "operator"), r.Operator, 1, 50, false)
 	if r.IPAddress != nil {
 		c.ip("/ipAddress", r.IPAddress)
 	}
 	if r.Source.Card != nil {
-		c.digitPattern("/source/issueNumber", r.Source.Card.IssueNumber, 1, 2)
+		c.digitPattern(at("/source", "issueNumber"), r.Source.Card.IssueNumber, 1, 2)
 	}
 	if r.Source.ACH != nil {
-		checkEnum(&c, "/source/secCode", r.Source.ACH.SECCode, secCodes, false)
+		checkEnum(&c, at("/source", "secCode"), r.Source.ACH.SECCode, secCodes, false)
 	}
 	return c.err()
 }
@@ -226,7 +234,7 @@ func ApplyPublic(old Record, patched []byte) (Record, error) {
 	if root != nil {
 		res = d.resource(root)
 	}
-	if err := immutableChanges(old.Public(), res); err != nil {
+	if err := immutableChanges(old.view(), res); err != nil {
 		return Record{}, err
 	}
 	var c checker
@@ -293,12 +301,18 @@ func immutableChanges(was, now Resource) error {
 	return e
 }
 
-// merge returns r with the mutable members of res.
+// merge returns r with the mutable members of res, which it takes over
+// (res is a freshly decoded document nobody else holds).
 func (r Record) merge(res Resource) Record {
-	out := r.clone()
+	out := r
+	out.Source = r.Source.clone()
+	if r.IPAddress != nil {
+		ip := *r.IPAddress
+		out.IPAddress = &ip
+	}
 	out.MITAgreement = res.MITAgreement
-	out.Customer = res.Customer.clone()
-	out.CustomFields = append([]CustomField(nil), res.CustomFields...)
+	out.Customer = res.Customer
+	out.CustomFields = res.CustomFields
 	switch {
 	case out.Source.Card != nil && res.Source.Card != nil:
 		out.Source.Card.CardholderName = res.Source.Card.CardholderName

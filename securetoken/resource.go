@@ -81,66 +81,66 @@ func (d *decoder) source(o *object) Source {
 func (c *checker) resource(r Resource, full bool) {
 	// The contract allows an empty secureTokenId in responses; cardvault
 	// never makes one.
-	c.text("/secureTokenId", r.SecureTokenID, 1, 200, true)
-	c.text("/processingTerminalId", r.ProcessingTerminalID, 4, 50, true)
-	checkEnum(c, "/mitAgreement", r.MITAgreement, mitAgreements, false)
+	c.text(at("", "secureTokenId"), r.SecureTokenID, 1, 200, true)
+	c.text(at("", "processingTerminalId"), r.ProcessingTerminalID, 4, 50, true)
+	checkEnum(c, at("", "mitAgreement"), r.MITAgreement, mitAgreements, false)
 	if r.Customer != nil {
 		c.customer("/customer", r.Customer, false)
 	}
 	c.source("/source", r.Source, full)
-	c.digits("/token", r.Token, 12, 19, true)
-	checkEnum(c, "/status", r.Status, statuses, true)
+	c.digits(at("", "token"), r.Token, 12, 19, true)
+	checkEnum(c, at("", "status"), r.Status, statuses, true)
 	c.customFields("/customFields", r.CustomFields)
 }
 
 func (c *checker) source(path string, s Source, full bool) {
-	if !checkEnum(c, path+"/type", s.Type, resourceSources, true) {
+	if !checkEnum(c, at(path, "type"), s.Type, resourceSources, true) {
 		return
 	}
 	switch s.Type {
 	case SourceCard:
 		if s.Card == nil {
-			c.required(path + "/cardNumber")
+			c.required(at(path, "cardNumber"))
 			return
 		}
 		k := s.Card
-		c.text(path+"/cardholderName", k.CardholderName, 1, 50, true)
+		c.text(at(path, "cardholderName"), k.CardholderName, 1, 50, true)
 		if full {
-			c.cardNumber(path+"/cardNumber", k.CardNumber)
+			c.cardNumber(at(path, "cardNumber"), k.CardNumber)
 		} else {
-			c.masked(path+"/cardNumber", string(k.CardNumber), 12, 19)
+			c.masked(at(path, "cardNumber"), string(k.CardNumber), 12, 19)
 		}
-		c.expiry(path+"/expiryDate", k.ExpiryDate, false)
-		checkEnum(c, path+"/currency", k.Currency, currencies, false)
+		c.expiry(at(path, "expiryDate"), k.ExpiryDate, false)
+		checkEnum(c, at(path, "currency"), k.Currency, currencies, false)
 		if sc := k.Surcharging; sc != nil {
 			if sc.Amount != nil && *sc.Amount <= 0 {
-				c.fault(path+"/surcharging/amount", "out of range", "must be greater than 0")
+				c.fault(at(path+"/surcharging", "amount"), "out of range", "must be greater than 0")
 			}
 			if p := sc.Percentage; p != nil && (*p <= 0 || *p > 100) {
-				c.fault(path+"/surcharging/percentage", "out of range", "must be greater than 0 and at most 100")
+				c.fault(at(path+"/surcharging", "percentage"), "out of range", "must be greater than 0 and at most 100")
 			}
 		}
 	case SourceACH:
 		if s.ACH == nil {
-			c.required(path + "/accountNumber")
+			c.required(at(path, "accountNumber"))
 			return
 		}
 		a := s.ACH
-		c.text(path+"/nameOnAccount", a.NameOnAccount, 1, 50, true)
-		c.account(path+"/accountNumber", a.AccountNumber, 4, 17, full)
-		c.routingNumber(path+"/routingNumber", a.RoutingNumber)
-		checkEnum(c, path+"/accountType", a.AccountType, accountTypes, false)
+		c.text(at(path, "nameOnAccount"), a.NameOnAccount, 1, 50, true)
+		c.account(at(path, "accountNumber"), a.AccountNumber, 4, 17, full)
+		c.routingNumber(at(path, "routingNumber"), a.RoutingNumber)
+		checkEnum(c, at(path, "accountType"), a.AccountType, accountTypes, false)
 	case SourcePAD:
 		if s.PAD == nil {
-			c.required(path + "/accountNumber")
+			c.required(at(path, "accountNumber"))
 			return
 		}
 		p := s.PAD
-		c.text(path+"/nameOnAccount", p.NameOnAccount, 1, 29, true)
-		c.account(path+"/accountNumber", p.AccountNumber, 7, 12, full)
-		c.digits(path+"/transitNumber", p.TransitNumber, 5, 5, true)
-		c.digits(path+"/institutionNumber", p.InstitutionNumber, 3, 3, true)
-		checkEnum(c, path+"/accountType", p.AccountType, accountTypes, false)
+		c.text(at(path, "nameOnAccount"), p.NameOnAccount, 1, 29, true)
+		c.account(at(path, "accountNumber"), p.AccountNumber, 7, 12, full)
+		c.digits(at(path, "transitNumber"), p.TransitNumber, 5, 5, true)
+		c.digits(at(path, "institutionNumber"), p.InstitutionNumber, 3, 3, true)
+		checkEnum(c, at(path, "accountType"), p.AccountType, accountTypes, false)
 	}
 }
 
@@ -148,7 +148,7 @@ func (c *checker) source(path string, s Source, full bool) {
 // response schema gives the masked number the pattern ^[0-9]*$, which its
 // own "*****5929" breaks; a masked number is checked for the mask's shape
 // instead.)
-func (c *checker) account(path string, n AccountNumber, min, max int, full bool) {
+func (c *checker) account(path field, n AccountNumber, min, max int, full bool) {
 	if full {
 		c.digits(path, string(n), min, max, true)
 		return
@@ -157,7 +157,7 @@ func (c *checker) account(path string, n AccountNumber, min, max int, full bool)
 }
 
 // masked checks a masked number: digits and '*', of a length in [min, max].
-func (c *checker) masked(path, s string, min, max int) {
+func (c *checker) masked(path field, s string, min, max int) {
 	if s == "" {
 		c.required(path)
 		return

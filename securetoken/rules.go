@@ -24,8 +24,29 @@ type checker struct {
 	errs cardvault.InvalidError
 }
 
-func (c *checker) fault(path, detail, message string) {
-	addFault(&c.errs, path, detail, message)
+func (c *checker) fault(path field, detail, message string) {
+	addFault(&c.errs, path.String(), detail, message)
+}
+
+// field names where a fault is: a member key under a base pointer, joined
+// only when a fault is recorded (validating a valid document then builds no
+// strings), or a whole pointer or query-parameter name in base.
+type field struct{ base, key string }
+
+// at is the member key under the pointer base.
+func at(base, key string) field { return field{base, key} }
+
+// whole is a complete pointer.
+func whole(p string) field { return field{base: p} }
+
+// param is a query parameter.
+func param(name string) field { return field{base: name} }
+
+func (f field) String() string {
+	if f.key == "" {
+		return f.base
+	}
+	return f.base + "/" + escapeToken(f.key)
 }
 
 func addFault(e *cardvault.InvalidError, path, detail, message string) {
@@ -43,12 +64,12 @@ func (c *checker) err() error {
 	return c.errs.Err()
 }
 
-func (c *checker) required(path string) { c.fault(path, "required", "is required") }
+func (c *checker) required(path field) { c.fault(path, "required", "is required") }
 
 // text checks a string's length in characters (Unicode code points, as
 // JSON Schema counts them). An empty string is absent: a fault only when
 // required.
-func (c *checker) text(path, s string, min, max int, required bool) {
+func (c *checker) text(path field, s string, min, max int, required bool) {
 	if s == "" {
 		if required {
 			c.required(path)
@@ -71,7 +92,7 @@ func (c *checker) text(path, s string, min, max int, required bool) {
 }
 
 // digits checks a string of ASCII digits of a length within [min, max].
-func (c *checker) digits(path, s string, min, max int, required bool) bool {
+func (c *checker) digits(path field, s string, min, max int, required bool) bool {
 	if s == "" {
 		if required {
 			c.required(path)
@@ -91,7 +112,7 @@ func (c *checker) digits(path, s string, min, max int, required bool) bool {
 
 // hex checks a string of hexadecimal digits (the contract's format
 // "hexadecimal") of a length within [min, max]; max 0 means no maximum.
-func (c *checker) hex(path, s string, min, max int, required bool) {
+func (c *checker) hex(path field, s string, min, max int, required bool) {
 	if s == "" {
 		if required {
 			c.required(path)
@@ -114,7 +135,7 @@ func (c *checker) hex(path, s string, min, max int, required bool) {
 	}
 }
 
-func checkEnum[T ~string](c *checker, path string, v T, allowed enum[T], required bool) bool {
+func checkEnum[T ~string](c *checker, path field, v T, allowed enum[T], required bool) bool {
 	if v == "" {
 		if required {
 			c.required(path)
@@ -129,7 +150,7 @@ func checkEnum[T ~string](c *checker, path string, v T, allowed enum[T], require
 }
 
 // cardNumber checks a whole card number: 12–19 digits, Luhn-valid.
-func (c *checker) cardNumber(path string, n CardNumber) {
+func (c *checker) cardNumber(path field, n CardNumber) {
 	if n == "" {
 		c.required(path)
 		return
@@ -142,7 +163,7 @@ func (c *checker) cardNumber(path string, n CardNumber) {
 // expiry checks an expiry date MMYY. The contract's pattern is the
 // unanchored '[0-9]{4}'; cardvault reads it as the description says:
 // exactly four digits, a month 01–12 then a year.
-func (c *checker) expiry(path, s string, required bool) {
+func (c *checker) expiry(path field, s string, required bool) {
 	if s == "" {
 		if required {
 			c.required(path)
@@ -165,7 +186,7 @@ func validExpiry(s string) bool {
 // routingNumber checks a US ABA routing number: nine digits whose weighted
 // sum 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) is a multiple of ten. (The
 // contract's example '123456789' fails the check.)
-func (c *checker) routingNumber(path, s string) {
+func (c *checker) routingNumber(path field, s string) {
 	if !c.digits(path, s, 9, 9, true) {
 		return
 	}
@@ -188,7 +209,7 @@ func validRoutingNumber(s string) bool {
 
 // date checks an RFC 3339 full-date (the contract's format "date"),
 // calendar-valid: 2023-02-29 is refused.
-func (c *checker) date(path, s string) {
+func (c *checker) date(path field, s string) {
 	if s == "" {
 		return
 	}
@@ -201,18 +222,18 @@ func (c *checker) date(path, s string) {
 // gives no format for the value; an address that contradicts its own "type"
 // is refused all the same.
 func (c *checker) ip(path string, a *IPAddress) {
-	okType := checkEnum(c, path+"/type", a.Type, ipVersions, true)
+	okType := checkEnum(c, at(path, "type"), a.Type, ipVersions, true)
 	if a.Value == "" {
-		c.required(path + "/value")
+		c.required(at(path, "value"))
 		return
 	}
 	addr, err := netip.ParseAddr(a.Value)
 	if err != nil || addr.Zone() != "" {
-		c.fault(path+"/value", "invalid format", "must be an IPv4 or IPv6 address")
+		c.fault(at(path, "value"), "invalid format", "must be an IPv4 or IPv6 address")
 		return
 	}
 	if okType && (a.Type == IPv4) != addr.Is4() {
-		c.fault(path+"/value", "invalid format", fmt.Sprintf("must be an %s address, as type says", a.Type))
+		c.fault(at(path, "value"), "invalid format", fmt.Sprintf("must be an %s address, as type says", a.Type))
 	}
 }
 

@@ -11,9 +11,9 @@ import (
 // a request built in Go.
 func (r CreateRequest) Validate() error {
 	var c checker
-	c.text("/secureTokenId", r.SecureTokenID, 1, 200, false)
-	c.text("/operator", r.Operator, 1, 50, false)
-	checkEnum(&c, "/mitAgreement", r.MITAgreement, mitAgreements, false)
+	c.text(at("", "secureTokenId"), r.SecureTokenID, 1, 200, false)
+	c.text(at("", "operator"), r.Operator, 1, 50, false)
+	checkEnum(&c, at("", "mitAgreement"), r.MITAgreement, mitAgreements, false)
 	if r.Customer != nil {
 		c.customer("/customer", r.Customer, true)
 	}
@@ -32,8 +32,8 @@ func (r CreateRequest) Validate() error {
 // single-use token (every source type but singleUseToken).
 func (r SingleUseTokenRequest) Validate() error {
 	var c checker
-	checkEnum(&c, "/channel", r.Channel, channels, true)
-	c.text("/operator", r.Operator, 1, 50, false)
+	checkEnum(&c, at("", "channel"), r.Channel, channels, true)
+	c.text(at("", "operator"), r.Operator, 1, 50, false)
 	c.paymentSource("/source", r.Source, resourceSources)
 	return c.err()
 }
@@ -41,113 +41,113 @@ func (r SingleUseTokenRequest) Validate() error {
 // Validate checks r: type singleUseToken and a 128-character token.
 func (r AccountUpdateRequest) Validate() error {
 	var c checker
-	checkEnum(&c, "/type", r.Type, enum[SourceType]{SourceSingleUseToken}, true)
-	c.text("/token", r.Token, 128, 128, true)
+	checkEnum(&c, at("", "type"), r.Type, enum[SourceType]{SourceSingleUseToken}, true)
+	c.text(at("", "token"), r.Token, 128, 128, true)
 	return c.err()
 }
 
 // customer checks a customer; request says which schema: the request's
 // (address lines required) or the resource's (nothing required).
 func (c *checker) customer(path string, cu *Customer, request bool) {
-	c.text(path+"/firstName", cu.FirstName, 0, 60, false)
-	c.text(path+"/lastName", cu.LastName, 0, 60, false)
-	c.date(path+"/dateOfBirth", cu.DateOfBirth)
-	c.text(path+"/referenceNumber", cu.ReferenceNumber, 0, 48, false)
+	c.text(at(path, "firstName"), cu.FirstName, 0, 60, false)
+	c.text(at(path, "lastName"), cu.LastName, 0, 60, false)
+	c.date(at(path, "dateOfBirth"), cu.DateOfBirth)
+	c.text(at(path, "referenceNumber"), cu.ReferenceNumber, 0, 48, false)
 	if cu.BillingAddress != nil {
 		c.address(path+"/billingAddress", cu.BillingAddress, request)
 	}
 	if s := cu.ShippingAddress; s != nil {
-		c.text(path+"/shippingAddress/recipientName", s.RecipientName, 0, 50, false)
+		c.text(at(path+"/shippingAddress", "recipientName"), s.RecipientName, 0, 50, false)
 		if s.Address != nil {
 			c.address(path+"/shippingAddress/address", s.Address, request)
 		}
 	}
 	for i, m := range cu.ContactMethods {
 		p := path + "/contactMethods/" + strconv.Itoa(i)
-		if checkEnum(c, p+"/type", m.Type, contactTypes, true) {
+		if checkEnum(c, at(p, "type"), m.Type, contactTypes, true) {
 			max := 15
 			if m.Type == ContactEmail {
 				max = 50
 			}
 			// The contract has no minLength for the value, but requires it;
 			// an empty value reaches nobody and counts as missing.
-			c.text(p+"/value", m.Value, 0, max, true)
+			c.text(at(p, "value"), m.Value, 0, max, true)
 		} else if m.Value == "" {
-			c.required(p + "/value")
+			c.required(at(p, "value"))
 		}
 		for j := range i {
 			if cu.ContactMethods[j] == m {
-				c.fault(p, "duplicate", fmt.Sprintf("must be unique; equals item %d", j))
+				c.fault(whole(p), "duplicate", fmt.Sprintf("must be unique; equals item %d", j))
 				break
 			}
 		}
 	}
-	checkEnum(c, path+"/notificationLanguage", cu.NotificationLanguage, languages, false)
+	checkEnum(c, at(path, "notificationLanguage"), cu.NotificationLanguage, languages, false)
 }
 
 func (c *checker) address(path string, a *Address, request bool) {
-	c.text(path+"/address1", a.Address1, 0, 150, request)
-	c.text(path+"/address2", a.Address2, 0, 150, false)
-	c.text(path+"/address3", a.Address3, 0, 150, false)
-	c.text(path+"/city", a.City, 0, 50, request)
-	c.text(path+"/state", a.State, 0, 50, request)
-	c.text(path+"/country", a.Country, 2, 2, request)
-	c.text(path+"/postalCode", a.PostalCode, 0, 10, request)
+	c.text(at(path, "address1"), a.Address1, 0, 150, request)
+	c.text(at(path, "address2"), a.Address2, 0, 150, false)
+	c.text(at(path, "address3"), a.Address3, 0, 150, false)
+	c.text(at(path, "city"), a.City, 0, 50, request)
+	c.text(at(path, "state"), a.State, 0, 50, request)
+	c.text(at(path, "country"), a.Country, 2, 2, request)
+	c.text(at(path, "postalCode"), a.PostalCode, 0, 10, request)
 }
 
 func (c *checker) customFields(path string, fs []CustomField) {
 	for i, f := range fs {
 		p := path + "/" + strconv.Itoa(i)
-		c.text(p+"/name", f.Name, 1, 56, true)
-		c.text(p+"/value", f.Value, 1, 100, true)
+		c.text(at(p, "name"), f.Name, 1, 56, true)
+		c.text(at(p, "value"), f.Value, 1, 100, true)
 	}
 }
 
 // paymentSource checks a request's source; allowed lists the types the
 // operation takes.
 func (c *checker) paymentSource(path string, s PaymentSource, allowed enum[SourceType]) {
-	if !checkEnum(c, path+"/type", s.Type, allowed, true) {
+	if !checkEnum(c, at(path, "type"), s.Type, allowed, true) {
 		return
 	}
 	switch s.Type {
 	case SourceACH:
 		if s.ACH == nil {
-			c.required(path + "/accountNumber")
+			c.required(at(path, "accountNumber"))
 			return
 		}
 		a := s.ACH
-		c.text(path+"/nameOnAccount", a.NameOnAccount, 1, 50, true)
-		c.digits(path+"/accountNumber", string(a.AccountNumber), 4, 17, true)
-		c.routingNumber(path+"/routingNumber", a.RoutingNumber)
-		checkEnum(c, path+"/accountType", a.AccountType, accountTypes, false)
-		checkEnum(c, path+"/secCode", a.SECCode, secCodes, false)
+		c.text(at(path, "nameOnAccount"), a.NameOnAccount, 1, 50, true)
+		c.digits(at(path, "accountNumber"), string(a.AccountNumber), 4, 17, true)
+		c.routingNumber(at(path, "routingNumber"), a.RoutingNumber)
+		checkEnum(c, at(path, "accountType"), a.AccountType, accountTypes, false)
+		checkEnum(c, at(path, "secCode"), a.SECCode, secCodes, false)
 	case SourcePAD:
 		if s.PAD == nil {
-			c.required(path + "/accountNumber")
+			c.required(at(path, "accountNumber"))
 			return
 		}
 		p := s.PAD
-		c.text(path+"/nameOnAccount", p.NameOnAccount, 1, 29, true)
-		c.digits(path+"/accountNumber", string(p.AccountNumber), 7, 12, true)
-		c.digits(path+"/transitNumber", p.TransitNumber, 5, 5, true)
-		c.digits(path+"/institutionNumber", p.InstitutionNumber, 3, 3, true)
-		checkEnum(c, path+"/accountType", p.AccountType, accountTypes, false)
+		c.text(at(path, "nameOnAccount"), p.NameOnAccount, 1, 29, true)
+		c.digits(at(path, "accountNumber"), string(p.AccountNumber), 7, 12, true)
+		c.digits(at(path, "transitNumber"), p.TransitNumber, 5, 5, true)
+		c.digits(at(path, "institutionNumber"), p.InstitutionNumber, 3, 3, true)
+		checkEnum(c, at(path, "accountType"), p.AccountType, accountTypes, false)
 	case SourceCard:
 		if s.Card == nil {
-			c.required(path + "/cardDetails")
+			c.required(at(path, "cardDetails"))
 			return
 		}
-		checkEnum(c, path+"/accountType", s.Card.AccountType, accountTypes, false)
+		checkEnum(c, at(path, "accountType"), s.Card.AccountType, accountTypes, false)
 		c.cardDetails(path+"/cardDetails", s.Card.CardDetails)
 	case SourceSingleUseToken:
 		if s.SingleUseToken == nil {
-			c.required(path + "/token")
+			c.required(at(path, "token"))
 			return
 		}
 		t := s.SingleUseToken
-		c.text(path+"/token", t.Token, 128, 128, true)
-		checkEnum(c, path+"/accountType", t.AccountType, accountTypes, false)
-		checkEnum(c, path+"/secCode", t.SECCode, secCodes, false)
+		c.text(at(path, "token"), t.Token, 128, 128, true)
+		checkEnum(c, at(path, "accountType"), t.AccountType, accountTypes, false)
+		checkEnum(c, at(path, "secCode"), t.SECCode, secCodes, false)
 		if t.PINDetails != nil {
 			c.pinDetails(path+"/pinDetails", t.PINDetails, singleUsePINForms)
 		}
@@ -158,43 +158,43 @@ func (c *checker) paymentSource(path string, s PaymentSource, allowed enum[Sourc
 }
 
 // unsupported is the fault of a card-details variant cardvault cannot read.
-func (c *checker) unsupported(path, what string) {
+func (c *checker) unsupported(path field, what string) {
 	c.fault(path, "not supported",
 		what+" cannot be saved: this vault holds no terminal keys and reads only keyed plainText and swiped plainText card details")
 }
 
 func (c *checker) cardDetails(path string, d CardDetails) {
-	if !checkEnum(c, path+"/entryMethod", d.EntryMethod, entryMethods, true) {
+	if !checkEnum(c, at(path, "entryMethod"), d.EntryMethod, entryMethods, true) {
 		return
 	}
 	switch d.EntryMethod {
 	case EntryRaw:
 		if d.Raw == nil {
-			c.required(path + "/rawData")
+			c.required(at(path, "rawData"))
 			return
 		}
 		r := d.Raw
-		checkEnum(c, path+"/downgradeTo", r.DowngradeTo, downgrades, false)
+		checkEnum(c, at(path, "downgradeTo"), r.DowngradeTo, downgrades, false)
 		c.device(path+"/device", &r.Device, false)
-		c.hex(path+"/rawData", string(r.RawData), 1, 0, true)
-		c.unsupported(path+"/entryMethod", "raw terminal data")
+		c.hex(at(path, "rawData"), string(r.RawData), 1, 0, true)
+		c.unsupported(at(path, "entryMethod"), "raw terminal data")
 	case EntryICC:
 		if d.ICC == nil {
-			c.required(path + "/iccData")
+			c.required(at(path, "iccData"))
 			return
 		}
 		i := d.ICC
-		checkEnum(c, path+"/downgradeTo", i.DowngradeTo, downgrades, false)
+		checkEnum(c, at(path, "downgradeTo"), i.DowngradeTo, downgrades, false)
 		c.device(path+"/device", &i.Device, true)
-		c.hex(path+"/iccData", string(i.ICCData), 1, 0, true)
-		c.text(path+"/firstDigitOfPan", i.FirstDigitOfPAN, 1, 1, false)
+		c.hex(at(path, "iccData"), string(i.ICCData), 1, 0, true)
+		c.text(at(path, "firstDigitOfPan"), i.FirstDigitOfPAN, 1, 1, false)
 		if i.EBTDetails != nil {
 			c.ebtDetails(path+"/ebtDetails", i.EBTDetails)
 		}
-		c.unsupported(path+"/entryMethod", "encrypted chip data")
+		c.unsupported(at(path, "entryMethod"), "encrypted chip data")
 	case EntryKeyed:
 		if d.Keyed == nil {
-			c.required(path + "/keyedData")
+			c.required(at(path, "keyedData"))
 			return
 		}
 		k := d.Keyed
@@ -202,7 +202,7 @@ func (c *checker) cardDetails(path string, d CardDetails) {
 		// The request schema leaves cardholderName optional, but the
 		// resource requires it: a card saved without one could not be
 		// returned as the contract says.
-		c.text(path+"/cardholderName", k.CardholderName, 1, 50, true)
+		c.text(at(path, "cardholderName"), k.CardholderName, 1, 50, true)
 		if k.PINDetails != nil {
 			c.pinDetails(path+"/pinDetails", k.PINDetails, pinFormats)
 		}
@@ -211,15 +211,15 @@ func (c *checker) cardDetails(path string, d CardDetails) {
 		}
 	case EntrySwiped:
 		if d.Swiped == nil {
-			c.required(path + "/swipedData")
+			c.required(at(path, "swipedData"))
 			return
 		}
 		s := d.Swiped
-		checkEnum(c, path+"/downgradeTo", s.DowngradeTo, downgrades, false)
-		c.text(path+"/cardholderName", s.CardholderName, 0, 50, false)
+		checkEnum(c, at(path, "downgradeTo"), s.DowngradeTo, downgrades, false)
+		c.text(at(path, "cardholderName"), s.CardholderName, 0, 50, false)
 		track := c.swipedData(path+"/swipedData", s.SwipedData)
 		if track != nil && s.CardholderName == "" && track.name == "" {
-			c.fault(path+"/cardholderName", "required",
+			c.fault(at(path, "cardholderName"), "required",
 				"is required when the track data holds no name: the saved card needs the cardholder's name")
 		}
 		if s.PINDetails != nil {
@@ -232,99 +232,99 @@ func (c *checker) cardDetails(path string, d CardDetails) {
 }
 
 func (c *checker) keyedData(path string, k KeyedData) {
-	if !checkEnum(c, path+"/dataFormat", k.DataFormat, keyedFormats, true) {
+	if !checkEnum(c, at(path, "dataFormat"), k.DataFormat, keyedFormats, true) {
 		return
 	}
 	switch k.DataFormat {
 	case FormatPlainText:
 		if k.PlainText == nil {
-			c.required(path + "/cardNumber")
+			c.required(at(path, "cardNumber"))
 			return
 		}
 		p := k.PlainText
 		if p.Device != nil {
 			c.device(path+"/device", p.Device, false)
 		}
-		c.cardNumber(path+"/cardNumber", p.CardNumber)
-		c.expiry(path+"/expiryDate", p.ExpiryDate, false)
-		c.digitPattern(path+"/cvv", string(p.CVV), 3, 4)
-		c.digitPattern(path+"/issueNumber", p.IssueNumber, 1, 2)
+		c.cardNumber(at(path, "cardNumber"), p.CardNumber)
+		c.expiry(at(path, "expiryDate"), p.ExpiryDate, false)
+		c.digitPattern(at(path, "cvv"), string(p.CVV), 3, 4)
+		c.digitPattern(at(path, "issueNumber"), p.IssueNumber, 1, 2)
 	case FormatFullyEncrypted:
 		if k.FullyEncrypted == nil {
-			c.required(path + "/encryptedData")
+			c.required(at(path, "encryptedData"))
 			return
 		}
 		f := k.FullyEncrypted
 		c.device(path+"/device", &f.Device, true)
-		c.hex(path+"/encryptedData", f.EncryptedData, 1, 0, true)
-		c.text(path+"/firstDigitOfPan", f.FirstDigitOfPAN, 1, 1, false)
-		c.unsupported(path+"/dataFormat", "device-encrypted keyed data")
+		c.hex(at(path, "encryptedData"), f.EncryptedData, 1, 0, true)
+		c.text(at(path, "firstDigitOfPan"), f.FirstDigitOfPAN, 1, 1, false)
+		c.unsupported(at(path, "dataFormat"), "device-encrypted keyed data")
 	case FormatPartiallyEncrypted:
 		if k.PartiallyEncrypted == nil {
-			c.required(path + "/encryptedPan")
+			c.required(at(path, "encryptedPan"))
 			return
 		}
 		p := k.PartiallyEncrypted
 		c.device(path+"/device", &p.Device, true)
-		c.hex(path+"/encryptedPan", p.EncryptedPAN, 1, 0, true)
-		c.text(path+"/maskedPan", p.MaskedPAN, 12, 19, true)
-		c.expiry(path+"/expiryDate", p.ExpiryDate, true)
-		c.digitPattern(path+"/cvv", string(p.CVV), 3, 4)
-		c.hex(path+"/cvvEncrypted", p.CVVEncrypted, 0, 0, false)
-		c.digitPattern(path+"/issueNumber", p.IssueNumber, 1, 2)
-		c.unsupported(path+"/dataFormat", "device-encrypted keyed data")
+		c.hex(at(path, "encryptedPan"), p.EncryptedPAN, 1, 0, true)
+		c.text(at(path, "maskedPan"), p.MaskedPAN, 12, 19, true)
+		c.expiry(at(path, "expiryDate"), p.ExpiryDate, true)
+		c.digitPattern(at(path, "cvv"), string(p.CVV), 3, 4)
+		c.hex(at(path, "cvvEncrypted"), p.CVVEncrypted, 0, 0, false)
+		c.digitPattern(at(path, "issueNumber"), p.IssueNumber, 1, 2)
+		c.unsupported(at(path, "dataFormat"), "device-encrypted keyed data")
 	}
 }
 
 // digitPattern checks an optional member whose contract pattern is the
 // unanchored '[0-9]{min,max}', read anchored: the whole value is min to max
 // digits.
-func (c *checker) digitPattern(path, s string, min, max int) {
+func (c *checker) digitPattern(path field, s string, min, max int) {
 	c.digits(path, s, min, max, false)
 }
 
 // swipedData checks swiped data and returns what plain-text track data
 // holds (nil when it is not plain text or is unreadable).
 func (c *checker) swipedData(path string, s SwipedData) *track {
-	if !checkEnum(c, path+"/dataFormat", s.DataFormat, swipedFormats, true) {
+	if !checkEnum(c, at(path, "dataFormat"), s.DataFormat, swipedFormats, true) {
 		return nil
 	}
 	switch s.DataFormat {
 	case FormatPlainText:
 		if s.PlainText == nil {
-			c.required(path + "/trackData")
+			c.required(at(path, "trackData"))
 			return nil
 		}
 		p := s.PlainText
 		c.device(path+"/device", &p.Device, false)
-		checkEnum(c, path+"/fallbackReason", p.FallbackReason, fallbackReasons, false)
+		checkEnum(c, at(path, "fallbackReason"), p.FallbackReason, fallbackReasons, false)
 		if p.TrackData == "" {
-			c.required(path + "/trackData")
+			c.required(at(path, "trackData"))
 			return nil
 		}
 		n := len([]rune(string(p.TrackData)))
 		if n < 16 || n > 256 {
-			c.fault(path+"/trackData", "invalid length", "must be 16 to 256 characters")
+			c.fault(at(path, "trackData"), "invalid length", "must be 16 to 256 characters")
 			return nil
 		}
 		t, ok := parseTrack(string(p.TrackData))
 		if !ok {
-			c.fault(path+"/trackData", "invalid track data",
+			c.fault(at(path, "trackData"), "invalid track data",
 				"must be ISO/IEC 7813 track 1 or track 2 data holding a Luhn-valid card number and a valid expiry date")
 			return nil
 		}
 		return &t
 	case FormatEncrypted:
 		if s.Encrypted == nil {
-			c.required(path + "/encryptedData")
+			c.required(at(path, "encryptedData"))
 			return nil
 		}
 		e := s.Encrypted
 		c.device(path+"/device", &e.Device, true)
-		c.hex(path+"/encryptedData", e.EncryptedData, 1, 0, true)
-		c.text(path+"/firstDigitOfPan", e.FirstDigitOfPAN, 1, 1, false)
-		checkEnum(c, path+"/fallbackReason", e.FallbackReason, fallbackReasons, false)
-		c.unsupported(path+"/dataFormat", "device-encrypted track data")
+		c.hex(at(path, "encryptedData"), e.EncryptedData, 1, 0, true)
+		c.text(at(path, "firstDigitOfPan"), e.FirstDigitOfPAN, 1, 1, false)
+		checkEnum(c, at(path, "fallbackReason"), e.FallbackReason, fallbackReasons, false)
+		c.unsupported(at(path, "dataFormat"), "device-encrypted track data")
 	}
 	return nil
 }
@@ -332,45 +332,45 @@ func (c *checker) swipedData(path string, s SwipedData) *track {
 // device checks a POS device; encrypting says the data it sent is
 // encrypted, which makes its key serial number required.
 func (c *checker) device(path string, d *Device, encrypting bool) {
-	checkEnum(c, path+"/model", d.Model, deviceModels, true)
-	checkEnum(c, path+"/category", d.Category, deviceCategories, false)
-	c.text(path+"/serialNumber", d.SerialNumber, 1, 64, true)
+	checkEnum(c, at(path, "model"), d.Model, deviceModels, true)
+	checkEnum(c, at(path, "category"), d.Category, deviceCategories, false)
+	c.text(at(path, "serialNumber"), d.SerialNumber, 1, 64, true)
 	if encrypting || d.DataKSN != "" {
-		c.hex(path+"/dataKsn", d.DataKSN, 20, 20, encrypting)
+		c.hex(at(path, "dataKsn"), d.DataKSN, 20, 20, encrypting)
 	}
 }
 
 func (c *checker) pinDetails(path string, p *PINDetails, allowed enum[DataFormat]) {
-	if !checkEnum(c, path+"/dataFormat", p.DataFormat, allowed, true) {
+	if !checkEnum(c, at(path, "dataFormat"), p.DataFormat, allowed, true) {
 		return
 	}
 	switch p.DataFormat {
 	case FormatDUKPT:
-		c.hex(path+"/pin", string(p.PIN), 1, 0, true)
-		c.hex(path+"/pinKsn", p.PINKSN, 20, 20, true)
+		c.hex(at(path, "pin"), string(p.PIN), 1, 0, true)
+		c.hex(at(path, "pinKsn"), p.PINKSN, 20, 20, true)
 	case FormatRaw:
-		c.text(path+"/pin", string(p.PIN), 1, 1<<31-1, true)
+		c.text(at(path, "pin"), string(p.PIN), 1, 1<<31-1, true)
 	}
 }
 
 func (c *checker) ebtDetails(path string, e *EBTDetails) {
-	checkEnum(c, path+"/benefitCategory", e.BenefitCategory, benefitCategories, true)
+	checkEnum(c, at(path, "benefitCategory"), e.BenefitCategory, benefitCategories, true)
 	if v := e.Voucher; v != nil {
-		c.text(path+"/voucher/approvalCode", v.ApprovalCode, 6, 6, true)
-		c.text(path+"/voucher/serialNumber", v.SerialNumber, 7, 15, true)
+		c.text(at(path+"/voucher", "approvalCode"), v.ApprovalCode, 6, 6, true)
+		c.text(at(path+"/voucher", "serialNumber"), v.SerialNumber, 7, 15, true)
 	}
 }
 
 func (c *checker) threeDSecure(path string, t *ThreeDSecure) {
-	if !checkEnum(c, path+"/serviceProvider", t.ServiceProvider, serviceProviders, true) {
+	if !checkEnum(c, at(path, "serviceProvider"), t.ServiceProvider, serviceProviders, true) {
 		return
 	}
 	if t.ServiceProvider == "gateway" {
-		c.text(path+"/mpiReference", t.MPIReference, 20, 20, true)
+		c.text(at(path, "mpiReference"), t.MPIReference, 20, 20, true)
 		return
 	}
-	checkEnum(c, path+"/eci", t.ECI, eciValues, true)
-	c.text(path+"/xid", t.XID, 0, 50, false)
-	c.text(path+"/cavv", string(t.CAVV), 0, 50, false)
-	c.text(path+"/dsTransactionId", t.DSTransactionID, 0, 36, false)
+	checkEnum(c, at(path, "eci"), t.ECI, eciValues, true)
+	c.text(at(path, "xid"), t.XID, 0, 50, false)
+	c.text(at(path, "cavv"), string(t.CAVV), 0, 50, false)
+	c.text(at(path, "dsTransactionId"), t.DSTransactionID, 0, 36, false)
 }
