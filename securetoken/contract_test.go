@@ -14,15 +14,24 @@ import (
 	"github.com/cardvault/cardvault/securetoken"
 )
 
-// Every request example of the contract parses and validates.
-func TestContractRequestExamples(t *testing.T) {
-	files, err := filepath.Glob("testdata/contract/*.request.*.json")
+// contractExamples reads the contract's examples matching glob, by file
+// name, checking how many there are.
+func contractExamples(t *testing.T, glob string, want int) map[string][]byte {
+	files, err := filepath.Glob(filepath.Join("testdata", "contract", glob))
 	require.NoError(t, err)
-	require.Len(t, files, 11)
+	require.Len(t, files, want)
+	out := make(map[string][]byte, len(files))
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		require.NoError(t, err)
-		name := filepath.Base(f)
+		out[filepath.Base(f)] = body
+	}
+	return out
+}
+
+// Every request example of the contract parses and validates.
+func TestContractRequestExamples(t *testing.T) {
+	for name, body := range contractExamples(t, "*.request.*.json", 11) {
 		t.Run(name, func(t *testing.T) {
 			switch {
 			case strings.HasPrefix(name, "createSecureToken."):
@@ -84,13 +93,7 @@ func checkPatchExample(t *testing.T, name string, body []byte) {
 // Every response example of the contract reads as a resource, but for the
 // one whose YAML holds an integer where a string belongs.
 func TestContractResponseExamples(t *testing.T) {
-	files, err := filepath.Glob("testdata/contract/*.response*.json")
-	require.NoError(t, err)
-	require.Len(t, files, 14)
-	for _, f := range files {
-		body, err := os.ReadFile(f)
-		require.NoError(t, err)
-		name := filepath.Base(f)
+	for name, body := range contractExamples(t, "*.response*.json", 14) {
 		t.Run(name, func(t *testing.T) {
 			switch {
 			case strings.HasPrefix(name, "listSecureTokens."):

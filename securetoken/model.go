@@ -158,25 +158,17 @@ func (s Source) MarshalJSON() ([]byte, error) {
 // Masked returns a copy of the source as the resource shows it: numbers
 // masked, stored-only members (issue number, SEC code) dropped.
 func (s Source) Masked() Source {
-	out := Source{Type: s.Type}
-	if s.Card != nil {
-		c := *s.Card
+	out := s.clone()
+	if c := out.Card; c != nil {
 		c.CardNumber = CardNumber(c.CardNumber.Masked())
 		c.IssueNumber = ""
-		c.Debit = cloneBool(c.Debit)
-		c.Surcharging = c.Surcharging.clone()
-		out.Card = &c
 	}
-	if s.ACH != nil {
-		a := *s.ACH
+	if a := out.ACH; a != nil {
 		a.AccountNumber = AccountNumber(a.AccountNumber.Masked())
 		a.SECCode = ""
-		out.ACH = &a
 	}
-	if s.PAD != nil {
-		p := *s.PAD
+	if p := out.PAD; p != nil {
 		p.AccountNumber = AccountNumber(p.AccountNumber.Masked())
-		out.PAD = &p
 	}
 	return out
 }
@@ -239,6 +231,14 @@ func NewSingleUseTokenResponse(processingTerminalID, token string, expiresAt tim
 		ExpiresAt:            expiresAt.UTC(),
 		Source:               src.Masked(),
 	}
+}
+
+func (a *IPAddress) clone() *IPAddress {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	return &c
 }
 
 func cloneBool(b *bool) *bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/luhn"
 )
 
@@ -118,10 +119,7 @@ func NewRecord(req CreateRequest, src Source) Record {
 		CustomFields:  append([]CustomField(nil), req.CustomFields...),
 		Operator:      req.Operator,
 	}
-	if req.IPAddress != nil {
-		ip := *req.IPAddress
-		r.IPAddress = &ip
-	}
+	r.IPAddress = req.IPAddress.clone()
 	return r
 }
 
@@ -226,20 +224,14 @@ func (r Record) Validate() error {
 // with the mutable members taken from the document — the whole numbers and
 // the stored-only members kept.
 func ApplyPublic(old Record, patched []byte) (Record, error) {
-	d, root, err := open(patched, true)
+	res, decoded, err := decodeResource(patched)
 	if err != nil {
 		return Record{}, err
-	}
-	var res Resource
-	if root != nil {
-		res = d.resource(root)
 	}
 	if err := immutableChanges(old.view(), res); err != nil {
 		return Record{}, err
 	}
-	var c checker
-	c.resource(res, false)
-	if err := result(d.errs, c.err()); err != nil {
+	if err := checkResource(res, decoded); err != nil {
 		return Record{}, err
 	}
 	return old.merge(res), nil
@@ -306,10 +298,7 @@ func immutableChanges(was, now Resource) error {
 func (r Record) merge(res Resource) Record {
 	out := r
 	out.Source = r.Source.clone()
-	if r.IPAddress != nil {
-		ip := *r.IPAddress
-		out.IPAddress = &ip
-	}
+	out.IPAddress = r.IPAddress.clone()
 	out.MITAgreement = res.MITAgreement
 	out.Customer = res.Customer
 	out.CustomFields = res.CustomFields
@@ -333,20 +322,35 @@ func (r Record) merge(res Resource) Record {
 // Numbers are whatever the document holds — masked, for a document
 // cardvault wrote.
 func ParseResource(body []byte) (Resource, error) {
-	d, root, err := open(body, true)
+	res, decoded, err := decodeResource(body)
+	if err == nil {
+		err = checkResource(res, decoded)
+	}
 	if err != nil {
 		return Resource{}, err
+	}
+	return res, nil
+}
+
+// decodeResource gates and strictly reads a resource document, returning
+// the faults of reading it.
+func decodeResource(body []byte) (Resource, cardvault.InvalidError, error) {
+	d, root, err := open(body, true)
+	if err != nil {
+		return Resource{}, cardvault.InvalidError{}, err
 	}
 	var res Resource
 	if root != nil {
 		res = d.resource(root)
 	}
+	return res, d.errs, nil
+}
+
+// checkResource validates a decoded resource and merges the faults.
+func checkResource(res Resource, decoded cardvault.InvalidError) error {
 	var c checker
 	c.resource(res, false)
-	if err := result(d.errs, c.err()); err != nil {
-		return Resource{}, err
-	}
-	return res, nil
+	return result(decoded, c.err())
 }
 
 func (r Record) clone() Record {
@@ -354,10 +358,7 @@ func (r Record) clone() Record {
 	out.Customer = r.Customer.clone()
 	out.Source = r.Source.clone()
 	out.CustomFields = append([]CustomField(nil), r.CustomFields...)
-	if r.IPAddress != nil {
-		ip := *r.IPAddress
-		out.IPAddress = &ip
-	}
+	out.IPAddress = r.IPAddress.clone()
 	return out
 }
 

@@ -110,28 +110,17 @@ func (c *checker) paymentSource(path string, s PaymentSource, allowed enum[Sourc
 		return
 	}
 	switch s.Type {
-	case SourceACH:
-		if s.ACH == nil {
+	case SourceACH, SourcePAD:
+		// The same constraints as the saved account's: one place for them.
+		src, ok := s.StoredSource()
+		if !ok {
 			c.required(at(path, "accountNumber"))
 			return
 		}
-		a := s.ACH
-		c.text(at(path, "nameOnAccount"), a.NameOnAccount, 1, 50, true)
-		c.digits(at(path, "accountNumber"), string(a.AccountNumber), 4, 17, true)
-		c.routingNumber(at(path, "routingNumber"), a.RoutingNumber)
-		checkEnum(c, at(path, "accountType"), a.AccountType, accountTypes, false)
-		checkEnum(c, at(path, "secCode"), a.SECCode, secCodes, false)
-	case SourcePAD:
-		if s.PAD == nil {
-			c.required(at(path, "accountNumber"))
-			return
+		c.source(path, src, true)
+		if s.ACH != nil {
+			checkEnum(c, at(path, "secCode"), s.ACH.SECCode, secCodes, false)
 		}
-		p := s.PAD
-		c.text(at(path, "nameOnAccount"), p.NameOnAccount, 1, 29, true)
-		c.digits(at(path, "accountNumber"), string(p.AccountNumber), 7, 12, true)
-		c.digits(at(path, "transitNumber"), p.TransitNumber, 5, 5, true)
-		c.digits(at(path, "institutionNumber"), p.InstitutionNumber, 3, 3, true)
-		checkEnum(c, at(path, "accountType"), p.AccountType, accountTypes, false)
 	case SourceCard:
 		if s.Card == nil {
 			c.required(at(path, "cardDetails"))
