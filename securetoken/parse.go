@@ -7,7 +7,7 @@ import (
 // ParseCreateRequest parses and validates the body of a create-secure-token
 // request.
 //
-// The body first passes [jsonx.Check] (at most [MaxBodyBytes], [MaxDepth]
+// The body first passes internal/jsonx.Check (at most [MaxBodyBytes], [MaxDepth]
 // levels, no duplicate member, valid UTF-8); then every member the contract
 // lists is read, and every fault — wrong JSON type, broken constraint — is
 // reported in one *cardvault.InvalidError. Members the contract does not

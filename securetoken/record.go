@@ -214,7 +214,7 @@ func (r Record) Validate() error {
 // representation, so that no test, copy or move can read a whole number —
 // and hands the result here.
 //
-// The document passes [jsonx.Check], then is read strictly (a member the
+// The document passes internal/jsonx.Check, then is read strictly (a member the
 // resource does not have is a fault naming the nearest valid path) and
 // validated against the resource's schema. A change to an immutable member
 // (see [PathPolicy.ImmutablePaths]) gives an [*ImmutableError] listing them

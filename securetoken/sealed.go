@@ -2,6 +2,7 @@ package securetoken
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,3 +184,19 @@ func strictUnmarshal(data []byte, v any) error {
 	}
 	return nil
 }
+
+var (
+	_ encoding.BinaryMarshaler   = Record{}
+	_ encoding.BinaryUnmarshaler = (*Record)(nil)
+	_ encoding.BinaryMarshaler   = Source{}
+	_ encoding.BinaryUnmarshaler = (*Source)(nil)
+	_ json.Marshaler             = Record{}
+	_ json.Marshaler             = Resource{}
+	_ json.Marshaler             = Source{}
+	_ encoding.TextMarshaler     = CardNumber("")
+	_ encoding.TextMarshaler     = AccountNumber("")
+	_ encoding.TextMarshaler     = Sensitive("")
+	_ fmt.Formatter              = Record{}
+	_ fmt.Formatter              = CardNumber("")
+	_ fmt.Formatter              = Customer{}
+)
