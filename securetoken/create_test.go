@@ -1,6 +1,7 @@
 package securetoken_test
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -345,4 +346,19 @@ func TestAccountUpdateRequest(t *testing.T) {
 	require.NoError(t, err, "128 characters, though more bytes")
 	_, err = securetoken.ParseAccountUpdateRequest([]byte(`{}`))
 	require.Equal(t, []string{"/token", "/type"}, faultFields(t, err))
+}
+
+// A member name written with escapes is the same name.
+func TestCreateEscapedMemberNames(t *testing.T) {
+	body := []byte(`{"source":{"typ\u0065":"ach","nameOnAccount":"A","account\u004eumber":"1234567890","routingNumber":"011000015"}}`)
+	req, err := securetoken.ParseCreateRequest(body)
+	require.NoError(t, err)
+	require.Equal(t, securetoken.SourceACH, req.Source.Type)
+	require.True(t, string(req.Source.ACH.AccountNumber) == testACHAccount)
+
+	// In the strict resource reader, too.
+	doc := bytes.Replace(publicJSON(t, cardRecord(t)), []byte(`"lastName"`), []byte(`"last\u004eame"`), 1)
+	res, err := securetoken.ParseResource(doc)
+	require.NoError(t, err)
+	require.Equal(t, "Hopper", res.Customer.LastName)
 }

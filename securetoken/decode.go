@@ -74,18 +74,16 @@ func (d *decoder) fault(path, detail, message string) {
 	addFault(&d.errs, path, detail, message)
 }
 
-type member struct {
-	key  string
-	val  gjson.Result
-	used bool
-}
-
-// object is a JSON object being read; every member read is marked, so that
-// close can find the unknown ones.
+// object is a JSON object being read. The keys read are noted, so that
+// close can find the unknown members.
 type object struct {
-	d       *decoder
-	path    string
-	members []member
+	d     *decoder
+	path  string
+	raw   gjson.Result
+	taken []string
+	// all marks every member as read (an object whose discriminator is
+	// unknown, whose members then mean nothing).
+	all bool
 }
 
 func (d *decoder) object(path string, v gjson.Result) (*object, bool) {
@@ -96,26 +94,26 @@ func (d *decoder) object(path string, v gjson.Result) (*object, bool) {
 		d.fault(path, "wrong type", "must be a JSON object")
 		return nil, false
 	}
-	o := &object{d: d, path: path, members: make([]member, 0, 8)}
-	v.ForEach(func(k, val gjson.Result) bool {
-		o.members = append(o.members, member{key: k.Str, val: val})
-		return true
-	})
+	o := &object{d: d, path: path, raw: v}
+	if d.strict {
+		o.taken = make([]string, 0, 8)
+	}
 	return o, true
 }
 
 // take returns the member key, marked as read; ok is false when it is
 // absent or null — the contract has no nullable member, and null is taken
 // as "absent", as the publisher's own deserializer does.
+//
+// The keys of the contract are letters and digits only, which gjson's path
+// syntax takes literally; the document passed jsonx.Check, so a key is
+// there once at most.
 func (o *object) take(key string) (gjson.Result, bool) {
-	for i := range o.members {
-		if o.members[i].key == key {
-			o.members[i].used = true
-			v := o.members[i].val
-			return v, v.Type != gjson.Null
-		}
+	if o.d.strict {
+		o.taken = append(o.taken, key)
 	}
-	return gjson.Result{}, false
+	v := o.raw.Get(key)
+	return v, v.Exists() && v.Type != gjson.Null
 }
 
 // at returns the pointer of the member key. It is built only when needed:
@@ -229,14 +227,17 @@ func (o *object) close() {
 	if !o.d.strict {
 		return
 	}
-	for _, m := range o.members {
-		if m.used {
-			continue
+	if o.all {
+		return
+	}
+	o.raw.ForEach(func(k, _ gjson.Result) bool {
+		if slices.Contains(o.taken, k.Str) {
+			return true
 		}
 		if len(o.d.errs.Fields) > maxFaults {
-			return
+			return false
 		}
-		p := o.at(m.key)
+		p := o.at(k.Str)
 		msg := "is not a member of a secure token"
 		// A hint costs an edit-distance search; a document of thousands of
 		// unknown members gets hints for the first ones only.
@@ -246,7 +247,8 @@ func (o *object) close() {
 			}
 		}
 		o.d.fault(p, "unknown member", msg)
-	}
+		return true
+	})
 }
 
 // escapeToken escapes a reference token for a JSON Pointer (RFC 6901).

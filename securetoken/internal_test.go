@@ -93,10 +93,13 @@ func TestParsePointer(t *testing.T) {
 }
 
 func TestLevenshtein(t *testing.T) {
-	require.Equal(t, 0, levenshtein("abc", "abc"))
-	require.Equal(t, 3, levenshtein("", "abc"))
-	require.Equal(t, 1, levenshtein("lastNme", "lastName"))
-	require.Equal(t, 3, levenshtein("kitten", "sitting"))
+	require.Equal(t, 0, levenshtein("abc", "abc", 10))
+	require.Equal(t, 3, levenshtein("", "abc", 10))
+	require.Equal(t, 1, levenshtein("lastNme", "lastName", 10))
+	require.Equal(t, 3, levenshtein("kitten", "sitting", 10))
+	require.Equal(t, 0, levenshtein("LastName", "lastname", 0))
+	require.Greater(t, levenshtein("kitten", "sitting", 2), 2, "over the limit")
+	require.Equal(t, 3, levenshtein("kitten", "sitting", 3))
 }
 
 // The path table and the public form agree: every member the public form

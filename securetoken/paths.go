@@ -314,15 +314,9 @@ func (p PathPolicy) Nearest(ptr string) string {
 	if !ok || len(toks) == 0 {
 		return ""
 	}
-	var cands []pathSpec
-	for _, s := range resourceSchema {
-		if s.appliesTo(p.source) {
-			cands = append(cands, s)
-		}
-	}
 	// 1. letter case
-	for _, s := range cands {
-		if len(s.tokens) == len(toks) {
+	for _, s := range resourceSchema {
+		if s.appliesTo(p.source) && len(s.tokens) == len(toks) {
 			same := true
 			for i, t := range s.tokens {
 				if !(t == "*" && isArrayIndex(toks[i])) && !strings.EqualFold(t, toks[i]) {
@@ -338,8 +332,11 @@ func (p PathPolicy) Nearest(ptr string) string {
 	// 2. shared trailing tokens
 	var best *pathSpec
 	bestSuffix, bestPrefix := 0, 0
-	for i := range cands {
-		s := &cands[i]
+	for i := range resourceSchema {
+		s := &resourceSchema[i]
+		if !s.appliesTo(p.source) {
+			continue
+		}
 		suf := commonRun(s.tokens, toks, true)
 		if suf == 0 {
 			continue
@@ -357,16 +354,23 @@ func (p PathPolicy) Nearest(ptr string) string {
 		return ""
 	}
 	bestDist := -1
-	for i := range cands {
-		s := &cands[i]
-		c := concrete(s.tokens, toks)
-		d := levenshtein(strings.ToLower(c), strings.ToLower(ptr))
-		if bestDist < 0 || d < bestDist {
+	for i := range resourceSchema {
+		s := &resourceSchema[i]
+		if !s.appliesTo(p.source) {
+			continue
+		}
+		limit := len(ptr) / 2 // see below
+		if bestDist >= 0 {
+			limit = bestDist - 1
+		}
+		d := levenshtein(s.path, ptr, limit)
+		if d <= limit && (bestDist < 0 || d < bestDist) {
 			best, bestDist = s, d
 		}
 	}
-	// A suggestion that rewrites more than half of the pointer is noise.
-	if best == nil || bestDist*2 > len(ptr) {
+	// A suggestion that rewrites more than half of the pointer is noise
+	// (the limit above keeps it out).
+	if best == nil {
 		return ""
 	}
 	return concrete(best.tokens, toks)
@@ -425,23 +429,39 @@ func concrete(pattern, toks []string) string {
 	return b.String()
 }
 
-// levenshtein is the edit distance between a and b in bytes.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
+// levenshtein is the edit distance between a and b in bytes, ASCII letters
+// compared without case, or some number over limit as soon as the distance
+// must exceed it. b is at most maxNearestInput bytes long (Nearest checks),
+// so the two rows live on the stack.
+func levenshtein(a, b string, limit int) int {
+	var rows [2][maxNearestInput + 2]int
+	prev, cur := rows[0][:len(b)+1], rows[1][:len(b)+1]
 	for j := range prev {
 		prev[j] = j
 	}
 	for i := 1; i <= len(a); i++ {
 		cur[0] = i
+		best := i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
-			if a[i-1] == b[j-1] {
+			if lower(a[i-1]) == lower(b[j-1]) {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			best = min(best, cur[j])
+		}
+		if best > limit {
+			// Every later row is at least as far.
+			return best
 		}
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

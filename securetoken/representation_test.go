@@ -116,7 +116,7 @@ func TestSealedRoundTrip(t *testing.T) {
 		require.True(t, bytes.Equal(b, rb), "a source survives its own round trip")
 	}
 	var r securetoken.Record
-	for _, bad := range []string{``, `{}`, `{"v":2}`, `{"v":1,"source":{"type":"cash"}}`, `{"v":1,"source":{"type":"card"},"x":1}`, `{"v":1,"source":{"type":"card"}} {}`} {
+	for _, bad := range []string{``, `{}`, `{"v":2}`, `{"v":1,"source":{"type":"cash"}}`, `{"v":1,"source":{"type":"card","cardNumber":5}}`, `{"v":1}`, `{"v":"1","source":{"type":"ach"}}`, `{"v":1,"source":{"type":"card"}} {}`} {
 		require.ErrorIs(t, r.UnmarshalBinary([]byte(bad)), securetoken.ErrUnreadable, bad)
 	}
 	var s securetoken.Source

@@ -68,9 +68,7 @@ func (d *decoder) source(o *object) Source {
 	default:
 		// Without a known type no member is known: the fault on type says
 		// all there is to say.
-		for i := range o.members {
-			o.members[i].used = true
-		}
+		o.all = true
 	}
 	o.close()
 	return src

@@ -1,11 +1,12 @@
 package securetoken
 
 import (
-	"bytes"
 	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/tidwall/gjson"
 )
 
 // The sealed form: what the service encrypts and stores. It is JSON with a
@@ -76,28 +77,6 @@ func (s Source) sealed() (sealedSource, error) {
 	return out, nil
 }
 
-func (s sealedSource) source() (Source, error) {
-	switch s.Type {
-	case SourceCard:
-		return Source{Type: s.Type, Card: &CardSource{
-			CardholderName: s.CardholderName, CardNumber: CardNumber(s.CardNumber), ExpiryDate: s.ExpiryDate,
-			CardType: s.CardType, Currency: s.Currency, Debit: s.Debit, Surcharging: s.Surcharging,
-			IssueNumber: s.IssueNumber,
-		}}, nil
-	case SourceACH:
-		return Source{Type: s.Type, ACH: &ACHSource{
-			NameOnAccount: s.NameOnAccount, AccountNumber: AccountNumber(s.AccountNumber),
-			RoutingNumber: s.RoutingNumber, AccountType: s.AccountType, SECCode: s.SECCode,
-		}}, nil
-	case SourcePAD:
-		return Source{Type: s.Type, PAD: &PADSource{
-			NameOnAccount: s.NameOnAccount, AccountNumber: AccountNumber(s.AccountNumber),
-			TransitNumber: s.TransitNumber, InstitutionNumber: s.InstitutionNumber, AccountType: s.AccountType,
-		}}, nil
-	}
-	return Source{}, ErrUnreadable
-}
-
 // MarshalBinary writes the sealed form of the record — whole numbers
 // included — for the service to encrypt. It does not validate; call
 // [Record.Validate] first.
@@ -122,29 +101,67 @@ func (r Record) MarshalBinary() ([]byte, error) {
 }
 
 // UnmarshalBinary reads what MarshalBinary wrote. It returns
-// [ErrUnreadable] for anything else; it does not validate.
+// [ErrUnreadable] for anything else; it does not validate. (It reads with
+// the package's own gjson reader, several times faster than encoding/json:
+// every retrieve pays for it.)
 func (r *Record) UnmarshalBinary(data []byte) error {
-	var s sealedRecord
-	if err := strictUnmarshal(data, &s); err != nil || s.Version != sealedVersion {
+	d, root, ok := openSealed(data)
+	if !ok {
 		return ErrUnreadable
 	}
-	src, err := s.Source.source()
-	if err != nil {
-		return err
+	s, ok := root.obj("source")
+	if !ok {
+		return ErrUnreadable
 	}
-	*r = Record{
-		SecureTokenID:        s.SecureTokenID,
-		ProcessingTerminalID: s.ProcessingTerminalID,
-		Token:                s.Token,
-		Status:               s.Status,
-		MITAgreement:         s.MITAgreement,
-		Customer:             s.Customer,
-		Source:               src,
-		CustomFields:         s.CustomFields,
-		Operator:             s.Operator,
-		IPAddress:            s.IPAddress,
+	rec := Record{
+		SecureTokenID:        root.str("secureTokenId"),
+		ProcessingTerminalID: root.str("processingTerminalId"),
+		Token:                root.str("token"),
+		Status:               Status(root.str("status")),
+		MITAgreement:         MITAgreement(root.str("mitAgreement")),
+		Source:               d.sealedSource(s),
+		CustomFields:         d.customFields(root),
+		Operator:             root.str("operator"),
+		IPAddress:            d.ipAddress(root),
 	}
+	if c, ok := root.obj("customer"); ok {
+		rec.Customer = d.customer(c)
+	}
+	if len(d.errs.Fields) > 0 || !resourceSources.has(rec.Source.Type) {
+		return ErrUnreadable
+	}
+	*r = rec
 	return nil
+}
+
+// openSealed checks sealed bytes and opens their root object, version 1.
+func openSealed(data []byte) (*decoder, *object, bool) {
+	if !gjson.ValidBytes(data) {
+		return nil, nil, false
+	}
+	d := &decoder{}
+	v := gjson.ParseBytes(data)
+	root, ok := d.object("", v)
+	if !ok {
+		return nil, nil, false
+	}
+	if n := root.integer("v"); n == nil || *n != sealedVersion {
+		return nil, nil, false
+	}
+	return d, root, true
+}
+
+// sealedSource reads a sealed source: the public members, whole, and the
+// stored-only ones.
+func (d *decoder) sealedSource(o *object) Source {
+	src := d.source(o)
+	switch {
+	case src.Card != nil:
+		src.Card.IssueNumber = o.str("issueNumber")
+	case src.ACH != nil:
+		src.ACH.SECCode = SECCode(o.str("secCode"))
+	}
+	return src
 }
 
 // MarshalBinary writes the sealed form of a source alone — whole numbers
@@ -161,27 +178,15 @@ func (s Source) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary reads what Source.MarshalBinary wrote, or returns
 // [ErrUnreadable].
 func (s *Source) UnmarshalBinary(data []byte) error {
-	var in sealedSource
-	if err := strictUnmarshal(data, &in); err != nil || in.Version != sealedVersion {
+	d, root, ok := openSealed(data)
+	if !ok {
 		return ErrUnreadable
 	}
-	src, err := in.source()
-	if err != nil {
-		return err
+	src := d.sealedSource(root)
+	if len(d.errs.Fields) > 0 || !resourceSources.has(src.Type) {
+		return ErrUnreadable
 	}
 	*s = src
-	return nil
-}
-
-func strictUnmarshal(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data")
-	}
 	return nil
 }
 
