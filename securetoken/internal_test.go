@@ -126,6 +126,13 @@ func TestSchemaCoversResource(t *testing.T) {
 	for _, src := range sources {
 		rec.Source = src
 		require.NoError(t, rec.Validate())
+		sealed, err := rec.MarshalBinary()
+		require.NoError(t, err)
+		var back Record
+		require.NoError(t, back.UnmarshalBinary(sealed))
+		again, err := back.MarshalBinary()
+		require.NoError(t, err)
+		require.True(t, string(sealed) == string(again), "%s: every member survives sealing", src.Type)
 		doc, err := rec.PublicJSON()
 		require.NoError(t, err)
 		pol := PolicyFor(src.Type)

@@ -12,7 +12,9 @@ import (
 // The sealed form: what the service encrypts and stores. It is JSON with a
 // version, whole numbers in clear (the AEAD around it is what protects
 // them), written through mirror types with plain strings so that the
-// masking renderings of CardNumber and AccountNumber do not apply.
+// masking renderings of CardNumber and AccountNumber do not apply, and read
+// back by the package's own reader, which ignores members it does not know
+// (a later version adds members; an incompatible one changes "v").
 
 const sealedVersion = 1
 
