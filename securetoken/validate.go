@@ -62,6 +62,8 @@ func (c *checker) customer(path string, cu *Customer, request bool) {
 			c.address(path+"/shippingAddress/address", s.Address, request)
 		}
 	}
+	// uniqueItems: the first index of each contact method.
+	first := make(map[ContactMethod]int, len(cu.ContactMethods))
 	for i, m := range cu.ContactMethods {
 		p := path + "/contactMethods/" + strconv.Itoa(i)
 		if checkEnum(c, at(p, "type"), m.Type, contactTypes, true) {
@@ -75,11 +77,10 @@ func (c *checker) customer(path string, cu *Customer, request bool) {
 		} else if m.Value == "" {
 			c.required(at(p, "value"))
 		}
-		for j := range i {
-			if cu.ContactMethods[j] == m {
-				c.fault(whole(p), "duplicate", fmt.Sprintf("must be unique; equals item %d", j))
-				break
-			}
+		if j, dup := first[m]; dup {
+			c.fault(whole(p), "duplicate", fmt.Sprintf("must be unique; equals item %d", j))
+		} else {
+			first[m] = i
 		}
 	}
 	checkEnum(c, at(path, "notificationLanguage"), cu.NotificationLanguage, languages, false)
