@@ -1,0 +1,109 @@
+package securetoken_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tidwall/sjson"
+
+	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/securetoken"
+)
+
+// Test card and account numbers: the contract's own examples and published
+// test numbers, never real ones. Assertions still avoid printing them.
+const (
+	testPAN        = "4539858876047062" // the contract's example card
+	testCVV        = "234"
+	testACHAccount = "1234567890"
+	testRouting    = "011000015" // a valid ABA routing number (Federal Reserve Bank of Boston)
+	testPADAccount = "1234567"
+)
+
+func readFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return b
+}
+
+// createCard is the contract's create example (keyed plainText card).
+func createCard(t testing.TB) []byte {
+	return readFile(t, "contract/createSecureToken.request.createSecureToken.json")
+}
+
+// set returns body with the member at path (sjson syntax) set to v.
+func set(t testing.TB, body []byte, path string, v any) []byte {
+	t.Helper()
+	out, err := sjson.SetBytes(body, path, v)
+	require.NoError(t, err)
+	return out
+}
+
+func setRaw(t testing.TB, body []byte, path, raw string) []byte {
+	t.Helper()
+	out, err := sjson.SetRawBytes(body, path, []byte(raw))
+	require.NoError(t, err)
+	return out
+}
+
+func del(t testing.TB, body []byte, path string) []byte {
+	t.Helper()
+	out, err := sjson.DeleteBytes(body, path)
+	require.NoError(t, err)
+	return out
+}
+
+// faultFields returns the Field of every fault of an InvalidError, failing
+// the test for any other error.
+func faultFields(t testing.TB, err error) []string {
+	t.Helper()
+	var ie *cardvault.InvalidError
+	require.True(t, errors.As(err, &ie), "want an InvalidError, got %T", err)
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+	out := make([]string, len(ie.Fields))
+	for i, f := range ie.Fields {
+		out[i] = f.Field
+		require.NotEmpty(t, f.Detail, "fault at %s has no detail", f.Field)
+		require.NotEmpty(t, f.Message, "fault at %s has no message", f.Field)
+	}
+	return out
+}
+
+// requireNoSecret fails when s holds any of the secrets; the message does
+// not print s.
+func requireNoSecret(t testing.TB, s string, secrets ...string) {
+	t.Helper()
+	for _, sec := range secrets {
+		require.False(t, bytes.Contains([]byte(s), []byte(sec)), "output holds a secret (%d characters long)", len(sec))
+	}
+}
+
+// sameRecord compares records by their sealed form, without printing them.
+func sameRecord(t testing.TB, want, got securetoken.Record) {
+	t.Helper()
+	w, err := want.MarshalBinary()
+	require.NoError(t, err)
+	g, err := got.MarshalBinary()
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(w, g), "records differ")
+}
+
+// cardRecord is a valid record made from the contract's create example.
+func cardRecord(t testing.TB) securetoken.Record {
+	t.Helper()
+	req, err := securetoken.ParseCreateRequest(createCard(t))
+	require.NoError(t, err)
+	src, ok := req.Source.StoredSource()
+	require.True(t, ok)
+	r := securetoken.NewRecord(req, src)
+	r.SecureTokenID = "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"
+	r.ProcessingTerminalID = "1234001"
+	r.Token = "296753123458" // Luhn-valid, unlike the contract's example
+	require.NoError(t, r.Validate())
+	return r
+}

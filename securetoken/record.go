@@ -1,0 +1,382 @@
+package securetoken
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+
+	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/luhn"
+)
+
+// Record is a secure token as the service keeps it, sealed, at rest: the
+// resource with whole card and account numbers, plus what the resource never
+// shows (issue number, SEC code, operator, IP address).
+//
+// A Record never holds a card verification code. The CVV of a create
+// request is checked (3–4 digits) and dropped: PCI DSS requirement 3.3.1.2
+// forbids storing card verification codes after authorization, and a
+// secure token is never authorized at all. Nor does it hold PIN data, track
+// data, signatures or 3-D Secure results.
+//
+// Its renderings are safe by default: JSON-encoding a Record gives the
+// public resource ([Record.PublicJSON]); fmt prints a redacted summary.
+// Only [Record.MarshalBinary] writes the whole numbers, for sealing.
+type Record struct {
+	SecureTokenID        string
+	ProcessingTerminalID string
+	Token                string // 12–19 digits, Luhn-valid
+	Status               Status
+	MITAgreement         MITAgreement
+	Customer             *Customer
+	Source               Source
+	CustomFields         []CustomField
+	Operator             string
+	IPAddress            *IPAddress
+}
+
+// StoredSource returns the payment details a request's source carries, in
+// the stored form: the card number read from keyed data or track data, the
+// brand derived from it, CVV and everything terminal-specific dropped. ok is
+// false for a singleUseToken source, which the service redeems instead (the
+// details it holds come from [SingleUseTokenRequest] or a hosted form), and
+// for a source that does not validate.
+func (p PaymentSource) StoredSource() (src Source, ok bool) {
+	switch p.Type {
+	case SourceACH:
+		if a := p.ACH; a != nil {
+			return Source{Type: SourceACH, ACH: &ACHSource{
+				NameOnAccount: a.NameOnAccount, AccountNumber: a.AccountNumber, RoutingNumber: a.RoutingNumber,
+				AccountType: a.AccountType, SECCode: a.SECCode,
+			}}, true
+		}
+	case SourcePAD:
+		if a := p.PAD; a != nil {
+			return Source{Type: SourcePAD, PAD: &PADSource{
+				NameOnAccount: a.NameOnAccount, AccountNumber: a.AccountNumber, TransitNumber: a.TransitNumber,
+				InstitutionNumber: a.InstitutionNumber, AccountType: a.AccountType,
+			}}, true
+		}
+	case SourceCard:
+		if p.Card == nil {
+			return Source{}, false
+		}
+		d := p.Card.CardDetails
+		switch {
+		case d.EntryMethod == EntryKeyed && d.Keyed != nil && d.Keyed.KeyedData.PlainText != nil:
+			k := d.Keyed.KeyedData.PlainText
+			return cardSource(d.Keyed.CardholderName, k.CardNumber, k.ExpiryDate, k.IssueNumber), true
+		case d.EntryMethod == EntrySwiped && d.Swiped != nil && d.Swiped.SwipedData.PlainText != nil:
+			t, ok := parseTrack(string(d.Swiped.SwipedData.PlainText.TrackData))
+			if !ok {
+				return Source{}, false
+			}
+			name := d.Swiped.CardholderName
+			if name == "" {
+				name = t.name
+			}
+			return cardSource(name, CardNumber(t.pan), t.expiry, ""), true
+		}
+	}
+	return Source{}, false
+}
+
+func cardSource(name string, number CardNumber, expiry, issue string) Source {
+	return Source{Type: SourceCard, Card: &CardSource{
+		CardholderName: name,
+		CardNumber:     number,
+		ExpiryDate:     expiry,
+		CardType:       cardBrand(string(number)),
+		IssueNumber:    issue,
+	}}
+}
+
+// NewRecord makes the record a valid create request saves, with src the
+// payment details (req.Source.StoredSource(), or what the redeemed
+// single-use token held). Status is notValidated. The service fills in
+// ProcessingTerminalID, Token, and SecureTokenID when the request had none,
+// then calls [Record.Validate] before sealing it.
+//
+// A singleUseToken source's accountType and secCode complete the bank
+// account details the single-use token held.
+func NewRecord(req CreateRequest, src Source) Record {
+	src = src.clone()
+	if t := req.Source.SingleUseToken; req.Source.Type == SourceSingleUseToken && t != nil {
+		if src.ACH != nil {
+			src.ACH.AccountType = cmpOr(t.AccountType, src.ACH.AccountType)
+			src.ACH.SECCode = cmpOr(t.SECCode, src.ACH.SECCode)
+		}
+		if src.PAD != nil {
+			src.PAD.AccountType = cmpOr(t.AccountType, src.PAD.AccountType)
+		}
+	}
+	r := Record{
+		SecureTokenID: req.SecureTokenID,
+		Status:        StatusNotValidated,
+		MITAgreement:  req.MITAgreement,
+		Customer:      req.Customer.clone(),
+		Source:        src,
+		CustomFields:  append([]CustomField(nil), req.CustomFields...),
+		Operator:      req.Operator,
+	}
+	r.IPAddress = req.IPAddress.clone()
+	return r
+}
+
+func cmpOr[T comparable](a, b T) T {
+	var zero T
+	if a != zero {
+		return a
+	}
+	return b
+}
+
+// WithSource returns r with its payment details replaced by src, for
+// update-account: customer, mitAgreement and custom fields stay. The status
+// goes back to notValidated, since it described the old details.
+func (r Record) WithSource(src Source) Record {
+	out := r.clone()
+	out.Source = src.clone()
+	out.Status = StatusNotValidated
+	return out
+}
+
+// Public returns the resource: numbers masked, stored-only members left
+// out. It shares nothing with r.
+func (r Record) Public() Resource {
+	res := r.view()
+	res.Customer = r.Customer.clone()
+	res.CustomFields = append([]CustomField(nil), r.CustomFields...)
+	return res
+}
+
+// view is Public sharing r's customer and custom fields: for reading only.
+func (r Record) view() Resource {
+	return Resource{
+		SecureTokenID:        r.SecureTokenID,
+		ProcessingTerminalID: r.ProcessingTerminalID,
+		MITAgreement:         r.MITAgreement,
+		Customer:             r.Customer,
+		Source:               r.Source.Masked(),
+		Token:                r.Token,
+		Status:               r.Status,
+		CustomFields:         r.CustomFields,
+	}
+}
+
+// PublicJSON returns the resource as JSON: the body of a response, and the
+// document a JSON Patch is applied to.
+func (r Record) PublicJSON() ([]byte, error) { return r.view().MarshalJSON() }
+
+// MarshalJSON writes the public resource, so that encoding a Record by
+// mistake reveals nothing a response does not.
+func (r Record) MarshalJSON() ([]byte, error) { return r.PublicJSON() }
+
+// MarshalJSON writes the resource with the members in the contract's order
+// and without HTML escaping (so "<" stays "<").
+func (r Resource) MarshalJSON() ([]byte, error) {
+	type plain Resource // without this method
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(plain(r)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// Validate checks a record before it is sealed: the resource's schema with
+// whole numbers (card numbers Luhn-valid, routing numbers with a valid ABA
+// check digit), a Luhn-valid token, and the stored-only members.
+func (r Record) Validate() error {
+	var c checker
+	res := r.view()
+	res.Source = r.Source
+	c.resource(res, true)
+	if r.Token != "" && allDigits(r.Token) && !luhn.Valid(r.Token) {
+		c.fault(at("", "token"), "invalid token", "must end in a valid Luhn check digit")
+	}
+	c.text(at("", "operator"), r.Operator, 1, 50, false)
+	if r.IPAddress != nil {
+		c.ip("/ipAddress", r.IPAddress)
+	}
+	if r.Source.Card != nil {
+		c.digitPattern(at("/source", "issueNumber"), r.Source.Card.IssueNumber, 1, 2)
+	}
+	if r.Source.ACH != nil {
+		checkEnum(&c, at("/source", "secCode"), r.Source.ACH.SECCode, secCodes, false)
+	}
+	return c.err()
+}
+
+// ApplyPublic turns a patched public document back into a record: the
+// service applies an RFC 6902 patch to old.PublicJSON() — the masked
+// representation, so that no test, copy or move can read a whole number —
+// and hands the result here.
+//
+// The document passes internal/jsonx.Check, then is read strictly (a member the
+// resource does not have is a fault naming the nearest valid path) and
+// validated against the resource's schema. A change to an immutable member
+// (see [PathPolicy.ImmutablePaths]) gives an [*ImmutableError] listing them
+// all, checked before anything else: the path policy should have refused
+// the patch already, and this is the second lock. Other faults give a
+// *cardvault.InvalidError listing every one. Otherwise the result is old
+// with the mutable members taken from the document — the whole numbers and
+// the stored-only members kept.
+func ApplyPublic(old Record, patched []byte) (Record, error) {
+	res, decoded, err := decodeResource(patched)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := immutableChanges(old.view(), res); err != nil {
+		return Record{}, err
+	}
+	if err := checkResource(res, decoded); err != nil {
+		return Record{}, err
+	}
+	return old.merge(res), nil
+}
+
+// immutableChanges compares the immutable members of two resources.
+func immutableChanges(was, now Resource) error {
+	e := &ImmutableError{}
+	if was.SecureTokenID != now.SecureTokenID {
+		e.add("/secureTokenId")
+	}
+	if was.ProcessingTerminalID != now.ProcessingTerminalID {
+		e.add("/processingTerminalId")
+	}
+	if was.Token != now.Token {
+		e.add("/token")
+	}
+	if was.Status != now.Status {
+		e.add("/status")
+	}
+	switch {
+	case was.Source.Type != now.Source.Type:
+		e.add("/source/type")
+	case was.Source.Card != nil && now.Source.Card != nil:
+		w, n := was.Source.Card, now.Source.Card
+		if w.CardNumber != n.CardNumber {
+			e.add("/source/cardNumber")
+		}
+		if w.CardType != n.CardType {
+			e.add("/source/cardType")
+		}
+		if w.Currency != n.Currency {
+			e.add("/source/currency")
+		}
+		if !reflect.DeepEqual(w.Debit, n.Debit) {
+			e.add("/source/debit")
+		}
+		if !reflect.DeepEqual(w.Surcharging, n.Surcharging) {
+			e.add("/source/surcharging")
+		}
+	case was.Source.ACH != nil && now.Source.ACH != nil:
+		if was.Source.ACH.AccountNumber != now.Source.ACH.AccountNumber {
+			e.add("/source/accountNumber")
+		}
+		if was.Source.ACH.RoutingNumber != now.Source.ACH.RoutingNumber {
+			e.add("/source/routingNumber")
+		}
+	case was.Source.PAD != nil && now.Source.PAD != nil:
+		if was.Source.PAD.AccountNumber != now.Source.PAD.AccountNumber {
+			e.add("/source/accountNumber")
+		}
+		if was.Source.PAD.TransitNumber != now.Source.PAD.TransitNumber {
+			e.add("/source/transitNumber")
+		}
+	}
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+// merge returns r with the mutable members of res, which it takes over
+// (res is a freshly decoded document nobody else holds).
+func (r Record) merge(res Resource) Record {
+	out := r
+	out.Source = r.Source.clone()
+	out.IPAddress = r.IPAddress.clone()
+	out.MITAgreement = res.MITAgreement
+	out.Customer = res.Customer
+	out.CustomFields = res.CustomFields
+	switch {
+	case out.Source.Card != nil && res.Source.Card != nil:
+		out.Source.Card.CardholderName = res.Source.Card.CardholderName
+		out.Source.Card.ExpiryDate = res.Source.Card.ExpiryDate
+	case out.Source.ACH != nil && res.Source.ACH != nil:
+		out.Source.ACH.NameOnAccount = res.Source.ACH.NameOnAccount
+		out.Source.ACH.AccountType = res.Source.ACH.AccountType
+	case out.Source.PAD != nil && res.Source.PAD != nil:
+		out.Source.PAD.NameOnAccount = res.Source.PAD.NameOnAccount
+		out.Source.PAD.InstitutionNumber = res.Source.PAD.InstitutionNumber
+		out.Source.PAD.AccountType = res.Source.PAD.AccountType
+	}
+	return out
+}
+
+// ParseResource reads and validates a public resource document (a
+// response body, as a client would) strictly: unknown members are faults.
+// Numbers are whatever the document holds — masked, for a document
+// cardvault wrote.
+func ParseResource(body []byte) (Resource, error) {
+	res, decoded, err := decodeResource(body)
+	if err == nil {
+		err = checkResource(res, decoded)
+	}
+	if err != nil {
+		return Resource{}, err
+	}
+	return res, nil
+}
+
+// decodeResource gates and strictly reads a resource document, returning
+// the faults of reading it.
+func decodeResource(body []byte) (Resource, cardvault.InvalidError, error) {
+	d, root, err := open(body, true)
+	if err != nil {
+		return Resource{}, cardvault.InvalidError{}, err
+	}
+	var res Resource
+	if root != nil {
+		res = d.resource(root)
+	}
+	return res, d.errs, nil
+}
+
+// checkResource validates a decoded resource and merges the faults.
+func checkResource(res Resource, decoded cardvault.InvalidError) error {
+	var c checker
+	c.resource(res, false)
+	return result(decoded, c.err())
+}
+
+func (r Record) clone() Record {
+	out := r
+	out.Customer = r.Customer.clone()
+	out.Source = r.Source.clone()
+	out.CustomFields = append([]CustomField(nil), r.CustomFields...)
+	out.IPAddress = r.IPAddress.clone()
+	return out
+}
+
+func (s Source) clone() Source {
+	out := Source{Type: s.Type}
+	if s.Card != nil {
+		c := *s.Card
+		c.Debit = cloneBool(c.Debit)
+		c.Surcharging = c.Surcharging.clone()
+		out.Card = &c
+	}
+	if s.ACH != nil {
+		a := *s.ACH
+		out.ACH = &a
+	}
+	if s.PAD != nil {
+		p := *s.PAD
+		out.PAD = &p
+	}
+	return out
+}
