@@ -71,11 +71,12 @@ type Config struct {
 	MaxFailures int
 	// SingleUseTTL is the lifetime of a single-use token (30 min when zero).
 	SingleUseTTL time.Duration
-	// ValidateSingleUse, when not nil, checks the payment details a
-	// single-use grant captures before a token is minted for them (the
-	// secure-token package's rules), so the browser hears of a bad card
-	// number at once.
-	ValidateSingleUse func(details []byte) error
+	// SingleUseDetails, when not nil, turns what a single-use-token grant
+	// captured (the JSON object a browser posted) into the details the
+	// token stands for, checking them on the way (the secure-token
+	// package's rules), so the browser hears of a bad card number at once.
+	// Nil stores what was posted.
+	SingleUseDetails func(captured []byte) ([]byte, error)
 	// Webhooks deliver capture notifications; nil HTTPClient means a client
 	// with a 10 s timeout. AllowHTTPWebhooks permits http:// webhook URLs
 	// (for tests and private networks); otherwise they must be https://.

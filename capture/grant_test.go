@@ -355,7 +355,7 @@ func testSingleUseTokens(t *testing.T, b teststores.Backend) {
 
 	_, err = e.svc.MintSingleUse(ctx, "12", details)
 	require.ErrorIs(t, err, cardvault.ErrInvalid)
-	_, err = e.svc.MintSingleUse(ctx, "1234001", []byte(`"x"`))
+	_, err = e.svc.MintSingleUse(ctx, "1234001", nil)
 	require.ErrorIs(t, err, cardvault.ErrInvalid)
 
 	// Another terminal cannot use it, a failing use leaves it usable, and
@@ -435,4 +435,29 @@ func testGrantsAtRest(t *testing.T, b teststores.Backend) {
 	for _, s := range []string{g.Secret, "VeryPrivateWebhookSecret", su.Token, "9753", "8642", "6011111111111117", "4111111111111111", "Ada Lovelace"} {
 		require.False(t, strings.Contains(raw, s), "a secret or card value is stored in clear (%d bytes)", len(s))
 	}
+}
+
+// A single-use-token grant runs what it captured through
+// Config.SingleUseDetails; a refusal mints nothing and does not use the
+// grant up.
+func TestSingleUseDetailsHook(t *testing.T) {
+	refused := errors.New("securetoken: /card_number: required")
+	e := newEnv(t, teststores.All()[0].Open(t), func(c *capture.Config) {
+		c.SingleUseDetails = func(captured []byte) ([]byte, error) {
+			if !strings.Contains(string(captured), "card_number") {
+				return nil, refused
+			}
+			return []byte("canonical:" + string(captured)), nil
+		}
+	})
+	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Owner: "k", Terminal: "1234001", SingleUse: true})
+	require.NoError(t, err)
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"123"}`))
+	require.ErrorIs(t, err, refused)
+	res, err := e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"card_number":"4111111111111111"}`))
+	require.NoError(t, err, "the refused post must not have used the grant up")
+	require.NoError(t, e.svc.RedeemSingleUse(ctx, "1234001", res.SingleUse.Token, func(_ store.Tx, d []byte) error {
+		require.Equal(t, `canonical:{"card_number":"4111111111111111"}`, string(d))
+		return nil
+	}))
 }

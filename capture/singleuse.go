@@ -51,15 +51,16 @@ func singleUseContext(terminal string) []byte {
 	return []byte("capture.singleuse\x00" + terminal)
 }
 
-// MintSingleUse stores payment details (a JSON object: card or bank
-// fields) for terminal and returns the single-use token that stands for
-// them. The secure-token API's single-use-token route uses it directly;
-// single-use-token grants use it for what a browser posts.
+// MaxSingleUseDetails bounds the details a single-use token stands for.
+const MaxSingleUseDetails = 64 << 10
+
+// MintSingleUse stores payment details for terminal and returns the
+// single-use token that stands for them. The details are opaque here (the
+// secure-token package decides their form); RedeemSingleUse hands them back
+// as they were. The secure-token API's single-use-token route uses it
+// directly; single-use-token grants use it for what a browser posts.
 func (s *Service) MintSingleUse(ctx context.Context, terminal string, details []byte) (SingleUseToken, error) {
-	if err := checkBody(details); err != nil {
-		return SingleUseToken{}, err
-	}
-	return s.mintSingleUse(ctx, terminal, details, nil, nil)
+	return s.mintSingleUse(ctx, terminal, details, nil)
 }
 
 // mintFromGrant is what a single-use-token grant does with a capture: the
@@ -69,22 +70,25 @@ func (s *Service) mintFromGrant(ctx context.Context, terminal string, body []byt
 	if err != nil {
 		return SingleUseToken{}, err
 	}
-	return s.mintSingleUse(ctx, terminal, doc, allowed, within)
+	if allowed != nil {
+		if err := checkAllowed(doc, allowed); err != nil {
+			return SingleUseToken{}, err
+		}
+	}
+	if s.cfg.SingleUseDetails != nil {
+		if doc, err = s.cfg.SingleUseDetails(doc); err != nil {
+			return SingleUseToken{}, err
+		}
+	}
+	return s.mintSingleUse(ctx, terminal, doc, within)
 }
 
-func (s *Service) mintSingleUse(ctx context.Context, terminal string, details []byte, allowed []string, within func(store.Tx) error) (SingleUseToken, error) {
+func (s *Service) mintSingleUse(ctx context.Context, terminal string, details []byte, within func(store.Tx) error) (SingleUseToken, error) {
 	if err := checkTerminal(terminal); err != nil {
 		return SingleUseToken{}, err
 	}
-	if allowed != nil {
-		if err := checkAllowed(details, allowed); err != nil {
-			return SingleUseToken{}, err
-		}
-	}
-	if s.cfg.ValidateSingleUse != nil {
-		if err := s.cfg.ValidateSingleUse(details); err != nil {
-			return SingleUseToken{}, err
-		}
+	if len(details) == 0 || len(details) > MaxSingleUseDetails {
+		return SingleUseToken{}, fmt.Errorf("%w: single-use token details must be 1 to %d bytes", ErrInvalid, MaxSingleUseDetails)
 	}
 	var raw [SingleUseTokenLen / 2]byte
 	rand.Read(raw[:])
