@@ -3,7 +3,7 @@
 //
 // Brands own ranges of IINs (ISO/IEC 7812); the table here covers the
 // networks cardvault's users meet: Visa, Mastercard, American Express,
-// Discover, JCB, Diners Club, UnionPay and Maestro. It needs only the first
+// Discover, JCB, Diners Club, UnionPay, Maestro and Mir. It needs only the first
 // six digits, so it works on a masked number ("453985******7062") too. The
 // hosted form carries the same table in JavaScript for the brand it shows
 // while the customer types; a test keeps the two in step.
@@ -12,7 +12,8 @@ package cardbrand
 // Brand is a card network.
 type Brand struct {
 	// Code is a short lowercase name: "visa", "mastercard", "amex",
-	// "discover", "jcb", "diners", "unionpay", "maestro", or "" when unknown.
+	// "discover", "jcb", "diners", "unionpay", "maestro", "mir", or "" when
+	// unknown.
 	Code string
 	// Name is the brand as people write it ("Visa", "American Express").
 	Name string
@@ -31,6 +32,7 @@ var (
 	Diners     = Brand{"diners", "Diners Club", 3}
 	UnionPay   = Brand{"unionpay", "UnionPay", 3}
 	Maestro    = Brand{"maestro", "Maestro", 3}
+	Mir        = Brand{"mir", "Mir", 3}
 )
 
 // iinRange maps the numbers whose first len(lo) digits lie in [lo, hi] to a
@@ -46,6 +48,7 @@ var ranges = []iinRange{
 	{"644", "649", Discover},
 	{"65", "65", Discover},
 	{"3528", "3589", JCB},
+	{"2200", "2204", Mir},
 	{"2221", "2720", Mastercard},
 	{"51", "55", Mastercard},
 	{"34", "34", Amex},

@@ -32,6 +32,7 @@ func TestDetect(t *testing.T) {
 		{"6200000000000005", cardbrand.UnionPay},
 		{"6205500000000000004", cardbrand.UnionPay},
 		{"6759649826438453", cardbrand.Maestro},
+		{"2200000000000004", cardbrand.Mir},
 		{"453985******7062", cardbrand.Visa},
 		{"2721000000000000", cardbrand.Unknown},
 		{"9999999999999999", cardbrand.Unknown},

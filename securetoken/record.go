@@ -3,6 +3,7 @@ package securetoken
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/cardvault/cardvault/cardbrand"
 	"reflect"
 
 	"github.com/cardvault/cardvault"
@@ -86,7 +87,7 @@ func cardSource(name string, number CardNumber, expiry, issue string) Source {
 		CardholderName: name,
 		CardNumber:     number,
 		ExpiryDate:     expiry,
-		CardType:       cardBrand(string(number)),
+		CardType:       cardbrand.Detect(string(number)).Name,
 		IssueNumber:    issue,
 	}}
 }
