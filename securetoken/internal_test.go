@@ -36,7 +36,6 @@ func TestParseTrack(t *testing.T) {
 	}
 }
 
-
 func TestRoutingNumber(t *testing.T) {
 	for _, s := range []string{"011000015", "021000021", "121000358", "026009593"} {
 		require.True(t, validRoutingNumber(s), s)

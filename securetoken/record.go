@@ -3,10 +3,10 @@ package securetoken
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/cardvault/cardvault/cardbrand"
 	"reflect"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/cardbrand"
 	"github.com/cardvault/cardvault/luhn"
 )
 
