@@ -11,6 +11,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/store"
 )
 
@@ -135,9 +136,11 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 	}
 	v.cache = newKeyCache(size, ttl, v.now)
 
-	hk, err := loadHashKey(ctx, cfg.Store, cfg.Keyring)
+	// The first Open of a store creates the hash key; two processes racing
+	// to create it are serialized by the store.
+	hk, err := wrappedkey.Load(ctx, cfg.Store, cfg.Keyring, bucketMeta, []byte("hash-key"), true)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vault: the deployment hash key: %w", err)
 	}
 	v.hasher = crypto.NewHasherFromKey(hk)
 	hk.Wipe()
@@ -164,61 +167,15 @@ func (v *Vault) Close() error {
 	return nil
 }
 
-// loadHashKey returns the deployment's hash key, creating it on first use.
-// Two processes racing to create it are serialized by the store: the loser
-// retries its transaction and finds the winner's key.
-func loadHashKey(ctx context.Context, st store.Store, kr *crypto.Keyring) (*crypto.DataKey, error) {
-	var wrapped []byte
-	err := st.Update(ctx, func(tx store.Tx) error {
-		w, err := tx.Get(bucketMeta, []byte("hash-key"))
-		if err == nil {
-			wrapped = w
-			return nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		k := crypto.NewDataKey()
-		defer k.Wipe()
-		if wrapped, err = kr.Wrap(k); err != nil {
-			return err
-		}
-		return tx.Put(bucketMeta, []byte("hash-key"), wrapped)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("vault: loading the deployment hash key: %w", err)
-	}
-	k, err := kr.Unwrap(wrapped)
-	if err != nil {
-		return nil, fmt.Errorf("vault: the deployment hash key does not open with this master key: %w", err)
-	}
-	return k, nil
-}
-
 // RewrapMasterKey re-wraps everything the vault keeps under the master key
 // (the deployment hash key) for the keyring's current identity, after a
 // rotation. Records are not touched. It reports whether anything changed.
 func (v *Vault) RewrapMasterKey(ctx context.Context) (bool, error) {
-	changed := false
-	err := v.st.Update(ctx, func(tx store.Tx) error {
-		w, err := tx.Get(bucketMeta, []byte("hash-key"))
-		if err != nil {
-			return err
-		}
-		nw, ch, err := v.keyring.Rewrap(w)
-		if err != nil {
-			return err
-		}
-		changed = ch
-		if !ch {
-			return nil
-		}
-		return tx.Put(bucketMeta, []byte("hash-key"), nw)
-	})
+	n, err := wrappedkey.RewrapAll(ctx, v.st, v.keyring, bucketMeta)
 	if err != nil {
-		return false, fmt.Errorf("vault: re-wrapping the hash key: %w", err)
+		return false, fmt.Errorf("vault: %w", err)
 	}
-	return changed, nil
+	return n > 0, nil
 }
 
 // Limits on names, so that keys stay well-formed and bounded.
