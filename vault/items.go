@@ -310,7 +310,38 @@ func (v *Vault) putNew(tx store.Tx, key []byte, rec *itemRecord, within func(sto
 		return err
 	}
 	rec.Updated = v.now().UTC()
+	if err := tx.Put(bucketNumbers, append(append([]byte(nil), rec.Number...), key...), nil); err != nil {
+		return err
+	}
 	return putItem(tx, key, rec)
+}
+
+// deleteItem removes an item and its entry in the number index.
+func deleteItem(tx store.Tx, key []byte, rec *itemRecord) error {
+	if err := tx.Delete(bucketNumbers, append(append([]byte(nil), rec.Number...), key...)); err != nil {
+		return err
+	}
+	return tx.Delete(bucketItems, key)
+}
+
+// HoldsNumber reports whether any item of any key was tokenized from
+// number (spaces and dashes ignored). The secure-token package asks it so
+// that a token it mints never equals a card number the vault holds.
+func (v *Vault) HoldsNumber(ctx context.Context, number string) (bool, error) {
+	n, err := normalizeNumber("number", number)
+	if err != nil {
+		return false, err
+	}
+	fp := v.hasher.Sum("vault.number", []byte(n))
+	found := false
+	err = v.st.View(ctx, func(tx store.Tx) error {
+		found = false
+		return tx.Scan(bucketNumbers, store.Range{Start: fp[:], End: store.PrefixEnd(fp[:]), Limit: 1}, func(_, _ []byte) error {
+			found = true
+			return nil
+		})
+	})
+	return found, err
 }
 
 // itemKeyFor unwraps an item's data key with an unlocked vault key.
@@ -468,10 +499,11 @@ func (v *Vault) Delete(ctx context.Context, owner, user string, ref ItemRef) err
 		if _, err := getKeyRecord(tx, owner, user); err != nil {
 			return err
 		}
-		if _, err := getItem(tx, key); err != nil {
+		rec, err := getItem(tx, key)
+		if err != nil {
 			return err
 		}
-		return tx.Delete(bucketItems, key)
+		return deleteItem(tx, key, rec)
 	})
 }
 

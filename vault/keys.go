@@ -232,19 +232,27 @@ func (v *Vault) DeleteKey(ctx context.Context, owner, user string, safe bool) er
 		if _, err := getKeyRecord(tx, owner, user); err != nil {
 			return err
 		}
-		var items [][]byte
-		err := tx.Scan(bucketItems, store.Prefix(prefix), func(k, _ []byte) error {
+		type item struct {
+			key []byte
+			rec itemRecord
+		}
+		var items []item
+		err := tx.Scan(bucketItems, store.Prefix(prefix), func(k, v []byte) error {
 			if safe {
 				return ErrKeyNotEmpty
 			}
-			items = append(items, k)
+			it := item{key: k}
+			if err := json.Unmarshal(v, &it.rec); err != nil {
+				return fmt.Errorf("vault: stored item is corrupt: %w", err)
+			}
+			items = append(items, it)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, k := range items {
-			if err := tx.Delete(bucketItems, k); err != nil {
+		for _, it := range items {
+			if err := deleteItem(tx, it.key, &it.rec); err != nil {
 				return err
 			}
 		}

@@ -95,6 +95,10 @@ const (
 	bucketKeys  = "vault.keys"
 	bucketItems = "vault.items"
 	bucketMeta  = "vault.meta"
+	// bucketNumbers indexes items by the keyed fingerprint of their number
+	// (fingerprint ‖ item key → ""), so HoldsNumber needs no passphrase
+	// and decrypts nothing.
+	bucketNumbers = "vault.numbers"
 )
 
 // Open returns a Vault over cfg.Store. The first Open of a store creates the

@@ -113,6 +113,9 @@ func testKeys(t *testing.T, b teststores.Backend) {
 	require.NoError(t, v.DeleteKey(ctx, "acme", "alice", false))
 	_, err = v.Retrieve(ctx, c2, ref)
 	require.ErrorIs(t, err, vault.ErrWrongKey)
+	held, err := v.HoldsNumber(ctx, "4242424242424242")
+	require.NoError(t, err)
+	require.False(t, held, "a deleted key's numbers are no longer held")
 
 	// A key re-created under the same name and passphrase sees nothing of
 	// the old one.
@@ -198,6 +201,14 @@ func testTokenize(t *testing.T, b teststores.Backend) {
 	doc, err = v.Retrieve(ctx, c, ref)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"card_number":"4242424242424242","cvv":"000"}`, string(doc))
+
+	// The vault answers whether it holds a number, without a passphrase.
+	held, err := v.HoldsNumber(ctx, "4242-4242-4242-4242")
+	require.NoError(t, err)
+	require.True(t, held)
+	held, err = v.HoldsNumber(ctx, "4000056655665556")
+	require.NoError(t, err)
+	require.False(t, held)
 
 	// Delete crypto-shreds: gone for good.
 	require.NoError(t, v.Delete(ctx, "acme", "alice", ref))
