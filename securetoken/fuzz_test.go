@@ -252,3 +252,29 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCapturedSource: whatever a browser posts, CapturedSource returns
+// either an InvalidError-kind fault or a Source that reads back and is a
+// card or a bank account.
+func FuzzCapturedSource(f *testing.F) {
+	f.Add([]byte(`{"card_number":"4242424242424242","card_holder":"A","expiry":"12/30","cvv":"123"}`))
+	f.Add([]byte(`{"card_number":"4242 4242 4242 4242","card_holder":"A","card_expiry":"12-2030"}`))
+	f.Add([]byte(`{"account_number":"123456789","routing_number":"011000015","account_holder":"A","account_type":"savings"}`))
+	f.Add([]byte(`{"card_number":1}`))
+	f.Fuzz(func(t *testing.T, captured []byte) {
+		out, err := securetoken.CapturedSource(captured)
+		if err != nil {
+			if !errors.Is(err, cardvault.ErrInvalid) {
+				t.Fatalf("unexpected kind of error: %v", err)
+			}
+			return
+		}
+		var src securetoken.Source
+		if err := src.UnmarshalBinary(out); err != nil {
+			t.Fatalf("the details do not read back: %v", err)
+		}
+		if src.Card == nil && src.ACH == nil {
+			t.Fatal("neither a card nor a bank account")
+		}
+	})
+}

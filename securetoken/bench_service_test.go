@@ -1,0 +1,68 @@
+package securetoken_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cardvault/cardvault/internal/teststores"
+	"github.com/cardvault/cardvault/securetoken"
+)
+
+// BenchmarkService: the service's operations on each backend, in parallel.
+func BenchmarkService(b *testing.B) {
+	for _, be := range teststores.All() {
+		b.Run(be.Name, func(b *testing.B) {
+			e := newSvc(b, be.Open(b))
+			for i := range 200 {
+				if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("seed-", i))); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var n atomic.Int64
+			b.Run("Create", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("c-", n.Add(1)))); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+			b.Run("Retrieve", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := e.svc.Retrieve(ctx, "1234001", "seed-7"); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+			b.Run("Patch", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						id := fmt.Sprint("seed-", n.Add(1)%200)
+						if _, err := e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"replace","path":"/customer/lastName","value":"Hopper"},{"op":"replace","path":"/mitAgreement","value":"recurring"},{"op":"replace","path":"/source/expiryDate","value":"1229"}]`)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+			b.Run("ListFiltered", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					p, err := e.svc.List(ctx, "1234001", securetoken.ListQuery{Last4: "7062", CustomerName: "Sarah Hopper", Limit: 10})
+					if err != nil || len(p.Items) != 10 {
+						b.Fatal(err, len(p.Items))
+					}
+				}
+			})
+		})
+	}
+}
