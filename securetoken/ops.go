@@ -348,4 +348,3 @@ func (s *Service) CreateSingleUseToken(ctx context.Context, terminal string, req
 	}
 	return NewSingleUseTokenResponse(terminal, su.Token, su.ExpiresAt, src), nil
 }
-
