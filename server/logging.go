@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,8 +28,9 @@ const redacted = "[REDACTED]"
 //   - every string — the message, string attributes, errors and anything
 //     else printed — is scrubbed of any run of 12 to 19 digits (spaces or
 //     dashes between them allowed) that passes the Luhn check, of digit
-//     runs longer than 19, of "name=value" and "name: value" pairs and JSON
-//     members whose name is one of the above, of the credentials of
+//     runs longer than 19, of the values of "name=value" pairs, JSON
+//     members and X-... headers whose name is one of the above, of
+//     Authorization and Cookie header values, of the credentials of
 //     "Bearer"/"Basic" authorization values, and of any run of 40 or more
 //     URL-safe characters (capture secrets, access tokens, API keys,
 //     single-use tokens);
@@ -77,13 +79,22 @@ func (h *redactingHandler) WithGroup(name string) slog.Handler {
 var sensitiveKeyParts = []string{
 	"passphrase", "password", "passwd", "secret", "token", "authorization", "auth_header",
 	"api_key", "apikey", "cvv", "cvc", "card_number", "cardnumber", "account_number",
-	"accountnumber", "pan", "track", "pin_block", "cookie",
+	"accountnumber", "track", "pin_block", "cookie",
 }
+
+// sensitiveKeyWords are words (between '_') of attribute keys whose values
+// are never logged: too short to look for as substrings ("panic" is fine).
+var sensitiveKeyWords = []string{"pan", "pin", "cvv2"}
 
 func sensitiveKey(key string) bool {
 	k := strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(key))
 	for _, p := range sensitiveKeyParts {
 		if strings.Contains(k, p) {
+			return true
+		}
+	}
+	for _, w := range strings.Split(k, "_") {
+		if slices.Contains(sensitiveKeyWords, w) {
 			return true
 		}
 	}
@@ -152,12 +163,20 @@ func redactValues(m map[string][]string) string {
 	return fmt.Sprint(clean)
 }
 
+// secretNames is the alternation of the names whose values the
+// string scrubbing removes, wherever a name-value pair shows them.
+const secretNames = `passphrase|password|secret|token|api[_-]?key|authorization|cookie|cvv|cvc|card_?number|account_?number|number`
+
 var (
-	// name=value and name: value pairs, and JSON members, whose name says
-	// the value is secret.
-	secretPair = regexp.MustCompile(`(?i)([A-Za-z0-9_-]*(?:passphrase|password|secret|token|api[_-]?key|authorization|cvv|cvc|card_?number|account_?number|number)[A-Za-z0-9_-]*"?\s*[:=]\s*"?)([^\s&",;}]+)`)
+	// name=value, as in a query string or a logfmt line.
+	queryPair = regexp.MustCompile(`(?i)([A-Za-z0-9_-]*(?:` + secretNames + `)[A-Za-z0-9_-]*=)([^\s&"',;}]*)`)
+	// "name": "value" and "name": 123, as in JSON.
+	jsonPair = regexp.MustCompile(`(?i)("[A-Za-z0-9_ -]*(?:` + secretNames + `)[A-Za-z0-9_ -]*"\s*:\s*)("(?:[^"\\]|\\.)*"|[0-9.eE+-]+)`)
+	// Name: value, as in an HTTP header: x-... names, Authorization,
+	// Cookie (a "passphrase: unauthorized" in an error message stays).
+	headerPair = regexp.MustCompile(`(?i)\b((?:x-[A-Za-z0-9-]*(?:` + secretNames + `)[A-Za-z0-9-]*|(?:proxy-)?authorization|(?:set-)?cookie)\s*:\s*)(\S+)`)
 	// The credentials of an Authorization value.
-	authScheme = regexp.MustCompile(`(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+`)
+	authScheme = regexp.MustCompile(`(?i)\b((?:(?:bearer|basic)\s+)+)[A-Za-z0-9._~+/=-]+`)
 	// Long runs of URL-safe characters: secrets, tokens, keys.
 	longRun = regexp.MustCompile(`[A-Za-z0-9_-]{40,}`)
 )
@@ -167,8 +186,10 @@ func redactString(s string) string {
 	if s == "" {
 		return s
 	}
-	s = authScheme.ReplaceAllString(s, "${1}${2}"+redacted)
-	s = secretPair.ReplaceAllString(s, "${1}"+redacted)
+	s = authScheme.ReplaceAllString(s, "${1}"+redacted)
+	s = jsonPair.ReplaceAllString(s, `${1}"`+redacted+`"`)
+	s = queryPair.ReplaceAllString(s, "${1}"+redacted)
+	s = headerPair.ReplaceAllString(s, "${1}"+redacted)
 	s = longRun.ReplaceAllString(s, redacted)
 	return redactDigits(s)
 }
