@@ -272,18 +272,16 @@ func (a *authenticator) client(id string) (*apiClient, bool) {
 	return nil, false
 }
 
-// # Bearer tokens
-//
-// An access token is a JWT (RFC 7519) signed with HS256 under a key derived
-// from the deployment's server key, which is kept in the store wrapped by
-// the master keyring (bucket server.keys). Every process that shares the
-// store and the master key verifies every other's tokens without a store
-// round trip, and a token outlives no restart problem. The header is fixed
-// and compared byte for byte, so no "alg" games are possible; the claims are
-// iss "cardvault", sub (the API key's id: a keyed hash, not the key), iat
-// and exp. The terminals a token may act for are looked up from the
-// process's configuration by sub on every request, so removing an API key
-// from the configuration revokes its tokens at once in that process.
+// Access tokens are JWTs (RFC 7519) signed with HS256 under a key derived
+// from the deployment's server key, which is kept in the store wrapped by the
+// master keyring (bucket server.keys). Every process that shares the store
+// and the master key verifies every other's tokens without a store round
+// trip, and a restart does not invalidate them. The header is fixed and
+// compared byte for byte, so no "alg" games are possible; the claims are iss
+// "cardvault", sub (the API key's id: a keyed hash, not the key), iat and
+// exp. The terminals a token may act for are looked up from the process's
+// configuration by sub on every request, so removing an API key from the
+// configuration revokes its tokens at once in that process.
 
 const (
 	bearerIssuer = "cardvault"

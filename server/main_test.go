@@ -97,10 +97,13 @@ func TestMain(m *testing.M) {
 	secrets.mu.Lock()
 	n := len(secrets.list)
 	secrets.mu.Unlock()
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "log scan: %d secrets looked for in %d bytes of logs\n", n, len(logs))
+	}
 	if code == 0 && (n < 20 || len(logs) < 10_000) {
 		// The scan proves something only if the tests ran and logged.
 		fmt.Fprintf(os.Stderr, "log scan: only %d secrets registered and %d bytes of logs\n", n, len(logs))
-		if testing.Short() == false && !onlySomeTests() {
+		if !testing.Short() && !onlySomeTests() {
 			code = 1
 		}
 	}

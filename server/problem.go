@@ -123,7 +123,7 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 		return s.newProblem(anchorTooLarge)
 	case errors.Is(err, cardvault.ErrUnauthorized):
 		return s.newProblem(anchorNotAuthorized)
-	case errors.Is(err, cardvault.ErrForbidden):
+	case errors.Is(err, cardvault.ErrForbidden), errors.Is(err, cardvault.ErrLocked):
 		p := s.newProblem(anchorForbidden)
 		p.Instance, p.Resource = s.instance(r), resource
 		return p

@@ -472,7 +472,9 @@ func (s *Server) capturePreflight(w http.ResponseWriter, _ *http.Request) {
 // locked one), and the reply is {"user", "token", "reference"}. An unknown
 // endpoint and a wrong secret get the same 403 and body; an endpoint whose
 // secret was right but that is expired, used up or deleted gets 410; an
-// id locked after too many wrong secrets (known or not) gets 429.
+// id locked after too many wrong secrets (known or not) gets 423 Locked —
+// not 429, which tells a client to retry later: the lock is for good, and
+// the hosted form page shows 423 as final.
 func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 	setCORS(w.Header())
 	body, ok := s.readBody(w, r, MaxVaultBody)
@@ -491,7 +493,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusGone, "this capture endpoint has expired, was used or was deleted")
 		case errors.Is(err, capture.ErrLocked):
 			s.metrics.redemption(outcomeLocked)
-			writeError(w, http.StatusTooManyRequests, "too many wrong secrets: this capture endpoint is locked")
+			writeError(w, http.StatusLocked, "too many wrong secrets: this capture endpoint is locked")
 		default:
 			status, _ := vaultStatus(err)
 			switch status {
@@ -701,7 +703,7 @@ func vaultStatus(err error) (int, string) {
 	case errors.Is(err, cardvault.ErrExpired):
 		return http.StatusGone, err.Error()
 	case errors.Is(err, cardvault.ErrLocked):
-		return http.StatusTooManyRequests, err.Error()
+		return http.StatusLocked, err.Error()
 	case unavailable(err):
 		return http.StatusServiceUnavailable, "the service cannot answer right now; try again"
 	}

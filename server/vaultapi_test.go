@@ -359,12 +359,12 @@ func TestCaptureEndpoints(t *testing.T) {
 			require.Equal(t, http.StatusForbidden, post(g["id"].(string), "guess", `{}`).status)
 		}
 		r := post(g["id"].(string), secret("capture secret", g["secret"].(string)), `{"cvv":"321"}`)
-		require.Equal(t, http.StatusTooManyRequests, r.status)
+		require.Equal(t, http.StatusLocked, r.status)
 		// An id with no endpoint locks the same way.
 		for range 10 {
 			post("never-existed", "guess", `{}`)
 		}
-		require.Equal(t, http.StatusTooManyRequests, post("never-existed", "guess", `{}`).status)
+		require.Equal(t, http.StatusLocked, post("never-existed", "guess", `{}`).status)
 	})
 
 	t.Run("open endpoint stores new cards", func(t *testing.T) {

@@ -64,8 +64,8 @@ func main() {
 
 type options struct {
 	addr, data, postgres, publicURL, basicAuth, apiKeys, masterKeyFile, logFormat string
-	workFactor                                                                   int
-	allowHTTPWebhooks                                                            bool
+	workFactor                                                                    int
+	allowHTTPWebhooks                                                             bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
