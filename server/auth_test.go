@@ -161,7 +161,7 @@ func TestBearerMiddleware(t *testing.T) {
 	r = get("/test/bearer/1234003/thing", two)
 	require.Equal(t, http.StatusForbidden, r.status)
 	require.Equal(t, map[string]any{"type": "https://docs.payroc.com/api/errors#forbidden", "title": "Forbidden", "status": float64(403),
-		"detail": "You do not have the required permissions to perform this action",
+		"detail":   "You do not have the required permissions to perform this action",
 		"instance": "/test/bearer/1234003/thing", "resource": "processingTerminal"}, r.json(t))
 
 	// Two API keys, two clients.
