@@ -222,9 +222,12 @@ func (s *Server) retrieveOrList(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(doc)
+	_, _ = w.Write(append(doc, '\n'))
 }
 
 func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
@@ -535,7 +538,11 @@ func (s *Server) createForm(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"type": string(f.Type), "id": f.ID, "link": s.formLink(r, f.ID)})
+	writeJSON(w, http.StatusOK, struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Link string `json:"link"`
+	}{string(f.Type), f.ID, s.formLink(r, f.ID)})
 }
 
 // formLink is host[:port][/prefix]/v1/capture/iframe/<id>: from the public

@@ -148,6 +148,7 @@ func TestVault(t *testing.T) {
 		r = e.alice("GET", "/v1/vault", k.query("token", m["token"].(string), "reference", "my-reference"), "")
 		require.Equal(t, http.StatusOK, r.status)
 		require.Equal(t, "application/json", r.header.Get("Content-Type"))
+		require.Equal(t, "no-store", r.header.Get("Cache-Control"), "card data is never cached")
 		require.JSONEq(t, seedCard, string(r.body))
 
 		// The same number gives the same token; the reference is optional

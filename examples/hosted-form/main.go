@@ -48,13 +48,7 @@ func main() {
 }
 
 func run(c *democlient.Client, successURL string) error {
-	key, err := c.NewKey()
-	if err != nil {
-		return err
-	}
-	card, err := c.Store(key, "my-reference", map[string]string{
-		"card_number": "4111111111111111", "card_holder": "Ada Lovelace", "card_expiry": "06-2024", "cvv": "123",
-	})
+	key, card, err := c.SeedCard()
 	if err != nil {
 		return err
 	}

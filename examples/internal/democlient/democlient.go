@@ -194,3 +194,16 @@ func (c *Client) LockedEndpoint(k Key, it Item, ttl string) (Endpoint, error) {
 	}}, &e)
 	return e, err
 }
+
+// SeedCard creates a vault key and stores the seeds' test card under it with
+// the reference "my-reference".
+func (c *Client) SeedCard() (Key, Item, error) {
+	key, err := c.NewKey()
+	if err != nil {
+		return key, Item{}, err
+	}
+	card, err := c.Store(key, "my-reference", map[string]string{
+		"card_number": "4111111111111111", "card_holder": "Ada Lovelace", "card_expiry": "06-2024", "cvv": "123",
+	})
+	return key, card, err
+}
