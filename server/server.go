@@ -64,8 +64,8 @@ type Config struct {
 	// issues (0 means DefaultBearerTTL).
 	BearerTTL time.Duration
 	// IdempotencyTTL is how long a response is kept for Idempotency-Key
-	// replays (0 means DefaultIdempotencyTTL; less than 24 h is allowed
-	// for tests only).
+	// replays: 0 means DefaultIdempotencyTTL (24 h), the least the API
+	// promises; less is refused.
 	IdempotencyTTL time.Duration
 	// SweepEvery is how often expired capture grants, single-use tokens and
 	// idempotency records are swept (0 means DefaultSweepEvery; negative:
@@ -136,8 +136,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BearerTTL < time.Second {
 		return nil, errors.New("server: BearerTTL is under a second")
 	}
-	if cfg.IdempotencyTTL <= 0 {
+	if cfg.IdempotencyTTL == 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if cfg.IdempotencyTTL < DefaultIdempotencyTTL {
+		return nil, errors.New("server: IdempotencyTTL is under the 24 hours the secure-token API promises")
 	}
 	if cfg.SweepEvery == 0 {
 		cfg.SweepEvery = DefaultSweepEvery

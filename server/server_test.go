@@ -24,6 +24,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"public with query": {Store: memstore.New(), Keyring: kr, PublicURL: "https://vault.example/?a=b"},
 		"ftp public":        {Store: memstore.New(), Keyring: kr, PublicURL: "ftp://vault.example"},
 		"short bearer":      {Store: memstore.New(), Keyring: kr, BearerTTL: time.Millisecond},
+		"short idempotency": {Store: memstore.New(), Keyring: kr, IdempotencyTTL: time.Hour},
 		"duplicate account": {Store: memstore.New(), Keyring: kr, Accounts: []Account{aliceBasic, aliceBasic}},
 		"key without terms": {Store: memstore.New(), Keyring: kr, APIKeys: []APIKey{{Key: "k"}}},
 		"bad terminal":      {Store: memstore.New(), Keyring: kr, APIKeys: []APIKey{{Key: "k", Terminals: []string{"ab"}}}},

@@ -583,15 +583,9 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
 // is one a JSON body may come with on this API: none, application/json,
 // application/*+json, or text/plain — what the hosted vault's own examples
 // send (Python's requests with data= sends none; a browser's fetch with a
-// string body sends text/plain). Anything else is a 415; a larger body a
-// 413. Both are answered here.
+// string body sends text/plain). Anything else is a 415, unless the body is
+// empty; a larger body is a 413. Both are answered here.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) {
-	mt, ok := mediaType(r)
-	if !ok || !(mt == "" || mt == "application/json" || mt == "text/plain" ||
-		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
-		writeError(w, http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
-		return nil, false
-	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -600,6 +594,15 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]
 			return nil, false
 		}
 		s.writeVaultError(w, r, err)
+		return nil, false
+	}
+	if len(body) == 0 {
+		return body, true // no body: its type does not matter (curl -d '' says form-urlencoded)
+	}
+	mt, ok := mediaType(r)
+	if !ok || !(mt == "" || mt == "application/json" || mt == "text/plain" ||
+		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		writeError(w, http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
 		return nil, false
 	}
 	return body, true
