@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,4 +346,19 @@ func TestProblemFor(t *testing.T) {
 	p = e.srv.problemFor(r, cardvault.ErrForbidden, "secureToken")
 	require.Equal(t, "/v1/processing-terminals/1234001/secure-tokens/x", p.Instance)
 	require.NotContains(t, e.srv.problemFor(r, fmt.Errorf("disk on fire"), "").Detail, "fire", "unknown errors say nothing")
+}
+
+func FuzzParseIdempotencyKey(f *testing.F) {
+	f.Add(idemKey1)
+	f.Add(strings.ToUpper(idemKey2))
+	f.Add("8e03978e-40d5-13e8-bc93-6894a57f9324")
+	f.Add("")
+	uuid4 := regexp.MustCompile(`^(?i)[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseIdempotencyKey(s)
+		require.Equal(t, uuid4.MatchString(s), ok)
+		if ok {
+			require.Equal(t, strings.ToLower(s), got)
+		}
+	})
 }

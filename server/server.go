@@ -108,6 +108,7 @@ type Server struct {
 	// service's Close here.
 	closers   []func() error
 	closeOnce sync.Once
+	closed    chan struct{} // closed when the closers have run
 	closeErr  error
 }
 
@@ -376,28 +377,26 @@ func (s *Server) sweep(ctx context.Context) error {
 
 // Shutdown stops the background sweeper and closes the capture service
 // (waiting for webhook deliveries in flight) and the vault (wiping unlocked
-// keys), waiting at most until ctx ends. It does not close the store, and
-// does not stop the http.Server: call that one's Shutdown first, so that
-// no request is in flight.
+// keys), waiting at most until ctx ends; the closing goes on after that, and
+// a later Shutdown or Close waits for it. It does not close the store, and
+// does not stop the http.Server: call that one's Shutdown first, so that no
+// request is in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.bgCancel()
-		select {
-		case <-s.bgDone:
-		case <-ctx.Done():
-			s.closeErr = ctx.Err()
-			return
-		}
-		done := make(chan error, 1)
-		go func() { done <- s.runClosers() }()
-		select {
-		case err := <-done:
-			s.closeErr = err
-		case <-ctx.Done():
-			s.closeErr = ctx.Err()
-		}
+		s.closed = make(chan struct{})
+		go func() {
+			<-s.bgDone
+			s.closeErr = s.runClosers()
+			close(s.closed)
+		}()
 	})
-	return s.closeErr
+	select {
+	case <-s.closed:
+		return s.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close is Shutdown without a deadline.

@@ -619,6 +619,9 @@ func decodeStrict(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
+			if typeErr.Field == "" {
+				return errors.New("invalid body: must be a JSON object")
+			}
 			return errors.New("invalid body: " + typeErr.Field + " has the wrong type")
 		}
 		// encoding/json names an unknown member in its message, never a

@@ -52,7 +52,7 @@ func TestKeys(t *testing.T) {
 			{`{"usr":"x"}`, `unknown field "usr"`},
 			{`{"user":"a","user":"b"}`, "duplicate"},
 			{`{"user":1}`, "user has the wrong type"},
-			{`["user"]`, "wrong type"},
+			{`["user"]`, "must be a JSON object"},
 			{`{"user":"x","new_passphrase":"y"}`, "new_passphrase belongs to PUT"},
 		} {
 			r := e.alice("POST", "/v1/key", nil, c.body)
