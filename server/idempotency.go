@@ -48,12 +48,10 @@ import (
 const (
 	idemBucket       = "server.idempotency"
 	idemExpiryBucket = "server.idempotency.expiry"
-	// DefaultIdempotencyTTL is how long a response is kept for replay.
-	DefaultIdempotencyTTL = 24 * time.Hour
-	idemLeaseMargin       = 10 * time.Second
-	idemPollMin           = 20 * time.Millisecond
-	idemPollMax           = 500 * time.Millisecond
-	replayedHeader        = "Idempotent-Replayed"
+	idemLeaseMargin  = 10 * time.Second
+	idemPollMin      = 20 * time.Millisecond
+	idemPollMax      = 500 * time.Millisecond
+	replayedHeader   = "Idempotent-Replayed"
 )
 
 // parseIdempotencyKey accepts a UUID version 4 (RFC 9562) in any case and

@@ -24,6 +24,9 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultBearerTTL      = time.Hour
 	DefaultSweepEvery     = time.Minute
+	// DefaultIdempotencyTTL is how long a response is kept for
+	// Idempotency-Key replays.
+	DefaultIdempotencyTTL = 24 * time.Hour
 )
 
 // Config configures a Server. Store and Keyring are required; everything
