@@ -1,0 +1,44 @@
+package capture
+
+import (
+	"net/http"
+)
+
+// StandardForm returns the standard hosted form of a type, the one the
+// hosted vault's API serves at /v1/capture/iframe/pcd (a card) and
+// /v1/capture/iframe/ach (a US bank account) without any configuration:
+// every field of the type with its default options, no callbacks, no CSS,
+// the default frame ancestors. Its ID is the type itself ("pcd", "ach"),
+// which no configured form can have (see ValidFormID). ok is false for any
+// other type: a custom form shows nothing until configured, so it has no
+// standard form.
+func StandardForm(t FormType) (f Form, ok bool) {
+	if t != FormCard && t != FormBank {
+		return Form{}, false
+	}
+	return Form{ID: string(t), Type: t, Fields: defaultFields(t)}, true
+}
+
+// ServeStandardFormPage answers GET /v1/capture/iframe/<type>?unique_id=<grant
+// id>&secret=<grant secret> for the standard form of formType ("pcd" or
+// "ach"; 404 for anything else) exactly as ServeFormPage answers for a
+// configured form: the grant and its secret are checked as a capture would
+// (a wrong secret counts toward the grant's lock), and a grant that cannot
+// take a capture gets the page's "expired" notice.
+func (s *Service) ServeStandardFormPage(w http.ResponseWriter, r *http.Request, formType FormType, capturePath string) {
+	f, ok := StandardForm(formType)
+	if !ok {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		http.Error(w, "capture: no such form", http.StatusNotFound)
+		return
+	}
+	opt := PageOptions{CapturePath: capturePath, Now: s.now()}
+	q := r.URL.Query()
+	if id, secret := q.Get("unique_id"), q.Get("secret"); id != "" && secret != "" && r.Method == http.MethodGet {
+		info, err := s.Check(r.Context(), id, secret)
+		opt.GrantExpiresAt = info.ExpiresAt
+		opt.GrantClosed = err != nil
+	}
+	f.ServePage(w, r, opt)
+}

@@ -1,0 +1,209 @@
+// Package democlient is the little HTTP client the example programs share:
+// the server's base URL and Basic credentials from flags or the
+// environment, with the defaults of `go run ./examples/server` in dev mode,
+// and JSON requests. Standard library only, so that each example reads as
+// what a client in any language would send.
+package democlient
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Client talks to a cardvault server.
+type Client struct {
+	Base     *url.URL
+	User     string
+	Password string
+	HTTP     *http.Client
+}
+
+// Flags registers -url and -basic-auth on the default flag set and returns
+// a function that builds the Client after flag.Parse.
+//
+// The base URL comes from -url, else CARDVAULT_URL, else
+// http://localhost:8080. The Basic credentials (user:password) come from
+// -basic-auth, else CARDVAULT_BASIC_AUTH, else the dev credentials the
+// server generated in its data directory (CARDVAULT_DATA, else
+// ./cardvault-data).
+func Flags() func() (*Client, error) {
+	base := flag.String("url", envOr("CARDVAULT_URL", "http://localhost:8080"), "the server's base URL")
+	basic := flag.String("basic-auth", os.Getenv("CARDVAULT_BASIC_AUTH"), "user:password of a vault/capture account (default: the server's dev credentials)")
+	return func() (*Client, error) {
+		u, err := url.Parse(strings.TrimSuffix(*base, "/"))
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("-url %q is not a URL", *base)
+		}
+		creds := *basic
+		if creds == "" {
+			if creds, err = devCredentials(); err != nil {
+				return nil, err
+			}
+		}
+		if i := strings.IndexByte(creds, ','); i >= 0 {
+			creds = creds[:i] // the first of several accounts
+		}
+		user, password, ok := strings.Cut(creds, ":")
+		if !ok {
+			return nil, errors.New("basic auth credentials must be user:password")
+		}
+		return &Client{Base: u, User: user, Password: password, HTTP: &http.Client{Timeout: 30 * time.Second}}, nil
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// devCredentials reads the account the server made in dev mode.
+func devCredentials() (string, error) {
+	path := filepath.Join(envOr("CARDVAULT_DATA", "cardvault-data"), "dev-credentials.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("no -basic-auth given and no dev credentials to read (%v): pass -basic-auth user:password", err)
+	}
+	var dc struct {
+		Account struct{ Name, Password string }
+	}
+	if err := json.Unmarshal(raw, &dc); err != nil || dc.Account.Name == "" {
+		return "", fmt.Errorf("%s does not hold dev credentials", path)
+	}
+	return dc.Account.Name + ":" + dc.Account.Password, nil
+}
+
+// Request is one call to the server.
+type Request struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Body   any               // marshalled as JSON when not nil
+	Header map[string]string // extra headers
+	NoAuth bool              // leave out the Basic credentials
+}
+
+// Do sends the request and decodes a 2xx JSON reply into out (when not
+// nil). Any other status is an error that carries the server's message.
+func (c *Client) Do(req Request, out any) error {
+	u := *c.Base
+	u.Path = strings.TrimSuffix(u.Path, "/") + req.Path
+	u.RawQuery = req.Query.Encode()
+	var body io.Reader
+	if req.Body != nil {
+		raw, err := json.Marshal(req.Body)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(raw)
+	}
+	hr, err := http.NewRequest(req.Method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	if req.Body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range req.Header {
+		hr.Header.Set(k, v)
+	}
+	if !req.NoAuth {
+		hr.SetBasicAuth(c.User, c.Password)
+	}
+	resp, err := c.HTTP.Do(hr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct{ Error string }
+		_ = json.Unmarshal(raw, &e)
+		return fmt.Errorf("%s %s: %s: %s", req.Method, req.Path, resp.Status, e.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// Key is a vault key's credentials.
+type Key struct {
+	User       string `json:"user"`
+	Passphrase string `json:"passphrase"`
+}
+
+// NewKey creates a vault key with a fresh user name and a passphrase the
+// server generates.
+func (c *Client) NewKey() (Key, error) {
+	var k Key
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	err := c.Do(Request{Method: "POST", Path: "/v1/key", Body: map[string]string{"user": "example-" + hex.EncodeToString(b[:])}}, &k)
+	return k, err
+}
+
+// Item is the reply of a vault or capture write.
+type Item struct {
+	Token     string `json:"token"`
+	User      string `json:"user"`
+	Reference string `json:"reference"`
+}
+
+// Store stores card under the key with a reference.
+func (c *Client) Store(k Key, reference string, card map[string]string) (Item, error) {
+	var it Item
+	err := c.Do(Request{Method: "POST", Path: "/v1/vault", Body: card,
+		Query: url.Values{"user": {k.User}, "passphrase": {k.Passphrase}, "reference": {reference}}}, &it)
+	return it, err
+}
+
+// Endpoint is a capture endpoint as POST /v1/capture returns it.
+type Endpoint struct {
+	ID           string `json:"id"`
+	URL          string `json:"url"`
+	Secret       string `json:"secret"`
+	ExpiresAt    string `json:"expires_at"`
+	LockdownInfo *struct {
+		Token     string `json:"token"`
+		Reference string `json:"reference"`
+	} `json:"lockdown_info"`
+}
+
+// LockedEndpoint creates a capture endpoint locked to one stored card.
+func (c *Client) LockedEndpoint(k Key, it Item, ttl string) (Endpoint, error) {
+	var e Endpoint
+	err := c.Do(Request{Method: "POST", Path: "/v1/capture", Query: url.Values{
+		"user": {k.User}, "passphrase": {k.Passphrase}, "ttl": {ttl}, "token": {it.Token}, "reference": {it.Reference},
+	}}, &e)
+	return e, err
+}
+
+// SeedCard creates a vault key and stores the seeds' test card under it with
+// the reference "my-reference".
+func (c *Client) SeedCard() (Key, Item, error) {
+	key, err := c.NewKey()
+	if err != nil {
+		return key, Item{}, err
+	}
+	card, err := c.Store(key, "my-reference", map[string]string{
+		"card_number": "4111111111111111", "card_holder": "Ada Lovelace", "card_expiry": "06-2024", "cvv": "123",
+	})
+	return key, card, err
+}

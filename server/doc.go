@@ -1,0 +1,146 @@
+// Package server is cardvault's reference server: an [http.Handler] that puts
+// the library on the network behind the two wire APIs it is compatible with,
+// so that code written for them works against cardvault by changing only the
+// base URL. It stays thin: every rule lives in the library (packages vault,
+// capture, securetoken); the server authenticates, translates, limits and
+// logs. examples/server is the program that runs it.
+//
+//	srv, err := server.New(server.Config{Store: st, Keyring: kr, Accounts: accounts, APIKeys: keys})
+//	...
+//	http.ListenAndServe(":8080", srv) // then srv.Shutdown(ctx) after the http.Server's
+//
+// # The vault/capture API
+//
+// The routes of the hosted vault's API (see the project's reference on it),
+// under HTTP Basic auth unless said otherwise:
+//
+//	POST   /v1/key                    {"user", "passphrase"} → the same; passphrase generated when left out
+//	GET    /v1/key?limit=             [{"user", "created_at"}], X-PCIVault-Next-Token when the page is full
+//	PUT    /v1/key                    {"user", "passphrase", "new_passphrase"} → {"user", "passphrase"}
+//	DELETE /v1/key?user=[&safe=true]  {"user"}; with safe, 409 while the key holds data
+//	POST   /v1/vault?user=&passphrase=[&reference=][&algorithm=full|luhn][&number=]   any JSON object ≤ 256 KiB → {"token", "user", "reference"}
+//	GET    /v1/vault?user=&passphrase=&token=[&reference=]   the stored JSON
+//	GET    /v1/vault?user=[&limit=]   {"<user>": [{"token", "reference"}]}
+//	DELETE /v1/vault?user=&token=[&reference=]   {"token", "user", "reference"}
+//	POST   /v1/capture?user=&passphrase=[&ttl=][&unique_id=][&token=[&reference=]]   → {"id", "url", "secret", "expires_at", "lockdown_info"}
+//	GET    /v1/capture?user=[&limit=] the key's live endpoints, without secrets
+//	DELETE /v1/capture/{id}           {"id"}
+//	POST   /v1/capture/{id}           no Basic auth: X-PCIVault-Capture-Secret; → {"user", "token", "reference"}
+//	OPTIONS /v1/capture/{id}          CORS preflight
+//	POST   /v1/capture/iframe?form_type=pcd|ach|custom   → {"type", "id", "link"}
+//	GET    /v1/capture/iframe/{id}?unique_id=&secret=    no auth: the form page; {id} pcd or ach is a standard form
+//	DELETE /v1/capture/iframe/{id}    {"id"}
+//
+// Where the reference leaves things open, the choices are these. A reference
+// may be left out wherever a token is given while the token has one item
+// under the key (400 when it has several). Every success is a 200 with a JSON
+// body. POST /v1/capture takes an optional JSON body for what query
+// parameters cannot say:
+//
+//	{"webhook": {"url": "https://...", "secret": "..."}, "allowed_fields": ["cvv", "card_expiry"], "single_use": true}
+//
+// Unknown members are refused. The reply adds "id" to the seed's members, and
+// leaves out "expires_at" for an endpoint that never expires (ttl=P0T). A
+// grant id "iframe" is refused, since POST /v1/capture/iframe creates forms.
+// Lists return at most limit entries (1–1000, default 1000); the
+// X-PCIVault-Next-Token response header, present when a page is full, goes
+// back as the header of the same name or the next_token query parameter.
+// A form's link is host[/prefix]/v1/capture/iframe/<id>, without a scheme as
+// in the seed, from Config.PublicURL or else the request's Host.
+//
+// Errors are {"error": "<message>"}, the library's message, which names
+// fields and limits and never values: 400 invalid input, 401 a wrong Basic
+// credential (with WWW-Authenticate) or a wrong user or passphrase (without),
+// 403 forbidden, 404 not found, 409 conflict, 410 expired or used, 413 over a
+// size limit, 415 a body that is not JSON, 423 locked, 503 a store that does
+// not answer or a request past its deadline, 500 anything else (logged, not
+// described). A capture POST answers an unknown endpoint and a wrong secret
+// with the same 403 and body, {"error": "unknown capture endpoint or wrong
+// secret"}, so nobody learns which ids exist; 410 only once the secret was
+// right (expired, used up, deleted); 423 for an id locked after ten wrong
+// secrets, known or not (423, not 429: the lock is for good, and the hosted
+// form page shows 423 as final).
+//
+// A JSON body may come with Content-Type application/json, any
+// application/*+json, text/plain — what a browser's fetch sends for the
+// seed's string body — or none, as Python's requests sends with data=.
+// Anything else (a form encoding, multipart) is a 415.
+//
+// Capture POSTs answer CORS from any origin (Access-Control-Allow-Origin: *,
+// preflight allowing POST with Content-Type and X-PCIVault-Capture-Secret,
+// cached ten minutes), never with credentials: the secret in the header is
+// the only credential, and the merchant's pages that post live on any site.
+// No other route answers CORS. Form pages carry the Content-Security-Policy
+// package capture sets (a nonce per page; frame-ancestors from the form).
+//
+// # Accounts and isolation
+//
+// Each Basic account (Config.Accounts; CARDVAULT_BASIC_AUTH=user:password,...)
+// is the owner of the vault keys, items, endpoints and forms it creates; no
+// account can name another's. The server keeps keyed hashes (HMAC under a
+// per-process random key) of account names and passwords, compares every
+// account in constant time, and never logs either.
+//
+// # The secure-token API
+//
+// POST /authorize exchanges the x-api-key header for an access token:
+// {"access_token", "expires_in": 3600, "scope", "token_type": "Bearer"}.
+// Access tokens are JWTs (HS256) signed under a key derived from the
+// deployment's server key, which the first server creates and keeps in the
+// store wrapped by the master keyring: every server that shares the store
+// and the master key verifies every other's tokens without a round trip to
+// the store, and a restart keeps them valid. Expiry is enforced to the
+// second; expires_in is the token's true lifetime. The token names its API
+// key by a keyed hash; the key's terminals are read from the configuration
+// on each request, so removing a key revokes its tokens. Each API key
+// (Config.APIKeys; CARDVAULT_API_KEYS=key:terminal,...;key2:*) may act for
+// its processing terminals only: 403 forbidden elsewhere. The server keeps
+// keyed hashes of API keys only.
+//
+// Errors of this API are RFC 7807 application/problem+json documents in the
+// publisher's shape, "type" being Config.ErrorsBaseURL (default
+// DefaultErrorsBaseURL) + "#" + the anchor: bad-request with errors
+// [{parameter, detail, message}] (one per field of a
+// cardvault.InvalidError), not-authorized, forbidden (with instance and
+// resource), not-found (with resource), not-acceptable, resource-already-exists,
+// cannot-be-modified, payload-too-large, unsupported-media-type, api-error,
+// idempotency-key-missing, idempotency-key-in-use.
+//
+// Every POST and PATCH of the API needs an Idempotency-Key (a UUID v4),
+// scoped per API key and kept in the store for 24 hours, so that a retry on
+// any server replays the first response byte for byte (see idempotency.go
+// for the details, including concurrent requests with one key: the first
+// runs, the others wait for its response).
+//
+// # Limits and hygiene
+//
+// Bodies are capped (256 KiB on the vault/capture API, 64 KiB on the
+// secure-token API; 413 beyond). Each request runs under a deadline
+// (Config.RequestTimeout); examples/server sets the http.Server's read,
+// write and idle timeouts. Every reply of the APIs is Cache-Control:
+// no-store and carries an X-Request-Id.
+//
+// The server logs with log/slog through NewRedactingHandler: one line per
+// request (method, route pattern, path, status, size, duration, account or
+// API client id — never a query string, a header or a body), and errors.
+// The handler also scrubs whatever else reaches it of card numbers (any 12–19
+// digit run passing Luhn), secrets and credentials. The package's tests scan
+// the logs of their whole run, the real binary's included, for every secret
+// they used.
+//
+// GET /healthz answers 200 while the process runs; GET /readyz pings the
+// store (503 when it does not answer); GET /metrics is in the Prometheus text
+// format, written here rather than with client_golang, whose dependencies
+// (protobuf among them) are more than a handful of counters is worth in a
+// server that holds card data: requests and their latency by route pattern
+// and status, capture redemptions by outcome, idempotent replays, vault
+// unlocks (scrypt runs) and unlocked keys held. /metrics needs no
+// credentials and holds nothing secret; expose it to your monitoring only.
+//
+// # Running several servers
+//
+// Point every server at the same PostgreSQL (pgstore) with the same master
+// key: they share vault keys, items, endpoints, forms, the server key
+// (access tokens) and idempotency records, and each sweeps expired records
+// (Config.SweepEvery); every guarantee holds across them.
+package server

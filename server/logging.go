@@ -1,0 +1,249 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cardvault/cardvault/luhn"
+)
+
+// redacted replaces whatever the redacting handler removes.
+const redacted = "[REDACTED]"
+
+// NewRedactingHandler wraps next so that no record reaching it can carry a
+// card number, CVV, passphrase, secret, password, bearer token or API key:
+//
+//   - an attribute whose key names a secret (passphrase, password, secret,
+//     token, authorization, api key, cvv, card or account number, ...) has
+//     its value replaced, at any depth of groups;
+//   - every string — the message, string attributes, errors and anything
+//     else printed — is scrubbed of any run of 12 to 19 digits (spaces or
+//     dashes between them allowed) that passes the Luhn check, of digit
+//     runs longer than 19, of the values of "name=value" pairs, JSON
+//     members and X-... headers whose name is one of the above, of
+//     Authorization and Cookie header values, of the credentials of
+//     "Bearer"/"Basic" authorization values, and of any run of 40 or more
+//     URL-safe characters (capture secrets, access tokens, API keys,
+//     single-use tokens);
+//   - integers of 12 to 19 digits that pass Luhn are replaced too.
+//
+// The server logs through it whatever Logger it is given; it is exported so
+// that a program's other logs (http.Server's ErrorLog, say) can use it too.
+// Wrapping a redacting handler again returns it as it is.
+func NewRedactingHandler(next slog.Handler) slog.Handler {
+	if h, ok := next.(*redactingHandler); ok {
+		return h
+	}
+	return &redactingHandler{next: next}
+}
+
+type redactingHandler struct{ next slog.Handler }
+
+func (h *redactingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+func (h *redactingHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, redactString(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redactAttr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h *redactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	clean := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		clean[i] = redactAttr(a)
+	}
+	return &redactingHandler{next: h.next.WithAttrs(clean)}
+}
+
+func (h *redactingHandler) WithGroup(name string) slog.Handler {
+	return &redactingHandler{next: h.next.WithGroup(redactString(name))}
+}
+
+// sensitiveKeyParts are substrings of attribute keys whose values are never
+// logged, whatever they hold. Keys are compared in lower case with '-' and
+// ' ' read as '_'.
+var sensitiveKeyParts = []string{
+	"passphrase", "password", "passwd", "secret", "token", "authorization", "auth_header",
+	"api_key", "apikey", "cvv", "cvc", "card_number", "cardnumber", "account_number",
+	"accountnumber", "track", "pin_block", "cookie",
+}
+
+// sensitiveKeyWords are words (between '_') of attribute keys whose values
+// are never logged: too short to look for as substrings ("panic" is fine).
+var sensitiveKeyWords = []string{"pan", "pin", "cvv2"}
+
+func sensitiveKey(key string) bool {
+	k := strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(key))
+	for _, p := range sensitiveKeyParts {
+		if strings.Contains(k, p) {
+			return true
+		}
+	}
+	for _, w := range strings.Split(k, "_") {
+		if slices.Contains(sensitiveKeyWords, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func redactAttr(a slog.Attr) slog.Attr {
+	a.Value = a.Value.Resolve()
+	if sensitiveKey(a.Key) && a.Value.Kind() != slog.KindGroup {
+		return slog.String(a.Key, redacted)
+	}
+	a.Key = redactString(a.Key)
+	switch a.Value.Kind() {
+	case slog.KindString:
+		a.Value = slog.StringValue(redactString(a.Value.String()))
+	case slog.KindInt64:
+		if isCardNumber(strconv.FormatInt(a.Value.Int64(), 10)) {
+			a.Value = slog.StringValue(redacted)
+		}
+	case slog.KindUint64:
+		if isCardNumber(strconv.FormatUint(a.Value.Uint64(), 10)) {
+			a.Value = slog.StringValue(redacted)
+		}
+	case slog.KindGroup:
+		group := a.Value.Group()
+		clean := make([]slog.Attr, len(group))
+		for i, g := range group {
+			clean[i] = redactAttr(g)
+		}
+		a.Value = slog.GroupValue(clean...)
+	case slog.KindAny:
+		a.Value = slog.StringValue(redactAny(a.Value.Any()))
+	}
+	return a
+}
+
+// redactAny prints v and scrubs the result. Headers and query values are
+// printed with the values of sensitive names removed first.
+func redactAny(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "<nil>"
+	case error:
+		return redactString(x.Error())
+	case http.Header:
+		return redactString(redactValues(x))
+	case url.Values:
+		return redactString(redactValues(x))
+	case []byte:
+		return redactString(string(x))
+	case fmt.Stringer:
+		return redactString(x.String())
+	}
+	return redactString(fmt.Sprintf("%+v", v))
+}
+
+func redactValues(m map[string][]string) string {
+	clean := make(map[string][]string, len(m))
+	for k, vs := range m {
+		if sensitiveKey(k) {
+			clean[k] = []string{redacted}
+		} else {
+			clean[k] = vs
+		}
+	}
+	return fmt.Sprint(clean)
+}
+
+// secretNames is the alternation of the names whose values the
+// string scrubbing removes, wherever a name-value pair shows them.
+const secretNames = `passphrase|password|secret|token|api[_-]?key|authorization|cookie|cvv|cvc|card_?number|account_?number|number`
+
+var (
+	// name=value, as in a query string or a logfmt line.
+	queryPair = regexp.MustCompile(`(?i)([A-Za-z0-9_-]*(?:` + secretNames + `)[A-Za-z0-9_-]*=)([^\s&"',;}]*)`)
+	// "name": "value" and "name": 123, as in JSON.
+	jsonPair = regexp.MustCompile(`(?i)("[A-Za-z0-9_ -]*(?:` + secretNames + `)[A-Za-z0-9_ -]*"\s*:\s*)("(?:[^"\\]|\\.)*"|[0-9.eE+-]+)`)
+	// Name: value, as in an HTTP header: x-... names, Authorization,
+	// Cookie (a "passphrase: unauthorized" in an error message stays).
+	headerPair = regexp.MustCompile(`(?i)\b((?:x-[A-Za-z0-9-]*(?:` + secretNames + `)[A-Za-z0-9-]*|(?:proxy-)?authorization|(?:set-)?cookie)\s*:\s*)(\S+)`)
+	// The credentials of an Authorization value.
+	authScheme = regexp.MustCompile(`(?i)\b((?:(?:bearer|basic)\s+)+)[A-Za-z0-9._~+/=-]+`)
+	// Long runs of URL-safe characters: secrets, tokens, keys.
+	longRun = regexp.MustCompile(`[A-Za-z0-9_-]{40,}`)
+)
+
+// redactString scrubs s of what NewRedactingHandler promises to remove.
+func redactString(s string) string {
+	if s == "" {
+		return s
+	}
+	s = authScheme.ReplaceAllString(s, "${1}"+redacted)
+	s = jsonPair.ReplaceAllString(s, `${1}"`+redacted+`"`)
+	s = queryPair.ReplaceAllString(s, "${1}"+redacted)
+	s = headerPair.ReplaceAllString(s, "${1}"+redacted)
+	s = longRun.ReplaceAllString(s, redacted)
+	return redactDigits(s)
+}
+
+// redactDigits replaces every run of digits — single spaces or dashes
+// between digits included — that holds 12 to 19 digits passing the Luhn
+// check, or more than 19 digits.
+func redactDigits(s string) string {
+	var b strings.Builder
+	last := 0 // s[last:i] is not written yet
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		start, end := i, i
+		digits := make([]byte, 0, 24)
+		for j := i; j < len(s); {
+			if isDigit(s[j]) {
+				digits = append(digits, s[j])
+				j++
+				end = j
+				continue
+			}
+			if (s[j] == ' ' || s[j] == '-') && j+1 < len(s) && isDigit(s[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		i = end
+		if len(digits) > 19 || isCardNumber(string(digits)) {
+			b.WriteString(s[last:start])
+			b.WriteString(redacted)
+			last = end
+		}
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isCardNumber(digits string) bool {
+	return len(digits) >= 12 && len(digits) <= 19 && luhn.Valid(digits)
+}
+
+// newRequestID returns a random id for a request's log lines and its
+// X-Request-Id header.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,219 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/securetoken"
+	"github.com/cardvault/cardvault/store"
+)
+
+// DefaultErrorsBaseURL is the base of the problem types of the secure-token
+// API, the publisher's, which drop-in clients may match on.
+const DefaultErrorsBaseURL = "https://docs.payroc.com/api/errors"
+
+// Anchors of the problem types (the part of "type" after '#').
+const (
+	anchorBadRequest       = "bad-request"
+	anchorNotAuthorized    = "not-authorized"
+	anchorForbidden        = "forbidden"
+	anchorNotFound         = "not-found"
+	anchorNotAcceptable    = "not-acceptable"
+	anchorAlreadyExists    = "resource-already-exists"
+	anchorCannotBeModified = "cannot-be-modified"
+	anchorTooLarge         = "payload-too-large"
+	anchorMediaType        = "unsupported-media-type"
+	anchorAPIError         = "api-error"
+	anchorIdemMissing      = "idempotency-key-missing"
+	anchorIdemInUse        = "idempotency-key-in-use"
+)
+
+// problemTemplates hold the title and default detail of each problem type,
+// in the publisher's words.
+var problemTemplates = map[string]struct {
+	status        int
+	title, detail string
+}{
+	anchorBadRequest:       {400, "Bad request", "One or more validation errors occurred, see error section for more info"},
+	anchorNotAuthorized:    {401, "Not Authorized", "Your identity could not be verified"},
+	anchorForbidden:        {403, "Forbidden", "You do not have the required permissions to perform this action"},
+	anchorNotFound:         {404, "Not found", "Resource not found"},
+	anchorNotAcceptable:    {406, "Not acceptable", "Resource does not support the representation requested"},
+	anchorAlreadyExists:    {409, "Resource already exists", "The resource you attempted to create already exists"},
+	anchorCannotBeModified: {409, "Cannot be modified", "One or more members of the resource cannot be modified, see error section for more info"},
+	anchorTooLarge:         {413, "Payload too large", "The payload submitted is too large"},
+	anchorMediaType:        {415, "Unsupported media type", "You submitted a payload in an unsupported format"},
+	anchorAPIError:         {500, "Api error", "We are unable to process your request at this time"},
+	anchorIdemMissing:      {400, "Idempotency-Key header missing", "An 'Idempotency-Key' must be supplied for this request"},
+	anchorIdemInUse:        {409, "Idempotency-Key in use", "'Idempotency-Key' is already in use against a different request"},
+}
+
+// problem is an RFC 7807 problem document in the shape of the secure-token
+// API (payroc-api.md): type, title, status and detail always; instance and
+// resource on 403 (and resource on 404); errors on 400, 409 and 500.
+type problem struct {
+	Type     string         `json:"type"`
+	Title    string         `json:"title"`
+	Status   int            `json:"status"`
+	Detail   string         `json:"detail"`
+	Instance string         `json:"instance,omitempty"`
+	Resource string         `json:"resource,omitempty"`
+	Errors   []problemError `json:"errors,omitempty"`
+}
+
+// problemError is one entry of a problem's errors: the parameter (a JSON
+// Pointer into the body, or a query parameter or header name) and what is
+// wrong with it. It never holds the value.
+type problemError struct {
+	Parameter string `json:"parameter,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// newProblem returns the problem of anchor with its template's title,
+// status and detail, and its type under the configured base.
+func (s *Server) newProblem(anchor string) *problem {
+	t, ok := problemTemplates[anchor]
+	if !ok {
+		anchor, t = anchorAPIError, problemTemplates[anchorAPIError]
+	}
+	return &problem{Type: s.errorsBase + "#" + anchor, Title: t.title, Status: t.status, Detail: t.detail}
+}
+
+// writeProblem writes p as application/problem+json with its status.
+func writeProblem(w http.ResponseWriter, p *problem) {
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// problemFor maps an error of the library to the problem the secure-token
+// API answers with. resource names the kind of thing the route works on
+// ("secureToken", "singleUseToken"), for the 403 and 404 members. Errors of
+// no known kind are logged and become a 500 api-error that says nothing
+// about them.
+func (s *Server) problemFor(r *http.Request, err error, resource string) *problem {
+	var inv *cardvault.InvalidError
+	var imm *securetoken.ImmutableError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return s.newProblem(anchorTooLarge)
+	case errors.As(err, &imm):
+		p := s.newProblem(anchorCannotBeModified)
+		p.Errors = fieldErrors(imm.Fields)
+		return p
+	case errors.As(err, &inv):
+		p := s.newProblem(anchorBadRequest)
+		p.Errors = fieldErrors(inv.Fields)
+		return p
+	case errors.Is(err, cardvault.ErrInvalid):
+		p := s.newProblem(anchorBadRequest)
+		p.Errors = []problemError{{Detail: "invalid value", Message: err.Error()}}
+		return p
+	case errors.Is(err, cardvault.ErrTooLarge):
+		return s.newProblem(anchorTooLarge)
+	case errors.Is(err, cardvault.ErrUnauthorized):
+		return s.newProblem(anchorNotAuthorized)
+	case errors.Is(err, cardvault.ErrForbidden), errors.Is(err, cardvault.ErrLocked):
+		p := s.newProblem(anchorForbidden)
+		p.Instance, p.Resource = s.instance(r), resource
+		return p
+	case errors.Is(err, cardvault.ErrNotFound), errors.Is(err, cardvault.ErrExpired):
+		// An expired or used-up thing (a single-use token) is, for this
+		// API, a thing that is not there.
+		p := s.newProblem(anchorNotFound)
+		p.Resource = resource
+		return p
+	case errors.Is(err, securetoken.ErrImmutable):
+		return s.newProblem(anchorCannotBeModified)
+	case errors.Is(err, cardvault.ErrConflict):
+		p := s.newProblem(anchorAlreadyExists)
+		p.Instance = s.instance(r)
+		return p
+	case unavailable(err):
+		// The contract has no 503: a store that does not answer or a
+		// request over its deadline is its api-error, with the reason.
+		p := s.newProblem(anchorAPIError)
+		p.Errors = []problemError{{Message: "Service unavailable, try again"}}
+		return p
+	}
+	s.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)
+	return s.newProblem(anchorAPIError)
+}
+
+// writeProblemFor writes problemFor(r, err, resource).
+func (s *Server) writeProblemFor(w http.ResponseWriter, r *http.Request, err error, resource string) {
+	writeProblem(w, s.problemFor(r, err, resource))
+}
+
+func fieldErrors(fields []cardvault.FieldError) []problemError {
+	out := make([]problemError, len(fields))
+	for i, f := range fields {
+		out[i] = problemError{Parameter: f.Field, Detail: f.Detail, Message: f.Message}
+	}
+	return out
+}
+
+// unavailable reports whether err means "try again": the request's
+// deadline passed, the store gave up retrying a conflict or is closed.
+func unavailable(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrClosed)
+}
+
+// instance is the URL a 403 or 409 problem names: the request's path on the
+// public URL when one is configured.
+func (s *Server) instance(r *http.Request) string {
+	if s.publicURL != nil {
+		return s.publicURL.Scheme + "://" + s.publicURL.Host + strings.TrimSuffix(s.publicURL.Path, "/") + r.URL.EscapedPath()
+	}
+	return r.URL.EscapedPath()
+}
+
+// acceptsJSON reports whether the request's Accept header admits an
+// application/json (or problem+json) response: no header, */*,
+// application/*, application/json or application/problem+json, with a q
+// above zero.
+func acceptsJSON(r *http.Request) bool {
+	accept := r.Header.Values("Accept")
+	if len(accept) == 0 {
+		return true
+	}
+	for _, line := range accept {
+		for _, part := range strings.Split(line, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			if q, ok := params["q"]; ok && strings.Trim(q, "0.") == "" {
+				continue // q=0: not acceptable
+			}
+			switch mt {
+			case "*/*", "application/*", "application/json", "application/problem+json":
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mediaType returns the media type of the request body, lower case and
+// without parameters, "" when there is no Content-Type, and ok false when
+// the header is malformed.
+func mediaType(r *http.Request) (mt string, ok bool) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return "", true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return mt, err == nil
+}

@@ -1,0 +1,449 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/securetoken"
+	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/vault"
+)
+
+// Defaults for zero fields of Config.
+const (
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultBearerTTL      = time.Hour
+	DefaultSweepEvery     = time.Minute
+	// DefaultIdempotencyTTL is how long a response is kept for
+	// Idempotency-Key replays.
+	DefaultIdempotencyTTL = 24 * time.Hour
+)
+
+// Config configures a Server. Store and Keyring are required; everything
+// else has a default.
+type Config struct {
+	// Store keeps everything: vault keys and items, capture grants and
+	// forms, the server's key and idempotency records. Several servers may
+	// share one (pgstore). The server does not close it.
+	Store store.Store
+	// Keyring is the master key. Servers that share a store need the same.
+	Keyring *crypto.Keyring
+
+	// Accounts are the HTTP Basic accounts of the vault/capture API.
+	// Each account owns the vault keys it creates. The server keeps only
+	// keyed hashes of their names and passwords.
+	Accounts []Account
+	// APIKeys are the keys of the secure-token API. The server keeps only
+	// keyed hashes of them.
+	APIKeys []APIKey
+
+	// PublicURL is where clients reach the server ("https://vault.example"
+	// or, behind a proxy that adds a prefix, "https://example.com/vault"):
+	// hosted-form links and problem instances are made from it. Empty
+	// means the request's Host.
+	PublicURL string
+	// ErrorsBaseURL is the base of the secure-token API's problem types;
+	// empty means DefaultErrorsBaseURL.
+	ErrorsBaseURL string
+
+	// WorkFactor is the scrypt work factor of new vault keys' passphrase
+	// locks; 0 means crypto.DefaultWorkFactor. Tests lower it.
+	WorkFactor int
+	// RequestTimeout bounds the context of each request (0 means
+	// DefaultRequestTimeout). The http.Server's own timeouts bound reading
+	// and writing; see examples/server.
+	RequestTimeout time.Duration
+	// BearerTTL is the lifetime of the access tokens POST /authorize
+	// issues (0 means DefaultBearerTTL).
+	BearerTTL time.Duration
+	// IdempotencyTTL is how long a response is kept for Idempotency-Key
+	// replays: 0 means DefaultIdempotencyTTL (24 h), the least the API
+	// promises; less is refused.
+	IdempotencyTTL time.Duration
+	// SweepEvery is how often expired capture grants, single-use tokens and
+	// idempotency records are swept (0 means DefaultSweepEvery; negative:
+	// never, for tests that sweep by hand).
+	SweepEvery time.Duration
+	// AllowHTTPWebhooks lets capture webhooks use http:// URLs (tests,
+	// private networks); otherwise they must be https://.
+	AllowHTTPWebhooks bool
+
+	// Logger receives the access log and errors, through
+	// NewRedactingHandler. Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// The secure-token API (securetoken's service) is wired by
+	// registerTokenRoutes in tokenapi.go, from Store and Keyring.
+}
+
+// Server serves the vault/capture API and the secure-token API. It is an
+// http.Handler; Shutdown (or Close) stops its background work.
+type Server struct {
+	cfg         Config
+	log         *slog.Logger
+	now         func() time.Time
+	vault       *vault.Vault
+	capture     *capture.Service
+	auth        *authenticator
+	idem        *idempotency
+	metrics     *metrics
+	mux         *http.ServeMux
+	publicURL   *url.URL // nil: the request's Host
+	capturePath string   // [prefix]/v1/capture/
+	errorsBase  string
+	timeout     time.Duration
+
+	bgCancel context.CancelFunc
+	bgDone   chan struct{}
+	// closers run at Shutdown, last added first: tokenapi.go adds its
+	// service's Close here.
+	closers   []func() error
+	closeOnce sync.Once
+	closed    chan struct{} // closed when the closers have run
+	closeErr  error
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// New returns a Server over cfg.Store. It opens the vault and the capture
+// service, loads (or, on the first start of a deployment, creates) the
+// server's key, and starts sweeping expired grants, single-use tokens and
+// idempotency records in the background.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Keyring == nil {
+		return nil, errors.New("server: Config.Store and Config.Keyring are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.BearerTTL <= 0 {
+		cfg.BearerTTL = DefaultBearerTTL
+	}
+	if cfg.BearerTTL < time.Second {
+		return nil, errors.New("server: BearerTTL is under a second")
+	}
+	if cfg.IdempotencyTTL == 0 {
+		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if cfg.IdempotencyTTL < DefaultIdempotencyTTL {
+		return nil, errors.New("server: IdempotencyTTL is under the 24 hours the secure-token API promises")
+	}
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = DefaultSweepEvery
+	}
+	if cfg.ErrorsBaseURL == "" {
+		cfg.ErrorsBaseURL = DefaultErrorsBaseURL
+	}
+	s := &Server{
+		log: slog.New(NewRedactingHandler(cfg.Logger.Handler())), now: cfg.Now,
+		mux: http.NewServeMux(), capturePath: capture.DefaultCapturePath,
+		errorsBase: strings.TrimSuffix(cfg.ErrorsBaseURL, "#"), timeout: cfg.RequestTimeout,
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return nil, errors.New("server: PublicURL must be an http(s) URL with a host and no query")
+		}
+		s.publicURL = u
+		s.capturePath = strings.TrimSuffix(u.Path, "/") + capture.DefaultCapturePath
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, err := loadServerKey(ctx, cfg.Store, cfg.Keyring)
+	if err != nil {
+		return nil, err
+	}
+	hasher := crypto.NewHasherFromKey(key)
+	key.Wipe()
+	if s.auth, err = newAuthenticator(cfg.Accounts, cfg.APIKeys, hasher, cfg.BearerTTL, cfg.Now); err != nil {
+		return nil, err
+	}
+	// The configuration's passwords and keys are not kept.
+	cfg.Accounts, cfg.APIKeys = nil, nil
+	s.cfg = cfg
+
+	if s.vault, err = vault.Open(ctx, vault.Config{Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, Now: cfg.Now}); err != nil {
+		return nil, fmt.Errorf("server: opening the vault: %w", err)
+	}
+	s.capture, err = capture.New(capture.Config{
+		Store: cfg.Store, Vault: s.vault, AllowHTTPWebhooks: cfg.AllowHTTPWebhooks, Logger: s.log, Now: cfg.Now,
+	})
+	if err != nil {
+		s.vault.Close()
+		return nil, fmt.Errorf("server: opening the capture service: %w", err)
+	}
+	s.closers = append(s.closers, s.vault.Close, s.capture.Close)
+	s.metrics = newMetrics(s.vault.Stats)
+	s.idem = &idempotency{
+		st: cfg.Store, ttl: cfg.IdempotencyTTL, lease: cfg.RequestTimeout + idemLeaseMargin, now: cfg.Now,
+		maxBody: securetoken.MaxBodyBytes, onReplay: s.metrics.replay,
+	}
+
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /metrics", s.metrics.serveHTTP)
+	s.registerVaultRoutes(s.mux)
+	s.mux.HandleFunc("POST /authorize", s.authorize)
+	if err := s.registerTokenRoutes(s.mux); err != nil {
+		s.runClosers()
+		return nil, err
+	}
+
+	bg, stop := context.WithCancel(context.Background())
+	s.bgCancel, s.bgDone = stop, make(chan struct{})
+	go s.sweepLoop(bg)
+	return s, nil
+}
+
+// ServeHTTP serves a request: it gives it a request id (X-Request-Id) and a
+// deadline (Config.RequestTimeout), routes it, recovers a panic into a 500,
+// counts it in the metrics by route pattern and status, and logs it — the
+// method, route pattern, path, status, size and duration, never a query
+// string or a header.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &statusWriter{ResponseWriter: w}
+	id := newRequestID()
+	rw.Header().Set("X-Request-Id", id)
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	info := &requestInfo{}
+	ctx = context.WithValue(ctx, requestInfoKey{}, info)
+	r = r.WithContext(ctx)
+
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.ErrorContext(ctx, "panic serving a request", "request_id", id, "route", r.Pattern,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if !rw.wrote {
+				s.writeServerError(rw, r)
+			}
+		}
+		status := rw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		d := time.Since(start)
+		s.metrics.observeRequest(r.Pattern, status, d)
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.LogAttrs(ctx, level, "request", slog.String("request_id", id), slog.String("method", r.Method),
+			slog.String("route", r.Pattern), slog.String("path", r.URL.Path), slog.Int("status", status),
+			slog.Int64("bytes", rw.bytes), slog.Duration("duration", d), slog.String("remote", r.RemoteAddr),
+			slog.String("account", info.account), slog.String("api_client", info.client))
+	}()
+
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unmatched(rw, r)
+		return
+	}
+	s.mux.ServeHTTP(rw, r)
+}
+
+// unmatched answers a request no route matches — 404, or 405 with Allow —
+// in the shape of the API its path belongs to, instead of net/http's text.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	probe := &bufferedWriter{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	status := probe.status
+	if allow := probe.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	if tokenAPI(r) {
+		p := s.newProblem(anchorNotFound)
+		if status == http.StatusMethodNotAllowed {
+			p.Status, p.Title, p.Detail = status, "Method not allowed", "The resource does not support this method"
+		}
+		writeProblem(w, p)
+		return
+	}
+	msg := "not found"
+	if status == http.StatusMethodNotAllowed {
+		msg = "method not allowed"
+	} else {
+		status = http.StatusNotFound
+	}
+	writeError(w, status, msg)
+}
+
+// tokenAPI reports whether r is for the secure-token API, whose errors are
+// problem documents.
+func tokenAPI(r *http.Request) bool {
+	return r.URL.Path == "/authorize" || strings.HasPrefix(r.URL.Path, "/v1/processing-terminals/")
+}
+
+func (s *Server) writeServerError(w http.ResponseWriter, r *http.Request) {
+	if tokenAPI(r) {
+		writeProblem(w, s.newProblem(anchorAPIError))
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// requestInfo is what the authentication middlewares learn about a request
+// for its log line: they run deeper than ServeHTTP, which logs.
+type requestInfo struct {
+	account string // the Basic account
+	client  string // the API client's id
+}
+
+type requestInfoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+// statusWriter remembers the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if !w.wrote {
+		w.status, w.wrote = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// sweepLoop sweeps expired capture grants, single-use tokens and
+// idempotency records every Config.SweepEvery until Shutdown. Several
+// servers on one store may all sweep: each sweep is a transaction.
+func (s *Server) sweepLoop(ctx context.Context) {
+	defer close(s.bgDone)
+	if s.cfg.SweepEvery < 0 {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(s.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("sweeping expired records failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweep runs one sweep of everything that expires.
+func (s *Server) sweep(ctx context.Context) error {
+	_, errCapture := s.capture.Sweep(ctx)
+	_, errIdem := s.idem.sweep(ctx)
+	return errors.Join(errCapture, errIdem)
+}
+
+// Shutdown stops the background sweeper and closes the capture service
+// (waiting for webhook deliveries in flight) and the vault (wiping unlocked
+// keys), waiting at most until ctx ends; the closing goes on after that, and
+// a later Shutdown or Close waits for it. It does not close the store, and
+// does not stop the http.Server: call that one's Shutdown first, so that no
+// request is in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.bgCancel()
+		s.closed = make(chan struct{})
+		go func() {
+			<-s.bgDone
+			s.closeErr = s.runClosers()
+			close(s.closed)
+		}()
+	})
+	select {
+	case <-s.closed:
+		return s.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close is Shutdown without a deadline.
+func (s *Server) Close() error { return s.Shutdown(context.Background()) }
+
+func (s *Server) runClosers() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// secureTokenRoute wraps a handler of the secure-token API with what every
+// one of its routes needs, in this order:
+//
+//  1. requireBearer: 401 not-authorized without a valid access token, 403
+//     forbidden for a {processingTerminalId} outside the API key's;
+//  2. 406 not-acceptable when the Accept header admits no JSON;
+//  3. for POST, PUT and PATCH, 415 unsupported-media-type unless the body is
+//     application/json (a PATCH may also say application/json-patch+json);
+//  4. for POST and PATCH, requireIdempotency: 400 idempotency-key-missing,
+//     409 idempotency-key-in-use, replays; it reads the body, at most
+//     securetoken.MaxBodyBytes (413 payload-too-large beyond). Other
+//     methods get the same body cap.
+//
+// The handler finds the API client with clientFrom and writes its errors
+// with writeProblemFor.
+func (s *Server) secureTokenRoute(h http.Handler) http.Handler {
+	inner := s.requireIdempotency(h)
+	return s.requireBearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !acceptsJSON(r) {
+			writeProblem(w, s.newProblem(anchorNotAcceptable))
+			return
+		}
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+			mt, ok := mediaType(r)
+			if !ok || !(mt == "application/json" || r.Method == http.MethodPatch && mt == "application/json-patch+json") {
+				writeProblem(w, s.newProblem(anchorMediaType))
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, securetoken.MaxBodyBytes)
+		inner.ServeHTTP(w, r)
+	}))
+}

@@ -1,0 +1,734 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/internal/jsonx"
+	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/vault"
+)
+
+// Limits of the vault/capture API.
+const (
+	// MaxVaultBody caps the body of a vault or capture request: the
+	// vault's item size limit.
+	MaxVaultBody = vault.DefaultMaxItemSize
+	// maxSmallBody caps the small JSON bodies of key and grant requests.
+	maxSmallBody = 16 << 10
+	// maxPage is the most entries a list returns, and its default.
+	maxPage = 1000
+	// headerNextToken carries the cursor of the next page of a list, in
+	// the response (and, or the query parameter next_token, in the
+	// request for it).
+	headerNextToken = "X-PCIVault-Next-Token"
+	// headerCaptureSecret carries a capture grant's secret.
+	headerCaptureSecret = "X-PCIVault-Capture-Secret"
+	// msgCaptureRefused answers an unknown capture endpoint and a wrong
+	// secret alike, so that nobody can tell which ids exist.
+	msgCaptureRefused = "unknown capture endpoint or wrong secret"
+	// reservedGrantID is the path segment of the form routes: a grant
+	// named so could never be posted to.
+	reservedGrantID = "iframe"
+)
+
+func (s *Server) registerVaultRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/key", s.requireBasic(s.createKey))
+	mux.HandleFunc("GET /v1/key", s.requireBasic(s.listKeys))
+	mux.HandleFunc("PUT /v1/key", s.requireBasic(s.changePassphrase))
+	mux.HandleFunc("DELETE /v1/key", s.requireBasic(s.deleteKey))
+
+	mux.HandleFunc("POST /v1/vault", s.requireBasic(s.tokenize))
+	mux.HandleFunc("GET /v1/vault", s.requireBasic(s.retrieveOrList))
+	mux.HandleFunc("DELETE /v1/vault", s.requireBasic(s.deleteItem))
+
+	mux.HandleFunc("POST /v1/capture", s.requireBasic(s.createGrant))
+	mux.HandleFunc("GET /v1/capture", s.requireBasic(s.listGrants))
+	mux.HandleFunc("DELETE /v1/capture/{id}", s.requireBasic(s.deleteGrant))
+	mux.HandleFunc("POST /v1/capture/{id}", s.redeem)
+	mux.HandleFunc("OPTIONS /v1/capture/{id}", s.capturePreflight)
+
+	mux.HandleFunc("POST /v1/capture/iframe", s.requireBasic(s.createForm))
+	mux.HandleFunc("DELETE /v1/capture/iframe/{id}", s.requireBasic(s.deleteForm))
+	mux.HandleFunc("GET /v1/capture/iframe/{id}", s.formPage)
+}
+
+// # Keys
+
+type keyRequest struct {
+	User          string `json:"user"`
+	Passphrase    string `json:"passphrase"`
+	NewPassphrase string `json:"new_passphrase"`
+}
+
+type keyReply struct {
+	User       string `json:"user"`
+	Passphrase string `json:"passphrase"`
+}
+
+// readKeyRequest reads {"user", "passphrase"[, "new_passphrase"]} from the
+// body, or from the query parameters of the same names when the body is
+// empty.
+func (s *Server) readKeyRequest(w http.ResponseWriter, r *http.Request, withNew bool) (keyRequest, bool) {
+	var req keyRequest
+	body, ok := s.readBody(w, r, maxSmallBody)
+	if !ok {
+		return req, false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		q := r.URL.Query()
+		req = keyRequest{User: q.Get("user"), Passphrase: q.Get("passphrase"), NewPassphrase: q.Get("new_passphrase")}
+	} else if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return req, false
+	}
+	if !withNew && req.NewPassphrase != "" {
+		writeError(w, http.StatusBadRequest, "new_passphrase belongs to PUT /v1/key")
+		return req, false
+	}
+	return req, true
+}
+
+// createKey answers POST /v1/key {"user", "passphrase"}: the passphrase is
+// generated when left out, and returned — the only time it is ever seen.
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.readKeyRequest(w, r, false)
+	if !ok {
+		return
+	}
+	c, err := s.vault.CreateKey(r.Context(), vault.Credentials{Owner: accountFrom(r.Context()), User: req.User, Passphrase: req.Passphrase})
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, keyReply{User: c.User, Passphrase: c.Passphrase})
+}
+
+// changePassphrase answers PUT /v1/key {"user", "passphrase",
+// "new_passphrase"} (the new one generated when left out) with the new
+// credentials.
+func (s *Server) changePassphrase(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.readKeyRequest(w, r, true)
+	if !ok {
+		return
+	}
+	c, err := s.vault.ChangePassphrase(r.Context(),
+		vault.Credentials{Owner: accountFrom(r.Context()), User: req.User, Passphrase: req.Passphrase}, req.NewPassphrase)
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, keyReply{User: c.User, Passphrase: c.Passphrase})
+}
+
+// listKeys answers GET /v1/key?limit= with [{"user", "created_at"}, ...].
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+	limit, after, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	keys, err := s.vault.ListKeys(r.Context(), accountFrom(r.Context()), after, limit)
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	type keyInfo struct {
+		User      string    `json:"user"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	out := make([]keyInfo, len(keys))
+	for i, k := range keys {
+		out[i] = keyInfo{User: k.User, CreatedAt: k.Created.UTC()}
+	}
+	if len(keys) == limit {
+		setNextToken(w, keys[len(keys)-1].User)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// deleteKey answers DELETE /v1/key?user=[&safe=true]: with safe, only a key
+// that holds no data is deleted (409 otherwise).
+func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	safe, ok := boolParam(w, q.Get("safe"), "safe")
+	if !ok {
+		return
+	}
+	if err := s.vault.DeleteKey(r.Context(), accountFrom(r.Context()), q.Get("user"), safe); err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"user": q.Get("user")})
+}
+
+// # Vault
+
+type itemReply struct {
+	Token     string `json:"token"`
+	User      string `json:"user"`
+	Reference string `json:"reference"`
+}
+
+func credentials(r *http.Request) vault.Credentials {
+	q := r.URL.Query()
+	return vault.Credentials{Owner: accountFrom(r.Context()), User: q.Get("user"), Passphrase: q.Get("passphrase")}
+}
+
+// tokenize answers POST /v1/vault?user=&passphrase=[&reference=][&algorithm=][&number=]
+// with the body, any JSON object, stored.
+func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r, MaxVaultBody)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	c := credentials(r)
+	ref, err := s.vault.Tokenize(r.Context(), c, body, vault.TokenizeOptions{
+		Reference: q.Get("reference"), Algorithm: vault.Algorithm(q.Get("algorithm")), Number: q.Get("number"),
+	})
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, itemReply{Token: ref.Token, User: c.User, Reference: ref.Reference})
+}
+
+// retrieveOrList answers GET /v1/vault: with a token (and the passphrase),
+// the stored JSON; with only a user, {"<user>": [{"token", "reference"}]}.
+func (s *Server) retrieveOrList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("token") == "" {
+		s.listItems(w, r)
+		return
+	}
+	c := credentials(r)
+	ref, err := s.resolveItem(r, c.User, q.Get("token"), q.Get("reference"))
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	doc, err := s.vault.Retrieve(r.Context(), c, ref)
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(doc, '\n'))
+}
+
+func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	var after vault.ItemRef
+	if cursor != "" {
+		tok, ref, found := strings.Cut(cursor, "\x00")
+		if !found {
+			writeError(w, http.StatusBadRequest, "invalid next token")
+			return
+		}
+		after = vault.ItemRef{Token: tok, Reference: ref}
+	}
+	user := r.URL.Query().Get("user")
+	items, err := s.vault.List(r.Context(), accountFrom(r.Context()), user, after, limit)
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	type entry struct {
+		Token     string `json:"token"`
+		Reference string `json:"reference"`
+	}
+	out := make([]entry, len(items))
+	for i, it := range items {
+		out[i] = entry{it.Token, it.Reference}
+	}
+	if len(items) == limit {
+		last := items[len(items)-1]
+		setNextToken(w, last.Token+"\x00"+last.Reference)
+	}
+	writeJSON(w, http.StatusOK, map[string][]entry{user: out})
+}
+
+// resolveItem addresses an item by token and reference. The reference may
+// be left out, as the vault/capture API allows, when exactly one item of
+// the key has the token.
+func (s *Server) resolveItem(r *http.Request, user, token, reference string) (vault.ItemRef, error) {
+	if reference != "" || token == "" {
+		return vault.ItemRef{Token: token, Reference: reference}, nil
+	}
+	// Items sort by token, then reference: the first two after (token, "")
+	// tell whether the token has one item or several.
+	items, err := s.vault.List(r.Context(), accountFrom(r.Context()), user, vault.ItemRef{Token: token}, 2)
+	if err != nil {
+		return vault.ItemRef{}, err
+	}
+	var found []vault.ItemRef
+	for _, it := range items {
+		if it.Token == token {
+			found = append(found, it)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return vault.ItemRef{}, vault.ErrItemNotFound
+	case 1:
+		return found[0], nil
+	}
+	return vault.ItemRef{}, errAmbiguousToken
+}
+
+// errAmbiguousToken is resolveItem's error for a token with several items
+// and no reference.
+var errAmbiguousToken = fmt.Errorf("several items have this token: name the reference: %w", cardvault.ErrInvalid)
+
+// deleteItem answers DELETE /v1/vault?user=&token=&reference=. Deleting
+// needs no passphrase (as deleting a key does not): the item's data key goes
+// with it.
+func (s *Server) deleteItem(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	user := q.Get("user")
+	ref, err := s.resolveItem(r, user, q.Get("token"), q.Get("reference"))
+	if err == nil {
+		err = s.vault.Delete(r.Context(), accountFrom(r.Context()), user, ref)
+	}
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, itemReply{Token: ref.Token, User: user, Reference: ref.Reference})
+}
+
+// # Capture endpoints
+
+// grantOptions is the optional JSON body of POST /v1/capture: what the
+// query parameters of the hosted vault's API cannot say.
+type grantOptions struct {
+	Webhook *struct {
+		URL    string `json:"url"`
+		Secret string `json:"secret"`
+	} `json:"webhook"`
+	AllowedFields []string `json:"allowed_fields"`
+	SingleUse     bool     `json:"single_use"`
+}
+
+type lockdownInfo struct {
+	Token     string `json:"token"`
+	Reference string `json:"reference"`
+}
+
+type grantReply struct {
+	ID           string        `json:"id"`
+	URL          string        `json:"url"`
+	Secret       string        `json:"secret"`
+	ExpiresAt    *time.Time    `json:"expires_at,omitempty"`
+	LockdownInfo *lockdownInfo `json:"lockdown_info,omitempty"`
+}
+
+// createGrant answers POST /v1/capture?user=&passphrase=[&ttl=][&unique_id=]
+// [&token=[&reference=]] with the endpoint's url and secret.
+func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r, maxSmallBody)
+	if !ok {
+		return
+	}
+	var opts grantOptions
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeStrict(body, &opts); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	q := r.URL.Query()
+	if q.Get("unique_id") == reservedGrantID {
+		writeError(w, http.StatusBadRequest, `unique_id "iframe" is reserved for the hosted form routes`)
+		return
+	}
+	c := credentials(r)
+	req := capture.GrantRequest{
+		Credentials: c, UniqueID: q.Get("unique_id"), TTL: q.Get("ttl"),
+		AllowedFields: opts.AllowedFields, SingleUse: opts.SingleUse,
+	}
+	if opts.Webhook != nil {
+		req.Webhook = &capture.Webhook{URL: opts.Webhook.URL, Secret: opts.Webhook.Secret}
+	}
+	if tok := q.Get("token"); tok != "" {
+		ref, err := s.resolveItem(r, c.User, tok, q.Get("reference"))
+		if err != nil {
+			s.writeVaultError(w, r, err)
+			return
+		}
+		req.Lock = &ref
+	} else if q.Get("reference") != "" {
+		writeError(w, http.StatusBadRequest, "reference locks an endpoint only with token")
+		return
+	}
+	g, err := s.capture.CreateGrant(r.Context(), req)
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	reply := grantReply{ID: g.ID, URL: s.capturePath + g.ID, Secret: g.Secret}
+	if !g.ExpiresAt.IsZero() {
+		t := g.ExpiresAt.UTC().Truncate(time.Second)
+		reply.ExpiresAt = &t
+	}
+	if g.Lock != nil {
+		reply.LockdownInfo = &lockdownInfo{Token: g.Lock.Token, Reference: g.Lock.Reference}
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+// listGrants answers GET /v1/capture?user=[&limit=] with the key's live
+// endpoints, never their secrets.
+func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
+	limit, after, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		writeError(w, http.StatusBadRequest, "user is required")
+		return
+	}
+	grants, err := s.capture.ListGrants(r.Context(), accountFrom(r.Context()), user, "", after, limit)
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	type grantInfo struct {
+		ID            string        `json:"id"`
+		URL           string        `json:"url"`
+		User          string        `json:"user"`
+		CreatedAt     time.Time     `json:"created_at"`
+		ExpiresAt     *time.Time    `json:"expires_at,omitempty"`
+		LockdownInfo  *lockdownInfo `json:"lockdown_info,omitempty"`
+		AllowedFields []string      `json:"allowed_fields,omitempty"`
+		SingleUse     bool          `json:"single_use,omitempty"`
+		Used          bool          `json:"used,omitempty"`
+		WebhookURL    string        `json:"webhook_url,omitempty"`
+	}
+	out := make([]grantInfo, len(grants))
+	for i, g := range grants {
+		out[i] = grantInfo{ID: g.ID, URL: s.capturePath + g.ID, User: g.User, CreatedAt: g.CreatedAt.UTC(),
+			AllowedFields: g.AllowedFields, SingleUse: g.SingleUse, Used: g.Used, WebhookURL: g.WebhookURL}
+		if !g.ExpiresAt.IsZero() {
+			t := g.ExpiresAt.UTC()
+			out[i].ExpiresAt = &t
+		}
+		if g.Lock != nil {
+			out[i].LockdownInfo = &lockdownInfo{Token: g.Lock.Token, Reference: g.Lock.Reference}
+		}
+	}
+	if len(grants) == limit {
+		setNextToken(w, grants[len(grants)-1].ID)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// deleteGrant answers DELETE /v1/capture/{id}.
+func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.capture.DeleteGrant(r.Context(), accountFrom(r.Context()), id); err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": id})
+}
+
+// # Capturing
+
+// setCORS lets any origin call a capture endpoint: the secret in the
+// X-PCIVault-Capture-Secret header is the only credential (no cookies, no
+// Basic auth), and a merchant's pages on any site post to it.
+func setCORS(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+}
+
+// capturePreflight answers the CORS preflight of a capture POST.
+func (s *Server) capturePreflight(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	setCORS(h)
+	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, "+headerCaptureSecret)
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// redeem answers POST /v1/capture/{id} with X-PCIVault-Capture-Secret: the
+// body is stored (an open endpoint) or merged into the endpoint's card (a
+// locked one), and the reply is {"user", "token", "reference"}. An unknown
+// endpoint and a wrong secret get the same 403 and body; an endpoint whose
+// secret was right but that is expired, used up or deleted gets 410; an
+// id locked after too many wrong secrets (known or not) gets 423 Locked —
+// not 429, which tells a client to retry later: the lock is for good, and
+// the hosted form page shows 423 as final.
+func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
+	setCORS(w.Header())
+	body, ok := s.readBody(w, r, MaxVaultBody)
+	if !ok {
+		s.metrics.redemption(outcomeInvalid)
+		return
+	}
+	res, err := s.capture.Redeem(r.Context(), r.PathValue("id"), r.Header.Get(headerCaptureSecret), body)
+	if err != nil {
+		switch {
+		case errors.Is(err, capture.ErrGrantNotFound), errors.Is(err, capture.ErrWrongSecret):
+			s.metrics.redemption(outcomeRefused)
+			writeError(w, http.StatusForbidden, msgCaptureRefused)
+		case errors.Is(err, capture.ErrDeleted), errors.Is(err, capture.ErrExpired), errors.Is(err, capture.ErrUsed):
+			s.metrics.redemption(outcomeClosed)
+			writeError(w, http.StatusGone, "this capture endpoint has expired, was used or was deleted")
+		case errors.Is(err, capture.ErrLocked):
+			s.metrics.redemption(outcomeLocked)
+			writeError(w, http.StatusLocked, "too many wrong secrets: this capture endpoint is locked")
+		default:
+			status, _ := vaultStatus(err)
+			switch status {
+			case http.StatusBadRequest:
+				s.metrics.redemption(outcomeInvalid)
+			case http.StatusRequestEntityTooLarge:
+				s.metrics.redemption(outcomeTooLarge)
+			default:
+				s.metrics.redemption(outcomeFailed)
+			}
+			s.writeVaultError(w, r, err)
+		}
+		return
+	}
+	s.metrics.redemption(outcomeOK)
+	if res.SingleUse != nil {
+		// A grant made for a processing terminal (by the secure-token
+		// side) answers with the single-use token it minted.
+		writeJSON(w, http.StatusOK, map[string]string{
+			"processing_terminal_id": res.SingleUse.Terminal, "single_use_token": res.SingleUse.Token,
+			"expires_at": res.SingleUse.ExpiresAt.UTC().Format(time.RFC3339),
+		})
+		return
+	}
+	writeJSON(w, http.StatusOK, itemReply{User: res.User, Token: res.Item.Token, Reference: res.Item.Reference})
+}
+
+// # Hosted forms
+
+// createForm answers POST /v1/capture/iframe?form_type= with {"type", "id",
+// "link"}, the link without a scheme as in the hosted vault's API.
+func (s *Server) createForm(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r, MaxVaultBody)
+	if !ok {
+		return
+	}
+	f, err := s.capture.CreateForm(r.Context(), accountFrom(r.Context()), r.URL.Query().Get("form_type"), body)
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Link string `json:"link"`
+	}{string(f.Type), f.ID, s.formLink(r, f.ID)})
+}
+
+// formLink is host[:port][/prefix]/v1/capture/iframe/<id>: from the public
+// URL when one is configured, else from the request's Host.
+func (s *Server) formLink(r *http.Request, id string) string {
+	host := r.Host
+	if s.publicURL != nil {
+		host = s.publicURL.Host
+	}
+	return host + strings.TrimSuffix(s.capturePath, "/") + "/iframe/" + id
+}
+
+// deleteForm answers DELETE /v1/capture/iframe/{id}.
+func (s *Server) deleteForm(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.capture.DeleteForm(r.Context(), accountFrom(r.Context()), id); err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": id})
+}
+
+// formPage answers GET /v1/capture/iframe/{id}?unique_id=&secret=: a
+// configured form, or the standard "pcd" and "ach" forms. The page sets its
+// own headers (CSP, no-referrer, no-store).
+func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := capture.StandardForm(capture.FormType(id)); ok {
+		s.capture.ServeStandardFormPage(w, r, capture.FormType(id), s.capturePath)
+		return
+	}
+	s.capture.ServeFormPage(w, r, id, s.capturePath)
+}
+
+// # Requests and replies
+
+// readBody reads a request body of at most max bytes whose Content-Type
+// is one a JSON body may come with on this API: none, application/json,
+// application/*+json, or text/plain — what the hosted vault's own examples
+// send (Python's requests with data= sends none; a browser's fetch with a
+// string body sends text/plain). Anything else is a 415, unless the body is
+// empty; a larger body is a 413. Both are answered here.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "the body is over "+strconv.FormatInt(max, 10)+" bytes")
+			return nil, false
+		}
+		s.writeVaultError(w, r, err)
+		return nil, false
+	}
+	if len(body) == 0 {
+		return body, true // no body: its type does not matter (curl -d '' says form-urlencoded)
+	}
+	mt, ok := mediaType(r)
+	if !ok || !(mt == "" || mt == "application/json" || mt == "text/plain" ||
+		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		writeError(w, http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
+		return nil, false
+	}
+	return body, true
+}
+
+// decodeStrict decodes a small JSON request object into v: strict JSON
+// (no duplicate members, valid UTF-8), no member v does not have.
+func decodeStrict(body []byte, v any) error {
+	if err := jsonx.Check(body, jsonx.Limits{MaxBytes: maxSmallBody, MaxDepth: 8}); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			if typeErr.Field == "" {
+				return errors.New("invalid body: must be a JSON object")
+			}
+			return errors.New("invalid body: " + typeErr.Field + " has the wrong type")
+		}
+		// encoding/json names an unknown member in its message, never a
+		// value.
+		return errors.New("invalid body: " + strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+// pageParams reads limit (1-1000, default 1000) and the cursor of a list,
+// from the query parameter next_token or the X-PCIVault-Next-Token header.
+func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string, ok bool) {
+	q := r.URL.Query()
+	limit = maxPage
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxPage {
+			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
+			return 0, "", false
+		}
+		limit = n
+	}
+	token := q.Get("next_token")
+	if token == "" {
+		token = r.Header.Get(headerNextToken)
+	}
+	if token != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid next token")
+			return 0, "", false
+		}
+		after = string(raw)
+	}
+	return limit, after, true
+}
+
+func setNextToken(w http.ResponseWriter, after string) {
+	w.Header().Set(headerNextToken, base64.RawURLEncoding.EncodeToString([]byte(after)))
+}
+
+func boolParam(w http.ResponseWriter, v, name string) (bool, bool) {
+	if v == "" {
+		return false, true
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, name+" must be true or false")
+		return false, false
+	}
+	return b, true
+}
+
+// writeJSON writes v as JSON with status. API replies are never cached:
+// they carry passphrases, secrets and card data.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// writeError writes the vault/capture API's error shape, {"error": msg}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// vaultStatus maps an error of the library to the status and message of
+// the vault/capture API. The library's messages name fields and limits,
+// never values, so they are passed on; errors of no known kind are not.
+func vaultStatus(err error) (int, string) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, "the body is over " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"
+	case errors.Is(err, cardvault.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, cardvault.ErrInvalid), errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, cardvault.ErrUnauthorized):
+		return http.StatusUnauthorized, err.Error()
+	case errors.Is(err, cardvault.ErrForbidden):
+		return http.StatusForbidden, err.Error()
+	case errors.Is(err, cardvault.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, cardvault.ErrConflict):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, cardvault.ErrExpired):
+		return http.StatusGone, err.Error()
+	case errors.Is(err, cardvault.ErrLocked):
+		return http.StatusLocked, err.Error()
+	case unavailable(err):
+		return http.StatusServiceUnavailable, "the service cannot answer right now; try again"
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+// writeVaultError writes err in the vault/capture API's shape, logging
+// the errors it does not pass on.
+func (s *Server) writeVaultError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := vaultStatus(err)
+	if status >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)
+	}
+	writeError(w, status, msg)
+}
