@@ -18,7 +18,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/cardvault/cardvault/crypto"
-	"github.com/cardvault/cardvault/store"
 )
 
 // Account is an HTTP Basic account of the vault/capture API. Its Name is
@@ -454,41 +453,3 @@ const (
 	serverKeyName   = "server-key"
 )
 
-// loadServerKey returns the deployment's server key, creating it on the
-// first start of the first process. The store serializes concurrent
-// creators, so every process ends up with the same key.
-//
-// (internal/wrappedkey does the same for the domain packages; when this
-// branch meets it, this function becomes a call to wrappedkey.Load.)
-func loadServerKey(ctx context.Context, st store.Store, kr *crypto.Keyring) (*crypto.DataKey, error) {
-	var wrapped []byte
-	read := func(tx store.Tx) error {
-		w, err := tx.Get(serverKeyBucket, []byte(serverKeyName))
-		wrapped = w
-		return err
-	}
-	err := st.View(ctx, read)
-	if errors.Is(err, store.ErrNotFound) {
-		err = st.Update(ctx, func(tx store.Tx) error {
-			if err := read(tx); !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			k := crypto.NewDataKey()
-			defer k.Wipe()
-			w, err := kr.Wrap(k)
-			if err != nil {
-				return err
-			}
-			wrapped = w
-			return tx.Put(serverKeyBucket, []byte(serverKeyName), w)
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("server: loading the server key: %w", err)
-	}
-	k, err := kr.Unwrap(wrapped)
-	if err != nil {
-		return nil, fmt.Errorf("server: the server key does not open with this master key: %w", err)
-	}
-	return k, nil
-}

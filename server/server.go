@@ -14,6 +14,7 @@ import (
 
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
@@ -96,6 +97,7 @@ type Server struct {
 	now         func() time.Time
 	vault       *vault.Vault
 	capture     *capture.Service
+	tokens      *securetoken.Service // the secure-token API's; see tokenapi.go
 	auth        *authenticator
 	idem        *idempotency
 	metrics     *metrics
@@ -168,9 +170,9 @@ func New(cfg Config) (*Server, error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	key, err := loadServerKey(ctx, cfg.Store, cfg.Keyring)
+	key, err := wrappedkey.Load(ctx, cfg.Store, cfg.Keyring, serverKeyBucket, []byte(serverKeyName), true)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("server: the server key: %w", err)
 	}
 	hasher := crypto.NewHasherFromKey(key)
 	key.Wipe()
@@ -186,6 +188,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.capture, err = capture.New(capture.Config{
 		Store: cfg.Store, Vault: s.vault, AllowHTTPWebhooks: cfg.AllowHTTPWebhooks, Logger: s.log, Now: cfg.Now,
+		// A single-use-token grant captures for the secure-token API.
+		SingleUseDetails: securetoken.CapturedSource,
 	})
 	if err != nil {
 		s.vault.Close()
