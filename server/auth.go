@@ -452,4 +452,3 @@ const (
 	serverKeyBucket = "server.keys"
 	serverKeyName   = "server-key"
 )
-
