@@ -1,0 +1,40 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cardvault/cardvault/internal/wrappedkey"
+)
+
+// RewrapMasterKey re-wraps, for the master keyring's current identity,
+// every key the deployment keeps under the master key: the vault's hash
+// key, the secure tokens' index key and terminal keys, and the server's own
+// key. Records are not touched. It returns how many wrapped keys changed.
+//
+// A master-key rotation is: crypto.RotateKeyringFile (the new identity
+// first, the old ones after it); restart every server with the new file;
+// RewrapMasterKey on one of them; then remove the old identities from the
+// file and restart again. examples/server -rotate-master-key does the
+// first and third steps.
+func (s *Server) RewrapMasterKey(ctx context.Context) (int, error) {
+	n := 0
+	changed, err := s.vault.RewrapMasterKey(ctx)
+	if err != nil {
+		return n, err
+	}
+	if changed {
+		n++
+	}
+	m, err := s.tokens.RewrapMasterKey(ctx)
+	n += m
+	if err != nil {
+		return n, err
+	}
+	m, err = wrappedkey.RewrapAll(ctx, s.cfg.Store, s.cfg.Keyring, serverKeyBucket)
+	n += m
+	if err != nil {
+		return n, fmt.Errorf("server: %w", err)
+	}
+	return n, nil
+}

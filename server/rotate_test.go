@@ -1,0 +1,54 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/store/memstore"
+)
+
+// After a rotation and RewrapMasterKey, a server holding only the new
+// identity opens everything the old one wrote: vault keys and items,
+// secure tokens, and the access tokens it signed.
+func TestRewrapMasterKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.key")
+	kr, err := crypto.CreateKeyringFile(path)
+	require.NoError(t, err)
+	st := memstore.New()
+	e := newEnv(t, withStore(st, kr))
+	k := e.newKey("rotor")
+	tok := e.storeCard(k, "ref")
+	r := e.do(req{method: "POST", path: "/authorize", header: map[string]string{"x-api-key": keyAll.Key}})
+	require.Equal(t, 200, r.status, "%s", r.body)
+	bearer := "Bearer " + r.json(t)["access_token"].(string)
+	create := `{"secureTokenId":"rot","source":{"type":"ach","nameOnAccount":"S","accountNumber":"1234567890","routingNumber":"011000015"}}`
+	r = e.do(req{method: "POST", path: "/v1/processing-terminals/1234001/secure-tokens", body: create,
+		header: map[string]string{"Authorization": bearer, "Idempotency-Key": "6b2d0f4e-8a51-4c1e-9d3a-2f7c5b8e1a90"}})
+	require.Equal(t, 201, r.status, "%s", r.body)
+
+	rotated, err := crypto.RotateKeyringFile(path)
+	require.NoError(t, err)
+	e2 := newEnv(t, withStore(st, rotated))
+	n, err := e2.srv.RewrapMasterKey(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 4, n, "vault hash key, secure-token index key, one terminal key, server key")
+	n, err = e2.srv.RewrapMasterKey(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	first := strings.SplitN(string(raw), "AGE-SECRET-KEY-", 3)[1]
+	onlyNew, err := crypto.ParseKeyring(strings.NewReader("AGE-SECRET-KEY-" + strings.TrimSpace(first)))
+	require.NoError(t, err)
+	e3 := newEnv(t, withStore(st, onlyNew))
+	r = e3.alice("GET", "/v1/vault", k.query("token", tok, "reference", "ref"), "")
+	require.Equal(t, 200, r.status, "%s", r.body)
+	r = e3.do(req{method: "GET", path: "/v1/processing-terminals/1234001/secure-tokens/rot", header: map[string]string{"Authorization": bearer}})
+	require.Equal(t, 200, r.status, "an access token signed before the rotation still works: %s", r.body)
+}
