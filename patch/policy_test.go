@@ -206,3 +206,12 @@ func TestLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestDepthCountsOnlyTheValue pins that members an op does not use do not
+// count towards the depth of its value.
+func TestDepthCountsOnlyTheValue(t *testing.T) {
+	p, err := patch.DecodeWith([]byte(`[{"op":"add","path":"/a","value":1,"x":[[[[]]]]}]`), patch.Options{Limits: patch.Limits{MaxDepth: 4}})
+	require.NoError(t, err)
+	_, err = p.Apply([]byte(`{}`))
+	require.NoError(t, err)
+}
