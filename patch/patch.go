@@ -333,9 +333,9 @@ func (p Patch) Apply(doc []byte) ([]byte, error) {
 	if err := jsonx.Check(doc, jsonx.Limits{MaxDepth: lim.MaxDepth}); err != nil {
 		return nil, checkError("document", ErrInvalidDocument, err)
 	}
-	s := applier{limits: lim, useIndex: len(doc) >= indexFrom}
-	s.buf = make([]byte, len(doc), len(doc)+p.growth)
-	copy(s.buf, doc)
+	// s.buf is doc itself, read only, until the first change writes the
+	// result into memory of its own (one copy instead of two).
+	s := applier{limits: lim, useIndex: len(doc) >= indexFrom, buf: doc, growth: p.growth}
 	// The document is one value between optional whitespace (Check said
 	// so): its span needs no scan.
 	s.root = skipSpace(s.buf, 0)
@@ -349,6 +349,9 @@ func (p Patch) Apply(doc []byte) ([]byte, error) {
 		if err != nil {
 			return nil, &OpError{Index: i, Op: op.kind.String(), Path: op.pathRaw, From: op.fromRaw, Err: err}
 		}
+	}
+	if !s.owned {
+		return bytes.Clone(doc), nil // the caller owns the result
 	}
 	return s.buf, nil
 }
@@ -365,6 +368,13 @@ type applier struct {
 	evict         int // the index slot reused last
 	mem           *indexMemory
 	useIndex      bool
+	owned         bool // buf is ours, not the caller's doc
+	growth        int  // room to reserve when buf becomes ours
+	// walked[k] is where the value named by walkedPtr[:k] starts, for
+	// k up to walkedN (walked[0], the root, is not used).
+	walked    [maxWalked + 1]int
+	walkedPtr Pointer
+	walkedN   int
 }
 
 func (s *applier) apply(op *operation) error {
@@ -438,11 +448,25 @@ func (s *applier) find(ptr Pointer, needEnd bool) (start, end int, err error) {
 	if needEnd {
 		last-- // the last token is looked up with child, for the end
 	}
-	for i := 0; i <= last; i++ {
+	// Resume from the longest prefix shared with the last walk: ops of a
+	// patch tend to work under one parent (/customer/...).
+	k := 0
+	for k < s.walkedN && k <= last && s.walkedPtr[k] == ptr[k] {
+		k++
+	}
+	if k > 0 {
+		start = s.walked[k]
+	}
+	for i := k; i <= last; i++ {
 		if start, err = s.step(ptr, i, start); err != nil {
+			s.walkedN = 0
 			return 0, 0, err
 		}
+		if i < maxWalked {
+			s.walked[i+1] = start
+		}
 	}
+	s.walkedPtr, s.walkedN = ptr, min(last+1, maxWalked)
 	if needEnd && len(ptr) > 0 {
 		i := len(ptr) - 1
 		sl, err := s.child(ptr, i, start, ptr[i], false, true)
@@ -522,26 +546,50 @@ func notFound(ptr Pointer, i int, container byte) error {
 func splice[T ~string | ~[]byte](s *applier, start, end int, text T, changed int) {
 	delta := len(text) - (end - start)
 	n := len(s.buf)
-	if delta > 0 {
-		if n+delta > cap(s.buf) {
-			grown := make([]byte, n, 2*cap(s.buf)+delta)
-			copy(grown, s.buf)
-			s.buf = grown
+	if !s.owned || n+delta > cap(s.buf) {
+		// Build the result in new memory, in one copy: the first time
+		// with room for what the patch's values can add, after that
+		// (copies outgrew it) with room to grow by a quarter.
+		room := s.growth
+		if s.owned {
+			room = max(room, n/4)
 		}
-		s.buf = s.buf[:n+delta]
-	}
-	copy(s.buf[end+delta:], s.buf[end:n])
-	copy(s.buf[start:], text)
-	if delta < 0 {
+		out := make([]byte, n+delta, n+delta+room)
+		copy(out, s.buf[:start])
+		copy(out[start:], text)
+		copy(out[start+len(text):], s.buf[end:])
+		s.buf, s.owned = out, true
+	} else {
+		s.buf = s.buf[:max(n, n+delta)]
+		copy(s.buf[end+delta:], s.buf[end:n])
+		copy(s.buf[start:], text)
 		s.buf = s.buf[:n+delta]
 	}
 	if end <= s.rootEnd {
 		s.rootEnd += delta
 	}
+	for i := 1; i <= s.walkedN; i++ {
+		p := &s.walked[i]
+		if s.walked[i-1] == changed && i > 1 || i == 1 && s.root == changed {
+			// Members or elements came or went: an index may now name
+			// another element.
+			s.walkedN = i - 1
+			break
+		}
+		if *p >= end {
+			*p += delta
+		} else if *p > start || *p == start && changed >= 0 {
+			s.walkedN = i - 1
+			break
+		}
+	}
 	if len(s.indexes) > 0 {
 		s.reindex(start, end, delta, changed)
 	}
 }
+
+// maxWalked bounds the steps find remembers.
+const maxWalked = 16
 
 // replace writes value over the value at ptr, which must exist.
 func replace[T ~string | ~[]byte](s *applier, ptr Pointer, value T) error {
