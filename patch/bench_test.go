@@ -23,8 +23,8 @@ const listOps = `[
 const tokenMerge = `{"customer":{"lastName":"Smith","shippingAddress":{"recipientName":null}},"mitAgreement":"recurring"}`
 
 type benchCase struct {
-	name      string
-	doc, ops  []byte
+	name     string
+	doc, ops []byte
 }
 
 func benchCases(b testing.TB) []benchCase {

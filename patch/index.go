@@ -113,7 +113,7 @@ func (s *applier) next(x *containerIndex) bool {
 // indexFrom is the document size from which an application keeps
 // indexes: below it, scanning a container again costs less than keeping
 // its index.
-const indexFrom = 8 << 10
+var indexFrom = 8 << 10
 
 // step returns where the value named by token i of ptr starts inside the
 // container at start, for a step through it (no end, no "-").

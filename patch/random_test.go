@@ -17,7 +17,15 @@ import (
 // compares every result with the reference implementation. The fuzzers
 // find odd bytes; this finds odd sequences of ops over shared containers.
 func TestRandomPatches(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(1, 2))
+	t.Run("scan", func(t *testing.T) { randomPatches(t, 1) })
+	t.Run("index", func(t *testing.T) {
+		defer patch.AlwaysIndex()()
+		randomPatches(t, 2)
+	})
+}
+
+func randomPatches(t *testing.T, seed uint64) {
+	rnd := rand.New(rand.NewPCG(seed, 2))
 	n := 3000
 	if testing.Short() {
 		n = 300
@@ -206,4 +214,40 @@ func valueAt(doc any, p patch.Pointer) any {
 		}
 	}
 	return cur
+}
+
+// TestManyContainers walks more containers than the applier keeps indexes
+// for, back and forth, with changes in between, in both ways of stepping.
+func TestManyContainers(t *testing.T) {
+	var doc, ops []string
+	for i := range 20 {
+		doc = append(doc, fmt.Sprintf(`"k%d":{"a":[%d,{"x":%d}],"b":"%d"}`, i, i, i, i))
+	}
+	for round := range 3 {
+		for i := range 20 {
+			j := (i * 7) % 20
+			ops = append(ops,
+				fmt.Sprintf(`{"op":"test","path":"/k%d/a/1/x","value":%d}`, j, j),
+				fmt.Sprintf(`{"op":"add","path":"/k%d/a/0","value":"r%d"}`, j, round),
+				fmt.Sprintf(`{"op":"remove","path":"/k%d/a/0"}`, j),
+				fmt.Sprintf(`{"op":"copy","from":"/k%d/b","path":"/k%d/c%d"}`, j, (j+1)%20, round),
+				fmt.Sprintf(`{"op":"move","from":"/k%d/a/1","path":"/k%d/a/1"}`, j, j))
+		}
+	}
+	docJSON := []byte("{" + strings.Join(doc, ",\n ") + "}")
+	opsJSON := []byte("[" + strings.Join(ops, ",") + "]")
+	want, err := refApply(docJSON, opsJSON)
+	require.NoError(t, err)
+	for _, indexed := range []bool{false, true} {
+		restore := func() {}
+		if indexed {
+			restore = patch.AlwaysIndex()
+		}
+		got, err := patch.Apply(docJSON, opsJSON)
+		restore()
+		require.NoError(t, err)
+		gotAny, err := decodeAny(got)
+		require.NoError(t, err)
+		require.True(t, refEqual(want, gotAny), "indexed=%v", indexed)
+	}
 }
