@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"sync"
 	"unicode/utf16"
@@ -158,6 +159,15 @@ func (c *checker) skipSpace() {
 	i, d := c.pos, c.data // locals: indented documents are much whitespace
 	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\t' || d[i] == '\r') {
 		i++
+		// Indentation is a run of spaces: measure it a word at a time.
+		for i+8 <= len(d) {
+			x := binary.LittleEndian.Uint64(d[i:]) ^ 0x2020202020202020
+			if x != 0 {
+				i += bits.TrailingZeros64(x) >> 3
+				break
+			}
+			i += 8
+		}
 	}
 	c.pos = i
 }
