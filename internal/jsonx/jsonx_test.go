@@ -124,6 +124,9 @@ func reference(data []byte, maxDepth int) bool {
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
+	// Numbers stay text: as float64, one past 1.8e308 fails to decode,
+	// though it is valid JSON (RFC 8259 sets no range).
+	dec.UseNumber()
 	type frame struct {
 		object bool
 		keys   map[string]bool
