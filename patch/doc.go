@@ -108,7 +108,7 @@
 //
 // # Performance
 //
-// BENCHMARKS
+// # BENCHMARKS
 //
 // gjson and sjson are not used: their path syntax cannot name every member
 // (the empty name, names holding "." "*" "?" "#" "|" "@" "\" "!", numeric
