@@ -104,7 +104,6 @@ type operation struct {
 type Patch struct {
 	ops    []operation
 	limits Limits
-	policy *Policy
 	// growth is how much the patch's own values can add to a document,
 	// used to size the result once.
 	growth int
@@ -165,10 +164,11 @@ func DecodeWith(ops []byte, opts Options) (Patch, error) {
 			i = skipSpace(ops, i+1)
 		}
 	}
-	p := Patch{ops: make([]operation, len(elems)), limits: lim, policy: opts.Policy}
-	// All pointers' tokens in one slice: a token starts with a "/", and
-	// if escapes hide some, appendPointer grows it.
-	tokens := make(Pointer, 0, bytes.Count(ops, []byte{'/'}))
+	p := Patch{ops: make([]operation, len(elems)), limits: lim}
+	// All pointers' tokens in one slice, sized by the slashes of the
+	// patch (values may hold many: at most 8 per op up front) and grown
+	// by appendPointer if that is short.
+	tokens := make(Pointer, 0, min(bytes.Count(ops, []byte{'/'}), 8*len(elems)))
 	for k, e := range elems {
 		op := &p.ops[k]
 		if err := decodeOp(op, k, ops, src, e, &tokens, opts.Policy); err != nil {
