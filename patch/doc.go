@@ -103,12 +103,33 @@
 // (tests.json and spec_tests.json, kept in the project's shared reference
 // folder): all 108 enabled cases pass, and so do the 4 disabled ones (a
 // scalar document, a test of the whole document, two operations with two
-// "op" members). Fuzz targets compare Apply and Merge with a plain
+// "op" members). github.com/evanphx/json-patch/v5 v5.9.11 fails 6 of the 108
+// (a negative index, the empty member name, the member names with special
+// characters, a test without a value, two leading-zero indices). Fuzz targets compare Apply and Merge with a plain
 // decode-into-any implementation written from the RFCs.
 //
 // # Performance
 //
-// # BENCHMARKS
+// Apply decodes and applies a patch per call. Medians of 6 runs against
+// github.com/evanphx/json-patch/v5 v5.9.11 (DecodePatch + Apply,
+// MergePatch) in the same run, on a shared 2-core Intel Xeon:
+//
+//	benchmark                 cardvault   evanphx v5   faster   allocs (cardvault / evanphx)
+//	Apply/SecureToken3Ops       4.06 µs     43.94 µs    10.8×      4 / 369   (92× fewer)
+//	Apply/List60KB4Ops        108.87 µs   1063    µs     9.8×     13 / 733   (56× fewer)
+//	Merge/SecureToken           4.53 µs     37.62 µs     8.3×      8 / 253   (32× fewer)
+//
+// SecureToken3Ops is the guide's three-op update on its 1.3 KB secure
+// token (testdata/securetoken.json); List60KB4Ops is four ops spread over a
+// 60 KB list of 38 tokens, one of which makes the scan reach the last
+// element. Reproduce with
+//
+//	go test -run '^$' -bench . -count 6 ./patch
+//
+// On the 60 KB document about 45% of the time is jsonx.Check proving the
+// document strict JSON, 30% the scan to /data/37, and most of the rest
+// copying the result; the machine's noise moves that ratio between 9.5×
+// and 10.7× from run to run.
 //
 // gjson and sjson are not used: their path syntax cannot name every member
 // (the empty name, names holding "." "*" "?" "#" "|" "@" "\" "!", numeric
