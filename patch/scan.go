@@ -2,6 +2,8 @@ package patch
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -45,17 +47,39 @@ func skipString(d []byte, i int) int {
 // scanString is skipString that also reports whether the string holds an
 // escape.
 func scanString(d []byte, i int) (end int, escaped bool) {
-	for i++; i < len(d); i++ {
+	i++
+	for i+8 <= len(d) {
+		w := binary.LittleEndian.Uint64(d[i:])
+		q := w ^ (lsb * '"')
+		b := w ^ (lsb * '\\')
+		m := ((q - lsb) &^ q | (b - lsb) &^ b) & msb
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(m) >> 3 // the lowest flag is exact
+		if d[i] == '"' {
+			return i + 1, escaped
+		}
+		escaped = true
+		i += 2 // the backslash and the escaped byte
+	}
+	for ; i < len(d); i++ {
 		switch d[i] {
 		case '"':
 			return i + 1, escaped
 		case '\\':
 			escaped = true
-			i++ // the escaped byte; \uXXXX's digits need no care
+			i++
 		}
 	}
 	return len(d), escaped
 }
+
+const (
+	lsb = 0x0101010101010101 // the low bit of each byte of a word
+	msb = 0x8080808080808080 // the high bit of each byte of a word
+)
 
 // containerByte marks the bytes skipValue must look at inside an array or
 // object; everything else is skipped in a tight loop.

@@ -68,3 +68,32 @@ func TestParseDecimal(t *testing.T) {
 	require.NotNil(t, big.bigExp)
 	require.Equal(t, "-1234567890123456788", big.bigExp.String())
 }
+
+// TestScanStringEveryPosition puts each escape at each position of strings
+// around the eight-byte word the scanner reads at a time.
+func TestScanStringEveryPosition(t *testing.T) {
+	for n := range 20 {
+		for at := 0; at <= n; at++ {
+			for _, esc := range []string{`\"`, `\\`, `\n`, `\u0022`} {
+				body := make([]byte, 0, n+len(esc))
+				for k := range n {
+					if k == at {
+						body = append(body, esc...)
+					}
+					body = append(body, 'a'+byte(k%26))
+				}
+				if at == n {
+					body = append(body, esc...)
+				}
+				str := `"` + string(body) + `"`
+				require.True(t, json.Valid([]byte(str)), str)
+				end, escaped := scanString([]byte(str+`,"x"]`), 0)
+				require.Equal(t, len(str), end, str)
+				require.True(t, escaped, str)
+				end, escaped = scanString([]byte(`"`+string(body[:0])+"plain"+`"`), 0)
+				require.Equal(t, 7, end)
+				require.False(t, escaped)
+			}
+		}
+	}
+}
