@@ -52,7 +52,7 @@ func scanString(d []byte, i int) (end int, escaped bool) {
 		w := binary.LittleEndian.Uint64(d[i:])
 		q := w ^ (lsb * '"')
 		b := w ^ (lsb * '\\')
-		m := ((q - lsb) &^ q | (b - lsb) &^ b) & msb
+		m := ((q-lsb)&^q | (b-lsb)&^b) & msb
 		if m == 0 {
 			i += 8
 			continue
