@@ -55,6 +55,14 @@ func FuzzApply(f *testing.F) {
 		if string(doc) != docCopy || string(ops) != opsCopy {
 			t.Fatal("Apply modified its input")
 		}
+		// Stepping through container indexes (big documents) must give
+		// the same bytes as scanning (small ones).
+		restore := patch.AlwaysIndex()
+		outIndexed, errIndexed := patch.Apply(doc, ops)
+		restore()
+		if string(out) != string(outIndexed) || (err == nil) != (errIndexed == nil) {
+			t.Fatalf("indexed apply differs: %v / %v", err, errIndexed)
+		}
 		if err == nil {
 			checkOutput(t, out)
 		} else if out != nil {

@@ -46,7 +46,7 @@ func MergeWith(doc, mergePatch []byte, opts Options) ([]byte, error) {
 	ds := skipSpace(doc, 0)
 	ps := skipSpace(mergePatch, 0)
 	m := merger{doc: doc, patch: mergePatch, policy: opts.Policy}
-	out, err := m.merge(make([]byte, 0, len(doc)+len(mergePatch)), span{ds, skipValue(doc, ds)}, true, span{ps, skipValue(mergePatch, ps)}, nil)
+	out, err := m.merge(make([]byte, 0, len(doc)+len(mergePatch)), span{ds, trimSpaceEnd(doc)}, true, span{ps, trimSpaceEnd(mergePatch)}, nil)
 	if err != nil {
 		return nil, err
 	}

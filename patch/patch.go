@@ -1,10 +1,9 @@
 package patch
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-
-	"github.com/tidwall/gjson"
 
 	"github.com/cardvault/cardvault/internal/jsonx"
 )
@@ -105,7 +104,6 @@ type operation struct {
 type Patch struct {
 	ops    []operation
 	limits Limits
-	policy *Policy
 	// growth is how much the patch's own values can add to a document,
 	// used to size the result once.
 	growth int
@@ -144,32 +142,39 @@ func DecodeWith(ops []byte, opts Options) (Patch, error) {
 	if err := jsonx.Check(ops, jsonx.Limits{MaxDepth: lim.MaxDepth + 2}); err != nil {
 		return Patch{}, checkError("patch", ErrInvalidPatch, err)
 	}
-	// One copy of the patch; every value and unescaped pointer token below
-	// is a substring of it, so the Patch owns its memory and the caller may
-	// reuse ops.
-	root := gjson.Parse(string(ops))
-	if !root.IsArray() {
+	// One copy of the patch: every value, raw pointer and unescaped
+	// pointer token below is a substring of it, so the Patch owns its
+	// memory and the caller may reuse ops.
+	src := string(ops)
+	i := skipSpace(ops, 0)
+	if ops[i] != '[' {
 		return Patch{}, fmt.Errorf("patch: %w: not a JSON array", ErrInvalidPatch)
 	}
-	n := 0
-	root.ForEach(func(_, _ gjson.Result) bool { n++; return true })
-	if lim.MaxOps > 0 && n > lim.MaxOps {
-		return Patch{}, fmt.Errorf("patch: %w: %d operations, limit %d", ErrTooLarge, n, lim.MaxOps)
+	var elems []span
+	var buf [16]span
+	elems = buf[:0]
+	for i = skipSpace(ops, i+1); i < len(ops) && ops[i] != ']'; {
+		e := skipValue(ops, i)
+		elems = append(elems, span{i, e})
+		if lim.MaxOps > 0 && len(elems) > lim.MaxOps {
+			return Patch{}, fmt.Errorf("patch: %w: more than %d operations", ErrTooLarge, lim.MaxOps)
+		}
+		i = skipSpace(ops, e)
+		if i < len(ops) && ops[i] == ',' {
+			i = skipSpace(ops, i+1)
+		}
 	}
-	p := Patch{ops: make([]operation, 0, n), limits: lim, policy: opts.Policy}
-	var err error
-	root.ForEach(func(_, v gjson.Result) bool {
-		var op operation
-		op, err = decodeOp(len(p.ops), v, opts.Policy)
-		if err != nil {
-			return false
+	p := Patch{ops: make([]operation, len(elems)), limits: lim}
+	// All pointers' tokens in one slice, sized by the slashes of the
+	// patch (values may hold many: at most 8 per op up front) and grown
+	// by appendPointer if that is short.
+	tokens := make(Pointer, 0, min(bytes.Count(ops, []byte{'/'}), 8*len(elems)))
+	for k, e := range elems {
+		op := &p.ops[k]
+		if err := decodeOp(op, k, ops, src, e, &tokens, opts.Policy); err != nil {
+			return Patch{}, err
 		}
 		p.growth += len(op.value) + len(op.pathRaw) + 4
-		p.ops = append(p.ops, op)
-		return true
-	})
-	if err != nil {
-		return Patch{}, err
 	}
 	return p, nil
 }
@@ -183,18 +188,28 @@ func checkError(what string, invalid error, err error) error {
 	return fmt.Errorf("patch: %w: %w", invalid, err)
 }
 
-// decodeOp decodes one operation object.
-func decodeOp(index int, v gjson.Result, policy *Policy) (operation, error) {
-	var op operation
-	fail := func(format string, args ...any) (operation, error) {
+// memberString returns the JSON string at v in ops as a Go string: a
+// substring of src (the same bytes as ops) unless it holds escapes.
+func memberString(ops []byte, src string, v span) string {
+	raw := ops[v.start+1 : v.end-1]
+	for _, c := range raw {
+		if c == '\\' {
+			return string(appendUnescaped(nil, raw))
+		}
+	}
+	return src[v.start+1 : v.end-1]
+}
+
+// decodeOp decodes the operation object ops[e.start:e.end] into op.
+func decodeOp(op *operation, index int, ops []byte, src string, e span, tokens *Pointer, policy *Policy) error {
+	fail := func(format string, args ...any) error {
 		name := ""
 		if op.kind != 0 {
 			name = op.kind.String()
 		}
-		return operation{}, &OpError{Index: index, Op: name, Path: op.pathRaw, From: op.fromRaw,
-			Err: fmt.Errorf(format, args...)}
+		return &OpError{Index: index, Op: name, Path: op.pathRaw, From: op.fromRaw, Err: fmt.Errorf(format, args...)}
 	}
-	if !v.IsObject() {
+	if ops[e.start] != '{' {
 		return fail("%w: an operation must be a JSON object", ErrInvalidPatch)
 	}
 	var (
@@ -203,23 +218,38 @@ func decodeOp(index int, v gjson.Result, policy *Policy) (operation, error) {
 		hasValue, badPath, badFrom bool
 		badOp                      bool
 	)
-	v.ForEach(func(k, m gjson.Result) bool {
-		switch k.Str {
+	var valueAt span
+	var buf [8]objectMember
+	var keyBuf [8]byte
+	for _, m := range appendMembers(buf[:0], ops[e.start:e.end]) {
+		key := ops[e.start+m.key.start : e.start+m.key.end]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			key = appendUnescaped(keyBuf[:0], key)
+		}
+		v := span{e.start + m.value.start, e.start + m.value.end}
+		isString := ops[v.start] == '"'
+		switch string(key) {
 		case "op":
-			hasOp, badOp = true, m.Type != gjson.String
-			opName = m.Str
+			hasOp, badOp = true, !isString
+			if isString {
+				opName = memberString(ops, src, v)
+			}
 		case "path":
-			hasPath, badPath = true, m.Type != gjson.String
-			op.pathRaw = m.Str
+			hasPath, badPath = true, !isString
+			if isString {
+				op.pathRaw = memberString(ops, src, v)
+			}
 		case "from":
-			hasFrom, badFrom = true, m.Type != gjson.String
-			op.fromRaw = m.Str
+			hasFrom, badFrom = true, !isString
+			if isString {
+				op.fromRaw = memberString(ops, src, v)
+			}
 		case "value":
 			hasValue = true
-			op.value = m.Raw
+			op.value = src[v.start:v.end]
+			valueAt = v
 		}
-		return true
-	})
+	}
 	switch {
 	case !hasOp:
 		return fail(`%w: missing "op"`, ErrInvalidPatch)
@@ -255,16 +285,16 @@ func decodeOp(index int, v gjson.Result, policy *Policy) (operation, error) {
 		if !hasValue {
 			return fail(`%w: missing "value"`, ErrInvalidPatch)
 		}
-		op.valueDepth = valueDepth([]byte(op.value))
+		op.valueDepth = valueDepth(ops[valueAt.start:valueAt.end])
 	default:
 		op.value = ""
 	}
 	var err error
-	if op.path, err = ParsePointer(op.pathRaw); err != nil {
+	if *tokens, op.path, err = appendPointer(*tokens, op.pathRaw); err != nil {
 		return fail("path: %w", err)
 	}
 	if needFrom {
-		if op.from, err = ParsePointer(op.fromRaw); err != nil {
+		if *tokens, op.from, err = appendPointer(*tokens, op.fromRaw); err != nil {
 			return fail("from: %w", err)
 		}
 		if op.kind == opMove && op.from.isProperPrefixOf(op.path) {
@@ -279,7 +309,7 @@ func decodeOp(index int, v gjson.Result, policy *Policy) (operation, error) {
 			return fail("from: %w", err)
 		}
 	}
-	return op, nil
+	return nil
 }
 
 // Apply applies the patch to doc and returns the result in a new slice;
@@ -303,11 +333,13 @@ func (p Patch) Apply(doc []byte) ([]byte, error) {
 	if err := jsonx.Check(doc, jsonx.Limits{MaxDepth: lim.MaxDepth}); err != nil {
 		return nil, checkError("document", ErrInvalidDocument, err)
 	}
-	s := applier{limits: lim}
-	s.buf = make([]byte, len(doc), len(doc)+p.growth)
-	copy(s.buf, doc)
+	// s.buf is doc itself, read only, until the first change writes the
+	// result into memory of its own (one copy instead of two).
+	s := applier{limits: lim, useIndex: len(doc) >= indexFrom, buf: doc, growth: p.growth}
+	// The document is one value between optional whitespace (Check said
+	// so): its span needs no scan.
 	s.root = skipSpace(s.buf, 0)
-	s.rootEnd = skipValue(s.buf, s.root)
+	s.rootEnd = trimSpaceEnd(s.buf)
 	for i := range p.ops {
 		op := &p.ops[i]
 		err := s.apply(op)
@@ -317,6 +349,9 @@ func (p Patch) Apply(doc []byte) ([]byte, error) {
 		if err != nil {
 			return nil, &OpError{Index: i, Op: op.kind.String(), Path: op.pathRaw, From: op.fromRaw, Err: err}
 		}
+	}
+	if !s.owned {
+		return bytes.Clone(doc), nil // the caller owns the result
 	}
 	return s.buf, nil
 }
@@ -329,12 +364,23 @@ type applier struct {
 	limits        Limits
 	copied        int    // bytes duplicated by copy ops so far
 	value, text   []byte // scratch: a value taken from buf; text to insert
+	indexes       []containerIndex
+	evict         int // the index slot reused last
+	mem           *indexMemory
+	useIndex      bool
+	owned         bool // buf is ours, not the caller's doc
+	growth        int  // room to reserve when buf becomes ours
+	// walked[k] is where the value named by walkedPtr[:k] starts, for
+	// k up to walkedN (walked[0], the root, is not used).
+	walked    [maxWalked + 1]int
+	walkedPtr Pointer
+	walkedN   int
 }
 
 func (s *applier) apply(op *operation) error {
 	switch op.kind {
 	case opTest:
-		start, end, err := s.find(op.path)
+		start, end, err := s.find(op.path, true)
 		if err != nil {
 			return err
 		}
@@ -349,13 +395,12 @@ func (s *applier) apply(op *operation) error {
 		if err := s.fits(op.path, op.valueDepth, len(op.value)); err != nil {
 			return err
 		}
-		s.value = append(s.value[:0], op.value...)
 		if op.kind == opAdd {
-			return s.add(op.path, s.value)
+			return add(s, op.path, op.value)
 		}
-		return s.replace(op.path, s.value)
+		return replace(s, op.path, op.value)
 	case opMove, opCopy:
-		start, end, err := s.find(op.from)
+		start, end, err := s.find(op.from, true)
 		if err != nil {
 			return fmt.Errorf("from: %w", err)
 		}
@@ -371,7 +416,7 @@ func (s *applier) apply(op *operation) error {
 			if err := s.fits(op.path, valueDepth(s.value), end-start); err != nil {
 				return err
 			}
-			return s.add(op.path, s.value)
+			return add(s, op.path, s.value)
 		}
 		if err := s.fits(op.path, valueDepth(s.value), 0); err != nil {
 			return err
@@ -379,7 +424,7 @@ func (s *applier) apply(op *operation) error {
 		if err := s.remove(op.from); err != nil {
 			return fmt.Errorf("from: %w", err)
 		}
-		return s.add(op.path, s.value)
+		return add(s, op.path, s.value)
 	}
 	return fmt.Errorf("%w: unknown op", ErrInvalidPatch)
 }
@@ -396,11 +441,35 @@ func (s *applier) fits(path Pointer, depth, grow int) error {
 	return nil
 }
 
-// find returns the span of the value at ptr.
-func (s *applier) find(ptr Pointer) (start, end int, err error) {
+// find returns the span of the value at ptr; its end only when needEnd.
+func (s *applier) find(ptr Pointer, needEnd bool) (start, end int, err error) {
 	start, end = s.root, s.rootEnd
-	for i, tok := range ptr {
-		sl, err := s.child(ptr, i, start, tok, false)
+	last := len(ptr) - 1
+	if needEnd {
+		last-- // the last token is looked up with child, for the end
+	}
+	// Resume from the longest prefix shared with the last walk: ops of a
+	// patch tend to work under one parent (/customer/...).
+	k := 0
+	for k < s.walkedN && k <= last && s.walkedPtr[k] == ptr[k] {
+		k++
+	}
+	if k > 0 {
+		start = s.walked[k]
+	}
+	for i := k; i <= last; i++ {
+		if start, err = s.step(ptr, i, start); err != nil {
+			s.walkedN = 0
+			return 0, 0, err
+		}
+		if i < maxWalked {
+			s.walked[i+1] = start
+		}
+	}
+	s.walkedPtr, s.walkedN = ptr, min(last+1, maxWalked)
+	if needEnd && len(ptr) > 0 {
+		i := len(ptr) - 1
+		sl, err := s.child(ptr, i, start, ptr[i], false, true)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -415,38 +484,51 @@ func (s *applier) find(ptr Pointer) (start, end int, err error) {
 // parent returns the start of the container that holds ptr's last token,
 // and the slot that token names in it.
 func (s *applier) parent(ptr Pointer, forAdd bool) (container int, sl slot, err error) {
-	start, _, err := s.find(ptr[:len(ptr)-1])
+	start, _, err := s.find(ptr[:len(ptr)-1], false)
 	if err != nil {
 		return 0, slot{}, err
 	}
 	last := len(ptr) - 1
-	sl, err = s.child(ptr, last, start, ptr[last], forAdd)
+	sl, err = s.child(ptr, last, start, ptr[last], forAdd, true)
 	return start, sl, err
 }
 
 // child looks up token i of ptr in the value at start. For an array, "-"
 // and the index equal to the length give an unfound slot that appends, but
-// only when forAdd; any other non-index token is an error.
-func (s *applier) child(ptr Pointer, i, start int, tok string, forAdd bool) (slot, error) {
+// only when forAdd; any other non-index token is an error. full is as for
+// member.
+func (s *applier) child(ptr Pointer, i, start int, tok string, forAdd, full bool) (slot, error) {
 	switch s.buf[start] {
 	case '{':
-		return member(s.buf, start, tok), nil
+		return member(s.buf, start, tok, full), nil
 	case '[':
 		n := -1
 		if tok != "-" || !forAdd || i != len(ptr)-1 {
 			var ok bool
 			if n, ok = arrayIndex(tok); !ok {
-				return slot{}, fmt.Errorf("%w: %s: %q is not an array index", ErrPathNotFound, quotePointer(ptr[:i].String()), tok)
+				return slot{}, notAnIndex(ptr, i)
 			}
 		}
-		sl, length, ok := element(s.buf, start, n)
+		sl, length, ok := element(s.buf, start, n, full)
 		if !ok || (!sl.found && !forAdd) || (!sl.found && i != len(ptr)-1) {
-			return slot{}, fmt.Errorf("%w: %s: index %d out of range (length %d)", ErrPathNotFound, quotePointer(ptr[:i].String()), n, length)
+			return slot{}, outOfRange(ptr, i, n, length)
 		}
 		return sl, nil
 	default:
-		return slot{}, fmt.Errorf("%w: %s is not an array or object", ErrPathNotFound, quotePointer(ptr[:i].String()))
+		return slot{}, notContainer(ptr, i)
 	}
+}
+
+func notAnIndex(ptr Pointer, i int) error {
+	return fmt.Errorf("%w: %s: %q is not an array index", ErrPathNotFound, quotePointer(ptr[:i].String()), ptr[i])
+}
+
+func outOfRange(ptr Pointer, i, n, length int) error {
+	return fmt.Errorf("%w: %s: index %d out of range (length %d)", ErrPathNotFound, quotePointer(ptr[:i].String()), n, length)
+}
+
+func notContainer(ptr Pointer, i int) error {
+	return fmt.Errorf("%w: %s is not an array or object", ErrPathNotFound, quotePointer(ptr[:i].String()))
 }
 
 // notFound is the error for a member of ptr missing at token i.
@@ -457,49 +539,76 @@ func notFound(ptr Pointer, i int, container byte) error {
 	return fmt.Errorf("%w: %s", ErrPathNotFound, quotePointer(ptr[:i+1].String()))
 }
 
-// splice replaces buf[start:end] with text.
-func (s *applier) splice(start, end int, text []byte) {
+// splice replaces s.buf[start:end] with text. changed is the container
+// whose members or elements this adds or removes, -1 when it replaces one
+// value. (Functions rather than methods, to take the patch's values as
+// strings and values taken from the document as bytes, neither copied.)
+func splice[T ~string | ~[]byte](s *applier, start, end int, text T, changed int) {
 	delta := len(text) - (end - start)
 	n := len(s.buf)
-	if delta > 0 {
-		if n+delta > cap(s.buf) {
-			grown := make([]byte, n, 2*cap(s.buf)+delta)
-			copy(grown, s.buf)
-			s.buf = grown
+	if !s.owned || n+delta > cap(s.buf) {
+		// Build the result in new memory, in one copy: the first time
+		// with room for what the patch's values can add, after that
+		// (copies outgrew it) with room to grow by a quarter.
+		room := s.growth
+		if s.owned {
+			room = max(room, n/4)
 		}
-		s.buf = s.buf[:n+delta]
-	}
-	copy(s.buf[end+delta:], s.buf[end:n])
-	copy(s.buf[start:], text)
-	if delta < 0 {
+		out := make([]byte, n+delta, n+delta+room)
+		copy(out, s.buf[:start])
+		copy(out[start:], text)
+		copy(out[start+len(text):], s.buf[end:])
+		s.buf, s.owned = out, true
+	} else {
+		s.buf = s.buf[:max(n, n+delta)]
+		copy(s.buf[end+delta:], s.buf[end:n])
+		copy(s.buf[start:], text)
 		s.buf = s.buf[:n+delta]
 	}
 	if end <= s.rootEnd {
 		s.rootEnd += delta
 	}
+	for i := 1; i <= s.walkedN; i++ {
+		p := &s.walked[i]
+		if s.walked[i-1] == changed && i > 1 || i == 1 && s.root == changed {
+			// Members or elements came or went: an index may now name
+			// another element.
+			s.walkedN = i - 1
+			break
+		}
+		if *p >= end {
+			*p += delta
+		} else if *p > start || *p == start && changed >= 0 {
+			s.walkedN = i - 1
+			break
+		}
+	}
+	if len(s.indexes) > 0 {
+		s.reindex(start, end, delta, changed)
+	}
 }
 
-// replaceRoot makes value the whole document.
-func (s *applier) replaceRoot(value []byte) {
-	s.splice(s.root, s.rootEnd, value)
-}
+// maxWalked bounds the steps find remembers.
+const maxWalked = 16
 
-func (s *applier) replace(ptr Pointer, value []byte) error {
-	if len(ptr) == 0 {
-		s.replaceRoot(value)
-		return nil
+// replace writes value over the value at ptr, which must exist.
+func replace[T ~string | ~[]byte](s *applier, ptr Pointer, value T) error {
+	start, end := s.root, s.rootEnd
+	if len(ptr) > 0 {
+		var err error
+		if start, end, err = s.find(ptr, true); err != nil {
+			return err
+		}
 	}
-	start, end, err := s.find(ptr)
-	if err != nil {
-		return err
-	}
-	s.splice(start, end, value)
+	splice(s, start, end, value, -1)
 	return nil
 }
 
-func (s *applier) add(ptr Pointer, value []byte) error {
+// add is RFC 6902's add: replace the root or an object's member, or insert
+// a member or an array element.
+func add[T ~string | ~[]byte](s *applier, ptr Pointer, value T) error {
 	if len(ptr) == 0 {
-		s.replaceRoot(value)
+		splice(s, s.root, s.rootEnd, value, -1)
 		return nil
 	}
 	container, sl, err := s.parent(ptr, true)
@@ -508,7 +617,7 @@ func (s *applier) add(ptr Pointer, value []byte) error {
 	}
 	isObject := s.buf[container] == '{'
 	if isObject && sl.found {
-		s.splice(sl.start, sl.end, value)
+		splice(s, sl.start, sl.end, value, -1)
 		return nil
 	}
 	t := s.text[:0]
@@ -524,7 +633,7 @@ func (s *applier) add(ptr Pointer, value []byte) error {
 		t = append(t, ',')
 	}
 	s.text = t
-	s.splice(sl.insertAt, sl.insertAt, t)
+	splice(s, sl.insertAt, sl.insertAt, t, container)
 	return nil
 }
 
@@ -539,6 +648,6 @@ func (s *applier) remove(ptr Pointer) error {
 	if !sl.found {
 		return notFound(ptr, len(ptr)-1, s.buf[container])
 	}
-	s.splice(sl.cutStart, sl.cutEnd, nil)
+	splice(s, sl.cutStart, sl.cutEnd, "", container)
 	return nil
 }

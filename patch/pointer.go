@@ -20,20 +20,32 @@ func ParsePointer(s string) (Pointer, error) {
 	if s == "" {
 		return Pointer{}, nil
 	}
-	if s[0] != '/' {
-		return nil, fmt.Errorf("%w: must be empty or start with \"/\"", ErrInvalidPointer)
+	_, p, err := appendPointer(make(Pointer, 0, strings.Count(s, "/")), s)
+	return p, err
+}
+
+// appendPointer parses s and appends its tokens to dst, returning dst
+// grown and the new tokens alone, p, with no capacity past them (so that
+// further appends to dst never show through p). A patch parses all its
+// pointers into one dst, one allocation.
+func appendPointer(dst Pointer, s string) (all, p Pointer, err error) {
+	start := len(dst)
+	if s == "" {
+		return dst, dst[start:start:start], nil
 	}
-	p := make(Pointer, 0, strings.Count(s, "/"))
+	if s[0] != '/' {
+		return dst, nil, fmt.Errorf("%w: must be empty or start with \"/\"", ErrInvalidPointer)
+	}
 	rest := s[1:]
 	for {
 		tok, next, more := strings.Cut(rest, "/")
 		t, err := unescapeToken(tok)
 		if err != nil {
-			return nil, err
+			return dst, nil, err
 		}
-		p = append(p, t)
+		dst = append(dst, t)
 		if !more {
-			return p, nil
+			return dst, dst[start:len(dst):len(dst)], nil
 		}
 		rest = next
 	}

@@ -2,6 +2,8 @@ package patch
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -25,27 +27,59 @@ func skipSpace(d []byte, i int) int {
 	return i
 }
 
+// trimSpaceEnd returns the index just past the last non-whitespace byte.
+func trimSpaceEnd(d []byte) int {
+	i := len(d)
+	for i > 0 && (d[i-1] == ' ' || d[i-1] == '\n' || d[i-1] == '\t' || d[i-1] == '\r') {
+		i--
+	}
+	return i
+}
+
 // skipString returns the index just past the string whose opening quote is
-// at i.
+// at i. Strings in JSON documents are short, so a plain loop beats
+// bytes.IndexByte's call overhead here.
 func skipString(d []byte, i int) int {
+	end, _ := scanString(d, i)
+	return end
+}
+
+// scanString is skipString that also reports whether the string holds an
+// escape.
+func scanString(d []byte, i int) (end int, escaped bool) {
 	i++
-	for {
-		j := bytes.IndexByte(d[i:], '"')
-		if j < 0 {
-			return len(d)
+	for i+8 <= len(d) {
+		w := binary.LittleEndian.Uint64(d[i:])
+		q := w ^ (lsb * '"')
+		b := w ^ (lsb * '\\')
+		m := ((q-lsb)&^q | (b-lsb)&^b) & msb
+		if m == 0 {
+			i += 8
+			continue
 		}
-		i += j
-		// The quote is escaped if an odd number of backslashes precede it.
-		k := i - 1
-		for k >= 0 && d[k] == '\\' {
-			k--
+		i += bits.TrailingZeros64(m) >> 3 // the lowest flag is exact
+		if d[i] == '"' {
+			return i + 1, escaped
 		}
-		i++
-		if (i-2-k)%2 == 0 {
-			return i
+		escaped = true
+		i += 2 // the backslash and the escaped byte
+	}
+	for ; i < len(d); i++ {
+		switch d[i] {
+		case '"':
+			return i + 1, escaped
+		case '\\':
+			escaped = true
+			i++
 		}
 	}
+	return len(d), escaped
 }
+
+const (
+	lsb = 0x0101010101010101 // the low bit of each byte of a word
+	msb = 0x8080808080808080 // the high bit of each byte of a word
+)
 
 // containerByte marks the bytes skipValue must look at inside an array or
 // object; everything else is skipped in a tight loop.
@@ -140,8 +174,10 @@ const (
 	commaAfter
 )
 
-// member finds the member named key in the object that starts at o.
-func member(d []byte, o int, key string) slot {
+// member finds the member named key in the object that starts at o. Unless
+// full, a found slot has only its start: finding the end of a value means
+// scanning all of it, which a step through the value does not need.
+func member(d []byte, o int, key string, full bool) slot {
 	i := skipSpace(d, o+1)
 	if i < len(d) && d[i] == '}' {
 		return slot{insertAt: o + 1}
@@ -149,13 +185,17 @@ func member(d []byte, o int, key string) slot {
 	prevEnd := -1
 	for i < len(d) && d[i] == '"' {
 		keyStart := i
-		keyEnd := skipString(d, i)
-		i = skipSpace(d, keyEnd) + 1 // past ':'
-		vs := skipSpace(d, i)
+		keyEnd, escaped := scanString(d, i)
+		vs := skipSpace(d, skipSpace(d, keyEnd)+1) // past ':'
+		raw := d[keyStart+1 : keyEnd-1]
+		match := escaped && keyEquals(raw, key) || !escaped && string(raw) == key
+		if match && !full {
+			return slot{found: true, start: vs}
+		}
 		ve := skipValue(d, vs)
 		i = skipSpace(d, ve)
 		last := i >= len(d) || d[i] != ','
-		if keyEquals(d[keyStart+1:keyEnd-1], key) {
+		if match {
 			s := slot{found: true, start: vs, end: ve}
 			switch {
 			case !last:
@@ -178,8 +218,9 @@ func member(d []byte, o int, key string) slot {
 
 // element finds element n of the array that starts at a. When n is the
 // array's length, or n is -1 (the "-" token), the slot is not found but
-// insertAt appends. When n is past the length, ok is false.
-func element(d []byte, a, n int) (s slot, length int, ok bool) {
+// insertAt appends. When n is past the length, ok is false. full is as for
+// member.
+func element(d []byte, a, n int, full bool) (s slot, length int, ok bool) {
 	i := skipSpace(d, a+1)
 	if i < len(d) && d[i] == ']' {
 		return slot{insertAt: a + 1}, 0, n <= 0
@@ -187,6 +228,9 @@ func element(d []byte, a, n int) (s slot, length int, ok bool) {
 	prevEnd := -1
 	for k := 0; i < len(d); k++ {
 		vs := i
+		if k == n && !full {
+			return slot{found: true, start: vs}, k + 1, true
+		}
 		ve := skipValue(d, vs)
 		i = skipSpace(d, ve)
 		last := i >= len(d) || d[i] != ','

@@ -14,7 +14,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -76,10 +78,17 @@ func Check(data []byte, l Limits) error {
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = DefaultMaxDepth
 	}
-	// pathBuf backs the path of the usual shallow document, so that
-	// walking it does not allocate.
-	var pathBuf [16]step
-	c := checker{data: data, maxDepth: l.MaxDepth, path: pathBuf[:0]}
+	// The path's memory comes from a pool, so that a check allocates
+	// nothing (it runs on every request body and every patch).
+	pp := pathPool.Get().(*[]step)
+	c := checker{data: data, maxDepth: l.MaxDepth, path: (*pp)[:0]}
+	defer func() {
+		// Drop the keys, which alias data (card data, perhaps), before
+		// the memory goes back to the pool.
+		clear(c.path[:cap(c.path)])
+		*pp = c.path[:0]
+		pathPool.Put(pp)
+	}()
 	c.skipSpace()
 	if err := c.value(0); err != nil {
 		return err
@@ -99,6 +108,11 @@ type step struct {
 	key   []byte // unescaped; aliases the input or a key copy, never scratch
 	index int    // -1 for a key
 }
+
+var pathPool = sync.Pool{New: func() any {
+	p := make([]step, 0, 16)
+	return &p
+}}
 
 type checker struct {
 	data     []byte
@@ -145,6 +159,15 @@ func (c *checker) skipSpace() {
 	i, d := c.pos, c.data // locals: indented documents are much whitespace
 	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\t' || d[i] == '\r') {
 		i++
+		// Indentation is a run of spaces: measure it a word at a time.
+		for i+8 <= len(d) {
+			x := binary.LittleEndian.Uint64(d[i:]) ^ 0x2020202020202020
+			if x != 0 {
+				i += bits.TrailingZeros64(x) >> 3
+				break
+			}
+			i += 8
+		}
 	}
 	c.pos = i
 }
