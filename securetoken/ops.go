@@ -74,7 +74,7 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 			return s.put(tx, kek, rec, &envelope{}, nil)
 		}
 		if req.Source.Type == SourceSingleUseToken {
-			err = s.redeem(ctx, terminal, req.Source.SingleUseToken.Token, "/source/token", save)
+			err = s.redeem(ctx, terminal, req.Source.SingleUseToken.Token, "/source/token", nil, save)
 		} else {
 			src, ok := req.Source.StoredSource()
 			if !ok {
@@ -93,8 +93,9 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 }
 
 // redeem uses up a single-use token of terminal with fn, inside one store
-// transaction, mapping its errors to a fault at field.
-func (s *Service) redeem(ctx context.Context, terminal, token, field string, fn func(tx store.Tx, src Source) error) error {
+// transaction, mapping its errors to a fault at field — except an unknown
+// token (or another terminal's), which is unknown when that is not nil.
+func (s *Service) redeem(ctx context.Context, terminal, token, field string, unknown error, fn func(tx store.Tx, src Source) error) error {
 	if s.capture == nil {
 		return ErrNoSingleUse
 	}
@@ -106,6 +107,8 @@ func (s *Service) redeem(ctx context.Context, terminal, token, field string, fn 
 		return fn(tx, src)
 	})
 	switch {
+	case (errors.Is(err, capture.ErrTokenNotFound) || errors.Is(err, capture.ErrTerminal)) && unknown != nil:
+		return unknown
 	case errors.Is(err, capture.ErrTokenNotFound), errors.Is(err, capture.ErrTerminal):
 		return singleUseFault(field, "unknown", "is not a single-use token of this processing terminal")
 	case errors.Is(err, capture.ErrUsed):
@@ -289,7 +292,10 @@ func patchFault(err error, pol PathPolicy) error {
 // UpdateAccount replaces the payment details of the secure token id of
 // terminal with those a single-use token stands for, using the token up in
 // the same transaction; contact details, mitAgreement and custom fields
-// stay. The token is not used up if the update fails.
+// stay. The token is not used up if the update fails. Errors: ErrNotFound
+// for a secure token terminal does not have; ErrSingleUseNotFound for a
+// single-use token that does not exist or is another terminal's; a
+// *cardvault.InvalidError at /token for one used or expired already.
 func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req AccountUpdateRequest) (Resource, error) {
 	if checkTerminal(terminal) != nil || checkID("secureTokenId", id, 1, 200) != nil {
 		return Resource{}, ErrNotFound
@@ -302,7 +308,7 @@ func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req Ac
 		return Resource{}, err
 	}
 	var res Resource
-	err = s.redeem(ctx, terminal, req.Token, "/token", func(tx store.Tx, src Source) error {
+	err = s.redeem(ctx, terminal, req.Token, "/token", ErrSingleUseNotFound, func(tx store.Tx, src Source) error {
 		old, env, err := s.open(tx, kek, terminal, id)
 		if err != nil {
 			return err

@@ -397,6 +397,19 @@ func testUpdateAccount(t *testing.T, b teststores.Backend) {
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
 	_, err = e.svc.UpdateAccount(ctx, "1234001", "nope", securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
+	// A single-use token that does not exist, or is another terminal's,
+	// is not found — the two alike — and changes nothing.
+	other, err := e.svc.Create(ctx, "9999001", seedRequest(t, id))
+	require.NoError(t, err)
+	_, err = e.svc.UpdateAccount(ctx, "9999001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
+	require.ErrorIs(t, err, securetoken.ErrSingleUseNotFound)
+	require.ErrorIs(t, err, cardvault.ErrNotFound)
+	_, err = e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: strings.Repeat("ab", 64)})
+	require.ErrorIs(t, err, securetoken.ErrSingleUseNotFound)
+	got9, err := e.svc.Retrieve(ctx, "9999001", id)
+	require.NoError(t, err)
+	require.Equal(t, other, got9)
+
 	_, err = e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
 	require.NoError(t, err)
 }
