@@ -11,6 +11,7 @@ import (
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/patch"
 	"github.com/cardvault/cardvault/store"
+	"github.com/tidwall/gjson"
 )
 
 // Create saves the payment details of req under a new secure token of
@@ -181,9 +182,10 @@ func (s *Service) Delete(ctx context.Context, terminal, id string) error {
 // concurrent patches serialize and a "test" op is a precondition on the
 // state it runs against. Errors:
 //
-//   - a malformed patch, a path that does not exist (the fault names the
-//     nearest path that does), a patched resource that breaks the contract:
-//     a *cardvault.InvalidError (cardvault.ErrInvalid);
+//   - a malformed patch, paths the resource's schema does not have (one
+//     fault for each, in any op, naming the nearest path that exists), a
+//     path the document lacks when applied, a patched resource that breaks
+//     the contract: a *cardvault.InvalidError (cardvault.ErrInvalid);
 //   - an op naming an immutable member: a *ImmutableError
 //     (cardvault.ErrConflict, the publisher's 409 cannot-be-modified);
 //   - a failed "test": an error wrapping patch.ErrTestFailed
@@ -212,6 +214,9 @@ func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte) (R
 		if err != nil {
 			return patchFault(err, PolicyFor(old.Source.Type))
 		}
+		if err := unknownPaths(ops, PolicyFor(old.Source.Type)); err != nil {
+			return err
+		}
 		doc, err := old.PublicJSON()
 		if err != nil {
 			return err
@@ -231,6 +236,35 @@ func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte) (R
 		return Resource{}, err
 	}
 	return res, nil
+}
+
+// unknownPaths reports every pointer of a decoded patch (each op's path,
+// and the from of move and copy) that names no member of the resource,
+// each with the nearest that does — all of them at once, where applying
+// the patch would stop at the first.
+func unknownPaths(ops []byte, pol PathPolicy) error {
+	bad := &cardvault.InvalidError{}
+	for i, op := range gjson.ParseBytes(ops).Array() {
+		name := op.Get("op").Str // one of the six: the patch decoded
+		keys := []string{"path"}
+		if name == "move" || name == "copy" {
+			keys = append(keys, "from")
+		}
+		for _, key := range keys {
+			ptr := op.Get(key)
+			if ptr.Type != gjson.String || pol.Exists(ptr.Str) {
+				continue
+			}
+			var unknown *cardvault.InvalidError
+			if errors.As(pol.unknown(ptr.Str), &unknown) {
+				for _, f := range unknown.Fields {
+					f.Message = fmt.Sprintf("op %d (%s), its %s: %s", i, name, key, f.Message)
+					bad.Fields = append(bad.Fields, f)
+				}
+			}
+		}
+	}
+	return bad.Err()
 }
 
 // policies are the compiled patch policies per source type.

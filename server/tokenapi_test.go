@@ -518,9 +518,11 @@ func TestSecureTokenPatch(t *testing.T) {
 		r := api.do("PATCH", path, fixture(t, "seed-patch.json"))
 		requireProblem(t, r, http.StatusBadRequest, "bad-request")
 		errs := problemErrors(t, r)
-		require.NotEmpty(t, errs)
+		require.Len(t, errs, 2, "both paths that do not exist")
 		require.Equal(t, "/shippingAddress/recipientName", errs[0][0], "the parameter is the path that does not exist")
 		require.Contains(t, errs[0][2], "/customer/shippingAddress/recipientName", "the message names the nearest valid path")
+		require.Equal(t, "/source/cardDetails/cardholderName", errs[1][0])
+		require.Contains(t, errs[1][2], "the nearest valid path is /source/cardholderName")
 		require.Equal(t, before, current(), "nothing changed")
 	})
 
