@@ -88,21 +88,23 @@ func terminalURL(pt, collection string, rest ...string) string {
 	return p
 }
 
-// tokenCaller calls the secure-token API as one API key.
+// tokenCaller calls the secure-token API as one API key, in process
+// (env.caller) or over HTTP (remote.caller).
 type tokenCaller struct {
-	e      *env
+	t      testing.TB
+	send   func(req) reply
 	bearer string
 }
 
 func (e *env) caller(key APIKey) *tokenCaller {
-	return &tokenCaller{e: e, bearer: e.authorize(key.Key)}
+	return &tokenCaller{t: e.t, send: e.do, bearer: e.authorize(key.Key)}
 }
 
 // do sends a request with the bearer token and, for POST and PATCH, a new
 // Idempotency-Key; header pairs add or replace headers ("" as a value
 // removes one).
 func (c *tokenCaller) do(method, path, body string, header ...string) reply {
-	c.e.t.Helper()
+	c.t.Helper()
 	h := map[string]string{"Authorization": "Bearer " + c.bearer}
 	if method == http.MethodPost || method == http.MethodPatch {
 		h["Idempotency-Key"] = uuid4()
@@ -118,31 +120,31 @@ func (c *tokenCaller) do(method, path, body string, header ...string) reply {
 			h[header[i]] = header[i+1]
 		}
 	}
-	return c.e.do(req{method: method, path: path, body: body, header: h, contentType: ct})
+	return c.send(req{method: method, path: path, body: body, header: h, contentType: ct})
 }
 
 // create creates a secure token from body on pt and returns its resource.
 func (c *tokenCaller) create(pt, body string) map[string]any {
-	c.e.t.Helper()
+	c.t.Helper()
 	r := c.do("POST", terminalURL(pt, "secure-tokens"), body)
-	require.Equal(c.e.t, http.StatusCreated, r.status, "%s", r.body)
-	return r.json(c.e.t)
+	require.Equal(c.t, http.StatusCreated, r.status, "%s", r.body)
+	return r.json(c.t)
 }
 
 // get retrieves a secure token, requiring a 200.
 func (c *tokenCaller) get(pt, id string) reply {
-	c.e.t.Helper()
+	c.t.Helper()
 	r := c.do("GET", terminalURL(pt, "secure-tokens", url.PathEscape(id)), "")
-	require.Equal(c.e.t, http.StatusOK, r.status, "%s", r.body)
+	require.Equal(c.t, http.StatusOK, r.status, "%s", r.body)
 	return r
 }
 
 // singleUse creates a single-use token on pt from body and returns it.
 func (c *tokenCaller) singleUse(pt, body string) string {
-	c.e.t.Helper()
+	c.t.Helper()
 	r := c.do("POST", terminalURL(pt, "single-use-tokens"), body)
-	require.Equal(c.e.t, http.StatusCreated, r.status, "%s", r.body)
-	return secret("single-use token", r.json(c.e.t)["token"].(string))
+	require.Equal(c.t, http.StatusCreated, r.status, "%s", r.body)
+	return secret("single-use token", r.json(c.t)["token"].(string))
 }
 
 // problemErrors returns the errors member of a problem as (parameter,
