@@ -120,7 +120,15 @@ func (c *tokenCaller) do(method, path, body string, header ...string) reply {
 			h[header[i]] = header[i+1]
 		}
 	}
-	return c.send(req{method: method, path: path, body: body, header: h, contentType: ct})
+	r := c.send(req{method: method, path: path, body: body, header: h, contentType: ct})
+	// Whatever secret a reply carries is one the logs must not.
+	if s := gjson.GetBytes(r.body, "secret"); s.Type == gjson.String {
+		secret("capture secret", s.Str)
+	}
+	if s := gjson.GetBytes(r.body, "token"); s.Type == gjson.String && len(s.Str) == 128 {
+		secret("single-use token", s.Str)
+	}
+	return r
 }
 
 // create creates a secure token from body on pt and returns its resource.
