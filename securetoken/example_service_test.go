@@ -42,11 +42,13 @@ func Example_updateSavedPaymentDetails() {
 	id := saved.SecureTokenID
 
 	// 1. PATCH /v1/processing-terminals/1234001/secure-tokens/<id> with raw
-	// details. The guide's own example names /shippingAddress/recipientName,
-	// which the resource does not have; the error says which path it meant.
+	// details. The guide's own example names /shippingAddress/recipientName
+	// and /source/cardDetails/cardholderName, which the resource does not
+	// have; the error names both, and the paths they meant.
 	_, err := svc.Patch(ctx, "1234001", id, []byte(`[
 	  {"op": "add", "path": "/customer/lastName", "value": null},
-	  {"op": "add", "path": "/shippingAddress/recipientName", "value": null}]`))
+	  {"op": "add", "path": "/shippingAddress/recipientName", "value": null},
+	  {"op": "add", "path": "/source/cardDetails/cardholderName", "value": null}]`))
 	fmt.Println(err)
 	res, _ := svc.Patch(ctx, "1234001", id, []byte(`[
 	  {"op": "replace", "path": "/customer/lastName", "value": "Hopper-Smith"},
@@ -64,7 +66,7 @@ func Example_updateSavedPaymentDetails() {
 	out, _ := json.Marshal(res.Source)
 	fmt.Println(string(out), res.Customer.LastName, res.MITAgreement, res.Token == saved.Token)
 	// Output:
-	// invalid input: /shippingAddress/recipientName: op 1 (add /shippingAddress/recipientName): path not found: no member "shippingAddress" in ""; the nearest valid path is /customer/shippingAddress/recipientName
+	// invalid input: /shippingAddress/recipientName: op 1 (add), its path: names no member of a secure token; the nearest valid path is /customer/shippingAddress/recipientName; /source/cardDetails/cardholderName: op 2 (add), its path: names no member of a secure token; the nearest valid path is /source/cardholderName
 	// Hopper-Smith 1229
 	// {"type":"card","cardholderName":"Sarah Hopper","cardNumber":"555555******4444","expiryDate":"1230","cardType":"Mastercard"} Hopper-Smith unscheduled true
 }

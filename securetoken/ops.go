@@ -11,6 +11,7 @@ import (
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/patch"
 	"github.com/cardvault/cardvault/store"
+	"github.com/tidwall/gjson"
 )
 
 // Create saves the payment details of req under a new secure token of
@@ -74,7 +75,7 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 			return s.put(tx, kek, rec, &envelope{}, nil)
 		}
 		if req.Source.Type == SourceSingleUseToken {
-			err = s.redeem(ctx, terminal, req.Source.SingleUseToken.Token, "/source/token", save)
+			err = s.redeem(ctx, terminal, req.Source.SingleUseToken.Token, "/source/token", nil, save)
 		} else {
 			src, ok := req.Source.StoredSource()
 			if !ok {
@@ -93,8 +94,9 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 }
 
 // redeem uses up a single-use token of terminal with fn, inside one store
-// transaction, mapping its errors to a fault at field.
-func (s *Service) redeem(ctx context.Context, terminal, token, field string, fn func(tx store.Tx, src Source) error) error {
+// transaction, mapping its errors to a fault at field — except an unknown
+// token (or another terminal's), which is unknown when that is not nil.
+func (s *Service) redeem(ctx context.Context, terminal, token, field string, unknown error, fn func(tx store.Tx, src Source) error) error {
 	if s.capture == nil {
 		return ErrNoSingleUse
 	}
@@ -106,6 +108,8 @@ func (s *Service) redeem(ctx context.Context, terminal, token, field string, fn 
 		return fn(tx, src)
 	})
 	switch {
+	case (errors.Is(err, capture.ErrTokenNotFound) || errors.Is(err, capture.ErrTerminal)) && unknown != nil:
+		return unknown
 	case errors.Is(err, capture.ErrTokenNotFound), errors.Is(err, capture.ErrTerminal):
 		return singleUseFault(field, "unknown", "is not a single-use token of this processing terminal")
 	case errors.Is(err, capture.ErrUsed):
@@ -178,9 +182,10 @@ func (s *Service) Delete(ctx context.Context, terminal, id string) error {
 // concurrent patches serialize and a "test" op is a precondition on the
 // state it runs against. Errors:
 //
-//   - a malformed patch, a path that does not exist (the fault names the
-//     nearest path that does), a patched resource that breaks the contract:
-//     a *cardvault.InvalidError (cardvault.ErrInvalid);
+//   - a malformed patch, paths the resource's schema does not have (one
+//     fault for each, in any op, naming the nearest path that exists), a
+//     path the document lacks when applied, a patched resource that breaks
+//     the contract: a *cardvault.InvalidError (cardvault.ErrInvalid);
 //   - an op naming an immutable member: a *ImmutableError
 //     (cardvault.ErrConflict, the publisher's 409 cannot-be-modified);
 //   - a failed "test": an error wrapping patch.ErrTestFailed
@@ -209,6 +214,9 @@ func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte) (R
 		if err != nil {
 			return patchFault(err, PolicyFor(old.Source.Type))
 		}
+		if err := unknownPaths(ops, PolicyFor(old.Source.Type)); err != nil {
+			return err
+		}
 		doc, err := old.PublicJSON()
 		if err != nil {
 			return err
@@ -228,6 +236,35 @@ func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte) (R
 		return Resource{}, err
 	}
 	return res, nil
+}
+
+// unknownPaths reports every pointer of a decoded patch (each op's path,
+// and the from of move and copy) that names no member of the resource,
+// each with the nearest that does — all of them at once, where applying
+// the patch would stop at the first.
+func unknownPaths(ops []byte, pol PathPolicy) error {
+	bad := &cardvault.InvalidError{}
+	for i, op := range gjson.ParseBytes(ops).Array() {
+		name := op.Get("op").Str // one of the six: the patch decoded
+		keys := []string{"path"}
+		if name == "move" || name == "copy" {
+			keys = append(keys, "from")
+		}
+		for _, key := range keys {
+			ptr := op.Get(key)
+			if ptr.Type != gjson.String || pol.Exists(ptr.Str) {
+				continue
+			}
+			var unknown *cardvault.InvalidError
+			if errors.As(pol.unknown(ptr.Str), &unknown) {
+				for _, f := range unknown.Fields {
+					f.Message = fmt.Sprintf("op %d (%s), its %s: %s", i, name, key, f.Message)
+					bad.Fields = append(bad.Fields, f)
+				}
+			}
+		}
+	}
+	return bad.Err()
 }
 
 // policies are the compiled patch policies per source type.
@@ -289,7 +326,10 @@ func patchFault(err error, pol PathPolicy) error {
 // UpdateAccount replaces the payment details of the secure token id of
 // terminal with those a single-use token stands for, using the token up in
 // the same transaction; contact details, mitAgreement and custom fields
-// stay. The token is not used up if the update fails.
+// stay. The token is not used up if the update fails. Errors: ErrNotFound
+// for a secure token terminal does not have; ErrSingleUseNotFound for a
+// single-use token that does not exist or is another terminal's; a
+// *cardvault.InvalidError at /token for one used or expired already.
 func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req AccountUpdateRequest) (Resource, error) {
 	if checkTerminal(terminal) != nil || checkID("secureTokenId", id, 1, 200) != nil {
 		return Resource{}, ErrNotFound
@@ -302,7 +342,7 @@ func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req Ac
 		return Resource{}, err
 	}
 	var res Resource
-	err = s.redeem(ctx, terminal, req.Token, "/token", func(tx store.Tx, src Source) error {
+	err = s.redeem(ctx, terminal, req.Token, "/token", ErrSingleUseNotFound, func(tx store.Tx, src Source) error {
 		old, env, err := s.open(tx, kek, terminal, id)
 		if err != nil {
 			return err

@@ -30,6 +30,11 @@ var (
 	// ErrIDRetired: Create with the secureTokenId of a deleted secure token;
 	// ids are never reused.
 	ErrIDRetired = fmt.Errorf("securetoken: that secureTokenId belonged to a deleted secure token and is never reused: %w", cardvault.ErrConflict)
+	// ErrSingleUseNotFound: UpdateAccount with a single-use token that does
+	// not exist or belongs to another processing terminal (the two are not
+	// told apart). In Create, where the token is one member of the body, the
+	// same case is a fault at /source/token instead.
+	ErrSingleUseNotFound = fmt.Errorf("securetoken: no such single-use token for this processing terminal: %w", cardvault.ErrNotFound)
 	// ErrNoSingleUse: a single-use token where the Service has no capture
 	// service to redeem it with.
 	ErrNoSingleUse = fmt.Errorf("securetoken: single-use tokens are not configured: %w", cardvault.ErrInvalid)

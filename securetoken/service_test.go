@@ -205,8 +205,8 @@ func testTokens(t *testing.T, b teststores.Backend) {
 }
 
 // The seed's PATCH: its first op is valid, its other two name paths that do
-// not exist. The patch fails as a whole, naming the first bad path and the
-// path it meant; nothing changes.
+// not exist. The patch fails as a whole, naming both bad paths and the
+// paths they meant; nothing changes.
 func testPatch(t *testing.T, b teststores.Backend) {
 	e := newSvc(t, b.Open(t))
 	id := "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"
@@ -219,8 +219,17 @@ func testPatch(t *testing.T, b teststores.Backend) {
 	_, err = e.svc.Patch(ctx, "1234001", id, []byte(seedPatch))
 	var bad *cardvault.InvalidError
 	require.ErrorAs(t, err, &bad)
+	require.Len(t, bad.Fields, 2)
 	require.Equal(t, "/shippingAddress/recipientName", bad.Fields[0].Field)
-	require.Contains(t, bad.Fields[0].Message, "/customer/shippingAddress/recipientName")
+	require.Equal(t, "op 1 (add), its path: names no member of a secure token; the nearest valid path is /customer/shippingAddress/recipientName", bad.Fields[0].Message)
+	require.Equal(t, "/source/cardDetails/cardholderName", bad.Fields[1].Field)
+	require.Contains(t, bad.Fields[1].Message, "op 2 (add), its path: ")
+	require.Contains(t, bad.Fields[1].Message, "the nearest valid path is /source/cardholderName")
+	// A move or copy's from too, with its path.
+	_, err = e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"copy","from":"/customer/name","path":"/customer/nickname"}]`))
+	require.ErrorAs(t, err, &bad)
+	require.Equal(t, []string{"/customer/nickname", "/customer/name"}, faultFields(t, err))
+	require.Contains(t, bad.Fields[1].Message, "op 0 (copy), its from: ")
 	after, err := e.svc.Retrieve(ctx, "1234001", id)
 	require.NoError(t, err)
 	require.Equal(t, before, after, "a failed patch changes nothing")
@@ -397,6 +406,19 @@ func testUpdateAccount(t *testing.T, b teststores.Backend) {
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
 	_, err = e.svc.UpdateAccount(ctx, "1234001", "nope", securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
+	// A single-use token that does not exist, or is another terminal's,
+	// is not found — the two alike — and changes nothing.
+	other, err := e.svc.Create(ctx, "9999001", seedRequest(t, id))
+	require.NoError(t, err)
+	_, err = e.svc.UpdateAccount(ctx, "9999001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
+	require.ErrorIs(t, err, securetoken.ErrSingleUseNotFound)
+	require.ErrorIs(t, err, cardvault.ErrNotFound)
+	_, err = e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: strings.Repeat("ab", 64)})
+	require.ErrorIs(t, err, securetoken.ErrSingleUseNotFound)
+	got9, err := e.svc.Retrieve(ctx, "9999001", id)
+	require.NoError(t, err)
+	require.Equal(t, other, got9)
+
 	_, err = e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
 	require.NoError(t, err)
 }

@@ -97,6 +97,37 @@
 // its processing terminals only: 403 forbidden elsewhere. The server keeps
 // keyed hashes of API keys only.
 //
+// Its routes (reference/payroc-api.md), under "Authorization: Bearer":
+//
+//	POST   /v1/processing-terminals/{pt}/secure-tokens                       201 + Location
+//	GET    /v1/processing-terminals/{pt}/secure-tokens?[filters][&before|after=][&limit=]
+//	GET    /v1/processing-terminals/{pt}/secure-tokens/{id}
+//	DELETE /v1/processing-terminals/{pt}/secure-tokens/{id}                  204
+//	PATCH  /v1/processing-terminals/{pt}/secure-tokens/{id}                  RFC 6902
+//	POST   /v1/processing-terminals/{pt}/secure-tokens/{id}/update-account
+//	POST   /v1/processing-terminals/{pt}/single-use-tokens                   201 + Location
+//	POST   /v1/processing-terminals/{pt}/capture-endpoints                   201 + Location (cardvault's own)
+//
+// Every rule is package securetoken's. The last route is not the
+// publisher's: it makes a single-use-token capture endpoint ({"ttl"}
+// optional, 30 minutes by default) that a browser or a hosted form page
+// posts card or bank account fields to, at POST /v1/capture/{id} with only
+// its secret; the answer is {"processing_terminal_id", "single_use_token",
+// "expires_at"}, and the merchant sends the token to update-account. See
+// tokenapi.go.
+//
+// Where the publisher's notes leave a choice open: a JSON Patch whose
+// "test" fails is a 409 cannot-be-modified naming the tested path (the
+// resource is not in the state the patch expects); a patch naming an
+// immutable member is a 409 cannot-be-modified too, a path the resource
+// lacks a 400 naming it and the nearest valid path. Creating with an id in
+// use is a 409 resource-already-exists whose instance is the existing
+// token; with the id of a deleted token, the same 409 saying the id is
+// retired. Update-account with a single-use token that does not exist or is
+// another terminal's is a 404 not-found with resource "singleUseToken"; one
+// used or expired already is a 400 naming /token. A DELETE ignores Accept:
+// it answers without a body.
+//
 // Errors of this API are RFC 7807 application/problem+json documents in the
 // publisher's shape, "type" being Config.ErrorsBaseURL (default
 // DefaultErrorsBaseURL) + "#" + the anchor: bad-request with errors

@@ -4,8 +4,12 @@ package server
 // on a free port — on boltstore, then on PostgreSQL (two processes sharing
 // one database) — and driven over HTTP through every route of the
 // vault/capture API, the seed's hosted-form flow and its manual capture POST
-// in headless Chromium, and the two example client programs. Its logs go to
-// the sink TestMain scans for secrets.
+// in headless Chromium, the secure-token API (its responses validated
+// against the contract like every other test's), a single-use token made
+// by a hosted form in Chromium, and the four example client programs. On
+// PostgreSQL it races one single-use token on both servers and replays an
+// idempotent request on the server that did not run it. Its logs go to the
+// sink TestMain scans for secrets.
 
 import (
 	"bytes"
@@ -28,6 +32,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/browsertest"
@@ -41,7 +46,9 @@ func buildBinaries(t *testing.T) string {
 	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
 		"github.com/cardvault/cardvault/examples/server",
 		"github.com/cardvault/cardvault/examples/capture-update",
-		"github.com/cardvault/cardvault/examples/hosted-form")
+		"github.com/cardvault/cardvault/examples/hosted-form",
+		"github.com/cardvault/cardvault/examples/securetoken-patch",
+		"github.com/cardvault/cardvault/examples/single-use-update")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 	return dir
@@ -159,7 +166,17 @@ func (c remote) do(r req) reply {
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(c.t, err)
+	checkContract(c.t, hr, resp.StatusCode, resp.Header, raw)
 	return reply{status: resp.StatusCode, header: resp.Header, body: raw}
+}
+
+// caller authorizes key at the running server and returns a caller of its
+// secure-token API.
+func (c remote) caller(key APIKey) *tokenCaller {
+	c.t.Helper()
+	r := c.do(req{method: "POST", path: "/authorize", header: map[string]string{"x-api-key": key.Key}})
+	require.Equal(c.t, http.StatusOK, r.status, "%s", r.body)
+	return &tokenCaller{t: c.t, send: c.do, bearer: secret("bearer token", r.json(c.t)["access_token"].(string))}
 }
 
 func (c remote) alice(method, path string, q url.Values, body string) reply {
@@ -266,6 +283,7 @@ func TestEndToEnd(t *testing.T) {
 		p2 := startServer(t, filepath.Join(bins, "server"), t.TempDir(), append(env, "CARDVAULT_DATA="+filepath.Join(t.TempDir(), "d2"))...)
 		c1, c2 := remote{t, p1.base}, remote{t, p2.base}
 		exerciseServer(t, c1, b, m, bins)
+		acrossProcesses(t, c1, c2)
 
 		// What one server writes, the other reads; a capture endpoint made
 		// on one is redeemed on the other.
@@ -520,9 +538,172 @@ func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *e2eMercha
 	ex := m.hitsTo("/update/example")
 	require.Equal(t, "my-reference", ex[len(ex)-1].Query().Get("reference"))
 
+	exerciseTokenAPI(t, c, b, m, bins)
+
 	// The metrics saw it all.
 	body := string(c.do(req{method: "GET", path: "/metrics"}).body)
 	require.GreaterOrEqual(t, sample(t, body, `cardvault_capture_redemptions_total{outcome="ok"}`), 5.0)
 	require.GreaterOrEqual(t, sample(t, body, `cardvault_http_requests_total{route="POST /v1/capture/{id}",code="200"}`), 5.0)
 	return k
+}
+
+// exerciseTokenAPI drives the secure-token API of a running server: the
+// seed's PATCH flow, a single-use token and update-account, the hosted-form
+// path in Chromium, delete, and the two example programs.
+func exerciseTokenAPI(t *testing.T, c remote, b *browsertest.Browser, m *e2eMerchant, bins string) {
+	const timeout = 20 * time.Second
+	api := c.caller(keyAll) // from CARDVAULT_API_KEYS
+	card := fixture(t, "create-card.json")
+	collection := terminalURL(termA, "secure-tokens")
+	id := "MREF_e2e-" + crypto.NewID(8)
+
+	// Create, as the seed's customer.
+	r := api.do("POST", collection, set(t, card, "secureTokenId", id))
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	require.Equal(t, c.base+collection+"/"+id, r.header.Get("Location"))
+	saved := r.json(t)
+
+	// The seed's PATCH, refused with the paths it meant; then corrected.
+	path := collection + "/" + id
+	r = api.do("PATCH", path, fixture(t, "seed-patch.json"))
+	requireProblem(t, r, http.StatusBadRequest, "bad-request")
+	require.Equal(t, []string{"/shippingAddress/recipientName", "/source/cardDetails/cardholderName"}, problemParams(t, r))
+	require.Contains(t, problemErrors(t, r)[0][2], "/customer/shippingAddress/recipientName")
+	r = api.do("PATCH", path, `[{"op":"add","path":"/customer/lastName","value":null},
+		{"op":"replace","path":"/customer/shippingAddress/recipientName","value":"Grace Hopper"}]`)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Equal(t, "Grace Hopper", gjson.GetBytes(r.body, "customer.shippingAddress.recipientName").Str)
+
+	// List: the token is found by its card's last four and its customer.
+	r = api.do("GET", collection+"?last4=7062&customerName=Grace+Hopper", "")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Contains(t, gjson.GetBytes(r.body, "data.#.secureTokenId").Value(), id)
+
+	// A single-use token with new details, and update-account.
+	tok := api.singleUse(termA, fixture(t, "single-use-card.json"))
+	update := func(tok string) reply {
+		return api.do("POST", path+"/update-account", `{"type":"singleUseToken","token":"`+tok+`"}`)
+	}
+	r = update(tok)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Equal(t, "555555******4444", gjson.GetBytes(r.body, "source.cardNumber").Str)
+	require.Equal(t, saved["token"], gjson.GetBytes(r.body, "token").Str, "the secure token stays")
+	requireProblem(t, update(tok), http.StatusBadRequest, "bad-request")
+
+	// The hosted-form path: a capture endpoint for the terminal, the
+	// standard card form configured with a success callback, in the
+	// merchant's iframe; the callback hands the merchant the single-use
+	// token, which update-account takes.
+	r = api.do("POST", terminalURL(termA, "capture-endpoints"), `{"ttl":"PT10M"}`)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	ep := r.json(t)
+	epSecret := secret("capture secret", ep["secret"].(string))
+	callback := "function(responseData, requestData) {\n" +
+		"window.location.replace(`" + m.origin + "/update/single-use?token=${encodeURIComponent(responseData.single_use_token)}`);\n}"
+	r = c.alice("POST", "/v1/capture/iframe", url.Values{"form_type": {"pcd"}}, mustJSON(t, map[string]any{
+		"success_callback": base64.StdEncoding.EncodeToString([]byte(callback)),
+		"field_options":    map[string]any{"reference": map[string]bool{"visible": false}},
+		"frame_ancestors":  []string{m.origin},
+	}))
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	form := r.json(t)
+	link := "http://" + form["link"].(string) + "?unique_id=" + url.QueryEscape(ep["id"].(string)) + "&secret=" + url.QueryEscape(epSecret)
+	before := len(m.hitsTo("/update/single-use"))
+	tab := b.NewTab(t, timeout)
+	tab.Do(chromedp.Navigate(m.origin + "/embed?src=" + url.QueryEscape(link)))
+	frame := tab.Frame("#cv", c.base)
+	formCard := secret("card number", "4000056655665556")
+	next := time.Now().AddDate(2, 0, 0)
+	frame.Do(
+		chromedp.SendKeys(chromedp.CSS("#cv-card-number"), formCard, frame.Query...),
+		chromedp.SendKeys(chromedp.CSS("#cv-card-holder"), "Ada Lovelace", frame.Query...),
+		chromedp.SendKeys(chromedp.CSS("#cv-expiry"), fmt.Sprintf("%02d/%02d", int(next.Month()), next.Year()%100), frame.Query...),
+		chromedp.SendKeys(chromedp.CSS("#cv-cvv"), secret("cvv", "613"), frame.Query...),
+		chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+	)
+	require.Eventually(t, func() bool { return len(m.hitsTo("/update/single-use")) > before }, timeout, 20*time.Millisecond,
+		"the success callback hands the merchant the single-use token")
+	hits := m.hitsTo("/update/single-use")
+	formToken := secret("single-use token", hits[len(hits)-1].Query().Get("token"))
+	require.Len(t, formToken, 128)
+	require.Empty(t, tab.ConsoleErrors())
+	r = update(formToken)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	require.Equal(t, map[string]any{"type": "card", "cardholderName": "Ada Lovelace", "cardNumber": "400005******5556",
+		"expiryDate": fmt.Sprintf("%02d%02d", int(next.Month()), next.Year()%100), "cardType": "Visa"}, r.json(t)["source"])
+	require.Equal(t, "Grace Hopper", gjson.GetBytes(r.body, "customer.shippingAddress.recipientName").Str, "the customer stays")
+	require.Equal(t, http.StatusOK, c.alice("DELETE", "/v1/capture/iframe/"+form["id"].(string), nil, "").status)
+
+	// Delete.
+	r = api.do("DELETE", path, "")
+	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+	requireProblem(t, api.do("GET", path, ""), http.StatusNotFound, "not-found")
+
+	// The example programs, against this server.
+	for _, ex := range []struct {
+		name string
+		want []string
+	}{
+		{"securetoken-patch", []string{
+			"authorized: a bearer token for 3600 s",
+			"the guide's PATCH was refused: 400 Bad request (bad-request)",
+			"/shippingAddress/recipientName: op 1 (add), its path: names no member of a secure token; the nearest valid path is /customer/shippingAddress/recipientName",
+			"the corrected PATCH succeeded: lastName removed, shipping recipientName removed, cardholderName \"Sarah Hopper\", card 453985******7062",
+		}},
+		{"single-use-update", []string{
+			"single-use token for card 555555******4444",
+			"(unchanged: true), card 555555******4444, expiry 0331, customer Sarah Hopper, mitAgreement unscheduled",
+			"the same single-use token again: 400 Bad request (bad-request)\n  /token: was used already",
+		}},
+	} {
+		out, err := exec.Command(filepath.Join(bins, ex.name), "-url", c.base, "-api-key", keyAll.Key).CombinedOutput()
+		require.NoError(t, err, "%s: %s", ex.name, out)
+		for _, w := range ex.want {
+			require.Contains(t, string(out), w, ex.name)
+		}
+		require.NotContains(t, string(out), fixtureCard, "an example never sees a whole card number it did not send")
+	}
+}
+
+// acrossProcesses checks what two servers on one PostgreSQL promise: a
+// single-use token raced on both is used exactly once, and an idempotent
+// request retried on the other server replays the first response byte for
+// byte.
+func acrossProcesses(t *testing.T, c1, c2 remote) {
+	api1, api2 := c1.caller(keyTwo), c2.caller(keyTwo)
+	id := "MREF_race-" + crypto.NewID(8)
+	api1.create(termA, set(t, fixture(t, "create-card.json"), "secureTokenId", id))
+	tok := api1.singleUse(termA, fixture(t, "single-use-card.json"))
+	body := `{"type":"singleUseToken","token":"` + tok + `"}`
+	path := terminalURL(termA, "secure-tokens", id, "update-account")
+
+	const perServer = 4
+	statuses := make(chan int, 2*perServer)
+	var wg sync.WaitGroup
+	for _, api := range []*tokenCaller{api1, api2} {
+		for range perServer {
+			wg.Go(func() { statuses <- api.do("POST", path, body).status })
+		}
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	require.Equal(t, map[int]int{http.StatusOK: 1, http.StatusBadRequest: 2*perServer - 1}, count, "used exactly once")
+	require.Equal(t, "555555******4444", gjson.GetBytes(api2.get(termA, id).body, "source.cardNumber").Str)
+
+	// A retry on the other server replays the first response.
+	key := uuid4()
+	create := set(t, fixture(t, "create-card.json"), "secureTokenId", "MREF_replay-"+crypto.NewID(8))
+	first := api1.do("POST", terminalURL(termA, "secure-tokens"), create, "Idempotency-Key", key)
+	require.Equal(t, http.StatusCreated, first.status, "%s", first.body)
+	again := api2.do("POST", terminalURL(termA, "secure-tokens"), create, "Idempotency-Key", key)
+	require.Equal(t, first.status, again.status)
+	require.Equal(t, first.body, again.body, "byte for byte")
+	require.Equal(t, "true", again.header.Get("Idempotent-Replayed"))
+	require.Equal(t, first.header.Get("Location"), again.header.Get("Location"))
+	requireProblem(t, api2.do("POST", terminalURL(termA, "secure-tokens"), set(t, create, "mitAgreement", "recurring"), "Idempotency-Key", key),
+		http.StatusConflict, "idempotency-key-in-use")
 }

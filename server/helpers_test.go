@@ -157,7 +157,7 @@ func (e *env) do(r req) reply {
 		hr.SetBasicAuth(r.basic.Name, r.basic.Password)
 	}
 	rec := httptest.NewRecorder()
-	e.srv.ServeHTTP(rec, hr)
+	contractValidating(e.t, e.srv).ServeHTTP(rec, hr)
 	return reply{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 

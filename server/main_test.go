@@ -107,6 +107,15 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
+	summary, missing := contractReport()
+	if testing.Verbose() {
+		fmt.Fprintln(os.Stderr, summary)
+	}
+	if len(missing) > 0 && !testing.Short() && !onlySomeTests() {
+		// The contract was proved only for what the tests provoked.
+		fmt.Fprintf(os.Stderr, "contract: no validated response for %s\n", strings.Join(missing, ", "))
+		code = 1
+	}
 	os.Exit(code)
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/patch"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
 )
@@ -135,6 +136,19 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 		return p
 	case errors.Is(err, securetoken.ErrImmutable):
 		return s.newProblem(anchorCannotBeModified)
+	case errors.Is(err, patch.ErrTestFailed):
+		// A JSON Patch "test" that failed: the resource is not in the state
+		// the patch expects, so it cannot be modified by it (RFC 5789
+		// section 2.2 gives 409 Conflict). The publisher's 409 anchors are
+		// resource-already-exists and cannot-be-modified; the second is the
+		// one that means this. The error names the pointer, never a value.
+		p := s.newProblem(anchorCannotBeModified)
+		var op *patch.OpError
+		if errors.As(err, &op) {
+			p.Errors = []problemError{{Parameter: op.Path, Detail: "test failed",
+				Message: "the value at this path is not the one the test operation expects; nothing was changed"}}
+		}
+		return p
 	case errors.Is(err, cardvault.ErrConflict):
 		p := s.newProblem(anchorAlreadyExists)
 		p.Instance = s.instance(r)
@@ -172,11 +186,14 @@ func unavailable(err error) bool {
 
 // instance is the URL a 403 or 409 problem names: the request's path on the
 // public URL when one is configured.
-func (s *Server) instance(r *http.Request) string {
+func (s *Server) instance(r *http.Request) string { return s.instanceOf(r.URL.EscapedPath()) }
+
+// instanceOf is path (escaped) on the public URL when one is configured.
+func (s *Server) instanceOf(path string) string {
 	if s.publicURL != nil {
-		return s.publicURL.Scheme + "://" + s.publicURL.Host + strings.TrimSuffix(s.publicURL.Path, "/") + r.URL.EscapedPath()
+		return s.publicURL.Scheme + "://" + s.publicURL.Host + strings.TrimSuffix(s.publicURL.Path, "/") + path
 	}
-	return r.URL.EscapedPath()
+	return path
 }
 
 // acceptsJSON reports whether the request's Accept header admits an

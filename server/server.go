@@ -422,7 +422,8 @@ func (s *Server) runClosers() error {
 //
 //  1. requireBearer: 401 not-authorized without a valid access token, 403
 //     forbidden for a {processingTerminalId} outside the API key's;
-//  2. 406 not-acceptable when the Accept header admits no JSON;
+//  2. 406 not-acceptable when the Accept header admits no JSON (except on
+//     DELETE, which answers without a body);
 //  3. for POST, PUT and PATCH, 415 unsupported-media-type unless the body is
 //     application/json (a PATCH may also say application/json-patch+json);
 //  4. for POST and PATCH, requireIdempotency: 400 idempotency-key-missing,
@@ -435,7 +436,10 @@ func (s *Server) runClosers() error {
 func (s *Server) secureTokenRoute(h http.Handler) http.Handler {
 	inner := s.requireIdempotency(h)
 	return s.requireBearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !acceptsJSON(r) {
+		// A DELETE answers 204 without a representation, so its Accept
+		// header has nothing to refuse (and the contract declares no 406
+		// for it).
+		if r.Method != http.MethodDelete && !acceptsJSON(r) {
 			writeProblem(w, s.newProblem(anchorNotAcceptable))
 			return
 		}

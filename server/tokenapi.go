@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -51,6 +55,8 @@ func (s *Server) registerTokenRoutes(mux *http.ServeMux) error {
 		{"PATCH " + base + "/secure-tokens/{secureTokenId}", s.patchSecureToken},
 		{"POST " + base + "/secure-tokens/{secureTokenId}/update-account", s.updateAccount},
 		{"POST " + base + "/single-use-tokens", s.createSingleUseToken},
+		// cardvault's own, not the publisher's: see createCaptureEndpoint.
+		{"POST " + base + "/capture-endpoints", s.createCaptureEndpoint},
 	} {
 		mux.Handle(r.pattern, s.secureTokenRoute(r.h))
 	}
@@ -110,11 +116,30 @@ func (s *Server) createSecureToken(w http.ResponseWriter, r *http.Request) {
 	pt := r.PathValue("processingTerminalId")
 	res, err := s.tokens.Create(r.Context(), pt, req)
 	if err != nil {
-		s.writeProblemFor(w, r, err, resourceSecureToken)
+		p := s.problemFor(r, err, resourceSecureToken)
+		switch {
+		case errors.Is(err, securetoken.ErrExists):
+			// The publisher's 409 names the existing resource.
+			p.Instance = s.instanceOf(secureTokenPath(pt, req.SecureTokenID))
+			p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "already exists",
+				Message: "a secure token with this secureTokenId exists on this processing terminal"}}
+		case errors.Is(err, securetoken.ErrIDRetired):
+			p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "retired",
+				Message: "belonged to a secure token that was deleted; a secureTokenId is never reused"}}
+		}
+		writeProblem(w, p)
 		return
 	}
-	w.Header().Set("Location", s.tokenURL(r, "/v1/processing-terminals/"+url.PathEscape(pt)+"/secure-tokens/"+url.PathEscape(res.SecureTokenID), nil))
+	w.Header().Set("Location", s.tokenURL(r, secureTokenPath(pt, res.SecureTokenID), nil))
 	writeTokenJSON(w, http.StatusCreated, res)
+}
+
+// terminalPath is the path of a processing terminal's collections' parent.
+func terminalPath(pt string) string { return "/v1/processing-terminals/" + url.PathEscape(pt) }
+
+// secureTokenPath is the path of a secure token.
+func secureTokenPath(pt, id string) string {
+	return terminalPath(pt) + "/secure-tokens/" + url.PathEscape(id)
 }
 
 func (s *Server) listSecureTokens(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +162,7 @@ func (s *Server) listSecureTokens(w http.ResponseWriter, r *http.Request) {
 	if resp.Data == nil {
 		resp.Data = []securetoken.Resource{}
 	}
-	path := "/v1/processing-terminals/" + url.PathEscape(pt) + "/secure-tokens"
+	path := terminalPath(pt) + "/secure-tokens"
 	link := func(rel, cursor, value string) {
 		v := q.Values()
 		v.Del("before")
@@ -197,7 +222,11 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.tokens.UpdateAccount(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), req)
 	if err != nil {
-		s.writeProblemFor(w, r, err, resourceSecureToken)
+		resource := resourceSecureToken
+		if errors.Is(err, securetoken.ErrSingleUseNotFound) {
+			resource = resourceSingleUseToken
+		}
+		s.writeProblemFor(w, r, err, resource)
 		return
 	}
 	writeTokenJSON(w, http.StatusOK, res)
@@ -222,6 +251,78 @@ func (s *Server) createSingleUseToken(w http.ResponseWriter, r *http.Request) {
 	// The token is a secret that a URL would carry into logs and caches,
 	// and there is no route to read one back: the Location names the
 	// terminal's single-use tokens.
-	w.Header().Set("Location", s.tokenURL(r, "/v1/processing-terminals/"+url.PathEscape(pt)+"/single-use-tokens", nil))
+	w.Header().Set("Location", s.tokenURL(r, terminalPath(pt)+"/single-use-tokens", nil))
 	writeTokenJSON(w, http.StatusCreated, res)
+}
+
+// Capture endpoints for a processing terminal: cardvault's own route, not
+// the publisher's (whose hosted fields are a script of theirs). It is what
+// makes a single-use token from a hosted form: a capture endpoint (a
+// single-use-token grant of package capture) that a browser posts card or
+// bank account fields to, with only its secret, at POST /v1/capture/{id} —
+// directly or from a hosted form page, /v1/capture/iframe/{form}?unique_id=
+// &secret= — and that answers {"processing_terminal_id", "single_use_token",
+// "expires_at"} instead of storing anything; the merchant then sends the
+// single-use token to update-account (or to create, as a singleUseToken
+// source). Creating one takes what every route of this API takes (a bearer
+// token allowed the terminal, an Idempotency-Key) and an optional body
+// {"ttl": "PT30M"}: an ISO 8601 duration from one second to a day, 30
+// minutes when left out. The endpoint takes one capture; a capture that is
+// refused (a bad card number) does not use it up.
+
+const (
+	defaultCaptureEndpointTTL = "PT30M"
+	maxCaptureEndpointTTL     = 24 * time.Hour
+)
+
+// captureEndpoint is the reply of POST .../capture-endpoints. URL is the
+// path to post to, as the vault/capture API gives it.
+type captureEndpoint struct {
+	ID                   string    `json:"id"`
+	URL                  string    `json:"url"`
+	Secret               string    `json:"secret"`
+	ProcessingTerminalID string    `json:"processingTerminalId"`
+	ExpiresAt            time.Time `json:"expiresAt"`
+}
+
+func (s *Server) createCaptureEndpoint(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readTokenBody(w, r, "captureEndpoint")
+	if !ok {
+		return
+	}
+	var opts struct {
+		TTL string `json:"ttl"`
+	}
+	bad := &cardvault.InvalidError{}
+	if body = bytes.TrimSpace(body); len(body) > 0 {
+		if err := decodeStrict(body, &opts); err != nil {
+			bad.Add("body", "invalid body", err.Error())
+		}
+	}
+	if bad.Err() == nil && opts.TTL != "" {
+		d, err := capture.ParseDuration(opts.TTL)
+		if err != nil || d < time.Second || d > maxCaptureEndpointTTL {
+			bad.Add("/ttl", "invalid value", "must be an ISO 8601 duration from PT1S to P1D")
+		}
+	}
+	if opts.TTL == "" {
+		opts.TTL = defaultCaptureEndpointTTL
+	}
+	if err := bad.Err(); err != nil {
+		s.writeProblemFor(w, r, err, "captureEndpoint")
+		return
+	}
+	client, _ := clientFrom(r.Context())
+	pt := r.PathValue("processingTerminalId")
+	g, err := s.capture.CreateGrant(r.Context(), capture.GrantRequest{
+		Owner: client.ID, Terminal: pt, TTL: opts.TTL, SingleUse: true,
+	})
+	if err != nil {
+		s.writeProblemFor(w, r, err, "captureEndpoint")
+		return
+	}
+	w.Header().Set("Location", s.tokenURL(r, capture.DefaultCapturePath+g.ID, nil))
+	writeTokenJSON(w, http.StatusCreated, captureEndpoint{
+		ID: g.ID, URL: s.capturePath + g.ID, Secret: g.Secret, ProcessingTerminalID: pt, ExpiresAt: g.ExpiresAt.UTC(),
+	})
 }

@@ -39,12 +39,12 @@ type Client struct {
 // server generated in its data directory (CARDVAULT_DATA, else
 // ./cardvault-data).
 func Flags() func() (*Client, error) {
-	base := flag.String("url", envOr("CARDVAULT_URL", "http://localhost:8080"), "the server's base URL")
+	base := baseFlag()
 	basic := flag.String("basic-auth", os.Getenv("CARDVAULT_BASIC_AUTH"), "user:password of a vault/capture account (default: the server's dev credentials)")
 	return func() (*Client, error) {
-		u, err := url.Parse(strings.TrimSuffix(*base, "/"))
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("-url %q is not a URL", *base)
+		u, err := parseBase(*base)
+		if err != nil {
+			return nil, err
 		}
 		creds := *basic
 		if creds == "" {
@@ -63,6 +63,19 @@ func Flags() func() (*Client, error) {
 	}
 }
 
+// baseFlag registers -url.
+func baseFlag() *string {
+	return flag.String("url", envOr("CARDVAULT_URL", "http://localhost:8080"), "the server's base URL")
+}
+
+func parseBase(base string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSuffix(base, "/"))
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("-url %q is not a URL", base)
+	}
+	return u, nil
+}
+
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -72,18 +85,33 @@ func envOr(name, def string) string {
 
 // devCredentials reads the account the server made in dev mode.
 func devCredentials() (string, error) {
+	dc, err := readDevCredentials("-basic-auth user:password")
+	if err != nil {
+		return "", err
+	}
+	if dc.Account.Name == "" {
+		return "", errors.New("the dev credentials hold no account: pass -basic-auth user:password")
+	}
+	return dc.Account.Name + ":" + dc.Account.Password, nil
+}
+
+// devCredentialsFile is what the server writes in dev mode.
+type devCredentialsFile struct {
+	Account struct{ Name, Password string }
+	APIKey  struct{ Key string } `json:"api_key"`
+}
+
+func readDevCredentials(instead string) (devCredentialsFile, error) {
+	var dc devCredentialsFile
 	path := filepath.Join(envOr("CARDVAULT_DATA", "cardvault-data"), "dev-credentials.json")
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("no -basic-auth given and no dev credentials to read (%v): pass -basic-auth user:password", err)
+		return dc, fmt.Errorf("no credentials given and no dev credentials to read (%v): pass %s", err, instead)
 	}
-	var dc struct {
-		Account struct{ Name, Password string }
+	if err := json.Unmarshal(raw, &dc); err != nil {
+		return dc, fmt.Errorf("%s does not hold dev credentials", path)
 	}
-	if err := json.Unmarshal(raw, &dc); err != nil || dc.Account.Name == "" {
-		return "", fmt.Errorf("%s does not hold dev credentials", path)
-	}
-	return dc.Account.Name + ":" + dc.Account.Password, nil
+	return dc, nil
 }
 
 // Request is one call to the server.
