@@ -11,10 +11,11 @@ import (
 	"github.com/cardvault/cardvault/patch"
 )
 
-// suiteDir holds the cross-language JSON Patch conformance suite
-// (json-patch/json-patch-tests, Apache-2.0), kept in the project's shared
-// reference folder beside the module root.
-const suiteDir = "../../shared/reference/json-patch-tests"
+// suiteDir holds a copy of the cross-language JSON Patch conformance suite
+// (json-patch/json-patch-tests at commit 2a928f9, Apache-2.0; see its
+// README.md), so that the module tests itself wherever it is checked out.
+// TestSuiteIsTheReference keeps the copy equal to the project's reference.
+const suiteDir = "testdata/json-patch-tests"
 
 type suiteCase struct {
 	Comment  string          `json:"comment"`
@@ -28,7 +29,7 @@ type suiteCase struct {
 func loadSuite(t *testing.T, name string) []suiteCase {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(suiteDir, name))
-	require.NoError(t, err, "the conformance suite must be present (shared/reference/json-patch-tests)")
+	require.NoError(t, err, "the conformance suite must be present (patch/testdata/json-patch-tests)")
 	var cases []suiteCase
 	require.NoError(t, json.Unmarshal(data, &cases))
 	require.NotEmpty(t, cases)
@@ -92,4 +93,19 @@ func TestConformanceDisabled(t *testing.T) {
 		}
 	}
 	require.Equal(t, 4, n)
+}
+
+// TestSuiteIsTheReference: where the project's shared reference folder
+// sits beside the module (a developer's checkout), the copy in testdata is
+// byte for byte the suite there.
+func TestSuiteIsTheReference(t *testing.T) {
+	for _, name := range []string{"tests.json", "spec_tests.json"} {
+		theirs, err := os.ReadFile(filepath.Join("../../shared/reference/json-patch-tests", name))
+		if err != nil {
+			continue // no reference beside this checkout (CI's clean clone, say)
+		}
+		ours, err := os.ReadFile(filepath.Join(suiteDir, name))
+		require.NoError(t, err)
+		require.Equal(t, string(theirs), string(ours), "%s differs from the reference: copy it again", name)
+	}
 }
