@@ -183,13 +183,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "cardvault: listening on %s\n", listenURL(ln.Addr()))
+	// One write, the "listening" line last: whoever waits for it (a
+	// script, a test) has the credentials too.
+	var banner strings.Builder
 	if dev != nil {
-		fmt.Fprintf(stdout, "cardvault: dev mode: no credentials were configured, so these were generated (kept in %s):\n",
+		fmt.Fprintf(&banner, "cardvault: dev mode: no credentials were configured, so these were generated (kept in %s):\n",
 			filepath.Join(o.data, "dev-credentials.json"))
-		fmt.Fprintf(stdout, "  vault/capture API, HTTP Basic:  %s:%s\n", dev.Account.Name, dev.Account.Password)
-		fmt.Fprintf(stdout, "  secure-token API, x-api-key:    %s (all terminals)\n", dev.APIKey.Key)
+		fmt.Fprintf(&banner, "  vault/capture API, HTTP Basic:  %s:%s\n", dev.Account.Name, dev.Account.Password)
+		fmt.Fprintf(&banner, "  secure-token API, x-api-key:    %s (all terminals)\n", dev.APIKey.Key)
 	}
+	fmt.Fprintf(&banner, "cardvault: listening on %s\n", listenURL(ln.Addr()))
+	io.WriteString(stdout, banner.String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
