@@ -420,7 +420,7 @@ func TestCaptureEndpoints(t *testing.T) {
 
 		select {
 		case h := <-hooks:
-			require.Equal(t, whSecret, h.secret)
+			require.True(t, whSecret == h.secret, "the webhook carries its secret")
 			info := h.body["token_info"].(map[string]any)
 			require.Equal(t, tok, info["token"])
 			require.Equal(t, "1111", info["safe_data"].(map[string]any)["last_four"])
