@@ -64,7 +64,7 @@ func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (R
 		return Result{}, err
 	}
 	within := func(tx store.Tx) error {
-		cur, err := getGrant(tx, id)
+		cur, err := getGrantAgain(tx, id, rec)
 		if err != nil {
 			return err
 		}
