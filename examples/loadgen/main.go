@@ -49,10 +49,10 @@ func main() {
 }
 
 type options struct {
-	urls, postgres, basicAuth, apiKey, terminal, pprof string
-	spawn, bad, cross, verify                          bool
-	servers, clients, requests, runs, rounds, workFact int
-	duration, phase                                    time.Duration
+	urls, postgres, basicAuth, apiKey, terminal, pprof, binary string
+	spawn, bad, cross, verify                                  bool
+	servers, clients, requests, runs, rounds, workFact         int
+	duration, phase                                            time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -64,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.servers, "servers", 1, "with -spawn: how many server processes (more than one needs -postgres)")
 	fs.StringVar(&o.postgres, "postgres", "", "with -spawn: run the servers on this PostgreSQL database instead of bbolt")
 	fs.IntVar(&o.workFact, "scrypt-work-factor", 10, "with -spawn: the servers' scrypt work factor for vault keys")
+	fs.StringVar(&o.binary, "server-binary", "", "with -spawn: run this server binary instead of building examples/server (to compare builds)")
 	fs.StringVar(&o.pprof, "server-pprof", "", "with -spawn: the first server's -pprof address (127.0.0.1:port)")
 	fs.StringVar(&o.basicAuth, "basic-auth", os.Getenv("CARDVAULT_BASIC_AUTH"), "without -spawn: name:password of a Basic account (default $CARDVAULT_BASIC_AUTH, first account)")
 	fs.StringVar(&o.apiKey, "api-key", os.Getenv("LOADGEN_API_KEY"), "without -spawn: a secure-token API key allowed -terminal (default $LOADGEN_API_KEY)")
@@ -234,10 +235,12 @@ func spawn(ctx context.Context, o options, cfg *loadgen.Config, stderr io.Writer
 		stop()
 		return nil, nil, err
 	}
-	fmt.Fprintln(stderr, "loadgen: building examples/server")
-	bin, err := serverproc.Build(ctx, dir)
-	if err != nil {
-		return fail(err)
+	bin := o.binary
+	if bin == "" {
+		fmt.Fprintln(stderr, "loadgen: building examples/server")
+		if bin, err = serverproc.Build(ctx, dir); err != nil {
+			return fail(err)
+		}
 	}
 	keyFile := filepath.Join(dir, "master.key")
 	if _, err := crypto.CreateKeyringFile(keyFile); err != nil {
