@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cardvault/cardvault/luhn"
 )
@@ -88,7 +89,33 @@ var sensitiveKeyWords = []string{"pan", "pin", "cvv2"}
 
 var keySeparators = strings.NewReplacer("-", "_", " ", "_")
 
+// knownKeys remembers sensitiveKey's answers: every access-log line has
+// the same dozen keys. It holds at most maxKnownKeys of them, since keys
+// may come from anywhere.
+var knownKeys = struct {
+	sync.RWMutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+const maxKnownKeys = 1024
+
 func sensitiveKey(key string) bool {
+	knownKeys.RLock()
+	v, ok := knownKeys.m[key]
+	knownKeys.RUnlock()
+	if ok {
+		return v
+	}
+	v = isSensitiveKey(key)
+	knownKeys.Lock()
+	if len(knownKeys.m) < maxKnownKeys {
+		knownKeys.m[key] = v
+	}
+	knownKeys.Unlock()
+	return v
+}
+
+func isSensitiveKey(key string) bool {
 	k := keySeparators.Replace(strings.ToLower(key))
 	for _, p := range sensitiveKeyParts {
 		if strings.Contains(k, p) {
@@ -274,11 +301,10 @@ func redactDigits(s string) string {
 			i++
 			continue
 		}
-		start, end := i, i
-		digits := make([]byte, 0, 24)
+		start, end, n := i, i, 0
 		for j := i; j < len(s); {
 			if isDigit(s[j]) {
-				digits = append(digits, s[j])
+				n++
 				j++
 				end = j
 				continue
@@ -290,7 +316,10 @@ func redactDigits(s string) string {
 			break
 		}
 		i = end
-		if len(digits) > 19 || isCardNumber(string(digits)) {
+		if n < 12 {
+			continue // too short to be a card number: no need to collect it
+		}
+		if n > 19 || isCardNumber(digitsOf(s[start:end])) {
 			b.WriteString(s[last:start])
 			b.WriteString(redacted)
 			last = end
@@ -304,6 +333,17 @@ func redactDigits(s string) string {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digitsOf returns the digits of s.
+func digitsOf(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}
 
 func isCardNumber(digits string) bool {
 	return len(digits) >= 12 && len(digits) <= 19 && luhn.Valid(digits)
