@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,11 +11,16 @@ import (
 	"time"
 )
 
+// bareReply is what the bare handler answers: a JSON object shaped like a
+// capture redemption's reply.
+var bareReply = map[string]string{"user": "loadgen-00000000", "token": randomHex(32), "reference": "lg-0-0-000000"}
+
 // BareHandler is the baseline: it reads the request body and answers a
 // small JSON object shaped like a capture redemption's reply, with the same
 // headers, doing nothing else.
 func BareHandler() http.Handler {
-	reply := []byte(`{"user":"loadgen-00000000","token":"` + randomHex(32) + `","reference":"lg-0-0-000000"}` + "\n")
+	reply, _ := json.Marshal(bareReply)
+	reply = append(reply, '\n')
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		h := w.Header()
@@ -110,7 +116,10 @@ func Ratio(ctx context.Context, cfg Config, rounds int, phase time.Duration) (Ra
 				_, err := s.do(call{route: RouteBare, method: "POST", url: bare + "/v1/capture/" + grants[s.id].id,
 					body:   []byte(`{"cvv":"` + cvv() + `"}`),
 					header: http.Header{"X-Pcivault-Capture-Secret": {grants[s.id].secret}, "Content-Type": {"text/plain;charset=UTF-8"}},
-					want:   http.StatusOK})
+					want:   http.StatusOK,
+					// The client checks the bare reply as it checks a
+					// redemption's, so that both phases cost it the same.
+					check: func(b []byte) error { return sameDoc(b, bareReply) }})
 				if errors.Is(err, errStop) {
 					return nil
 				}
