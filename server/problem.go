@@ -6,9 +6,11 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/patch"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
 )
@@ -135,6 +137,19 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 		return p
 	case errors.Is(err, securetoken.ErrImmutable):
 		return s.newProblem(anchorCannotBeModified)
+	case errors.Is(err, patch.ErrTestFailed):
+		// RFC 5789's 409: the patch's own precondition does not hold, so
+		// the resource cannot be modified by it. (It is a conflict, but not
+		// the "already exists" of a create.) The message names the op and
+		// its path, never a value.
+		p := s.newProblem(anchorCannotBeModified)
+		e := problemError{Detail: "test failed", Message: err.Error()}
+		var oe *patch.OpError
+		if errors.As(err, &oe) {
+			e.Parameter = "/" + strconv.Itoa(oe.Index) + "/value"
+		}
+		p.Errors = []problemError{e}
+		return p
 	case errors.Is(err, cardvault.ErrConflict):
 		p := s.newProblem(anchorAlreadyExists)
 		p.Instance = s.instance(r)
