@@ -309,3 +309,25 @@ func fieldsAccountedFor(names, acked, maybe []string) bool {
 	}
 	return true
 }
+
+// Secrets returns the secret values the ledger holds — card numbers,
+// capture secrets, secure tokens' tokens and single-use tokens — for a test
+// that looks for them where they must not be (logs, metrics).
+func (l *Ledger) Secrets() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, e := range l.items {
+		out = append(out, e.it.doc["card_number"])
+	}
+	for _, g := range l.grants {
+		out = append(out, g.g.secret)
+	}
+	for _, e := range l.tokens {
+		out = append(out, e.st.token)
+	}
+	for su := range l.singleUse {
+		out = append(out, su)
+	}
+	return out
+}

@@ -13,8 +13,10 @@
 // Idempotency-Key on every POST and PATCH) it creates a secure token,
 // appends two custom fields with JSON Patch, lists the terminal's tokens,
 // creates a single-use token and updates the secure token's account from
-// it. Every answer is checked (a read returns what was written; a patch
-// shows its field), so a wrong answer counts as an error like a 5xx. With
+// the single-use token of its previous iteration (so that a client always
+// holds one not used yet). Every answer is checked (a read returns what was
+// written; a patch shows its field), so a wrong answer counts as an error
+// like a 5xx. With
 // Config.Bad the mix adds two requests that must fail — a capture post to
 // an unknown endpoint (403) and the single-use token used a second time —
 // counted as intended errors; any other error is unintended.

@@ -25,6 +25,7 @@ type session struct {
 	seq    int // iterations: names what this session creates
 	bearer string
 	ledger *Ledger
+	carry  string // a single-use token made in the last iteration, not used yet
 }
 
 // base returns the target of the next request: the targets in turn, so that
@@ -304,9 +305,10 @@ const UsedSingleUseStatus = http.StatusBadRequest
 
 // iteration runs the mix once: a card saved, read, updated twice through a
 // capture endpoint and read again; a secure token created, patched twice,
-// listed, and its account updated from a new single-use token. With Bad,
+// listed, a single-use token created, and the secure token's account
+// updated from the single-use token of the previous iteration. With Bad,
 // two intended errors follow: a post to an unknown capture endpoint (403)
-// and the single-use token redeemed a second time.
+// and that single-use token redeemed a second time.
 func (s *session) iteration() error {
 	s.seq++
 	it, err := s.tokenize()
@@ -346,16 +348,25 @@ func (s *session) iteration() error {
 		return err
 	}
 	s.ledger.singleUseCreated(s.cfg.Terminal, st, su)
-	s.ledger.singleUseSent(su)
-	if _, err := s.updateAccount(st, su); err != nil {
-		return err
+	// The single-use token of the previous iteration updates this one's
+	// secure token: a session always holds one it has not used yet, as a
+	// merchant holds a form's token until the customer checks out.
+	prev := s.carry
+	s.carry = su
+	if prev != "" {
+		s.ledger.singleUseSent(prev)
+		if _, err := s.updateAccount(st, prev); err != nil {
+			return err
+		}
 	}
 	if s.cfg.Bad {
 		if err := s.redeemUnknown(); err != nil {
 			return err
 		}
-		if _, err := s.updateAccount(st, su, UsedSingleUseStatus); err != nil {
-			return err
+		if prev != "" {
+			if _, err := s.updateAccount(st, prev, UsedSingleUseStatus); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
