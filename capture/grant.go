@@ -154,6 +154,11 @@ func getGrant(tx store.Tx, id string) (*grantRecord, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeGrant(raw)
+}
+
+// decodeGrant decodes a stored grant record, keeping a copy of its bytes.
+func decodeGrant(raw []byte) (*grantRecord, error) {
 	var r grantRecord
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("capture: stored grant is corrupt: %w", err)
@@ -180,12 +185,7 @@ func getGrantAgain(tx store.Tx, id string, prev *grantRecord) (*grantRecord, err
 		cur := *prev
 		return &cur, nil
 	}
-	var r grantRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("capture: stored grant is corrupt: %w", err)
-	}
-	r.raw = bytes.Clone(raw)
-	return &r, nil
+	return decodeGrant(raw)
 }
 
 func putGrant(tx store.Tx, id string, r *grantRecord) error {
