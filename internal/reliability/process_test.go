@@ -201,7 +201,9 @@ func TestTwoServersOnePostgres(t *testing.T) {
 
 	cross, err := loadgen.CrossProcess(ctx, cfg, 6, 8, 96)
 	require.NoError(t, err)
-	t.Logf("%+v", cross)
+	var b syncBuffer
+	cross.Write(&b)
+	t.Log(b.String())
 	require.Empty(t, cross.Failures())
 	require.Equal(t, 6, cross.Redeemed)
 	require.Equal(t, 96, cross.PatchesAcked)
