@@ -104,6 +104,20 @@ func CrossProcess(ctx context.Context, cfg Config, tokens, racers, patches int) 
 		return CrossResult{}, err
 	}
 	bearer := main.bearer
+	// race runs fn in racers sessions at once, and waits for them.
+	race := func(fn func(j int, s *session)) {
+		var wg sync.WaitGroup
+		for j := range racers {
+			s := sess(j)
+			s.bearer = bearer
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fn(j, s)
+			}()
+		}
+		wg.Wait()
+	}
 	res := CrossResult{SingleUseTokens: tokens, Racers: racers, ReplayKeys: tokens, ReplayCopies: racers + len(cfg.Targets),
 		Patches: patches}
 
@@ -118,18 +132,10 @@ func CrossProcess(ctx context.Context, cfg Config, tokens, racers, patches int) 
 			return res, err
 		}
 		statuses := make([]int, racers)
-		var wg sync.WaitGroup
-		for j := range racers {
-			s := sess(j)
-			s.bearer = bearer
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rep, _ := s.updateAccount(st, su, UsedSingleUseStatus)
-				statuses[j] = rep.status
-			}()
-		}
-		wg.Wait()
+		race(func(j int, s *session) {
+			rep, _ := s.updateAccount(st, su, UsedSingleUseStatus)
+			statuses[j] = rep.status
+		})
 		wins := 0
 		for _, s := range statuses {
 			switch s {
@@ -185,23 +191,15 @@ func CrossProcess(ctx context.Context, cfg Config, tokens, racers, patches int) 
 		return res, err
 	}
 	acked := make([][]string, racers)
-	var wg sync.WaitGroup
-	for j := range racers {
-		s := sess(j)
-		s.bearer = bearer
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := j; k < patches; k += racers {
-				name := fmt.Sprintf("p-%d", k)
-				if err := s.patch(st, name); err != nil {
-					continue
-				}
-				acked[j] = append(acked[j], name)
+	race(func(j int, s *session) {
+		for k := j; k < patches; k += racers {
+			name := fmt.Sprintf("p-%d", k)
+			if err := s.patch(st, name); err != nil {
+				continue
 			}
-		}()
-	}
-	wg.Wait()
+			acked[j] = append(acked[j], name)
+		}
+	})
 	all := []string{"created"}
 	for _, a := range acked {
 		all = append(all, a...)

@@ -162,6 +162,10 @@ func newEnv(t testing.TB, opts ...func(*server.Config)) *env {
 	t.Cleanup(func() {
 		hs.Close()
 		require.NoError(t, e.srv.Close())
+		// Whatever the test did, its server logged no secret.
+		if found := leaks(e.logs.String()); len(found) > 0 {
+			t.Errorf("the server's log holds %s", strings.Join(found, ", "))
+		}
 	})
 	e.fixtures()
 	return e

@@ -27,6 +27,19 @@ func registerLedger(l *loadgen.Ledger) {
 	}
 }
 
+// mix runs the mix for d with a new ledger, requires that it had no
+// unintended error, registers the ledger's secrets and returns the result
+// (cfg.Ledger is the run's).
+func mix(t *testing.T, cfg *loadgen.Config, d time.Duration) *loadgen.Result {
+	t.Helper()
+	cfg.Ledger, cfg.Duration = loadgen.NewLedger(), d
+	res, err := loadgen.Mix(ctx, *cfg)
+	require.NoError(t, err)
+	requireNoUnintended(t, res)
+	registerLedger(cfg.Ledger)
+	return res
+}
+
 // verify reads back everything the ledger holds from the server at base.
 func verify(t *testing.T, l *loadgen.Ledger, base string, cfg loadgen.Config) {
 	t.Helper()
@@ -41,16 +54,12 @@ func TestLoadMix(t *testing.T) {
 	d := newDeployment(t, "")
 	p := d.start()
 	cfg := d.config(16, p.URL)
-	cfg.Ledger, cfg.Duration = loadgen.NewLedger(), 1500*time.Millisecond
-	res, err := loadgen.Mix(ctx, cfg)
-	require.NoError(t, err)
-	requireNoUnintended(t, res)
+	res := mix(t, &cfg, 1500*time.Millisecond)
 	c := cfg.Ledger.Counts()
 	t.Logf("%d requests in %v; acknowledged: %+v", res.Total(), res.Elapsed, c)
 	require.Positive(t, c.Items)
 	require.Positive(t, c.Patches)
 	require.Positive(t, res.Route(loadgen.RouteUpdateAccount).Intended, "the mix sent its intended errors")
-	registerLedger(cfg.Ledger)
 	verify(t, cfg.Ledger, p.URL, cfg)
 	require.NoError(t, p.Stop(30*time.Second), "a graceful stop")
 }
@@ -105,12 +114,7 @@ func TestCrash(t *testing.T) {
 			p = d.start()
 			cfg.Targets = []string{p.URL}
 			verify(t, cfg.Ledger, p.URL, cfg)
-			// And the restarted server takes load again.
-			cfg.Ledger, cfg.Duration = loadgen.NewLedger(), 500*time.Millisecond
-			res, err := loadgen.Mix(ctx, cfg)
-			require.NoError(t, err)
-			requireNoUnintended(t, res)
-			registerLedger(cfg.Ledger)
+			mix(t, &cfg, 500*time.Millisecond) // and the restarted server takes load again
 		})
 	}
 }
@@ -177,11 +181,7 @@ func TestPostgresRestart(t *testing.T) {
 	registerLedger(cfg.Ledger)
 	verify(t, cfg.Ledger, p.URL, cfg)
 
-	cfg.Ledger, cfg.Duration = loadgen.NewLedger(), 500*time.Millisecond
-	res, err := loadgen.Mix(ctx, cfg)
-	require.NoError(t, err)
-	requireNoUnintended(t, res)
-	registerLedger(cfg.Ledger)
+	mix(t, &cfg, 500*time.Millisecond)
 }
 
 // TestTwoServersOnePostgres: two processes on one database under the mix
@@ -192,11 +192,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	d := newDeployment(t, pgtest.URL(t))
 	p1, p2 := d.start(), d.start()
 	cfg := d.config(8, p1.URL, p2.URL)
-	cfg.Ledger, cfg.Duration = loadgen.NewLedger(), 1500*time.Millisecond
-	res, err := loadgen.Mix(ctx, cfg)
-	require.NoError(t, err)
-	requireNoUnintended(t, res)
-	registerLedger(cfg.Ledger)
+	mix(t, &cfg, 1500*time.Millisecond)
 	verify(t, cfg.Ledger, p2.URL, cfg)
 
 	cross, err := loadgen.CrossProcess(ctx, cfg, 6, 8, 96)
