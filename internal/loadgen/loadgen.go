@@ -105,7 +105,9 @@ func Setup(ctx context.Context, cfg Config) (Config, error) {
 		return cfg, nil
 	}
 	cfg.Key = VaultKey{User: "loadgen-" + randomHex(4), Passphrase: "lg-" + randomHex(16)}
-	s := newSession(ctx, &cfg, 0, &recorder{}, http.DefaultClient, nil)
+	hc := &http.Client{Transport: newTransport(1), Timeout: time.Minute}
+	defer hc.CloseIdleConnections()
+	s := newSession(ctx, &cfg, 0, &recorder{}, hc, nil)
 	body, _ := json.Marshal(map[string]string{"user": cfg.Key.User, "passphrase": cfg.Key.Passphrase})
 	_, err := s.do(call{route: RouteKey, method: "POST", url: cfg.Targets[0] + "/v1/key", body: body,
 		header: withJSON(s.basic()), want: http.StatusOK})
