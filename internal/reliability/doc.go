@@ -55,5 +55,9 @@
 //     a robust comparison of many interleaved samples can tell
 //     (TestCaptureTimingDoesNotTell, which explains its bound).
 //   - No secret the tests used reaches the logs, an error message or a
-//     metric label (TestNoSecretLeaks).
+//     metric label (TestNoSecretLeaks; and every test server's log, and the
+//     server binaries' logs under load, are scanned when their test or the
+//     package's run ends).
+//
+// BenchmarkAccessLogLine measures what the log redaction costs per request.
 package reliability
