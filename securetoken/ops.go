@@ -9,6 +9,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/patch"
 	"github.com/cardvault/cardvault/store"
 	"github.com/tidwall/gjson"
@@ -291,6 +292,14 @@ func patchFault(err error, pol PathPolicy) error {
 	if !errors.As(err, &oe) {
 		bad := &cardvault.InvalidError{}
 		detail := "invalid patch"
+		var je *jsonx.Error
+		if errors.Is(err, jsonx.ErrTooDeep) && errors.As(err, &je) {
+			// Nesting is not size: a patch of a few hundred bytes nested
+			// too deeply is a bad request, as it is in a create body, not
+			// a payload too large.
+			bad.Add("body", "nested too deeply", fmt.Sprintf("the patch is nested too deeply at offset %d (%s)", je.Offset, je.Detail))
+			return bad
+		}
 		if errors.Is(err, patch.ErrTooLarge) {
 			return err
 		}

@@ -146,7 +146,9 @@
 // # Limits and hygiene
 //
 // Bodies are capped (256 KiB on the vault/capture API, 64 KiB on the
-// secure-token API; 413 beyond). Each request runs under a deadline
+// secure-token API; 413 beyond, at once when the Content-Length says so).
+// A query string that does not parse (a bad %-escape, a ';') is a 400,
+// rather than the silent loss of the parameters it holds. Each request runs under a deadline
 // (Config.RequestTimeout); examples/server sets the http.Server's read,
 // write and idle timeouts. Every reply of the APIs is Cache-Control:
 // no-store and carries an X-Request-Id.

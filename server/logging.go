@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cardvault/cardvault/luhn"
 )
@@ -86,8 +87,36 @@ var sensitiveKeyParts = []string{
 // are never logged: too short to look for as substrings ("panic" is fine).
 var sensitiveKeyWords = []string{"pan", "pin", "cvv2"}
 
+var keySeparators = strings.NewReplacer("-", "_", " ", "_")
+
+// knownKeys remembers sensitiveKey's answers: every access-log line has
+// the same dozen keys. It holds at most maxKnownKeys of them, since keys
+// may come from anywhere.
+var knownKeys = struct {
+	sync.RWMutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+const maxKnownKeys = 1024
+
 func sensitiveKey(key string) bool {
-	k := strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(key))
+	knownKeys.RLock()
+	v, ok := knownKeys.m[key]
+	knownKeys.RUnlock()
+	if ok {
+		return v
+	}
+	v = isSensitiveKey(key)
+	knownKeys.Lock()
+	if len(knownKeys.m) < maxKnownKeys {
+		knownKeys.m[key] = v
+	}
+	knownKeys.Unlock()
+	return v
+}
+
+func isSensitiveKey(key string) bool {
+	k := keySeparators.Replace(strings.ToLower(key))
 	for _, p := range sensitiveKeyParts {
 		if strings.Contains(k, p) {
 			return true
@@ -181,17 +210,84 @@ var (
 	longRun = regexp.MustCompile(`[A-Za-z0-9_-]{40,}`)
 )
 
+// secretNameWords are words one of which every match of secretNames
+// contains ("api" for api[_-]?key; "number" for the card and account
+// numbers).
+var secretNameWords = []string{"passphrase", "password", "secret", "token", "api", "authorization", "cookie", "cvv", "cvc", "number"}
+
 // redactString scrubs s of what NewRedactingHandler promises to remove.
+//
+// It runs on every string of every log line — an access log line per
+// request — so each pattern runs only when s holds what every one of its
+// matches must hold: a secret's name and the pattern's punctuation, a
+// "bearer" or "basic", a run of 40 URL-safe characters. Most strings (a
+// method, a route, a path, an address) hold none, and cost a few scans
+// instead of five regular expressions. A replacement never adds a name or
+// punctuation that a later pattern needs, so the checks are made once, on s
+// as given.
 func redactString(s string) string {
 	if s == "" {
 		return s
 	}
-	s = authScheme.ReplaceAllString(s, "${1}"+redacted)
-	s = jsonPair.ReplaceAllString(s, `${1}"`+redacted+`"`)
-	s = queryPair.ReplaceAllString(s, "${1}"+redacted)
-	s = headerPair.ReplaceAllString(s, "${1}"+redacted)
-	s = longRun.ReplaceAllString(s, redacted)
+	// The checks hold for ASCII only: (?i) folds some other letters to
+	// ASCII ones ("ſ" to "s", the Kelvin sign to "k"), so a string with any
+	// other byte runs every pattern.
+	all := !isASCII(s)
+	lower := strings.ToLower(s)
+	if all || strings.Contains(lower, "bearer") || strings.Contains(lower, "basic") {
+		s = authScheme.ReplaceAllString(s, "${1}"+redacted)
+	}
+	if all || containsAny(lower, secretNameWords) {
+		colon := all || strings.IndexByte(s, ':') >= 0
+		if colon && (all || strings.IndexByte(s, '"') >= 0) {
+			s = jsonPair.ReplaceAllString(s, `${1}"`+redacted+`"`)
+		}
+		if all || strings.IndexByte(s, '=') >= 0 {
+			s = queryPair.ReplaceAllString(s, "${1}"+redacted)
+		}
+		if colon {
+			s = headerPair.ReplaceAllString(s, "${1}"+redacted)
+		}
+	}
+	if hasLongRun(s) {
+		s = longRun.ReplaceAllString(s, redacted)
+	}
 	return redactDigits(s)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func containsAny(s string, words []string) bool {
+	for _, w := range words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasLongRun reports whether s has a run of 40 or more of longRun's
+// characters.
+func hasLongRun(s string) bool {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' {
+			if n++; n >= 40 {
+				return true
+			}
+			continue
+		}
+		n = 0
+	}
+	return false
 }
 
 // redactDigits replaces every run of digits — single spaces or dashes
@@ -205,11 +301,10 @@ func redactDigits(s string) string {
 			i++
 			continue
 		}
-		start, end := i, i
-		digits := make([]byte, 0, 24)
+		start, end, n := i, i, 0
 		for j := i; j < len(s); {
 			if isDigit(s[j]) {
-				digits = append(digits, s[j])
+				n++
 				j++
 				end = j
 				continue
@@ -221,7 +316,10 @@ func redactDigits(s string) string {
 			break
 		}
 		i = end
-		if len(digits) > 19 || isCardNumber(string(digits)) {
+		if n < 12 {
+			continue // too short to be a card number: no need to collect it
+		}
+		if n > 19 || isCardNumber(digitsOf(s[start:end])) {
 			b.WriteString(s[last:start])
 			b.WriteString(redacted)
 			last = end
@@ -235,6 +333,17 @@ func redactDigits(s string) string {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digitsOf returns the digits of s.
+func digitsOf(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}
 
 func isCardNumber(digits string) bool {
 	return len(digits) >= 12 && len(digits) <= 19 && luhn.Valid(digits)

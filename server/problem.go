@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 
@@ -178,10 +179,14 @@ func fieldErrors(fields []cardvault.FieldError) []problemError {
 }
 
 // unavailable reports whether err means "try again": the request's
-// deadline passed, the store gave up retrying a conflict or is closed.
+// deadline passed, the store gave up retrying a conflict or is closed, or
+// it could not reach its storage — a network error, such as pgstore's when
+// PostgreSQL is down for longer than its retries last (before, that was an
+// unexplained 500).
 func unavailable(err error) bool {
+	var netErr net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
-		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrClosed)
+		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrClosed) || errors.As(err, &netErr)
 }
 
 // instance is the URL a 403 or 409 problem names: the request's path on the

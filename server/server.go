@@ -261,11 +261,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("account", info.account), slog.String("api_client", info.client))
 	}()
 
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" {
 		s.unmatched(rw, r)
 		return
 	}
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		r.Pattern = pattern // for the metrics and the log line
+		s.malformedQuery(rw, r)
+		return
+	}
 	s.mux.ServeHTTP(rw, r)
+}
+
+// malformedQuery answers 400 to a request whose query string does not
+// parse (a bad %-escape, a ';'). Request.URL.Query would drop the broken
+// pairs without a word, and a request would then run without a parameter
+// its client sent: a list filtered by a malformed filter would answer
+// unfiltered.
+func (s *Server) malformedQuery(w http.ResponseWriter, r *http.Request) {
+	const msg = "the query string is malformed: an invalid %-escape or a ';'"
+	if tokenAPI(r) {
+		p := s.newProblem(anchorBadRequest)
+		p.Errors = []problemError{{Parameter: "query", Detail: "malformed query string", Message: msg}}
+		writeProblem(w, p)
+		return
+	}
+	writeError(w, http.StatusBadRequest, msg)
 }
 
 // unmatched answers a request no route matches — 404, or 405 with Allow —
@@ -426,7 +448,9 @@ func (s *Server) runClosers() error {
 //     DELETE, which answers without a body);
 //  3. for POST, PUT and PATCH, 415 unsupported-media-type unless the body is
 //     application/json (a PATCH may also say application/json-patch+json);
-//  4. for POST and PATCH, requireIdempotency: 400 idempotency-key-missing,
+//  4. 413 payload-too-large at once when the Content-Length is over
+//     securetoken.MaxBodyBytes;
+//  5. for POST and PATCH, requireIdempotency: 400 idempotency-key-missing,
 //     409 idempotency-key-in-use, replays; it reads the body, at most
 //     securetoken.MaxBodyBytes (413 payload-too-large beyond). Other
 //     methods get the same body cap.
@@ -450,6 +474,12 @@ func (s *Server) secureTokenRoute(h http.Handler) http.Handler {
 				writeProblem(w, s.newProblem(anchorMediaType))
 				return
 			}
+		}
+		if r.ContentLength > securetoken.MaxBodyBytes {
+			// Refused before a byte of it is read: no waiting for a body
+			// that would be refused anyway.
+			writeProblem(w, s.newProblem(anchorTooLarge))
+			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, securetoken.MaxBodyBytes)
 		inner.ServeHTTP(w, r)

@@ -584,8 +584,15 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
 // application/*+json, or text/plain — what the hosted vault's own examples
 // send (Python's requests with data= sends none; a browser's fetch with a
 // string body sends text/plain). Anything else is a 415, unless the body is
-// empty; a larger body is a 413. Both are answered here.
+// empty; a larger body is a 413, answered before reading when the
+// Content-Length says so. Both are answered here.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) {
+	if r.ContentLength > max {
+		// Refused before a byte of it is read, rather than after waiting
+		// for a body that may never come.
+		writeError(w, http.StatusRequestEntityTooLarge, "the body is over "+strconv.FormatInt(max, 10)+" bytes")
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

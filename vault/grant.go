@@ -99,7 +99,7 @@ func (v *Vault) UpdateWithKey(ctx context.Context, owner, user string, ref ItemR
 	var merged []byte
 	var version uint64
 	err := v.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := getKeyRecord(tx, owner, user); err != nil {
+		if _, err := getRawKeyRecord(tx, owner, user); err != nil {
 			return ErrWrongKey
 		}
 		rec, err := getItem(tx, key)

@@ -496,7 +496,7 @@ func (v *Vault) Delete(ctx context.Context, owner, user string, ref ItemRef) err
 	}
 	key := itemKey(owner, user, ref)
 	return v.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := getKeyRecord(tx, owner, user); err != nil {
+		if _, err := getRawKeyRecord(tx, owner, user); err != nil {
 			return err
 		}
 		rec, err := getItem(tx, key)
@@ -523,7 +523,7 @@ func (v *Vault) List(ctx context.Context, owner, user string, after ItemRef, lim
 	var out []ItemRef
 	err := v.st.View(ctx, func(tx store.Tx) error {
 		out = out[:0]
-		if _, err := getKeyRecord(tx, owner, user); err != nil {
+		if _, err := getRawKeyRecord(tx, owner, user); err != nil {
 			return err
 		}
 		return tx.Scan(bucketItems, store.Range{Start: start, End: store.PrefixEnd(prefix), Limit: limit}, func(k, _ []byte) error {

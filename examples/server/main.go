@@ -22,8 +22,12 @@
 //	-scrypt-work-factor  CARDVAULT_SCRYPT_WORK_FACTOR  scrypt work factor of new vault keys (18)
 //	-allow-http-webhooks CARDVAULT_ALLOW_HTTP_WEBHOOKS capture webhooks may use http:// URLs
 //	-log-format          CARDVAULT_LOG_FORMAT          text or json
+//	-pprof               CARDVAULT_PPROF_ADDR          serve net/http/pprof on this loopback address (off)
 //
 // Prefer the environment for credentials: flags show in the process list.
+// -pprof (e.g. 127.0.0.1:6060) is for profiling under load; it is off unless
+// given, listens on its own port and refuses any address that is not a
+// loopback IP, since profiles show the process's memory.
 // Several servers share one PostgreSQL when each gets the same
 // CARDVAULT_POSTGRES_URL and the same master key.
 //
@@ -40,6 +44,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -63,9 +68,9 @@ func main() {
 }
 
 type options struct {
-	addr, data, postgres, publicURL, basicAuth, apiKeys, masterKeyFile, logFormat string
-	workFactor                                                                    int
-	allowHTTPWebhooks                                                             bool
+	addr, data, postgres, publicURL, basicAuth, apiKeys, masterKeyFile, logFormat, pprof string
+	workFactor                                                                           int
+	allowHTTPWebhooks                                                                    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -80,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.apiKeys, "api-keys", env("CARDVAULT_API_KEYS", ""), "secure-token API keys key:terminal,...[;...] (prefer the env variable)")
 	fs.StringVar(&o.masterKeyFile, "master-key-file", env("CARDVAULT_MASTER_KEY_FILE", ""), "master key file (default <data>/master.key)")
 	fs.StringVar(&o.logFormat, "log-format", env("CARDVAULT_LOG_FORMAT", "text"), "log format: text or json")
+	fs.StringVar(&o.pprof, "pprof", env("CARDVAULT_PPROF_ADDR", ""), "serve net/http/pprof on this loopback address (off when empty)")
 	wf, err := strconv.Atoi(env("CARDVAULT_SCRYPT_WORK_FACTOR", "0"))
 	if err != nil {
 		return o, errors.New("CARDVAULT_SCRYPT_WORK_FACTOR must be a number")
@@ -95,6 +101,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.masterKeyFile == "" {
 		o.masterKeyFile = filepath.Join(o.data, "master.key")
+	}
+	if o.pprof != "" && !loopbackAddr(o.pprof) {
+		return o, errors.New("-pprof must be a loopback address such as 127.0.0.1:6060")
 	}
 	return o, nil
 }
@@ -169,6 +178,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	if o.pprof != "" {
+		stopPprof, err := servePprof(o.pprof, logger)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stopPprof()
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		srv.Close()
@@ -253,4 +270,33 @@ func listenURL(addr net.Addr) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// loopbackAddr reports whether addr is host:port with a loopback IP host.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// servePprof serves net/http/pprof's handlers on addr, a loopback address,
+// on a listener of its own (never on the API's), and returns what stops it.
+func servePprof(addr string, logger *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	logger.Info("serving pprof", "addr", ln.Addr().String())
+	return func() { _ = hs.Close() }, nil
 }

@@ -1,0 +1,333 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+)
+
+// Ledger records what the servers acknowledged during a run — items
+// stored, capture updates, grants, secure tokens, patches, single-use
+// tokens — and what was sent without an answer, so that after a crash
+// Verify can check that every acknowledged write is there, whole, and that
+// nothing else is: a write that got no answer may or may not have
+// happened, but only as a whole.
+//
+// A nil *Ledger records nothing.
+type Ledger struct {
+	mu        sync.Mutex
+	items     map[string]*itemEntry // token + "\x00" + reference
+	grants    []grantEntry
+	tokens    map[string]*tokenEntry // terminal + "/" + secureTokenId
+	singleUse map[string]*singleUseEntry
+}
+
+type itemEntry struct {
+	it item
+	// maybe are CVVs sent to the item's capture endpoint without an
+	// answer: each may be the one stored.
+	maybe []string
+}
+
+type grantEntry struct {
+	g    grant
+	item string // items key
+}
+
+type tokenEntry struct {
+	terminal string
+	st       secureToken
+	acked    []string // custom fields whose PATCH got 200
+	maybe    []string // custom fields sent without an answer
+}
+
+type singleUseEntry struct {
+	terminal string
+	st       secureToken
+	sent     bool // redeemed, or sent to be
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger() *Ledger {
+	return &Ledger{items: map[string]*itemEntry{}, tokens: map[string]*tokenEntry{}, singleUse: map[string]*singleUseEntry{}}
+}
+
+func itemKey(it item) string { return it.token + "\x00" + it.ref }
+
+func (l *Ledger) itemStored(it item) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	it.doc = maps.Clone(it.doc)
+	l.items[itemKey(it)] = &itemEntry{it: it}
+}
+
+func (l *Ledger) redeemSent(it item, cvv string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.items[itemKey(it)]; e != nil {
+		e.maybe = append(e.maybe, cvv)
+	}
+}
+
+func (l *Ledger) redeemAcked(it item, cvv string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.items[itemKey(it)]; e != nil {
+		// Acknowledged: this CVV is stored, and every earlier one the
+		// session sent was overwritten (a session sends one at a time).
+		e.it.doc["cvv"] = cvv
+		e.maybe = nil
+	}
+}
+
+func (l *Ledger) grantCreated(g grant, it item) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.grants = append(l.grants, grantEntry{g, itemKey(it)})
+}
+
+func tokenKey(terminal, id string) string { return terminal + "/" + id }
+
+func (l *Ledger) secureTokenCreated(terminal string, st secureToken) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tokens[tokenKey(terminal, st.id)] = &tokenEntry{terminal: terminal, st: st, acked: []string{"created"}}
+}
+
+func (l *Ledger) patchSent(terminal, id, name string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.tokens[tokenKey(terminal, id)]; e != nil {
+		e.maybe = append(e.maybe, name)
+	}
+}
+
+func (l *Ledger) patchAcked(terminal, id, name string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.tokens[tokenKey(terminal, id)]; e != nil {
+		e.acked = append(e.acked, name)
+		e.maybe = slices.DeleteFunc(e.maybe, func(s string) bool { return s == name })
+	}
+}
+
+func (l *Ledger) singleUseCreated(terminal string, st secureToken, su string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.singleUse[su] = &singleUseEntry{terminal: terminal, st: st}
+}
+
+func (l *Ledger) singleUseSent(su string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.singleUse[su]; e != nil {
+		e.sent = true
+	}
+}
+
+// Counts is how many acknowledged writes of each kind a ledger holds.
+type Counts struct {
+	Items, Grants, SecureTokens, Patches, SingleUse int
+}
+
+// Counts returns the ledger's totals (patches acknowledged; single-use
+// tokens not yet sent to be redeemed).
+func (l *Ledger) Counts() Counts {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := Counts{Items: len(l.items), Grants: len(l.grants), SecureTokens: len(l.tokens)}
+	for _, e := range l.tokens {
+		c.Patches += len(e.acked) - 1
+	}
+	for _, e := range l.singleUse {
+		if !e.sent {
+			c.SingleUse++
+		}
+	}
+	return c
+}
+
+// Verify checks, against the server at base, everything the ledger holds:
+//
+//   - every stored item reads back whole: exactly the document stored,
+//     with the CVV of the last acknowledged capture, or of one sent after
+//     it without an answer;
+//   - every acknowledged grant still takes a capture (Verify posts to it,
+//     after the items were checked);
+//   - every secure token reads back with its token and every acknowledged
+//     custom field, once, and no field that was never sent;
+//   - every single-use token not yet sent still updates its secure token's
+//     account — once: a second use is refused.
+//
+// cfg gives the credentials (Account, Key, APIKey). It returns the problems
+// found; their messages name kinds and counts, never secrets.
+func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string, error) {
+	cfg.Targets = []string{base}
+	rec := &recorder{}
+	s := &session{client: &client{hc: &http.Client{Transport: newTransport(4)}, rec: rec, ctx: ctx,
+		stop: func() bool { return false }, budget: func() bool { return true }}, cfg: &cfg}
+	if err := s.authorize(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var problems []string
+	fail := func(format string, args ...any) {
+		problems = append(problems, fmt.Sprintf(format, args...))
+	}
+
+	bad := 0
+	for _, e := range l.items {
+		rep, err := s.do(call{route: RouteRetrieve, method: "GET",
+			url:    base + "/v1/vault?" + s.vaultQuery("token", e.it.token, "reference", e.it.ref),
+			header: s.basic(), want: http.StatusOK})
+		if err != nil {
+			bad++
+			continue
+		}
+		ok := false
+		for _, c := range append([]string{e.it.doc["cvv"]}, e.maybe...) {
+			want := maps.Clone(e.it.doc)
+			want["cvv"] = c
+			if sameDoc(rep.body, want) == nil {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			bad++
+		}
+	}
+	if bad > 0 {
+		fail("%d of %d acknowledged items are missing or not as acknowledged", bad, len(l.items))
+	}
+
+	bad = 0
+	for _, g := range l.grants {
+		e := l.items[g.item]
+		it := e.it
+		it.doc = maps.Clone(it.doc)
+		if err := s.redeem(g.g, &it); err != nil {
+			bad++
+			continue
+		}
+		e.it.doc["cvv"], e.maybe = it.doc["cvv"], nil
+	}
+	if bad > 0 {
+		fail("%d of %d acknowledged capture endpoints no longer take a capture", bad, len(l.grants))
+	}
+
+	bad = 0
+	for _, e := range l.tokens {
+		s.cfg.Terminal = e.terminal
+		rep, err := s.do(call{route: RouteSTGet, method: "GET", url: base + s.terminalPath("/secure-tokens/"+url.PathEscape(e.st.id)),
+			header: s.tokenHeader("GET", ""), want: http.StatusOK})
+		if err != nil {
+			bad++
+			continue
+		}
+		var got struct{ Token string }
+		names, err := customFieldNames(rep.body)
+		if err != nil || json.Unmarshal(rep.body, &got) != nil || got.Token != e.st.token || !fieldsAccountedFor(names, e.acked, e.maybe) {
+			bad++
+		}
+	}
+	if bad > 0 {
+		fail("%d of %d acknowledged secure tokens are missing or lost an acknowledged patch", bad, len(l.tokens))
+	}
+
+	bad = 0
+	n := 0
+	for su, e := range l.singleUse {
+		if e.sent {
+			continue
+		}
+		n++
+		s.cfg.Terminal = e.terminal
+		if _, err := s.updateAccount(e.st, su); err != nil {
+			bad++
+			continue
+		}
+		if _, err := s.updateAccount(e.st, su, UsedSingleUseStatus); err != nil {
+			bad++
+		}
+		e.sent = true
+	}
+	if bad > 0 {
+		fail("%d of %d acknowledged single-use tokens do not work exactly once", bad, n)
+	}
+	return problems, nil
+}
+
+// fieldsAccountedFor reports whether names holds every acknowledged field
+// once, and otherwise only fields that were sent without an answer, each
+// at most once.
+func fieldsAccountedFor(names, acked, maybe []string) bool {
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] || !slices.Contains(acked, n) && !slices.Contains(maybe, n) {
+			return false
+		}
+		seen[n] = true
+	}
+	for _, a := range acked {
+		if !seen[a] {
+			return false
+		}
+	}
+	return true
+}
+
+// Secrets returns the secret values the ledger holds — card numbers,
+// capture secrets, secure tokens' tokens and single-use tokens — for a test
+// that looks for them where they must not be (logs, metrics).
+func (l *Ledger) Secrets() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, e := range l.items {
+		out = append(out, e.it.doc["card_number"])
+	}
+	for _, g := range l.grants {
+		out = append(out, g.g.secret)
+	}
+	for _, e := range l.tokens {
+		out = append(out, e.st.token)
+	}
+	for su := range l.singleUse {
+		out = append(out, su)
+	}
+	return out
+}

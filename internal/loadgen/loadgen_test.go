@@ -1,0 +1,89 @@
+package loadgen
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestCheckLoopback(t *testing.T) {
+	for _, ok := range []string{"http://127.0.0.1:8080", "http://127.0.0.1:8080/", "http://[::1]:80", "http://127.1.2.3:9"} {
+		require.NoError(t, CheckLoopback(ok), ok)
+	}
+	for _, bad := range []string{
+		"http://localhost:8080",         // a name resolves anywhere
+		"http://10.0.0.1:8080",          // not loopback
+		"https://127.0.0.1:8080",        // not plain http
+		"http://127.0.0.1",              // no port
+		"http://user:pw@127.0.0.1:8080", // credentials
+		"http://127.0.0.1:8080/v1",      // a path
+		"http://127.0.0.1:8080?x=1",     // a query
+		"127.0.0.1:8080",                // not a URL
+		"http://0.0.0.0:8080",           // every interface
+	} {
+		require.Error(t, CheckLoopback(bad), bad)
+	}
+}
+
+func TestQuantileAndMedian(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 1000; i++ {
+		ds = append(ds, time.Duration(i))
+	}
+	require.Equal(t, time.Duration(500), quantile(ds, 0.5))
+	require.Equal(t, time.Duration(990), quantile(ds, 0.99))
+	require.Equal(t, time.Duration(999), quantile(ds, 0.999))
+	require.Equal(t, time.Duration(1), quantile(ds[:1], 0.999))
+	require.Equal(t, 2.0, Median([]float64{3, 1, 2}))
+	require.Equal(t, 2.5, Median([]float64{4, 1, 2, 3}))
+}
+
+// A ledger accounts for custom fields: every acknowledged one once, others
+// only if they were sent without an answer.
+func TestFieldsAccountedFor(t *testing.T) {
+	acked, maybe := []string{"created", "a"}, []string{"b"}
+	require.True(t, fieldsAccountedFor([]string{"created", "a"}, acked, maybe))
+	require.True(t, fieldsAccountedFor([]string{"created", "a", "b"}, acked, maybe), "a write without an answer may have happened")
+	require.False(t, fieldsAccountedFor([]string{"created"}, acked, maybe), "an acknowledged write is lost")
+	require.False(t, fieldsAccountedFor([]string{"created", "a", "a"}, acked, maybe), "a write happened twice")
+	require.False(t, fieldsAccountedFor([]string{"created", "a", "c"}, acked, maybe), "a write nobody sent")
+}
+
+// The client counts what it was told to: a success, an intended error, an
+// unintended one (a wrong status or a wrong answer).
+func TestClientCounts(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok":
+			_, _ = w.Write([]byte(`{"token":"t"}`))
+		case "/gone":
+			w.WriteHeader(http.StatusGone)
+			_, _ = w.Write([]byte(`{"error":"gone"}`))
+		}
+	}))
+	defer srv.Close()
+	rec := &recorder{}
+	c := &client{hc: srv.Client(), rec: rec, ctx: context.Background(), stop: func() bool { return false }, budget: newBudget(4).take}
+	_, err := c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/ok", want: 200, check: func(b []byte) error { return expectMembers(b, "token") }})
+	require.NoError(t, err)
+	_, err = c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/gone", want: 200, intended: []int{410}})
+	require.NoError(t, err)
+	_, err = c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/gone", want: 200})
+	require.Error(t, err)
+	_, err = c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/ok", want: 200, check: func(b []byte) error { return expectMembers(b, "secret") }})
+	require.ErrorIs(t, err, errWrongAnswer)
+	_, err = c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/ok", want: 200})
+	require.ErrorIs(t, err, errStop, "the budget of four requests is spent")
+
+	res := merge([]*recorder{rec}, time.Second)
+	st := res.Route(RouteTokenize)
+	require.Equal(t, 4, st.Count)
+	require.Equal(t, 1, st.Intended)
+	require.Equal(t, 2, st.Unintended)
+	require.Len(t, st.Failures, 2)
+	require.Contains(t, st.Failures[0], "410")
+}

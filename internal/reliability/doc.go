@@ -1,0 +1,63 @@
+// Package reliability holds no code: its tests prove that cardvault's
+// reference server survives load, faults and hostile input, and keeps its
+// secrets. They run under `make test`; RELIABILITY.md at the top of the
+// repository lists what they try, how much, and the commands that reproduce
+// each row. What they prove:
+//
+// # Load and several processes
+//
+//   - The load generator's mix (internal/loadgen), run against the real
+//     binary (examples/server) on bbolt, gets no unintended error and every
+//     acknowledged write reads back (TestLoadMix).
+//   - Two server processes on one PostgreSQL database, under that mix:
+//     each single-use token is redeemed exactly once however many
+//     update-account requests race for it across the processes; a request
+//     sent many times with one Idempotency-Key, concurrently to both, gets
+//     byte-identical answers and runs once; concurrent PATCHes of one
+//     secure token, each appending a custom field, all land
+//     (TestTwoServersOnePostgres).
+//
+// # Faults
+//
+//   - The server binary killed with SIGKILL in the middle of the mix, on
+//     bbolt and on PostgreSQL, and started again on the same data: every
+//     write that got a 2xx reads back whole — items, capture updates,
+//     grants, secure tokens, patches, single-use tokens — nothing that was
+//     not acknowledged is visible but as a whole, and grants and tokens
+//     still work (TestCrash).
+//   - PostgreSQL (a private server, never the shared one) stopped in
+//     immediate mode under the mix: /readyz answers 503 while it is down
+//     and 200 again once it is back, without the server being restarted,
+//     and requests succeed again (TestPostgresRestart).
+//
+// # Hostile input
+//
+//   - A table of hostile requests against every request parser of both
+//     APIs — bodies, durations, JSON Patch, query strings, headers, ids —
+//     served in process over a memstore behind a real listener: each gets
+//     the right 4xx and a message that says what is wrong, never a 5xx or a
+//     panic, and the store is the same afterwards, byte for byte
+//     (memstore.Store.Dump), but for what such a request is meant to write
+//     (TestHostileInput).
+//   - Fuzz targets at the HTTP level (FuzzVaultPost, FuzzCaptureGrant,
+//     FuzzCapturePost, FuzzSecureTokenCreate, FuzzPatch, FuzzTokenQuery,
+//     FuzzTokenHeaders): never a 5xx; a refused request changes nothing.
+//
+// # Security
+//
+//   - A capture secret cannot be guessed: ten wrong ones lock the endpoint
+//     (423) for the right one too, and unknown ids lock the same way; the
+//     secret of one endpoint does not open another; an expired access token
+//     is refused; API keys reach their own terminals only and Basic
+//     accounts their own keys, items, endpoints and forms, over HTTP
+//     (TestSecurity).
+//   - A wrong secret and an unknown endpoint take the same time, as far as
+//     a robust comparison of many interleaved samples can tell
+//     (TestCaptureTimingDoesNotTell, which explains its bound).
+//   - No secret the tests used reaches the logs, an error message or a
+//     metric label (TestNoSecretLeaks; and every test server's log, and the
+//     server binaries' logs under load, are scanned when their test or the
+//     package's run ends).
+//
+// BenchmarkAccessLogLine measures what the log redaction costs per request.
+package reliability
