@@ -194,7 +194,7 @@ func TestHostileInput(t *testing.T) {
 		// update-account and single-use tokens.
 		{name: "update-account token too short", req: req{method: "POST", path: stPath + "/update-account", header: tok(), body: `{"type":"singleUseToken","token":"abc"}`}, status: 400, message: "/token", writes: idem},
 		{name: "update-account wrong type", req: req{method: "POST", path: stPath + "/update-account", header: tok(), body: `{"type":"card","token":"` + strings.Repeat("a", 128) + `"}`}, status: 400, message: "/type", writes: idem},
-		{name: "update-account unknown single-use token", req: req{method: "POST", path: stPath + "/update-account", header: tok(), body: `{"type":"singleUseToken","token":"` + strings.Repeat("a", 128) + `"}`}, status: 400, message: "/token", writes: idem},
+		{name: "update-account unknown single-use token", req: req{method: "POST", path: stPath + "/update-account", header: tok(), body: `{"type":"singleUseToken","token":"` + strings.Repeat("a", 128) + `"}`}, status: 404, message: "not-found", writes: idem},
 		{name: "single-use no channel", req: req{method: "POST", path: token("/single-use-tokens"), header: tok(), body: `{"source":{"type":"card"}}`}, status: 400, message: "/channel", writes: idem},
 
 		// Raw requests that net/http itself refuses, before any handler.
