@@ -267,6 +267,31 @@ func TestEndToEnd(t *testing.T) {
 		require.Contains(t, string(r.body), "my-reference")
 		require.NotContains(t, p.stdout.String(), "dev mode", "explicit credentials: none generated")
 		p.stop(t)
+
+		// A master-key rotation: -rotate-master-key adds an identity and
+		// re-wraps; after the old identity is removed from the file, the
+		// server still opens everything (the card needs its passphrase too).
+		out, err := exec.Command(filepath.Join(bins, "server"), "-rotate-master-key", "-data", data).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "wrapped keys moved to it")
+		keyFile := filepath.Join(data, "master.key")
+		raw, err = os.ReadFile(keyFile)
+		require.NoError(t, err)
+		identities := regexp.MustCompile(`(?m)^AGE-SECRET-KEY-\S+$`).FindAllString(string(raw), -1)
+		require.Len(t, identities, 2, "the new identity and the old one")
+		require.NoError(t, os.WriteFile(keyFile, []byte(identities[0]+"\n"), 0o600))
+		p = startServer(t, filepath.Join(bins, "server"), t.TempDir(), env...)
+		c = remote{t, p.base}
+		r = c.alice("GET", "/v1/vault", url.Values{"user": {k.user}}, "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		var listed map[string][]map[string]string
+		require.NoError(t, json.Unmarshal(r.body, &listed))
+		require.NotEmpty(t, listed[k.user])
+		item := listed[k.user][0]
+		r = c.alice("GET", "/v1/vault", url.Values{"user": {k.user}, "passphrase": {k.passphrase}, "token": {item["token"]}, "reference": {item["reference"]}}, "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		require.Contains(t, string(r.body), `"card_number"`, "the card opens after the rotation")
+		p.stop(t)
 	})
 
 	t.Run("pgstore, two servers", func(t *testing.T) {

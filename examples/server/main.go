@@ -22,6 +22,7 @@
 //	-scrypt-work-factor  CARDVAULT_SCRYPT_WORK_FACTOR  scrypt work factor of new vault keys (18)
 //	-allow-http-webhooks CARDVAULT_ALLOW_HTTP_WEBHOOKS capture webhooks may use http:// URLs
 //	-log-format          CARDVAULT_LOG_FORMAT          text or json
+//	-rotate-master-key                                 a new master identity, every key re-wrapped; then exit
 //	-pprof               CARDVAULT_PPROF_ADDR          serve net/http/pprof on this loopback address (off)
 //
 // Prefer the environment for credentials: flags show in the process list.
@@ -70,7 +71,7 @@ func main() {
 type options struct {
 	addr, data, postgres, publicURL, basicAuth, apiKeys, masterKeyFile, logFormat, pprof string
 	workFactor                                                                           int
-	allowHTTPWebhooks                                                                    bool
+	allowHTTPWebhooks, rotateMasterKey                                                   bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -93,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.workFactor, "scrypt-work-factor", wf, "scrypt work factor of new vault keys (0: the default, 18)")
 	allow, _ := strconv.ParseBool(env("CARDVAULT_ALLOW_HTTP_WEBHOOKS", "false"))
 	fs.BoolVar(&o.allowHTTPWebhooks, "allow-http-webhooks", allow, "capture webhooks may use http:// URLs")
+	fs.BoolVar(&o.rotateMasterKey, "rotate-master-key", false, "add a new master identity to the key file, re-wrap every key under it, and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -134,6 +136,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return err
+	}
+	if o.rotateMasterKey {
+		return rotateMasterKey(o, stdout, logger)
 	}
 	keyring, err := openKeyring(o, logger)
 	if err != nil {
@@ -231,6 +236,40 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// rotateMasterKey is -rotate-master-key: a new identity first in the key
+// file (the old ones stay, so servers still running can read what they
+// read), then every key the deployment wraps under the master key is
+// re-wrapped for it. Records are not touched.
+func rotateMasterKey(o options, stdout io.Writer, logger *slog.Logger) error {
+	if os.Getenv("CARDVAULT_MASTER_KEY") != "" {
+		return errors.New("-rotate-master-key rotates a key file; the master key comes from CARDVAULT_MASTER_KEY here: rotate the file it came from and set the variable again")
+	}
+	kr, err := crypto.RotateKeyringFile(o.masterKeyFile)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := server.New(server.Config{Store: st, Keyring: kr, Logger: logger, SweepEvery: -1})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	n, err := srv.RewrapMasterKey(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "cardvault: a new master identity is first in %s; %d wrapped keys moved to it.\n"+
+		"Restart every server with this file. Once all run with it, the identities after the first may be removed.\n",
+		o.masterKeyFile, n)
 	return nil
 }
 
