@@ -103,7 +103,7 @@ func TestSeedFormFlowInBrowser(t *testing.T) {
 			require.Empty(t, tab.ConsoleErrors())
 
 			// The same link after the endpoint expired: a clear notice, no fields.
-			e.clock.advance(11 * time.Minute)
+			e.clock.Advance(11 * time.Minute)
 			tab2 := b.NewTab(t, timeout)
 			tab2.Do(chromedp.Navigate(m.embed(link)))
 			frame2 := tab2.Frame("#cv", srv.URL)

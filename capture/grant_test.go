@@ -20,6 +20,7 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
@@ -27,31 +28,13 @@ import (
 
 var ctx = context.Background()
 
-// clock is a settable clock shared by the vault and the capture service.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is a vault and a capture service over one store, with a vault key
 // holding the seed's card.
 type env struct {
 	st    store.Store
 	vault *vault.Vault
 	svc   *capture.Service
-	clock *clock
+	clock *testkit.Clock // shared by the vault and the capture service
 	key   vault.Credentials
 	card  vault.ItemRef
 }
@@ -62,11 +45,11 @@ func newEnv(t testing.TB, st store.Store, opts ...func(*capture.Config)) *env {
 	t.Helper()
 	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
 	require.NoError(t, err)
-	c := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10, Now: c.now})
+	c := testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10, Now: c.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { v.Close() })
-	cfg := capture.Config{Store: st, Vault: v, Now: c.now, AllowHTTPWebhooks: true,
+	cfg := capture.Config{Store: st, Vault: v, Now: c.Now, AllowHTTPWebhooks: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, o := range opts {
 		o(&cfg)
@@ -109,7 +92,7 @@ func testLockedGrant(t *testing.T, b teststores.Backend) {
 	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, TTL: "PT10M", Lock: &e.card})
 	require.NoError(t, err)
 	require.Len(t, g.Secret, 64)
-	require.Equal(t, e.clock.now().Add(10*time.Minute), g.ExpiresAt)
+	require.Equal(t, e.clock.Now().Add(10*time.Minute), g.ExpiresAt)
 	require.Equal(t, &e.card, g.Lock)
 
 	res, err := e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"card_expiry":"06-2025","cvv":"145"}`))
@@ -183,7 +166,7 @@ func testOpenGrant(t *testing.T, b teststores.Backend) {
 	require.NoError(t, err)
 	require.Equal(t, "checkout-42", g.ID)
 	require.Nil(t, g.Lock)
-	require.Equal(t, e.clock.now().Add(24*time.Hour), g.ExpiresAt, "24 hours by default")
+	require.Equal(t, e.clock.Now().Add(24*time.Hour), g.ExpiresAt, "24 hours by default")
 
 	res, err := e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"card_number":"5555 5555 5555 4444","card_holder":"Grace Hopper","card_expiry":"12-2030","reference":"order-42"}`))
 	require.NoError(t, err)
@@ -282,8 +265,8 @@ func testLifetime(t *testing.T, b teststores.Backend) {
 
 	info, err := e.svc.Check(ctx, short.ID, short.Secret)
 	require.NoError(t, err)
-	require.False(t, info.Expired(e.clock.now()))
-	e.clock.advance(10 * time.Minute)
+	require.False(t, info.Expired(e.clock.Now()))
+	e.clock.Advance(10 * time.Minute)
 	_, err = e.svc.Redeem(ctx, short.ID, short.Secret, []byte(`{"cvv":"000"}`))
 	require.ErrorIs(t, err, capture.ErrExpired)
 	_, err = e.svc.Check(ctx, short.ID, short.Secret)
@@ -351,7 +334,7 @@ func testSingleUseTokens(t *testing.T, b teststores.Backend) {
 	su, err := e.svc.MintSingleUse(ctx, "1234001", details)
 	require.NoError(t, err)
 	require.Regexp(t, `^[0-9a-f]{128}$`, su.Token)
-	require.Equal(t, e.clock.now().Add(30*time.Minute), su.ExpiresAt)
+	require.Equal(t, e.clock.Now().Add(30*time.Minute), su.ExpiresAt)
 
 	_, err = e.svc.MintSingleUse(ctx, "12", details)
 	require.ErrorIs(t, err, cardvault.ErrInvalid)
@@ -392,7 +375,7 @@ func testSingleUseTokens(t *testing.T, b teststores.Backend) {
 	// Expiry, and the sweeper.
 	su2, err := e.svc.MintSingleUse(ctx, "1234001", details)
 	require.NoError(t, err)
-	e.clock.advance(30 * time.Minute)
+	e.clock.Advance(30 * time.Minute)
 	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "1234001", su2.Token, nop), capture.ErrExpired)
 	n, err := e.svc.Sweep(ctx)
 	require.NoError(t, err)

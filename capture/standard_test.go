@@ -68,7 +68,7 @@ func TestServeStandardFormPage(t *testing.T) {
 	require.NotContains(t, wrong.Body.String(), "<input")
 
 	// After the grant's lifetime, the right secret also gets the notice.
-	e.clock.advance(11 * time.Minute)
+	e.clock.Advance(11 * time.Minute)
 	require.Equal(t, http.StatusGone, serve("pcd", link).Code)
 
 	rec = serve("custom", link)

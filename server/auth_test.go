@@ -121,8 +121,8 @@ func TestAuthorize(t *testing.T) {
 	require.NoError(t, err)
 	var claims map[string]any
 	require.NoError(t, json.Unmarshal(payload, &claims))
-	require.Equal(t, float64(e.clock.now().Unix()), claims["iat"])
-	require.Equal(t, float64(e.clock.now().Unix()+3600), claims["exp"])
+	require.Equal(t, float64(e.clock.Now().Unix()), claims["iat"])
+	require.Equal(t, float64(e.clock.Now().Unix()+3600), claims["exp"])
 	require.NotContains(t, string(payload), keyTwo.Key)
 
 	for name, key := range map[string]string{"missing": "", "wrong": "ak_two_1b2c3d4e5f60718293a5", "long": strings.Repeat("k", 5000)} {
@@ -192,9 +192,9 @@ func TestBearerMiddleware(t *testing.T) {
 		header: map[string]string{"Authorization": "Basic " + two}}).status)
 
 	// Expiry is enforced to the second.
-	e.clock.advance(time.Hour - time.Second)
+	e.clock.Advance(time.Hour - time.Second)
 	require.Equal(t, http.StatusOK, get("/test/no-terminal", two).status)
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	require.Equal(t, http.StatusUnauthorized, get("/test/no-terminal", two).status)
 }
 

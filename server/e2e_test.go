@@ -37,6 +37,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/browsertest"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 // buildBinaries builds the server and the example clients into dir.
@@ -71,7 +72,7 @@ func cleanEnv() []string {
 type serverProc struct {
 	cmd            *exec.Cmd
 	base           string // http://127.0.0.1:port
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.Buffer
 	exited         chan struct{}
 	waitErr        error
 }
@@ -80,7 +81,7 @@ var listening = regexp.MustCompile(`cardvault: listening on (http://\S+)`)
 
 func startServer(t *testing.T, bin, dir string, env ...string) *serverProc {
 	t.Helper()
-	p := &serverProc{cmd: exec.Command(bin), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &serverProc{cmd: exec.Command(bin), stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Dir = dir
 	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout = p.stdout

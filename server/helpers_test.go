@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/memstore"
 )
@@ -26,24 +26,6 @@ var ctx = context.Background()
 
 // testWorkFactor keeps scrypt cheap in tests.
 const testWorkFactor = 10
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // Credentials every test server knows. They are registered as secrets.
 var (
@@ -59,7 +41,7 @@ type env struct {
 	srv   *Server
 	st    store.Store
 	kr    *crypto.Keyring
-	clock *clock
+	clock *testkit.Clock
 }
 
 var serverCount atomic.Int64
@@ -70,10 +52,10 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	t.Helper()
 	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
 	require.NoError(t, err)
-	c := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	cfg := Config{
 		Store: memstore.New(), Keyring: kr, Accounts: []Account{aliceBasic, bobBasic}, APIKeys: []APIKey{keyAll, keyTwo},
-		WorkFactor: testWorkFactor, SweepEvery: -1, AllowHTTPWebhooks: true, Now: c.now,
+		WorkFactor: testWorkFactor, SweepEvery: -1, AllowHTTPWebhooks: true, Now: c.Now,
 		Logger: testLogger(serverCount.Add(1)%2 == 0),
 	}
 	for _, o := range opts {

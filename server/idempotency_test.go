@@ -189,12 +189,12 @@ func TestIdempotency(t *testing.T) {
 		key := "22222222-3333-4444-8555-666666666666"
 		e.tokenCall("POST", thingsA, tok, key, `{"b":1}`)
 		before := d.runs.Load()
-		e.clock.advance(23 * time.Hour)
+		e.clock.Advance(23 * time.Hour)
 		tok := e.authorize(keyTwo.Key)
 		require.Equal(t, "true", e.tokenCall("POST", thingsA, tok, key, `{"b":1}`).header.Get(replayedHeader))
 		n, err := e.srv.idem.sweep(ctx)
 		require.NoError(t, err)
-		e.clock.advance(time.Hour)
+		e.clock.Advance(time.Hour)
 		n2, err := e.srv.idem.sweep(ctx)
 		require.NoError(t, err)
 		require.Greater(t, n2, n, "the day-old records went")
@@ -301,7 +301,7 @@ func TestIdempotencyLease(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, idemWait, outcome)
 
-	e.clock.advance(time.Second + idemLeaseMargin)
+	e.clock.Advance(time.Second + idemLeaseMargin)
 	resp := e.tokenCall("POST", thingsA, tok, idemKey1, `{"x":1}`)
 	require.Equal(t, http.StatusCreated, resp.status)
 	require.Equal(t, int64(1), d.runs.Load())

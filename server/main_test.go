@@ -8,35 +8,17 @@ package server
 // secret, never its value.
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 // logSink is the captured log output of the whole test run.
-var logSink = &syncBuffer{}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+var logSink = &testkit.Buffer{}
 
 // testLogger logs into logSink; text and JSON alternate between servers so
 // that both encodings are scanned.
@@ -49,54 +31,21 @@ func testLogger(json bool) *slog.Logger {
 }
 
 // secrets are what the tests sent that must never be logged, by kind.
-var secrets = struct {
-	mu   sync.Mutex
-	list []usedSecret
-}{}
-
-type usedSecret struct{ kind, value string }
+var secrets testkit.Secrets
 
 // secret registers a value the logs must not contain and returns it.
-// Values shorter than 8 bytes (a CVV) are registered in the contexts they
-// travel in instead, since three digits occur in logs by chance.
-func secret(kind, value string) string {
-	secrets.mu.Lock()
-	defer secrets.mu.Unlock()
-	if len(value) < 8 {
-		for _, ctx := range []string{`"` + kind + `":"` + value + `"`, kind + "=" + value, kind + `": "` + value + `"`} {
-			secrets.list = append(secrets.list, usedSecret{kind, ctx})
-		}
-		return value
-	}
-	secrets.list = append(secrets.list, usedSecret{kind, value})
-	return value
-}
-
-// leaks returns a description of each registered secret found in logs.
-func leaks(logs string) []string {
-	secrets.mu.Lock()
-	defer secrets.mu.Unlock()
-	var out []string
-	for i, s := range secrets.list {
-		if strings.Contains(logs, s.value) {
-			out = append(out, fmt.Sprintf("secret #%d (%s) appears in the logs", i, s.kind))
-		}
-	}
-	return out
-}
+func secret(kind, value string) string { return secrets.Add(kind, value) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	logs := logSink.String()
-	if found := leaks(logs); len(found) > 0 {
+	if found := secrets.Found(logs); len(found) > 0 {
 		for _, f := range found {
-			fmt.Fprintln(os.Stderr, "LOG LEAK:", f)
+			fmt.Fprintln(os.Stderr, "LOG LEAK:", f, "appears in the logs")
 		}
 		code = 1
 	}
-	secrets.mu.Lock()
-	n := len(secrets.list)
-	secrets.mu.Unlock()
+	n := secrets.Len()
 	if testing.Verbose() {
 		fmt.Fprintf(os.Stderr, "log scan: %d secrets looked for in %d bytes of logs\n", n, len(logs))
 	}
@@ -129,5 +78,3 @@ func onlySomeTests() bool {
 	}
 	return false
 }
-
-var _ io.Writer = (*syncBuffer)(nil)

@@ -47,7 +47,7 @@ func TestSweepLoop(t *testing.T) {
 	k := e.newKey("sweepy")
 	e.alice("POST", "/v1/capture", k.query("unique_id", "short-lived", "ttl", "PT1M"), "")
 	require.Len(t, e.alice("GET", "/v1/capture", url.Values{"user": {"sweepy"}}, "").list(t), 1)
-	e.clock.advance(2 * time.Minute)
+	e.clock.Advance(2 * time.Minute)
 	require.Eventually(t, func() bool {
 		return len(e.alice("GET", "/v1/capture", url.Values{"user": {"sweepy"}}, "").list(t)) == 0
 	}, 5*time.Second, 10*time.Millisecond, "the sweeper removes the expired endpoint")

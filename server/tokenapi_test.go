@@ -693,7 +693,7 @@ func TestUpdateAccount(t *testing.T) {
 		tok := secret("single-use token", m["token"].(string))
 		require.Regexp(t, `^[0-9a-f]{128}$`, tok)
 		require.Equal(t, termA, m["processingTerminalId"])
-		require.Equal(t, e.clock.now().Add(30*time.Minute).Format(time.RFC3339), m["expiresAt"])
+		require.Equal(t, e.clock.Now().Add(30*time.Minute).Format(time.RFC3339), m["expiresAt"])
 		newCard := map[string]any{"type": "card", "cardholderName": "Sarah Hopper", "cardNumber": "555555******4444", "expiryDate": "0331", "cardType": "Mastercard"}
 		require.Equal(t, newCard, m["source"])
 		require.NotContains(t, string(r.body), fixtureNewCard)
@@ -712,7 +712,7 @@ func TestUpdateAccount(t *testing.T) {
 		require.Equal(t, "/v1/capture/"+ep["id"].(string), ep["url"])
 		require.Equal(t, "http://example.com"+ep["url"].(string), r.header.Get("Location"))
 		require.Equal(t, termA, ep["processingTerminalId"])
-		require.Equal(t, e.clock.now().Add(10*time.Minute).Format(time.RFC3339), ep["expiresAt"])
+		require.Equal(t, e.clock.Now().Add(10*time.Minute).Format(time.RFC3339), ep["expiresAt"])
 
 		capture := func(body string) reply {
 			return e.do(req{method: "POST", path: ep["url"].(string), body: body, contentType: "text/plain",
@@ -766,7 +766,7 @@ func TestUpdateAccount(t *testing.T) {
 
 	t.Run("expired and invalid", func(t *testing.T) {
 		tok := api.singleUse(termA, fixture(t, "single-use-card.json"))
-		e.clock.advance(30 * time.Minute)
+		e.clock.Advance(30 * time.Minute)
 		api = e.caller(keyTwo) // a fresh access token at the new time
 		r := update(tok)
 		requireProblem(t, r, http.StatusBadRequest, "bad-request")
@@ -798,7 +798,7 @@ func TestUpdateAccount(t *testing.T) {
 		r := api.do("POST", terminalURL(termA, "capture-endpoints"), `{}`)
 		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 		secret("capture secret", r.json(t)["secret"].(string))
-		require.Equal(t, e.clock.now().Add(30*time.Minute).Format(time.RFC3339), r.json(t)["expiresAt"], "30 minutes by default")
+		require.Equal(t, e.clock.Now().Add(30*time.Minute).Format(time.RFC3339), r.json(t)["expiresAt"], "30 minutes by default")
 		requireProblem(t, api.do("POST", terminalURL(termX, "capture-endpoints"), `{}`), http.StatusForbidden, "forbidden")
 	})
 }
@@ -839,7 +839,7 @@ func TestTokenAPIGuards(t *testing.T) {
 	t.Run("401", func(t *testing.T) {
 		expired := api.bearer
 		forged := expired[:strings.LastIndexByte(expired, '.')+1] + strings.Repeat("A", 43)
-		e.clock.advance(time.Hour)
+		e.clock.Advance(time.Hour)
 		defer func() { api = e.caller(keyTwo) }()
 		for _, rt := range routes(termA) {
 			for name, auth := range map[string]string{"missing": "", "expired": "Bearer " + expired, "forged": "Bearer " + forged, "basic": "Basic YTpi"} {
@@ -1008,7 +1008,7 @@ func TestTokenAPIIdempotency(t *testing.T) {
 		http.StatusConflict, "idempotency-key-in-use")
 
 	// Kept 24 hours at least.
-	e.clock.advance(24*time.Hour - time.Minute)
+	e.clock.Advance(24*time.Hour - time.Minute)
 	api = e.caller(keyTwo)
 	requireReplay(first, api.do("POST", collection, card, withKey(key)...))
 }

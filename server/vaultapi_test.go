@@ -319,7 +319,7 @@ func TestCaptureEndpoints(t *testing.T) {
 		require.Equal(t, "/v1/capture/"+id, g["url"])
 		require.Regexp(t, `^[A-Za-z0-9_-]{64}$`, g["secret"])
 		sec := secret("capture secret", g["secret"].(string))
-		require.Equal(t, e.clock.now().Add(10*time.Minute).Format(time.RFC3339), g["expires_at"])
+		require.Equal(t, e.clock.Now().Add(10*time.Minute).Format(time.RFC3339), g["expires_at"])
 		require.Equal(t, map[string]any{"token": tok, "reference": "my-reference"}, g["lockdown_info"])
 
 		cvv := secret("cvv", "145")
@@ -341,7 +341,7 @@ func TestCaptureEndpoints(t *testing.T) {
 		require.Contains(t, r.errorText(t), "cannot change")
 
 		// After ten minutes it is gone.
-		e.clock.advance(11 * time.Minute)
+		e.clock.Advance(11 * time.Minute)
 		r = post(id, sec, `{"cvv":"999"}`)
 		require.Equal(t, http.StatusGone, r.status)
 	})

@@ -10,32 +10,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store/memstore"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newTestVault(t *testing.T, size int, ttl time.Duration) (*Vault, *fakeClock) {
+func newTestVault(t *testing.T, size int, ttl time.Duration) (*Vault, *testkit.Clock) {
 	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
 	require.NoError(t, err)
-	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	v, err := Open(context.Background(), Config{Store: memstore.New(), Keyring: kr, WorkFactor: 10,
-		CacheSize: size, CacheTTL: ttl, Now: clock.now})
+		CacheSize: size, CacheTTL: ttl, Now: clock.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { v.Close() })
 	return v, clock
@@ -80,7 +64,7 @@ func TestCachePaysScryptOnce(t *testing.T) {
 	require.Equal(t, uint64(5), v.Stats().Unlocks)
 
 	// The lifetime ends: the next call unlocks again.
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	_, err = v.Retrieve(ctx, c, ref)
 	require.NoError(t, err)
 	require.Equal(t, uint64(6), v.Stats().Unlocks)

@@ -2,10 +2,8 @@ package reliability
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/loadgen"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/memstore"
@@ -45,79 +43,15 @@ var (
 	keyTwo     = server.APIKey{Key: secret("api key", "ak_rel_two_7b6a5948372615a0b1"), Terminals: []string{terminalOne, "1234002"}}
 )
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer is a log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // secrets are values that must never show in a log, an error or a metric.
-var secrets = struct {
-	mu   sync.Mutex
-	list []usedSecret
-}{}
+var secrets testkit.Secrets
 
-type usedSecret struct{ kind, value string }
-
-// secret registers value and returns it. A value shorter than 8 bytes (a
-// CVV) is registered in the contexts it travels in, since a few digits
-// occur in logs by chance.
-func secret(kind, value string) string {
-	secrets.mu.Lock()
-	defer secrets.mu.Unlock()
-	if len(value) < 8 {
-		for _, c := range []string{`"` + kind + `":"` + value + `"`, kind + "=" + value, kind + `": "` + value + `"`} {
-			secrets.list = append(secrets.list, usedSecret{kind, c})
-		}
-		return value
-	}
-	secrets.list = append(secrets.list, usedSecret{kind, value})
-	return value
-}
+// secret registers value and returns it.
+func secret(kind, value string) string { return secrets.Add(kind, value) }
 
 // leaks describes each registered secret found in text: by kind and
 // number, never by value.
-func leaks(text string) []string {
-	secrets.mu.Lock()
-	defer secrets.mu.Unlock()
-	var out []string
-	for i, s := range secrets.list {
-		if strings.Contains(text, s.value) {
-			out = append(out, fmt.Sprintf("secret #%d (%s)", i, s.kind))
-		}
-	}
-	return out
-}
+func leaks(text string) []string { return secrets.Found(text) }
 
 // env is a test server with fixtures: alice's vault key holding one card,
 // a capture endpoint locked to it, and a secure token on terminal 1234001.
@@ -125,8 +59,8 @@ type env struct {
 	t     testing.TB
 	srv   *server.Server
 	st    *memstore.Store
-	clock *clock
-	logs  *syncBuffer
+	clock *testkit.Clock
+	logs  *testkit.Buffer
 	base  string // the listener's URL
 	hc    *http.Client
 
@@ -145,10 +79,10 @@ func newEnv(t testing.TB, opts ...func(*server.Config)) *env {
 	t.Helper()
 	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
 	require.NoError(t, err)
-	e := &env{t: t, st: memstore.New(), clock: &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
+	e := &env{t: t, st: memstore.New(), clock: testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)), logs: &testkit.Buffer{}}
 	cfg := server.Config{
 		Store: e.st, Keyring: kr, Accounts: []server.Account{aliceBasic, bobBasic}, APIKeys: []server.APIKey{keyAll, keyTwo},
-		WorkFactor: workFactor, SweepEvery: -1, Now: e.clock.now,
+		WorkFactor: workFactor, SweepEvery: -1, Now: e.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, o := range opts {

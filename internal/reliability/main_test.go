@@ -13,6 +13,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/internal/serverproc"
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 // The tests that run the real binary build it once, into a directory
@@ -24,7 +25,7 @@ var (
 	buildOnce sync.Once
 	binary    string
 	buildErr  error
-	procLogs  = &syncBuffer{}
+	procLogs  = &testkit.Buffer{}
 )
 
 func TestMain(m *testing.M) {

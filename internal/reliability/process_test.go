@@ -11,6 +11,7 @@ import (
 
 	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/store/pgstore"
 )
@@ -197,7 +198,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 
 	cross, err := loadgen.CrossProcess(ctx, cfg, 6, 8, 96)
 	require.NoError(t, err)
-	var b syncBuffer
+	var b testkit.Buffer
 	cross.Write(&b)
 	t.Log(b.String())
 	require.Empty(t, cross.Failures())

@@ -87,9 +87,9 @@ func TestSecurity(t *testing.T) {
 		}
 		bearer := e.authorize(keyAll.Key)
 		require.Equal(t, http.StatusOK, list(bearer))
-		e.clock.advance(10*time.Minute - time.Second)
+		e.clock.Advance(10*time.Minute - time.Second)
 		require.Equal(t, http.StatusOK, list(bearer), "a second before it expires")
-		e.clock.advance(time.Second)
+		e.clock.Advance(time.Second)
 		r := e.send(req{method: "GET", path: "/v1/processing-terminals/" + terminalOne + "/secure-tokens", header: map[string]string{"Authorization": "Bearer " + bearer}})
 		require.Equal(t, http.StatusUnauthorized, r.status, "expired")
 		require.Contains(t, errorMessage(t, r), "not-authorized")

@@ -1,0 +1,104 @@
+// Package testkit is what the tests of several packages share: a settable
+// clock, a log sink safe for concurrent writers, and a registry of the
+// secrets a test run used, to look for in its logs, errors and metrics.
+//
+// It is imported by tests only.
+package testkit
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Clock is a clock a test sets. The zero value reads as the zero time.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time; pass it as a Config's Now.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Buffer is a bytes.Buffer for many writers: the sink of a test's logs.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Secrets registers the secrets a test run used — passphrases, capture
+// secrets, passwords, API keys, access tokens, card numbers, CVVs — so
+// that logs and replies can be scanned for them. The zero value is ready.
+type Secrets struct {
+	mu   sync.Mutex
+	list []secret
+}
+
+type secret struct{ kind, value string }
+
+// Add registers value, a secret of the given kind, and returns it. A value
+// shorter than 8 bytes (a CVV) is registered in the contexts it travels in
+// — "kind":"v", kind=v, "kind": "v" — since a few digits occur in logs by
+// chance.
+func (s *Secrets) Add(kind, value string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(value) < 8 {
+		for _, c := range []string{`"` + kind + `":"` + value + `"`, kind + "=" + value, kind + `": "` + value + `"`} {
+			s.list = append(s.list, secret{kind, c})
+		}
+		return value
+	}
+	s.list = append(s.list, secret{kind, value})
+	return value
+}
+
+// Found describes each registered secret that text contains, by number
+// and kind, never by value.
+func (s *Secrets) Found(text string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for i, sec := range s.list {
+		if strings.Contains(text, sec.value) {
+			out = append(out, fmt.Sprintf("secret #%d (%s)", i, sec.kind))
+		}
+	}
+	return out
+}
+
+// Len returns how many values are registered.
+func (s *Secrets) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.list)
+}
