@@ -3,6 +3,8 @@ package patch
 import (
 	"bytes"
 	"math/big"
+
+	"github.com/cardvault/cardvault/internal/jsonx"
 )
 
 // equalJSON reports whether two JSON values (no surrounding whitespace,
@@ -104,11 +106,11 @@ func equalObjects(a, b []byte) bool {
 		index := make(map[string]span, len(mb))
 		var scratch []byte
 		for _, m := range mb {
-			scratch = appendUnescaped(scratch[:0], b[m.key.start:m.key.end])
+			scratch = jsonx.AppendUnescaped(scratch[:0], b[m.key.start:m.key.end])
 			index[string(scratch)] = m.value
 		}
 		for _, m := range ma {
-			scratch = appendUnescaped(scratch[:0], a[m.key.start:m.key.end])
+			scratch = jsonx.AppendUnescaped(scratch[:0], a[m.key.start:m.key.end])
 			v, ok := index[string(scratch)]
 			if !ok || !equalJSON(a[m.value.start:m.value.end], b[v.start:v.end]) {
 				return false

@@ -163,10 +163,10 @@ func (m *merger) finder(pm []objectMember, base int) func(key []byte) int {
 	}
 	index := make(map[string]int, len(pm))
 	for k, member := range pm {
-		index[string(appendUnescaped(nil, m.patch[base+member.key.start:base+member.key.end]))] = k
+		index[string(jsonx.AppendUnescaped(nil, m.patch[base+member.key.start:base+member.key.end]))] = k
 	}
 	return func(key []byte) int {
-		m.scratch = appendUnescaped(m.scratch[:0], key)
+		m.scratch = jsonx.AppendUnescaped(m.scratch[:0], key)
 		if k, ok := index[string(m.scratch)]; ok {
 			return k
 		}
@@ -207,7 +207,7 @@ func (m *merger) childPtr(ptr Pointer, rawKey []byte) Pointer {
 	}
 	child := make(Pointer, len(ptr)+1)
 	copy(child, ptr)
-	child[len(ptr)] = string(appendUnescaped(nil, rawKey))
+	child[len(ptr)] = string(jsonx.AppendUnescaped(nil, rawKey))
 	return child
 }
 

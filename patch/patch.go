@@ -194,7 +194,7 @@ func memberString(ops []byte, src string, v span) string {
 	raw := ops[v.start+1 : v.end-1]
 	for _, c := range raw {
 		if c == '\\' {
-			return string(appendUnescaped(nil, raw))
+			return string(jsonx.AppendUnescaped(nil, raw))
 		}
 	}
 	return src[v.start+1 : v.end-1]
@@ -224,7 +224,7 @@ func decodeOp(op *operation, index int, ops []byte, src string, e span, tokens *
 	for _, m := range appendMembers(buf[:0], ops[e.start:e.end]) {
 		key := ops[e.start+m.key.start : e.start+m.key.end]
 		if bytes.IndexByte(key, '\\') >= 0 {
-			key = appendUnescaped(keyBuf[:0], key)
+			key = jsonx.AppendUnescaped(keyBuf[:0], key)
 		}
 		v := span{e.start + m.value.start, e.start + m.value.end}
 		isString := ops[v.start] == '"'

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/cardvault/cardvault/internal/jsonx"
 )
 
 // This file is the byte scanner that finds and splices values. It only ever
@@ -266,7 +267,7 @@ func keyEquals(raw []byte, key string) bool {
 		return false
 	}
 	var buf [128]byte
-	return string(appendUnescaped(buf[:0], raw)) == key
+	return string(jsonx.AppendUnescaped(buf[:0], raw)) == key
 }
 
 // rawStringsEqual reports whether two JSON string contents (between the
@@ -282,66 +283,7 @@ func rawStringsEqual(a, b []byte) bool {
 		return keyEquals(a, string(b))
 	}
 	var bufA, bufB [128]byte
-	return bytes.Equal(appendUnescaped(bufA[:0], a), appendUnescaped(bufB[:0], b))
-}
-
-// appendUnescaped appends the decoded form of JSON string contents that
-// jsonx.Check accepted (so every escape is well formed and surrogates come
-// in pairs).
-func appendUnescaped(dst, raw []byte) []byte {
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		i++
-		if i >= len(raw) {
-			break
-		}
-		switch raw[i] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := hex4(raw, i+1)
-			i += 4
-			if utf16.IsSurrogate(r) && i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
-				r = utf16.DecodeRune(r, hex4(raw, i+3))
-				i += 6
-			}
-			dst = utf8.AppendRune(dst, r)
-		default: // " \ /
-			dst = append(dst, raw[i])
-		}
-	}
-	return dst
-}
-
-func hex4(d []byte, at int) rune {
-	if at+4 > len(d) {
-		return utf8.RuneError
-	}
-	var r rune
-	for _, c := range d[at : at+4] {
-		r <<= 4
-		switch {
-		case '0' <= c && c <= '9':
-			r |= rune(c - '0')
-		case 'a' <= c && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case 'A' <= c && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		}
-	}
-	return r
+	return bytes.Equal(jsonx.AppendUnescaped(bufA[:0], a), jsonx.AppendUnescaped(bufB[:0], b))
 }
 
 // appendQuoted appends s as a JSON string. s comes from a pointer token, so

@@ -499,40 +499,53 @@ func (c *checker) array(depth int) error {
 
 // unescape decodes the escapes of a string already checked by str.
 func (c *checker) unescape(raw []byte) []byte {
-	out := c.scratch[:0]
+	c.scratch = AppendUnescaped(c.scratch[:0], raw)
+	return c.scratch
+}
+
+// AppendUnescaped appends to dst the decoded form of raw, the bytes between
+// the quotes of a JSON string that Check accepted (so every escape is well
+// formed and surrogates come in pairs). On other input it does not panic:
+// a malformed escape decodes to U+FFFD or is dropped.
+func AppendUnescaped(dst, raw []byte) []byte {
 	for i := 0; i < len(raw); i++ {
-		b := raw[i]
-		if b != '\\' {
-			out = append(out, b)
+		c := raw[i]
+		if c != '\\' {
+			dst = append(dst, c)
 			continue
 		}
 		i++
+		if i >= len(raw) {
+			break
+		}
 		switch raw[i] {
 		case 'b':
-			out = append(out, '\b')
+			dst = append(dst, '\b')
 		case 'f':
-			out = append(out, '\f')
+			dst = append(dst, '\f')
 		case 'n':
-			out = append(out, '\n')
+			dst = append(dst, '\n')
 		case 'r':
-			out = append(out, '\r')
+			dst = append(dst, '\r')
 		case 't':
-			out = append(out, '\t')
+			dst = append(dst, '\t')
 		case 'u':
-			r, _ := hex4(raw, i+1)
+			r, ok := hex4(raw, i+1)
+			if !ok {
+				r = utf8.RuneError
+			}
 			i += 4
-			if utf16.IsSurrogate(r) {
+			if utf16.IsSurrogate(r) && i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
 				r2, _ := hex4(raw, i+3)
 				r = utf16.DecodeRune(r, r2)
 				i += 6
 			}
-			out = utf8.AppendRune(out, r)
+			dst = utf8.AppendRune(dst, r)
 		default: // " \ /
-			out = append(out, raw[i])
+			dst = append(dst, raw[i])
 		}
 	}
-	c.scratch = out
-	return out
+	return dst
 }
 
 func truncate(s string, n int) string {
