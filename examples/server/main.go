@@ -205,6 +205,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
+	// The signal handler is in place before anyone can know the address:
+	// a SIGTERM sent right after the "listening" line is a graceful stop,
+	// not the default action that kills the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	// One write, the "listening" line last: whoever waits for it (a
 	// script, a test) has the credentials too.
 	var banner strings.Builder
@@ -217,8 +222,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(&banner, "cardvault: listening on %s\n", listenURL(ln.Addr()))
 	io.WriteString(stdout, banner.String())
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	select {
