@@ -59,7 +59,7 @@ type Config struct {
 	// Store keeps grants, forms and single-use tokens in the buckets
 	// "capture.*"; it is the same store the Vault uses, so that a grant is
 	// used up in the same transaction as the write it authorizes.
-	Store store.Store
+	Store *store.Store
 	Vault *vault.Vault
 	// DefaultTTL applies when a grant names none (24 h when zero). MaxTTL,
 	// when not zero, is the longest a grant may live; it also refuses
@@ -91,7 +91,7 @@ type Config struct {
 
 // Service manages capture grants, hosted forms and single-use tokens.
 type Service struct {
-	st    store.Store
+	st    *store.Store
 	vault *vault.Vault
 	cfg   Config
 	now   func() time.Time

@@ -31,7 +31,7 @@ var ctx = context.Background()
 // env is a vault and a capture service over one store, with a vault key
 // holding the seed's card.
 type env struct {
-	st    store.Store
+	st    *store.Store
 	vault *vault.Vault
 	svc   *capture.Service
 	clock *testkit.Clock // shared by the vault and the capture service
@@ -41,7 +41,7 @@ type env struct {
 
 const seedCard = `{"card_number":"4111111111111111","card_holder":"Ada Lovelace","card_expiry":"06-2024","cvv":"123"}`
 
-func newEnv(t testing.TB, st store.Store, opts ...func(*capture.Config)) *env {
+func newEnv(t testing.TB, st *store.Store, opts ...func(*capture.Config)) *env {
 	t.Helper()
 	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
 	require.NoError(t, err)

@@ -49,7 +49,7 @@ const (
 // Config configures a Service. Store and Keyring are required.
 type Config struct {
 	// Store keeps secure tokens in the buckets "securetoken.*".
-	Store store.Store
+	Store *store.Store
 	// Keyring is the master key: it wraps each terminal's key-encryption
 	// key and the index key. There is no passphrase in this API, so the
 	// master key is what protects secure tokens at rest.
@@ -71,7 +71,7 @@ type Config struct {
 // Service keeps secure tokens. It is safe for concurrent use, and several
 // processes may share its store.
 type Service struct {
-	st      store.Store
+	st      *store.Store
 	keyring *crypto.Keyring
 	capture *capture.Service
 	prefix  string

@@ -30,14 +30,14 @@ var ctx = context.Background()
 // svcEnv is a secure-token service with a capture service (for single-use
 // tokens) and a vault (whose numbers tokens must avoid) on one store.
 type svcEnv struct {
-	st      store.Store
+	st      *store.Store
 	svc     *securetoken.Service
 	capture *capture.Service
 	vault   *vault.Vault
 	keyring string // path of the master key file
 }
 
-func newSvc(t testing.TB, st store.Store, opts ...func(*securetoken.Config)) *svcEnv {
+func newSvc(t testing.TB, st *store.Store, opts ...func(*securetoken.Config)) *svcEnv {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "master.key")
 	kr, err := crypto.CreateKeyringFile(path)
@@ -45,7 +45,7 @@ func newSvc(t testing.TB, st store.Store, opts ...func(*securetoken.Config)) *sv
 	return openSvc(t, st, kr, path, opts...)
 }
 
-func openSvc(t testing.TB, st store.Store, kr *crypto.Keyring, path string, opts ...func(*securetoken.Config)) *svcEnv {
+func openSvc(t testing.TB, st *store.Store, kr *crypto.Keyring, path string, opts ...func(*securetoken.Config)) *svcEnv {
 	t.Helper()
 	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10})
 	require.NoError(t, err)
@@ -628,7 +628,7 @@ func testRotation(t *testing.T, b teststores.Backend) {
 	require.Len(t, p.Items, 1, "the blind indexes survive a rotation")
 }
 
-func memstoreFor(t testing.TB) store.Store { return teststores.All()[0].Open(t) }
+func memstoreFor(t testing.TB) *store.Store { return teststores.All()[0].Open(t) }
 
 func mustKeyring(t testing.TB) *crypto.Keyring {
 	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/memstore"
 )
 
@@ -216,7 +217,7 @@ func TestBearerAcrossServers(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, other.do(req{method: "GET", path: "/test/bearer/1234001/thing", header: h}).status)
 	require.Equal(t, http.StatusUnauthorized, revoked.do(req{method: "GET", path: "/test/bearer/1234001/thing", header: h}).status)
 	// The server key in the store is wrapped, not in clear.
-	raw := dumpStore(t, a.st.(*memstore.Store))
+	raw := dumpStore(t, a.st)
 	require.Contains(t, raw, serverKeyBucket)
 }
 
@@ -241,10 +242,10 @@ func FuzzVerifyBearer(f *testing.F) {
 	})
 }
 
-func dumpStore(t testing.TB, s *memstore.Store) string {
+func dumpStore(t testing.TB, s *store.Store) string {
 	t.Helper()
 	var b strings.Builder
-	s.Dump(func(bucket string, key, value []byte) {
+	memstore.Dump(s, func(bucket string, key, value []byte) {
 		b.WriteString(bucket)
 		b.Write(key)
 		b.Write(value)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cardvault/cardvault/store"
 )
 
 // readyTimeout bounds the store ping of /readyz.
@@ -20,14 +19,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 // can be pinged), 503 otherwise, so that a load balancer stops sending
 // requests to a server whose database is gone.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.cfg.Store.(store.Pinger)
-	if !ok {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	if err := p.Ping(ctx); err != nil {
+	if err := s.cfg.Store.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "readiness check: the store does not answer", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return

@@ -39,7 +39,7 @@ var (
 type env struct {
 	t     testing.TB
 	srv   *Server
-	st    store.Store
+	st    *store.Store
 	kr    *crypto.Keyring
 	clock *testkit.Clock
 }
@@ -68,7 +68,7 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 }
 
 // withStore runs the server over st and keyring kr (to share them).
-func withStore(st store.Store, kr *crypto.Keyring) func(*Config) {
+func withStore(st *store.Store, kr *crypto.Keyring) func(*Config) {
 	return func(c *Config) { c.Store, c.Keyring = st, kr }
 }
 

@@ -98,7 +98,7 @@ type idemContent struct {
 }
 
 type idempotency struct {
-	st       store.Store
+	st       *store.Store
 	ttl      time.Duration
 	lease    time.Duration
 	now      func() time.Time

@@ -18,7 +18,6 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/pgtest"
-	"github.com/cardvault/cardvault/store/memstore"
 	"github.com/cardvault/cardvault/store/pgstore"
 )
 
@@ -178,7 +177,7 @@ func TestIdempotency(t *testing.T) {
 	})
 
 	t.Run("nothing readable at rest", func(t *testing.T) {
-		raw := dumpStore(t, e.st.(*memstore.Store))
+		raw := dumpStore(t, e.st)
 		require.Contains(t, raw, idemBucket)
 		require.NotContains(t, raw, d.secret, "responses are sealed")
 		require.NotContains(t, raw, idemKey1, "keys are hashed")

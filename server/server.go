@@ -36,7 +36,7 @@ type Config struct {
 	// Store keeps everything: vault keys and items, capture grants and
 	// forms, the server's key and idempotency records. Several servers may
 	// share one (pgstore). The server does not close it.
-	Store store.Store
+	Store *store.Store
 	// Keyring is the master key. Servers that share a store need the same.
 	Keyring *crypto.Keyring
 

@@ -3,8 +3,13 @@
 // keys, capture grants, hosted forms, secure tokens, single-use tokens and
 // idempotency records.
 //
-// The domain packages take a [Store] and never learn which backend is behind
-// it. cardvault ships three:
+// The domain packages take a *[Store] and never learn which backend is
+// behind it. [Store] is a portable type over a small driver interface
+// ([github.com/cardvault/cardvault/store/driver]), as gocloud.dev's
+// blob.Bucket is over its driver.Bucket: argument checks, the closed state,
+// the "used after its function returned" check, commit counting and
+// [Store.Ping] live here once, and a backend only stores. cardvault ships
+// three backends:
 //
 //   - [github.com/cardvault/cardvault/store/memstore]: in memory, for tests
 //     and examples;
@@ -61,15 +66,18 @@
 // that is done before the transaction commits makes it roll back and return
 // an error wrapping the context's error.
 //
-// # Health
+// # Health and counters
 //
-// A store that can lose its storage while running (pgstore, whose server may
-// restart) implements [Pinger]; all three shipped backends do. Backends
-// recover on their own when the storage comes back: a transaction that fails
-// because of it returns an error, and the next one tries again.
+// [Store.Ping] tells whether a transaction could run now: a server's
+// readiness check calls it. Backends recover on their own when their storage
+// comes back (pgstore, whose server may restart or fail over): a transaction
+// that fails because of it returns an error, and the next one tries again.
+// [Store.Stats] counts the commits callers waited for, so that a test can
+// assert how many durable commits an operation costs.
 //
 // # Errors
 //
 // Callers test errors with errors.Is against the sentinels of this package:
-// [ErrNotFound], [ErrConflict], [ErrClosed], [ErrReadOnly], [ErrInvalid].
+// [ErrNotFound], [ErrConflict], [ErrCommitUnknown], [ErrClosed],
+// [ErrReadOnly], [ErrInvalid].
 package store

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cardvault/cardvault/store/driver"
 )
 
 // Limits every backend enforces, so that data that fits one fits all.
@@ -18,7 +22,14 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict is returned by Update when the backend could not commit
 	// the transaction because of concurrent transactions, after retrying.
-	ErrConflict = errors.New("store: conflict with a concurrent transaction")
+	ErrConflict = driver.ErrConflict
+	// ErrCommitUnknown is returned by Update when the backend sent the
+	// commit and then lost its connection to the storage, so that whether
+	// the transaction took effect is not known (pgstore, when PostgreSQL
+	// fails over or restarts during COMMIT). The caller cannot tell the
+	// client yes or no; where the operation is idempotent under a key, the
+	// client's retry with that key is safe.
+	ErrCommitUnknown = driver.ErrCommitUnknown
 	// ErrClosed is returned by every call on a store after Close.
 	ErrClosed = errors.New("store: closed")
 	// ErrReadOnly is returned by Put and Delete inside View.
@@ -26,32 +37,128 @@ var (
 	// ErrInvalid is returned for a bucket name, key or value outside the
 	// limits of the data model.
 	ErrInvalid = errors.New("store: invalid argument")
+	// errTxDone is returned by a Tx used after its function returned.
+	errTxDone = errors.New("store: transaction used after its function returned")
 )
 
-// Store is a transactional ordered key/value store. See the package
-// documentation for the contract every implementation keeps.
-type Store interface {
-	// View runs fn in a read-only transaction that sees a consistent
-	// snapshot of the store.
-	View(ctx context.Context, fn func(Tx) error) error
-	// Update runs fn in a serializable read-write transaction and commits
-	// it when fn returns nil. fn may run more than once.
-	Update(ctx context.Context, fn func(Tx) error) error
-	// Close releases the store. Transactions in flight finish first; later
-	// calls return ErrClosed. Close is idempotent.
-	Close() error
+// Store is a transactional ordered key/value store: the portable type over
+// a backend's [driver.Store]. See the package documentation for the contract
+// every backend keeps. It is safe for concurrent use.
+type Store struct {
+	d driver.Store
+
+	mu       sync.RWMutex // guards closed against inflight.Add
+	closed   bool
+	inflight sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	commits atomic.Uint64
 }
 
-// Pinger is implemented by stores that can tell whether their backing
-// storage is reachable right now — a server's readiness check calls Ping
-// when its store implements it. Ping returns nil when a transaction could
-// run, an error wrapping [ErrClosed] after Close, and otherwise the reason
-// the storage cannot be reached (for pgstore, the failed round trip).
-type Pinger interface {
-	Ping(ctx context.Context) error
+// New returns the Store over a backend. Backends call it from their Open;
+// applications open a backend instead.
+func New(d driver.Store) *Store {
+	return &Store{d: d}
 }
 
-// Tx is a transaction; it is valid only inside the function it was given to.
+// Stats are a store's counters since it was opened.
+type Stats struct {
+	// Commits counts the Update calls that returned nil: each is one
+	// durable commit the caller waited for (boltstore's group commit may
+	// put several of them in one fsync, but each caller waits for one).
+	Commits uint64
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load()}
+}
+
+// enter registers a call in flight, or reports that the store is closed.
+func (s *Store) enter() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+// View runs fn in a read-only transaction that sees a consistent snapshot
+// of the store.
+func (s *Store) View(ctx context.Context, fn func(Tx) error) error {
+	return s.run(ctx, false, fn)
+}
+
+// Update runs fn in a serializable read-write transaction and commits it
+// when fn returns nil. fn may run more than once.
+func (s *Store) Update(ctx context.Context, fn func(Tx) error) error {
+	err := s.run(ctx, true, fn)
+	if err == nil {
+		s.commits.Add(1)
+	}
+	return err
+}
+
+func (s *Store) run(ctx context.Context, writable bool, fn func(Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	run := func(dt driver.Tx) error {
+		t := &tx{d: dt, writable: writable}
+		defer func() { t.done = true }()
+		return fn(t)
+	}
+	if writable {
+		return s.d.Update(ctx, run)
+	}
+	return s.d.View(ctx, run)
+}
+
+// Ping returns nil when a transaction could run now, an error wrapping
+// [ErrClosed] after Close, and otherwise the reason the storage cannot be
+// reached (for pgstore, the failed round trip). A server's readiness check
+// calls it.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	return s.d.Ping(ctx)
+}
+
+// Close releases the store. Transactions in flight finish first; later
+// calls return ErrClosed. Close is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.inflight.Wait()
+		s.closeErr = s.d.Close()
+	})
+	return s.closeErr
+}
+
+// As sets target, a pointer to a backend's driver type, to the driver of s
+// and reports whether it could: for tests and tools that need what only
+// one backend has (memstore's Dump).
+func (s *Store) As(target any) bool {
+	return asDriver(s.d, target)
+}
+
+// Tx is a transaction; it is valid only inside the function it was given
+// to. Package store implements it over a backend's driver.Tx.
 type Tx interface {
 	// Get returns the value of key, or an error wrapping ErrNotFound.
 	Get(bucket string, key []byte) ([]byte, error)
@@ -67,12 +174,7 @@ type Tx interface {
 // Range selects the keys Start <= key < End of a bucket. A nil Start means
 // from the first key, a nil End means to the last. Reverse visits them from
 // the last down. Limit > 0 stops after that many keys.
-type Range struct {
-	Start   []byte
-	End     []byte
-	Reverse bool
-	Limit   int
-}
+type Range = driver.Range
 
 // Prefix returns the Range of all keys that begin with p.
 func Prefix(p []byte) Range {
@@ -92,9 +194,83 @@ func PrefixEnd(p []byte) []byte {
 	return nil
 }
 
+// tx is the portable Tx: it checks every argument and the transaction's
+// state, then calls the driver.
+type tx struct {
+	d        driver.Tx
+	writable bool
+	done     bool
+}
+
+var _ Tx = (*tx)(nil)
+
+func (t *tx) check(bucket string) error {
+	if t.done {
+		return errTxDone
+	}
+	return CheckBucket(bucket)
+}
+
+func (t *tx) checkKey(bucket string, key []byte, write bool) error {
+	if err := t.check(bucket); err != nil {
+		return err
+	}
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if write && !t.writable {
+		return ErrReadOnly
+	}
+	return nil
+}
+
+func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
+	if err := t.checkKey(bucket, key, false); err != nil {
+		return nil, err
+	}
+	v, ok, err := t.d.Get(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return v, nil
+}
+
+func (t *tx) Put(bucket string, key, value []byte) error {
+	if err := t.checkKey(bucket, key, true); err != nil {
+		return err
+	}
+	if err := CheckValue(value); err != nil {
+		return err
+	}
+	return t.d.Put(bucket, key, value)
+}
+
+func (t *tx) Delete(bucket string, key []byte) error {
+	if err := t.checkKey(bucket, key, true); err != nil {
+		return err
+	}
+	return t.d.Delete(bucket, key)
+}
+
+func (t *tx) Scan(bucket string, r Range, fn func(key, value []byte) error) error {
+	if err := t.check(bucket); err != nil {
+		return err
+	}
+	return t.d.Scan(bucket, r, func(k, v []byte) error {
+		if t.done {
+			return errTxDone
+		}
+		return fn(k, v)
+	})
+}
+
 // CheckBucket returns an error wrapping ErrInvalid unless name is a valid
-// bucket name. Backends call it (and CheckKey, CheckValue) so that every
-// backend refuses the same input in the same words.
+// bucket name. Every Tx call checks its arguments with it (and with
+// CheckKey, CheckValue), so that every backend refuses the same input in
+// the same words; callers may check ahead of a transaction.
 func CheckBucket(name string) error {
 	if len(name) == 0 || len(name) > MaxBucketLen {
 		return fmt.Errorf("%w: bucket name must be 1-%d bytes, got %d", ErrInvalid, MaxBucketLen, len(name))

@@ -54,7 +54,7 @@ const (
 type Config struct {
 	// Store keeps everything; the vault uses the buckets "vault.keys",
 	// "vault.items" and "vault.meta".
-	Store store.Store
+	Store *store.Store
 	// Keyring is the server's master key. It wraps the deployment's hash
 	// key (tokens), nothing that belongs to a vault key.
 	Keyring *crypto.Keyring
@@ -76,7 +76,7 @@ type Config struct {
 // Vault is a vault over a store. It is safe for concurrent use by many
 // goroutines; several processes may share one store.
 type Vault struct {
-	st            store.Store
+	st            *store.Store
 	keyring       *crypto.Keyring
 	hasher        *crypto.Hasher
 	workFactor    int

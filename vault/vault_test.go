@@ -34,7 +34,7 @@ func newKeyring(t testing.TB) *crypto.Keyring {
 	return kr
 }
 
-func openVault(t testing.TB, st store.Store, kr *crypto.Keyring) *vault.Vault {
+func openVault(t testing.TB, st *store.Store, kr *crypto.Keyring) *vault.Vault {
 	t.Helper()
 	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: testWorkFactor})
 	require.NoError(t, err)

@@ -292,7 +292,7 @@ func openKeyring(o options, logger *slog.Logger) (*crypto.Keyring, error) {
 	return kr, err
 }
 
-func openStore(o options) (store.Store, error) {
+func openStore(o options) (*store.Store, error) {
 	if o.postgres != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

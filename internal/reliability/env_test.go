@@ -58,7 +58,7 @@ func leaks(text string) []string { return secrets.Found(text) }
 type env struct {
 	t     testing.TB
 	srv   *server.Server
-	st    *memstore.Store
+	st    *store.Store
 	clock *testkit.Clock
 	logs  *testkit.Buffer
 	base  string // the listener's URL
@@ -295,7 +295,7 @@ type snapshot map[string]string
 
 func (e *env) snapshot() snapshot {
 	s := snapshot{}
-	e.st.Dump(func(bucket string, key, value []byte) {
+	memstore.Dump(e.st, func(bucket string, key, value []byte) {
 		s[bucket+"\x00"+string(key)] = string(value)
 	})
 	return s

@@ -30,10 +30,10 @@ import (
 type Backend struct {
 	Name string
 	// Open returns a new, empty store, closed when the test ends.
-	Open func(t testing.TB) store.Store
+	Open func(t testing.TB) *store.Store
 	// Raw returns every byte the backend persisted for a store Open
 	// returned: the whole file, or a dump of the tables.
-	Raw func(t testing.TB, s store.Store) []byte
+	Raw func(t testing.TB, s *store.Store) []byte
 }
 
 // All returns every backend.
@@ -50,14 +50,14 @@ func Each(t *testing.T, fn func(t *testing.T, b Backend)) {
 
 var memBackend = Backend{
 	Name: "memstore",
-	Open: func(t testing.TB) store.Store {
+	Open: func(t testing.TB) *store.Store {
 		s := memstore.New()
 		t.Cleanup(func() { s.Close() })
 		return s
 	},
-	Raw: func(t testing.TB, s store.Store) []byte {
+	Raw: func(t testing.TB, s *store.Store) []byte {
 		var buf bytes.Buffer
-		s.(*memstore.Store).Dump(func(bucket string, key, value []byte) {
+		memstore.Dump(s, func(bucket string, key, value []byte) {
 			buf.WriteString(bucket)
 			buf.Write(key)
 			buf.Write(value)
@@ -71,7 +71,7 @@ var where sync.Map // store.Store → string (file path or database URL)
 
 var boltBackend = Backend{
 	Name: "boltstore",
-	Open: func(t testing.TB) store.Store {
+	Open: func(t testing.TB) *store.Store {
 		path := filepath.Join(t.TempDir(), "cardvault.db")
 		s, err := boltstore.Open(path, nil)
 		if err != nil {
@@ -81,7 +81,7 @@ var boltBackend = Backend{
 		t.Cleanup(func() { s.Close(); where.Delete(s) })
 		return s
 	},
-	Raw: func(t testing.TB, s store.Store) []byte {
+	Raw: func(t testing.TB, s *store.Store) []byte {
 		path, _ := where.Load(s)
 		// Read while the store is open: the pages as they are on disk,
 		// free pages with old versions of values included.
@@ -95,7 +95,7 @@ var boltBackend = Backend{
 
 var pgBackend = Backend{
 	Name: "pgstore",
-	Open: func(t testing.TB) store.Store {
+	Open: func(t testing.TB) *store.Store {
 		url := pgtest.URL(t)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -107,7 +107,7 @@ var pgBackend = Backend{
 		t.Cleanup(func() { s.Close(); where.Delete(s) })
 		return s
 	},
-	Raw: func(t testing.TB, s store.Store) []byte {
+	Raw: func(t testing.TB, s *store.Store) []byte {
 		url, _ := where.Load(s)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -21,7 +21,7 @@ import (
 // Load returns the key stored under name in bucket, creating it when
 // create is set and it is missing. A missing key without create is an error
 // wrapping store.ErrNotFound.
-func Load(ctx context.Context, st store.Store, kr *crypto.Keyring, bucket string, name []byte, create bool) (*crypto.DataKey, error) {
+func Load(ctx context.Context, st *store.Store, kr *crypto.Keyring, bucket string, name []byte, create bool) (*crypto.DataKey, error) {
 	var wrapped []byte
 	read := func(tx store.Tx) error {
 		w, err := tx.Get(bucket, name)
@@ -56,7 +56,7 @@ func Load(ctx context.Context, st store.Store, kr *crypto.Keyring, bucket string
 
 // RewrapAll re-wraps every key in bucket for the keyring's current
 // identity and returns how many changed.
-func RewrapAll(ctx context.Context, st store.Store, kr *crypto.Keyring, bucket string) (int, error) {
+func RewrapAll(ctx context.Context, st *store.Store, kr *crypto.Keyring, bucket string) (int, error) {
 	changed := 0
 	err := st.Update(ctx, func(tx store.Tx) error {
 		changed = 0

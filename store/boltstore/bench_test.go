@@ -7,11 +7,12 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/store/storetest"
 )
 
-func openBench(b *testing.B) *boltstore.Store {
+func openBench(b *testing.B) *store.Store {
 	b.Helper()
 	s, err := boltstore.Open(filepath.Join(b.TempDir(), "bench.db"), nil)
 	if err != nil {

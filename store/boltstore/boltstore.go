@@ -64,19 +64,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/store/driver"
 )
 
-var (
-	_ store.Store  = (*Store)(nil)
-	_ store.Pinger = (*Store)(nil)
-)
+var _ driver.Store = (*Driver)(nil)
 
 // ErrLocked is returned by Open when another process (or another Open in
 // this one) holds the file.
@@ -96,8 +93,8 @@ type Options struct {
 	LockTimeout time.Duration
 }
 
-// Store is a store.Store in one bbolt file. It is safe for concurrent use.
-type Store struct {
+// Driver is boltstore's driver.Store: Open wraps it in a *store.Store.
+type Driver struct {
 	db   *bolt.DB
 	path string
 
@@ -110,13 +107,6 @@ type Store struct {
 
 	kick          chan struct{} // a batch has a member to commit
 	committerDone chan struct{}
-
-	mu       sync.RWMutex // guards closed against inflight.Add
-	closed   bool
-	inflight sync.WaitGroup
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // batch is one bbolt write transaction shared by the writers that joined it.
@@ -130,7 +120,7 @@ type batch struct {
 
 // Open opens the store in the file at path, creating the file (not its
 // directory) if needed.
-func Open(path string, opts *Options) (*Store, error) {
+func Open(path string, opts *Options) (*store.Store, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -153,7 +143,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)
 	}
-	s := &Store{
+	s := &Driver{
 		db:            db,
 		path:          path,
 		sem:           make(chan struct{}, 1),
@@ -161,58 +151,27 @@ func Open(path string, opts *Options) (*Store, error) {
 		committerDone: make(chan struct{}),
 	}
 	go s.commitLoop()
-	return s, nil
+	return store.New(s), nil
 }
 
-// enter registers a transaction in flight, or reports that the store is
-// closed.
-func (s *Store) enter() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return false
-	}
-	s.inflight.Add(1)
-	return true
+// Ping implements driver.Store: it opens and ends a read transaction.
+func (s *Driver) Ping(ctx context.Context) error {
+	return s.View(ctx, func(driver.Tx) error { return nil })
 }
 
-// Ping implements store.Pinger: it opens and ends a read transaction.
-func (s *Store) Ping(ctx context.Context) error {
-	return s.View(ctx, func(store.Tx) error { return nil })
-}
-
-// View implements store.Store.
-func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("boltstore: %w", err)
-	}
-	if !s.enter() {
-		return store.ErrClosed
-	}
-	defer s.inflight.Done()
+// View implements driver.Store.
+func (s *Driver) View(ctx context.Context, fn func(driver.Tx) error) error {
 	btx, err := s.db.Begin(false)
 	if err != nil {
 		return fmt.Errorf("boltstore: %w", err)
 	}
-	t := &tx{btx: btx}
-	defer func() {
-		t.done = true
-		_ = btx.Rollback()
-	}()
-	return fn(t)
+	defer func() { _ = btx.Rollback() }()
+	return fn(&tx{btx: btx})
 }
 
-// Update implements store.Store; see the package documentation for how
+// Update implements driver.Store; see the package documentation for how
 // concurrent Updates share commits.
-func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("boltstore: %w", err)
-	}
-	if !s.enter() {
-		return store.ErrClosed
-	}
-	defer s.inflight.Done()
-
+func (s *Driver) Update(ctx context.Context, fn func(driver.Tx) error) error {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -229,14 +188,13 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		s.cur = &batch{tx: btx, done: make(chan struct{})}
 	}
 	b := s.cur
-	t := &tx{btx: b.tx, writable: true}
+	t := &tx{btx: b.tx}
 	joined := false
 	defer func() {
 		// Runs on error and on panic (which then goes on unwinding).
 		if joined {
 			return
 		}
-		t.done = true
 		if err := t.rollback(); err != nil && b.broken == nil {
 			b.broken = err
 		}
@@ -255,7 +213,6 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("boltstore: %w", err)
 	}
 	joined = true
-	t.done = true
 	b.members++
 	<-s.sem
 	select {
@@ -269,7 +226,7 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 // commitLoop commits batches. Told that a batch has a member, it queues for
 // sem behind the writers already waiting, so they join the batch first; then
 // it takes the batch and commits it with one fsync.
-func (s *Store) commitLoop() {
+func (s *Driver) commitLoop() {
 	defer close(s.committerDone)
 	for range s.kick {
 		s.sem <- struct{}{}
@@ -289,25 +246,19 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// Close implements store.Store: it waits for transactions in flight, then
-// closes the file and releases its lock.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.inflight.Wait()
-		close(s.kick)
-		<-s.committerDone
-		if s.cur != nil { // cannot happen: every writer has returned
-			_ = s.cur.tx.Rollback()
-			s.cur = nil
-		}
-		if err := s.db.Close(); err != nil {
-			s.closeErr = fmt.Errorf("boltstore: closing %s: %w", s.path, err)
-		}
-	})
-	return s.closeErr
+// Close implements driver.Store: called once every transaction has
+// returned, it stops the committer, closes the file and releases its lock.
+func (s *Driver) Close() error {
+	close(s.kick)
+	<-s.committerDone
+	if s.cur != nil { // cannot happen: every writer has returned
+		_ = s.cur.tx.Rollback()
+		s.cur = nil
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: closing %s: %w", s.path, err)
+	}
+	return nil
 }
 
 // undo restores one key as it was before a Put or Delete.
@@ -319,31 +270,9 @@ type undo struct {
 }
 
 type tx struct {
-	btx      *bolt.Tx
-	writable bool
-	done     bool
-	log      []undo
-	writes   int // bumped by every Put and Delete, so Scan knows to re-seek
-}
-
-func (t *tx) check(bucket string) error {
-	if t.done {
-		return errors.New("boltstore: transaction used after its function returned")
-	}
-	return store.CheckBucket(bucket)
-}
-
-func (t *tx) checkWrite(bucket string, key []byte) error {
-	if err := t.check(bucket); err != nil {
-		return err
-	}
-	if err := store.CheckKey(key); err != nil {
-		return err
-	}
-	if !t.writable {
-		return store.ErrReadOnly
-	}
-	return nil
+	btx    *bolt.Tx
+	log    []undo
+	writes int // bumped by every Put and Delete, so Scan knows to re-seek
 }
 
 // lookup returns the value of key in b and whether it exists; the value is
@@ -359,27 +288,15 @@ func lookup(b *bolt.Bucket, key []byte) ([]byte, bool) {
 	return v, true
 }
 
-func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
-	if err := t.check(bucket); err != nil {
-		return nil, err
-	}
-	if err := store.CheckKey(key); err != nil {
-		return nil, err
-	}
+func (t *tx) Get(bucket string, key []byte) ([]byte, bool, error) {
 	v, ok := lookup(t.btx.Bucket([]byte(bucket)), key)
 	if !ok {
-		return nil, store.ErrNotFound
+		return nil, false, nil
 	}
-	return bytes.Clone(v), nil
+	return bytes.Clone(v), true, nil
 }
 
 func (t *tx) Put(bucket string, key, value []byte) error {
-	if err := t.checkWrite(bucket, key); err != nil {
-		return err
-	}
-	if err := store.CheckValue(value); err != nil {
-		return err
-	}
 	u := undo{bucket: bucket, key: bytes.Clone(key)}
 	b := t.btx.Bucket([]byte(bucket))
 	if b == nil {
@@ -405,9 +322,6 @@ func (t *tx) Put(bucket string, key, value []byte) error {
 }
 
 func (t *tx) Delete(bucket string, key []byte) error {
-	if err := t.checkWrite(bucket, key); err != nil {
-		return err
-	}
 	b := t.btx.Bucket([]byte(bucket))
 	old, ok := lookup(b, key)
 	if !ok {
@@ -444,10 +358,7 @@ func (t *tx) rollback() error {
 	return nil
 }
 
-func (t *tx) Scan(bucket string, r store.Range, fn func(key, value []byte) error) error {
-	if err := t.check(bucket); err != nil {
-		return err
-	}
+func (t *tx) Scan(bucket string, r driver.Range, fn func(key, value []byte) error) error {
 	b := t.btx.Bucket([]byte(bucket))
 	if b == nil {
 		return nil
@@ -484,15 +395,9 @@ func (t *tx) Scan(bucket string, r store.Range, fn func(key, value []byte) error
 	}
 	for n := 0; inRange(k) && (r.Limit <= 0 || n < r.Limit); n++ {
 		writes := t.writes
-		var last []byte
-		if t.writable {
-			last = bytes.Clone(k) // fn may change the key it is given
-		}
+		last := bytes.Clone(k) // fn may change the key it is given
 		if err := fn(bytes.Clone(k), bytes.Clone(v)); err != nil {
 			return err
-		}
-		if t.done {
-			return errors.New("boltstore: transaction used after its function returned")
 		}
 		if t.writes != writes {
 			// bbolt cursors do not survive writes to their bucket:

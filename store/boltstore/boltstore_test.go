@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func openTemp(t *testing.T) *boltstore.Store {
+func openTemp(t *testing.T) *store.Store {
 	t.Helper()
 	s, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), nil)
 	require.NoError(t, err)
@@ -54,7 +54,7 @@ func openTemp(t *testing.T) *boltstore.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+	storetest.Run(t, func(t *testing.T) *store.Store { return openTemp(t) })
 }
 
 func TestDataSurvivesReopen(t *testing.T) {

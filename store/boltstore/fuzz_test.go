@@ -58,7 +58,7 @@ func FuzzScanMatchesMemstore(f *testing.F) {
 		bucket := fmt.Sprintf("f%d", n.Add(1)) // a fresh bucket per input
 		ctx := context.Background()
 		got := make([][]string, 2)
-		for i, s := range []store.Store{bolt, mem} {
+		for i, s := range []*store.Store{bolt, mem} {
 			err := s.Update(ctx, func(tx store.Tx) error {
 				for _, k := range keys {
 					if store.CheckKey(k) != nil {

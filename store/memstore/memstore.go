@@ -14,18 +14,16 @@ import (
 	"sync"
 
 	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/store/driver"
 )
 
-var (
-	_ store.Store  = (*Store)(nil)
-	_ store.Pinger = (*Store)(nil)
-)
+var _ driver.Store = (*Driver)(nil)
 
-// Store is an in-memory store.Store. The zero value is not usable; call New.
-type Store struct {
+// Driver is memstore's driver.Store; New wraps it in a *store.Store. Use
+// [Dump] to see what a store holds.
+type Driver struct {
 	mu      sync.RWMutex
 	buckets map[string]*sortedMap
-	closed  bool
 }
 
 // sortedMap is one bucket: its keys kept sorted beside a map for point
@@ -36,41 +34,51 @@ type sortedMap struct {
 }
 
 // New returns an empty store.
-func New() *Store {
-	return &Store{buckets: make(map[string]*sortedMap)}
+func New() *store.Store {
+	return store.New(&Driver{buckets: make(map[string]*sortedMap)})
 }
 
-// View implements store.Store.
-func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: %w", err)
+// Dump calls fn for every key of every bucket of s, a store New returned,
+// buckets in name order and keys in order, under the read lock. It is for
+// tests that look at everything a store holds: snapshots before and after
+// a refused request, scans for values that must not be stored in clear. It
+// panics when s is not a memstore.
+func Dump(s *store.Store, fn func(bucket string, key, value []byte)) {
+	var d *Driver
+	if !s.As(&d) {
+		panic("memstore.Dump: not a memstore")
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return store.ErrClosed
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	names := make([]string, 0, len(d.buckets))
+	for name := range d.buckets {
+		names = append(names, name)
 	}
-	t := &tx{s: s}
-	defer func() { t.done = true }()
-	return fn(t)
+	slices.Sort(names)
+	for _, name := range names {
+		b := d.buckets[name]
+		for _, k := range b.keys {
+			fn(name, []byte(k), bytes.Clone(b.values[k]))
+		}
+	}
 }
 
-// Update implements store.Store. Writes go straight into the maps under the
-// exclusive lock, with an undo log that restores them when fn fails, panics,
-// or the context ends before commit.
-func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	t := &tx{s: s, writable: true}
+// View implements driver.Store.
+func (d *Driver) View(ctx context.Context, fn func(driver.Tx) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return fn(&tx{d: d})
+}
+
+// Update implements driver.Store. Writes go straight into the maps under
+// the exclusive lock, with an undo log that restores them when fn fails,
+// panics, or the context ends before commit.
+func (d *Driver) Update(ctx context.Context, fn func(driver.Tx) error) (err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := &tx{d: d}
 	committed := false
 	defer func() {
-		t.done = true
 		if !committed {
 			t.rollback()
 		}
@@ -85,25 +93,14 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) (err error)
 	return nil
 }
 
-// Ping implements store.Pinger: memory is always reachable, until Close.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: %w", err)
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	return nil
-}
+// Ping implements driver.Store: memory is always reachable.
+func (d *Driver) Ping(ctx context.Context) error { return nil }
 
-// Close implements store.Store.
-func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	s.buckets = nil
+// Close implements driver.Store.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.buckets = nil
 	return nil
 }
 
@@ -114,78 +111,37 @@ type undo struct {
 }
 
 type tx struct {
-	s        *Store
-	writable bool
-	done     bool
-	log      []undo
+	d   *Driver
+	log []undo
 }
 
-// check validates the arguments of a call; key is checked unless scan.
-func (t *tx) check(bucket string, key []byte, scan bool) error {
-	if t.done {
-		return fmt.Errorf("memstore: transaction used after it ended")
-	}
-	if err := store.CheckBucket(bucket); err != nil {
-		return err
-	}
-	if scan {
-		return nil
-	}
-	return store.CheckKey(key)
-}
-
-func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
-	if err := t.check(bucket, key, false); err != nil {
-		return nil, err
-	}
-	b := t.s.buckets[bucket]
-	if b == nil {
-		return nil, store.ErrNotFound
-	}
-	v, ok := b.values[string(key)]
+func (t *tx) Get(bucket string, key []byte) ([]byte, bool, error) {
+	v, ok := t.d.lookup(bucket, string(key))
 	if !ok {
-		return nil, store.ErrNotFound
+		return nil, false, nil
 	}
-	return bytes.Clone(v), nil
+	return bytes.Clone(v), true, nil
 }
 
 func (t *tx) Put(bucket string, key, value []byte) error {
-	if err := t.check(bucket, key, false); err != nil {
-		return err
-	}
-	if !t.writable {
-		return store.ErrReadOnly
-	}
-	if err := store.CheckValue(value); err != nil {
-		return err
-	}
-	old, existed := t.s.lookup(bucket, string(key))
+	old, existed := t.d.lookup(bucket, string(key))
 	t.log = append(t.log, undo{bucket, string(key), old, existed})
-	t.s.set(bucket, string(key), bytes.Clone(value))
+	t.d.set(bucket, string(key), bytes.Clone(value))
 	return nil
 }
 
 func (t *tx) Delete(bucket string, key []byte) error {
-	if err := t.check(bucket, key, false); err != nil {
-		return err
-	}
-	if !t.writable {
-		return store.ErrReadOnly
-	}
-	old, existed := t.s.lookup(bucket, string(key))
+	old, existed := t.d.lookup(bucket, string(key))
 	if !existed {
 		return nil
 	}
 	t.log = append(t.log, undo{bucket, string(key), old, true})
-	t.s.remove(bucket, string(key))
+	t.d.remove(bucket, string(key))
 	return nil
 }
 
-func (t *tx) Scan(bucket string, r store.Range, fn func(key, value []byte) error) error {
-	if err := t.check(bucket, nil, true); err != nil {
-		return err
-	}
-	b := t.s.buckets[bucket]
+func (t *tx) Scan(bucket string, r driver.Range, fn func(key, value []byte) error) error {
+	b := t.d.buckets[bucket]
 	if b == nil {
 		return nil
 	}
@@ -224,16 +180,16 @@ func (t *tx) rollback() {
 	for i := len(t.log) - 1; i >= 0; i-- {
 		u := t.log[i]
 		if u.existed {
-			t.s.set(u.bucket, u.key, u.value)
+			t.d.set(u.bucket, u.key, u.value)
 		} else {
-			t.s.remove(u.bucket, u.key)
+			t.d.remove(u.bucket, u.key)
 		}
 	}
 	t.log = nil
 }
 
-func (s *Store) lookup(bucket, key string) ([]byte, bool) {
-	b := s.buckets[bucket]
+func (d *Driver) lookup(bucket, key string) ([]byte, bool) {
+	b := d.buckets[bucket]
 	if b == nil {
 		return nil, false
 	}
@@ -241,11 +197,11 @@ func (s *Store) lookup(bucket, key string) ([]byte, bool) {
 	return v, ok
 }
 
-func (s *Store) set(bucket, key string, value []byte) {
-	b := s.buckets[bucket]
+func (d *Driver) set(bucket, key string, value []byte) {
+	b := d.buckets[bucket]
 	if b == nil {
 		b = &sortedMap{values: make(map[string][]byte)}
-		s.buckets[bucket] = b
+		d.buckets[bucket] = b
 	}
 	if _, ok := b.values[key]; !ok {
 		i, _ := slices.BinarySearch(b.keys, key)
@@ -254,8 +210,8 @@ func (s *Store) set(bucket, key string, value []byte) {
 	b.values[key] = value
 }
 
-func (s *Store) remove(bucket, key string) {
-	b := s.buckets[bucket]
+func (d *Driver) remove(bucket, key string) {
+	b := d.buckets[bucket]
 	if b == nil {
 		return
 	}
@@ -265,24 +221,4 @@ func (s *Store) remove(bucket, key string) {
 	delete(b.values, key)
 	i, _ := slices.BinarySearch(b.keys, key)
 	b.keys = slices.Delete(b.keys, i, i+1)
-}
-
-// Dump calls fn for every key of every bucket, buckets in name order and
-// keys in order, under the read lock. It is for tests that look at
-// everything a store holds: snapshots before and after a refused request,
-// scans for values that must not be stored in clear.
-func (s *Store) Dump(fn func(bucket string, key, value []byte)) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	names := make([]string, 0, len(s.buckets))
-	for name := range s.buckets {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		b := s.buckets[name]
-		for _, k := range b.keys {
-			fn(name, []byte(k), bytes.Clone(b.values[k]))
-		}
-	}
 }

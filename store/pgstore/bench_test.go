@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/pgstore"
 	"github.com/cardvault/cardvault/store/storetest"
 )
 
-func openBench(b *testing.B) *pgstore.Store {
+func openBench(b *testing.B) *store.Store {
 	b.Helper()
 	s, err := pgstore.Open(context.Background(), pgtest.URL(b), nil)
 	if err != nil {

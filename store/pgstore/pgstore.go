@@ -63,7 +63,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
-	"sync"
+
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,12 +71,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/store/driver"
 )
 
-var (
-	_ store.Store  = (*Store)(nil)
-	_ store.Pinger = (*Store)(nil)
-)
+var _ driver.Store = (*Driver)(nil)
 
 // The tables pgstore keeps.
 const (
@@ -97,21 +95,15 @@ type Options struct {
 	MaxAttempts int
 }
 
-// Store is a store.Store in PostgreSQL. It is safe for concurrent use.
-type Store struct {
+// Driver is pgstore's driver.Store: Open wraps it in a *store.Store.
+type Driver struct {
 	pool        *pgxpool.Pool
 	maxAttempts int
-
-	mu       sync.RWMutex // guards closed against inflight.Add
-	closed   bool
-	inflight sync.WaitGroup
-
-	closeOnce sync.Once
 }
 
 // Open connects to the database that connString (a URL or key=value DSN, as
 // pgxpool.ParseConfig takes) names, and creates or migrates the schema.
-func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
+func Open(ctx context.Context, connString string, opts *Options) (*store.Store, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -129,12 +121,12 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool, maxAttempts: o.MaxAttempts}
+	s := &Driver{pool: pool, maxAttempts: o.MaxAttempts}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return s, nil
+	return store.New(s), nil
 }
 
 // migrationLock is the advisory lock key under which migrations run: the
@@ -155,7 +147,7 @@ var migrations = []string{
 // last entry of migrations.
 const SchemaVersion = 1
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Driver) migrate(ctx context.Context) error {
 	return s.retry(ctx, func() (error, bool) {
 		tx, err := s.pool.Begin(ctx)
 		if err != nil {
@@ -201,65 +193,37 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-func (s *Store) enter() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return false
-	}
-	s.inflight.Add(1)
-	return true
-}
-
-// Ping implements store.Pinger: one round trip to the server.
-func (s *Store) Ping(ctx context.Context) error {
-	if !s.enter() {
-		return store.ErrClosed
-	}
-	defer s.inflight.Done()
+// Ping implements driver.Store: one round trip to the server.
+func (s *Driver) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("pgstore: %w", err)
 	}
 	return nil
 }
 
-// View implements store.Store.
-func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
+// View implements driver.Store.
+func (s *Driver) View(ctx context.Context, fn func(driver.Tx) error) error {
 	return s.run(ctx, false, fn)
 }
 
-// Update implements store.Store.
-func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+// Update implements driver.Store.
+func (s *Driver) Update(ctx context.Context, fn func(driver.Tx) error) error {
 	return s.run(ctx, true, fn)
 }
 
-// Close implements store.Store: it waits for transactions in flight and
-// closes the pool.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.inflight.Wait()
-		s.pool.Close()
-	})
+// Close implements driver.Store: it closes the pool.
+func (s *Driver) Close() error {
+	s.pool.Close()
 	return nil
 }
 
-func (s *Store) run(ctx context.Context, writable bool, fn func(store.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("pgstore: %w", err)
-	}
-	if !s.enter() {
-		return store.ErrClosed
-	}
-	defer s.inflight.Done()
+func (s *Driver) run(ctx context.Context, writable bool, fn func(driver.Tx) error) error {
 	return s.retry(ctx, func() (error, bool) { return s.attempt(ctx, writable, fn) })
 }
 
 // retry runs attempt until it succeeds, fails for good, or has been tried
 // maxAttempts times, sleeping a jittered, growing backoff in between.
-func (s *Store) retry(ctx context.Context, attempt func() (err error, again bool)) error {
+func (s *Driver) retry(ctx context.Context, attempt func() (err error, again bool)) error {
 	backoff := time.Millisecond
 	for n := 1; ; n++ {
 		err, again := attempt()
@@ -288,7 +252,7 @@ func (s *Store) retry(ctx context.Context, attempt func() (err error, again bool
 
 // attempt runs fn in one transaction and reports whether a failure is worth
 // another attempt.
-func (s *Store) attempt(ctx context.Context, writable bool, fn func(store.Tx) error) (err error, again bool) {
+func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) error) (err error, again bool) {
 	opts := pgx.TxOptions{IsoLevel: pgx.Serializable, AccessMode: pgx.ReadWrite}
 	if !writable {
 		opts.AccessMode = pgx.ReadOnly
@@ -297,11 +261,10 @@ func (s *Store) attempt(ctx context.Context, writable bool, fn func(store.Tx) er
 	if err != nil {
 		return wrapErr(ctx, err), transient(ctx, err, true)
 	}
-	t := &tx{ctx: ctx, ptx: ptx, writable: writable}
+	t := &tx{ctx: ctx, ptx: ptx}
 	committed := false
 	defer func() {
 		// Also on panic, which then goes on unwinding.
-		t.done = true
 		if !committed {
 			// With its own deadline: ctx may be what ended the
 			// transaction.
@@ -311,7 +274,6 @@ func (s *Store) attempt(ctx context.Context, writable bool, fn func(store.Tx) er
 		}
 	}()
 	fnErr := fn(t)
-	t.done = true
 	if ctx.Err() != nil {
 		return fmt.Errorf("pgstore: %w", ctx.Err()), false
 	}
@@ -328,14 +290,14 @@ func (s *Store) attempt(ctx context.Context, writable bool, fn func(store.Tx) er
 	if err := ptx.Commit(ctx); err != nil {
 		committed = true // nothing left to roll back
 		if ctx.Err() != nil {
-			return fmt.Errorf("pgstore: %w (the commit's outcome is unknown)", ctx.Err()), false
+			return fmt.Errorf("pgstore: %w: %w", store.ErrCommitUnknown, ctx.Err()), false
 		}
 		if transient(ctx, err, false) {
 			return wrapErr(ctx, err), true
 		}
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) {
-			return fmt.Errorf("pgstore: the connection failed during COMMIT, the transaction's outcome is unknown: %w", err), false
+			return fmt.Errorf("pgstore: %w: the connection failed during COMMIT: %w", store.ErrCommitUnknown, err), false
 		}
 		return wrapErr(ctx, err), false
 	}
@@ -384,34 +346,9 @@ func transient(ctx context.Context, err error, beforeCommit bool) bool {
 }
 
 type tx struct {
-	ctx      context.Context
-	ptx      pgx.Tx
-	writable bool
-	done     bool
-	err      error // the first error from the server: the transaction is aborted
-}
-
-func (t *tx) check(bucket string) error {
-	if t.done {
-		return errors.New("pgstore: transaction used after its function returned")
-	}
-	if err := store.CheckBucket(bucket); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (t *tx) checkKey(bucket string, key []byte, write bool) error {
-	if err := t.check(bucket); err != nil {
-		return err
-	}
-	if err := store.CheckKey(key); err != nil {
-		return err
-	}
-	if write && !t.writable {
-		return store.ErrReadOnly
-	}
-	return nil
+	ctx context.Context
+	ptx pgx.Tx
+	err error // the first error from the server: the transaction is aborted
 }
 
 // fail records a server error and returns it wrapped.
@@ -422,28 +359,19 @@ func (t *tx) fail(err error) error {
 	return wrapErr(t.ctx, err)
 }
 
-func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
-	if err := t.checkKey(bucket, key, false); err != nil {
-		return nil, err
-	}
+func (t *tx) Get(bucket string, key []byte) ([]byte, bool, error) {
 	var v []byte
 	err := t.ptx.QueryRow(t.ctx, "SELECT value FROM "+KVTable+" WHERE bucket = $1 AND key = $2", bucket, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, store.ErrNotFound
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, t.fail(err)
+		return nil, false, t.fail(err)
 	}
-	return v, nil
+	return v, true, nil
 }
 
 func (t *tx) Put(bucket string, key, value []byte) error {
-	if err := t.checkKey(bucket, key, true); err != nil {
-		return err
-	}
-	if err := store.CheckValue(value); err != nil {
-		return err
-	}
 	if value == nil {
 		value = []byte{} // nil would be NULL
 	}
@@ -456,9 +384,6 @@ func (t *tx) Put(bucket string, key, value []byte) error {
 }
 
 func (t *tx) Delete(bucket string, key []byte) error {
-	if err := t.checkKey(bucket, key, true); err != nil {
-		return err
-	}
 	if _, err := t.ptx.Exec(t.ctx, "DELETE FROM "+KVTable+" WHERE bucket = $1 AND key = $2", bucket, key); err != nil {
 		return t.fail(err)
 	}
@@ -472,10 +397,7 @@ const (
 	scanPageBytes = 4 << 20
 )
 
-func (t *tx) Scan(bucket string, r store.Range, fn func(key, value []byte) error) error {
-	if err := t.check(bucket); err != nil {
-		return err
-	}
+func (t *tx) Scan(bucket string, r driver.Range, fn func(key, value []byte) error) error {
 	lo, hi := r.Start, r.End // the part of the range still to visit
 	if lo == nil {
 		lo = []byte{}
@@ -527,9 +449,6 @@ func (t *tx) Scan(bucket string, r store.Range, fn func(key, value []byte) error
 		// the next page starts.
 		last := bytes.Clone(page[len(page)-1].k)
 		for _, p := range page {
-			if t.done {
-				return errors.New("pgstore: transaction used after its function returned")
-			}
 			if err := fn(p.k, p.v); err != nil {
 				return err
 			}

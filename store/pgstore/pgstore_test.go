@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func open(t *testing.T, url string) *pgstore.Store {
+func open(t *testing.T, url string) *store.Store {
 	t.Helper()
 	s, err := pgstore.Open(context.Background(), url, nil)
 	require.NoError(t, err)
@@ -47,7 +47,7 @@ func open(t *testing.T, url string) *pgstore.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.URL(t)) })
+	storetest.Run(t, func(t *testing.T) *store.Store { return open(t, pgtest.URL(t)) })
 }
 
 func connect(t *testing.T, url string) *pgx.Conn {
@@ -152,7 +152,7 @@ func TestCrossProcessCounter(t *testing.T) {
 	}))
 }
 
-func increment(ctx context.Context, s store.Store) error {
+func increment(ctx context.Context, s *store.Store) error {
 	return s.Update(ctx, func(tx store.Tx) error {
 		var n uint64
 		v, err := tx.Get("counter", []byte("n"))
@@ -260,7 +260,7 @@ func TestRecoversFromLostConnections(t *testing.T) {
 	require.Equal(t, before+1, readCounter(t, s))
 }
 
-func parallelIncrements(ctx context.Context, s store.Store, goroutines, each int) error {
+func parallelIncrements(ctx context.Context, s *store.Store, goroutines, each int) error {
 	var wg sync.WaitGroup
 	errs := make([]error, goroutines)
 	for i := range goroutines {
@@ -277,7 +277,7 @@ func parallelIncrements(ctx context.Context, s store.Store, goroutines, each int
 	return errors.Join(errs...)
 }
 
-func readCounter(t *testing.T, s store.Store) uint64 {
+func readCounter(t *testing.T, s *store.Store) uint64 {
 	t.Helper()
 	var n uint64
 	require.NoError(t, s.View(context.Background(), func(tx store.Tx) error {

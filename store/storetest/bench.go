@@ -65,7 +65,7 @@ func BenchWriters(b *testing.B, writers int, commit func() error) {
 
 // BenchCommit measures small transactions committed by s, from 1 and
 // from 64 concurrent writers (sub-benchmarks writers=1 and writers=64).
-func BenchCommit(b *testing.B, s store.Store) {
+func BenchCommit(b *testing.B, s *store.Store) {
 	ctx := context.Background()
 	for _, writers := range []int{1, 64} {
 		b.Run(WritersName(writers), func(b *testing.B) {
@@ -82,7 +82,7 @@ func WritersName(writers int) string {
 // BenchGet measures point reads — one View with one Get of a random key
 // among 10,000 — from one goroutine (serial) and from GOMAXPROCS goroutines
 // (parallel).
-func BenchGet(b *testing.B, s store.Store) {
+func BenchGet(b *testing.B, s *store.Store) {
 	ctx := context.Background()
 	const keys = 10000
 	err := s.Update(ctx, func(tx store.Tx) error {

@@ -39,10 +39,10 @@ import (
 // Run runs the conformance suite. open must return a new, empty store each
 // time it is called; Run closes every store it opens (open may register its
 // own cleanup as well: Close is idempotent).
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s store.Store)
+		fn   func(t *testing.T, s *store.Store)
 	}{
 		{"GetPutDelete", testGetPutDelete},
 		{"EmptyValue", testEmptyValue},
@@ -85,7 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 const bucket = "test"
 
 // put commits key = value in one transaction.
-func put(t *testing.T, s store.Store, b, key, value string) {
+func put(t *testing.T, s *store.Store, b, key, value string) {
 	t.Helper()
 	require.NoError(t, s.Update(context.Background(), func(tx store.Tx) error {
 		return tx.Put(b, []byte(key), []byte(value))
@@ -93,7 +93,7 @@ func put(t *testing.T, s store.Store, b, key, value string) {
 }
 
 // get reads key in one view.
-func get(t *testing.T, s store.Store, b, key string) (string, error) {
+func get(t *testing.T, s *store.Store, b, key string) (string, error) {
 	t.Helper()
 	var v []byte
 	err := s.View(context.Background(), func(tx store.Tx) error {
@@ -105,7 +105,7 @@ func get(t *testing.T, s store.Store, b, key string) (string, error) {
 }
 
 // requireValue asserts that key holds want.
-func requireValue(t *testing.T, s store.Store, b, key, want string) {
+func requireValue(t *testing.T, s *store.Store, b, key, want string) {
 	t.Helper()
 	got, err := get(t, s, b, key)
 	require.NoError(t, err, "get %q", key)
@@ -113,7 +113,7 @@ func requireValue(t *testing.T, s store.Store, b, key, want string) {
 }
 
 // requireMissing asserts that key is not in the bucket.
-func requireMissing(t *testing.T, s store.Store, b, key string) {
+func requireMissing(t *testing.T, s *store.Store, b, key string) {
 	t.Helper()
 	_, err := get(t, s, b, key)
 	require.ErrorIs(t, err, store.ErrNotFound, "get %q", key)
@@ -122,7 +122,7 @@ func requireMissing(t *testing.T, s store.Store, b, key string) {
 type kv struct{ key, value string }
 
 // scan returns what Scan visits, in order.
-func scan(t *testing.T, s store.Store, b string, r store.Range) []kv {
+func scan(t *testing.T, s *store.Store, b string, r store.Range) []kv {
 	t.Helper()
 	var out []kv
 	require.NoError(t, s.View(context.Background(), func(tx store.Tx) error {
@@ -180,7 +180,7 @@ func readCounter(tx store.Tx, b string, key []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-func testGetPutDelete(t *testing.T, s store.Store) {
+func testGetPutDelete(t *testing.T, s *store.Store) {
 	requireMissing(t, s, bucket, "a")
 	put(t, s, bucket, "a", "1")
 	requireValue(t, s, bucket, "a", "1")
@@ -208,7 +208,7 @@ func testGetPutDelete(t *testing.T, s store.Store) {
 	require.Empty(t, scan(t, s, "never-written", store.Range{}))
 }
 
-func testEmptyValue(t *testing.T, s store.Store) {
+func testEmptyValue(t *testing.T, s *store.Store) {
 	require.NoError(t, s.Update(context.Background(), func(tx store.Tx) error {
 		if err := tx.Put(bucket, []byte("nil"), nil); err != nil {
 			return err
@@ -224,7 +224,7 @@ func testEmptyValue(t *testing.T, s store.Store) {
 	require.Equal(t, []kv{{"empty", ""}, {"nil", ""}}, got)
 }
 
-func testLargeValues(t *testing.T, s store.Store) {
+func testLargeValues(t *testing.T, s *store.Store) {
 	const mib = 1 << 20
 	values := make([][]byte, 4)
 	for i := range values {
@@ -281,7 +281,7 @@ var binaryKeys = [][]byte{
 	bytes.Repeat([]byte{0xff}, store.MaxKeySize),
 }
 
-func putBinaryKeys(t *testing.T, s store.Store) {
+func putBinaryKeys(t *testing.T, s *store.Store) {
 	t.Helper()
 	// Insert in a scrambled order so that the store, not the insertion,
 	// has to sort.
@@ -313,7 +313,7 @@ func binaryKeyStrings(idx ...int) []string {
 	return out
 }
 
-func testBinaryKeysOrder(t *testing.T, s store.Store) {
+func testBinaryKeysOrder(t *testing.T, s *store.Store) {
 	require.True(t, slices.IsSortedFunc(binaryKeys, bytes.Compare), "fixture must be sorted")
 	putBinaryKeys(t, s)
 
@@ -333,7 +333,7 @@ func testBinaryKeysOrder(t *testing.T, s store.Store) {
 	require.Equal(t, want, keysOf(rev))
 }
 
-func testScanRanges(t *testing.T, s store.Store) {
+func testScanRanges(t *testing.T, s *store.Store) {
 	putBinaryKeys(t, s)
 	b := func(s string) []byte { return []byte(s) }
 	all := indices(len(binaryKeys))
@@ -379,7 +379,7 @@ func testScanRanges(t *testing.T, s store.Store) {
 	}
 }
 
-func testScanCursorPaging(t *testing.T, s store.Store) {
+func testScanCursorPaging(t *testing.T, s *store.Store) {
 	// Enough keys to cross any internal page size of a backend.
 	const n = 700
 	require.NoError(t, s.Update(context.Background(), func(tx store.Tx) error {
@@ -434,7 +434,7 @@ func testScanCursorPaging(t *testing.T, s store.Store) {
 	}
 }
 
-func testScanPrefix(t *testing.T, s store.Store) {
+func testScanPrefix(t *testing.T, s *store.Store) {
 	putBinaryKeys(t, s)
 	tests := []struct {
 		prefix []byte
@@ -466,7 +466,7 @@ func testScanPrefix(t *testing.T, s store.Store) {
 	require.Equal(t, []byte{0x02}, store.PrefixEnd([]byte{0x01, 0xff}))
 }
 
-func testScanStopsOnError(t *testing.T, s store.Store) {
+func testScanStopsOnError(t *testing.T, s *store.Store) {
 	putBinaryKeys(t, s)
 	stop := errors.New("stop here")
 	for _, reverse := range []bool{false, true} {
@@ -486,7 +486,7 @@ func testScanStopsOnError(t *testing.T, s store.Store) {
 	}
 }
 
-func testScanWhileWriting(t *testing.T, s store.Store) {
+func testScanWhileWriting(t *testing.T, s *store.Store) {
 	putBinaryKeys(t, s)
 	// fn may change and delete the key it is visiting; every key is visited
 	// once.
@@ -521,7 +521,7 @@ func testScanWhileWriting(t *testing.T, s store.Store) {
 	require.Empty(t, scan(t, s, bucket, store.Range{}))
 }
 
-func testBucketsAreIsolated(t *testing.T, s store.Store) {
+func testBucketsAreIsolated(t *testing.T, s *store.Store) {
 	// Names that are prefixes of one another, as a backend that flattens
 	// buckets into one key space might confuse them.
 	names := []string{"a", "a.b", "ab", "a-", "a_", "b", "0", strings.Repeat("z", store.MaxBucketLen)}
@@ -543,7 +543,7 @@ func testBucketsAreIsolated(t *testing.T, s store.Store) {
 	requireValue(t, s, "ab", "k", "2")
 }
 
-func testInputLimits(t *testing.T, s store.Store) {
+func testInputLimits(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	put(t, s, bucket, "existing", "v")
 
@@ -589,7 +589,7 @@ func testInputLimits(t *testing.T, s store.Store) {
 	requireValue(t, s, longBucket, longKey, "v")
 }
 
-func testReadOnlyView(t *testing.T, s store.Store) {
+func testReadOnlyView(t *testing.T, s *store.Store) {
 	put(t, s, bucket, "a", "1")
 	err := s.View(context.Background(), func(tx store.Tx) error {
 		require.ErrorIs(t, tx.Put(bucket, []byte("a"), []byte("2")), store.ErrReadOnly)
@@ -605,7 +605,7 @@ func testReadOnlyView(t *testing.T, s store.Store) {
 	requireMissing(t, s, bucket, "b")
 }
 
-func testReadYourWrites(t *testing.T, s store.Store) {
+func testReadYourWrites(t *testing.T, s *store.Store) {
 	put(t, s, bucket, "a", "1")
 	put(t, s, bucket, "c", "3")
 	require.NoError(t, s.Update(context.Background(), func(tx store.Tx) error {
@@ -652,13 +652,13 @@ func changeEverything(tx store.Tx) error {
 	return nil
 }
 
-func requireUnchanged(t *testing.T, s store.Store) {
+func requireUnchanged(t *testing.T, s *store.Store) {
 	t.Helper()
 	require.Equal(t, []kv{{"a", "1"}, {"b", "2"}}, scan(t, s, bucket, store.Range{}))
 	require.Empty(t, scan(t, s, "fresh-bucket", store.Range{}))
 }
 
-func testRollbackOnError(t *testing.T, s store.Store) {
+func testRollbackOnError(t *testing.T, s *store.Store) {
 	put(t, s, bucket, "a", "1")
 	put(t, s, bucket, "b", "2")
 	boom := errors.New("boom")
@@ -681,7 +681,7 @@ func testRollbackOnError(t *testing.T, s store.Store) {
 	requireUnchanged(t, s)
 }
 
-func testRollbackOnPanic(t *testing.T, s store.Store) {
+func testRollbackOnPanic(t *testing.T, s *store.Store) {
 	put(t, s, bucket, "a", "1")
 	put(t, s, bucket, "b", "2")
 	type panicValue struct{ msg string }
@@ -716,7 +716,7 @@ func testRollbackOnPanic(t *testing.T, s store.Store) {
 	requireValue(t, s, bucket, "after3", "ok")
 }
 
-func testSlicesBelongToCaller(t *testing.T, s store.Store) {
+func testSlicesBelongToCaller(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	key := []byte("key")
 	value := []byte("value")
@@ -786,7 +786,7 @@ func testSlicesBelongToCaller(t *testing.T, s store.Store) {
 	require.Equal(t, "k00", scan(t, s, bucket, store.Range{Limit: 1})[0].key)
 }
 
-func testTxInvalidAfterReturn(t *testing.T, s store.Store) {
+func testTxInvalidAfterReturn(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	put(t, s, bucket, "a", "1")
 	var leaked store.Tx
@@ -809,7 +809,7 @@ func testTxInvalidAfterReturn(t *testing.T, s store.Store) {
 	requireValue(t, s, bucket, "a", "1")
 }
 
-func testConcurrentIncrements(t *testing.T, s store.Store) {
+func testConcurrentIncrements(t *testing.T, s *store.Store) {
 	const goroutines, each = 8, 20
 	key := []byte("counter")
 	var runs sync.Map // goroutine -> successful commits
@@ -844,7 +844,7 @@ func testConcurrentIncrements(t *testing.T, s store.Store) {
 	}))
 }
 
-func testConcurrentClaimOnce(t *testing.T, s store.Store) {
+func testConcurrentClaimOnce(t *testing.T, s *store.Store) {
 	// Create-if-absent — how single-use tokens and idempotency keys are
 	// taken: for every key exactly one transaction sees it absent.
 	const goroutines, keys = 8, 12
@@ -889,7 +889,7 @@ func testConcurrentClaimOnce(t *testing.T, s store.Store) {
 	}
 }
 
-func testConcurrentSequence(t *testing.T, s store.Store) {
+func testConcurrentSequence(t *testing.T, s *store.Store) {
 	// Scan-then-insert: each transaction appends the key after the last
 	// one, found by a reverse scan. A phantom would duplicate a number.
 	const goroutines, each = 6, 10
@@ -928,7 +928,7 @@ func testConcurrentSequence(t *testing.T, s store.Store) {
 	require.Len(t, scan(t, s, "seq", store.Range{}), goroutines*each)
 }
 
-func testNoWriteSkew(t *testing.T, s store.Store) {
+func testNoWriteSkew(t *testing.T, s *store.Store) {
 	// Two doctors on call; each transaction takes one off call only if both
 	// are on. Snapshot isolation lets both go; serializability does not.
 	ctx := context.Background()
@@ -971,7 +971,7 @@ func testNoWriteSkew(t *testing.T, s store.Store) {
 	}
 }
 
-func testReadersSeeWholeTransactions(t *testing.T, s store.Store) {
+func testReadersSeeWholeTransactions(t *testing.T, s *store.Store) {
 	// Transfers between accounts keep the total; readers check it on every
 	// snapshot, by Get and by Scan.
 	ctx := context.Background()
@@ -1061,7 +1061,7 @@ func testReadersSeeWholeTransactions(t *testing.T, s store.Store) {
 	require.Equal(t, uint64(accounts*initial), total)
 }
 
-func testContextDoneBefore(t *testing.T, s store.Store) {
+func testContextDoneBefore(t *testing.T, s *store.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := s.Update(ctx, func(tx store.Tx) error {
@@ -1080,7 +1080,7 @@ func testContextDoneBefore(t *testing.T, s store.Store) {
 	requireMissing(t, s, bucket, "a")
 }
 
-func testContextDoneDuring(t *testing.T, s store.Store) {
+func testContextDoneDuring(t *testing.T, s *store.Store) {
 	put(t, s, bucket, "a", "1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -1115,7 +1115,7 @@ func testContextDoneDuring(t *testing.T, s store.Store) {
 	requireValue(t, s, bucket, "c", "3")
 }
 
-func testContextDoneWhileWaiting(t *testing.T, s store.Store) {
+func testContextDoneWhileWaiting(t *testing.T, s *store.Store) {
 	// A writer waiting behind a long transaction gives up when its context
 	// ends, and its write does not happen.
 	ctx := context.Background()
@@ -1160,12 +1160,10 @@ func testContextDoneWhileWaiting(t *testing.T, s store.Store) {
 	requireValue(t, s, bucket, "hot", "first")
 }
 
-func testUseAfterClose(t *testing.T, s store.Store) {
+func testUseAfterClose(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	put(t, s, bucket, "a", "1")
-	if p, ok := s.(store.Pinger); ok {
-		require.NoError(t, p.Ping(ctx))
-	}
+	require.NoError(t, s.Ping(ctx))
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "Close is idempotent")
 	called := false
@@ -1174,13 +1172,11 @@ func testUseAfterClose(t *testing.T, s store.Store) {
 	err = s.Update(ctx, func(tx store.Tx) error { called = true; return nil })
 	require.ErrorIs(t, err, store.ErrClosed)
 	require.False(t, called, "a closed store ran a transaction")
-	if p, ok := s.(store.Pinger); ok {
-		require.ErrorIs(t, p.Ping(ctx), store.ErrClosed)
-	}
+	require.ErrorIs(t, s.Ping(ctx), store.ErrClosed)
 	require.NoError(t, s.Close())
 }
 
-func testCloseWaitsForTransactions(t *testing.T, s store.Store) {
+func testCloseWaitsForTransactions(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	running := make(chan struct{})
 	release := make(chan struct{})

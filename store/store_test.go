@@ -1,0 +1,35 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/store/memstore"
+)
+
+func TestStatsCountCommits(t *testing.T) {
+	s := memstore.New()
+	defer s.Close()
+	ctx := context.Background()
+	require.Zero(t, s.Stats().Commits)
+	require.NoError(t, s.Update(ctx, func(tx store.Tx) error { return tx.Put("b", []byte("k"), nil) }))
+	require.NoError(t, s.View(ctx, func(tx store.Tx) error { _, err := tx.Get("b", []byte("k")); return err }))
+	require.Error(t, s.Update(ctx, func(tx store.Tx) error { return errors.New("no") }))
+	require.ErrorIs(t, s.Update(ctx, func(tx store.Tx) error { return tx.Put("Bad", []byte("k"), nil) }), store.ErrInvalid)
+	require.Equal(t, uint64(1), s.Stats().Commits, "only the Update that committed counts")
+}
+
+func TestAs(t *testing.T) {
+	s := memstore.New()
+	defer s.Close()
+	var d *memstore.Driver
+	require.True(t, s.As(&d))
+	require.NotNil(t, d)
+	var wrong *int
+	require.False(t, s.As(&wrong))
+	require.False(t, s.As(nil))
+}
