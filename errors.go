@@ -51,6 +51,24 @@ var (
 	ErrLocked = errors.New("locked")
 )
 
+// Kinds are the kinds of error, in the order [KindOf] tries them.
+var Kinds = []error{ErrInvalid, ErrTooLarge, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrConflict, ErrExpired, ErrLocked}
+
+// KindOf returns the kind err wraps, or nil for an error of no kind: a
+// failure of the storage, the network or a deadline, which is not the
+// caller's doing and may go away when the request is tried again.
+func KindOf(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, k := range Kinds {
+		if errors.Is(err, k) {
+			return k
+		}
+	}
+	return nil
+}
+
 // FieldError is one bad field of a request.
 type FieldError struct {
 	// Field is where the fault is: a JSON Pointer into the request body

@@ -25,3 +25,12 @@ func TestInvalidError(t *testing.T) {
 	require.Len(t, ie.Fields, 2)
 	require.Equal(t, "securetoken: invalid input: /customer/lastName: at most 60 characters; limit: invalid value", err.Error())
 }
+
+func TestKindOf(t *testing.T) {
+	for _, k := range cardvault.Kinds {
+		require.Equal(t, k, cardvault.KindOf(fmt.Errorf("pkg: thing: %w", k)))
+	}
+	require.Equal(t, cardvault.ErrInvalid, cardvault.KindOf((&cardvault.InvalidError{Fields: []cardvault.FieldError{{Field: "a"}}}).Err()))
+	require.Nil(t, cardvault.KindOf(errors.New("the disk is on fire")))
+	require.Nil(t, cardvault.KindOf(nil))
+}

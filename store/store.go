@@ -90,36 +90,66 @@ func (s *Store) enter() error {
 // View runs fn in a read-only transaction that sees a consistent snapshot
 // of the store.
 func (s *Store) View(ctx context.Context, fn func(Tx) error) error {
-	return s.run(ctx, false, fn)
+	_, err := s.run(ctx, false, fn)
+	return err
 }
 
 // Update runs fn in a serializable read-write transaction and commits it
 // when fn returns nil. fn may run more than once.
 func (s *Store) Update(ctx context.Context, fn func(Tx) error) error {
-	err := s.run(ctx, true, fn)
-	if err == nil {
-		s.commits.Add(1)
-	}
-	return err
-}
-
-func (s *Store) run(ctx context.Context, writable bool, fn func(Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if err := s.enter(); err != nil {
+	last, err := s.run(ctx, true, fn)
+	if err != nil {
 		return err
 	}
+	s.commits.Add(1)
+	for _, f := range last.onCommit {
+		f()
+	}
+	return nil
+}
+
+// run runs fn in a transaction of the driver and returns the Tx of its last
+// run (the one that committed, for an Update that returns nil).
+func (s *Store) run(ctx context.Context, writable bool, fn func(Tx) error) (*tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
 	defer s.inflight.Done()
+	var last *tx
 	run := func(dt driver.Tx) error {
 		t := &tx{d: dt, writable: writable}
+		last = t
 		defer func() { t.done = true }()
 		return fn(t)
 	}
 	if writable {
-		return s.d.Update(ctx, run)
+		return last, s.d.Update(ctx, run)
 	}
-	return s.d.View(ctx, run)
+	return last, s.d.View(ctx, run)
+}
+
+// OnCommit arranges for f to run once tx's Update has committed, after the
+// commit and before Update returns; it does not run when the transaction
+// rolls back, and only the run that committed counts when the backend ran
+// the function more than once. It is for what must happen after, never
+// inside, a transaction — waking a worker for a job the transaction
+// queued. f must not block. OnCommit in a View is an error wrapping
+// ErrReadOnly; on a Tx this package did not make, ErrInvalid.
+func OnCommit(t Tx, f func()) error {
+	pt, ok := t.(*tx)
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: OnCommit needs a Tx of package store", ErrInvalid)
+	case pt.done:
+		return errTxDone
+	case !pt.writable:
+		return ErrReadOnly
+	}
+	pt.onCommit = append(pt.onCommit, f)
+	return nil
 }
 
 // Ping returns nil when a transaction could run now, an error wrapping
@@ -200,6 +230,7 @@ type tx struct {
 	d        driver.Tx
 	writable bool
 	done     bool
+	onCommit []func()
 }
 
 var _ Tx = (*tx)(nil)

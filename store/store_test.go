@@ -33,3 +33,25 @@ func TestAs(t *testing.T) {
 	require.False(t, s.As(&wrong))
 	require.False(t, s.As(nil))
 }
+
+func TestOnCommit(t *testing.T) {
+	s := memstore.New()
+	defer s.Close()
+	ctx := context.Background()
+	ran := 0
+	require.NoError(t, s.Update(ctx, func(tx store.Tx) error {
+		require.NoError(t, store.OnCommit(tx, func() { ran++ }))
+		require.Zero(t, ran, "not before the commit")
+		return tx.Put("b", []byte("k"), nil)
+	}))
+	require.Equal(t, 1, ran)
+	require.Error(t, s.Update(ctx, func(tx store.Tx) error {
+		require.NoError(t, store.OnCommit(tx, func() { ran++ }))
+		return errors.New("rolled back")
+	}))
+	require.Equal(t, 1, ran, "not after a rollback")
+	require.NoError(t, s.View(ctx, func(tx store.Tx) error {
+		require.ErrorIs(t, store.OnCommit(tx, func() {}), store.ErrReadOnly)
+		return nil
+	}))
+}
