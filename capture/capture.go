@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
 )
@@ -51,7 +52,6 @@ const (
 	DefaultTTL          = 24 * time.Hour
 	DefaultMaxFailures  = 10
 	DefaultSingleUseTTL = 30 * time.Minute
-	DefaultSweepEvery   = time.Minute
 )
 
 // Config configures a Service. Store and Vault are required.
@@ -97,6 +97,7 @@ type Service struct {
 	now   func() time.Time
 	log   *slog.Logger
 
+	idem     *idempotency.Keeper
 	hooks    *webhookQueue
 	bg       context.Context // cancelled by Close: ends webhook requests in flight
 	cancel   context.CancelFunc
@@ -105,8 +106,9 @@ type Service struct {
 	wg       sync.WaitGroup
 }
 
-// New returns a Service. Call Close to stop its webhook deliveries and
-// sweeper.
+// New returns a Service. Call Close to stop its webhook deliveries. What
+// expires — grants, single-use tokens, failure counters — is removed by
+// package expiry's sweeper, which the embedder runs.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Vault == nil {
 		return nil, errors.New("capture: Config.Store and Config.Vault are required")
@@ -132,13 +134,19 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := migrateExpiry(ctx, cfg.Store); err != nil {
+		return nil, err
+	}
 	s := &Service{st: cfg.Store, vault: cfg.Vault, cfg: cfg, now: cfg.Now, log: cfg.Logger, stop: make(chan struct{})}
+	s.idem = idempotency.New(cfg.Store, idempotency.Config{Now: cfg.Now})
 	s.bg, s.cancel = context.WithCancel(context.Background())
 	s.hooks = newWebhookQueue(s)
 	return s, nil
 }
 
-// Close stops the sweeper (if running) and webhook deliveries, waiting for
+// Close stops webhook deliveries, waiting for
 // those in flight; webhooks not yet delivered are dropped and logged.
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() {
@@ -147,29 +155,4 @@ func (s *Service) Close() error {
 	})
 	s.wg.Wait()
 	return nil
-}
-
-// Run sweeps expired grants and single-use tokens every interval
-// (DefaultSweepEvery when zero) until ctx ends or Close is called. Several
-// processes may run it on one store.
-func (s *Service) Run(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		every = DefaultSweepEvery
-	}
-	s.wg.Add(1)
-	defer s.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("capture: sweeping expired grants failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-	}
 }

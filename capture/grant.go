@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/expiry"
+	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
 )
@@ -18,8 +20,12 @@ import (
 const (
 	bucketGrants   = "capture.grants"   // id → grantRecord
 	bucketBySubj   = "capture.bysubj"   // owner \0 subject \0 id → ""
-	bucketExpiry   = "capture.expiry"   // big-endian unix nanos ‖ id → ""
 	bucketFailures = "capture.failures" // id → failureRecord
+
+	expiryGrant    = "capture.grant"    // package expiry's kinds: a grant (or its tombstone), by id
+	expiryFailures = "capture.failures" // a failure counter, by id
+
+	oldBucketExpiry = "capture.expiry" // before package expiry: unix nanos ‖ id → ""
 )
 
 // Webhook is where a grant announces each capture.
@@ -57,6 +63,11 @@ type GrantRequest struct {
 	SingleUse bool
 	// Webhook, when set, is notified after each capture.
 	Webhook *Webhook
+	// Idempotency, when set, makes the creation idempotent under its key:
+	// the grant and the kept outcome commit together, and the same request
+	// again gets the same grant, secret included (sealed under the key),
+	// without creating another (see package idempotency).
+	Idempotency *idempotency.Call
 }
 
 // Grant is a new grant as its creator sees it once: the secret is not
@@ -200,89 +211,17 @@ func subjectKey(owner, subject, id string) []byte {
 	return []byte(owner + "\x00" + subject + "\x00" + id)
 }
 
-func expiryKey(t time.Time, id string) []byte {
-	k := binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
-	return append(k, id...)
-}
-
 // CreateGrant creates a grant. For a vault grant it checks the credentials
 // (and the locked item) against the vault, and seals what the grant needs
 // to write — the key's recipient, the item's data key — under the new
 // secret, so that the database alone opens nothing.
 func (s *Service) CreateGrant(ctx context.Context, req GrantRequest) (Grant, error) {
-	ttl := s.cfg.DefaultTTL
-	if req.TTL != "" {
-		d, err := ParseDuration(req.TTL)
-		if err != nil {
-			return Grant{}, err
-		}
-		ttl = d
+	var g Grant
+	rec, id, secret, err := s.prepareGrant(ctx, req)
+	if err != nil {
+		return g, s.idem.Refuse(ctx, req.Idempotency, &g, err)
 	}
-	if s.cfg.MaxTTL != 0 && (ttl == 0 || ttl > s.cfg.MaxTTL) {
-		return Grant{}, fmt.Errorf("%w: the longest a grant may live is %v", ErrInvalidTTL, s.cfg.MaxTTL)
-	}
-	id := req.UniqueID
-	if id == "" {
-		id = crypto.NewID(16)
-	}
-	if !ValidID(id) {
-		return Grant{}, fmt.Errorf("%w: unique_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -", ErrInvalid)
-	}
-	if err := checkFields(req.AllowedFields); err != nil {
-		return Grant{}, err
-	}
-	now := s.now().UTC()
-	secret := crypto.NewSecret()
-	hash := crypto.HashSecret(secret)
-	rec := &grantRecord{
-		SecretHash: hash[:], AllowedFields: req.AllowedFields, SingleUse: req.SingleUse, Created: now,
-	}
-	if ttl != 0 {
-		rec.Expires = now.Add(ttl)
-	}
-	if req.Webhook != nil {
-		if err := s.checkWebhookURL(req.Webhook.URL); err != nil {
-			return Grant{}, err
-		}
-		if req.Webhook.Secret == "" || len(req.Webhook.Secret) > 256 {
-			return Grant{}, fmt.Errorf("%w: webhook secret must be 1-256 bytes", ErrInvalid)
-		}
-		rec.WebhookURL = req.Webhook.URL
-		rec.WebhookSecret = crypto.SealWithSecret(secret, sealContext(id, "webhook"), []byte(req.Webhook.Secret))
-	}
-
-	switch {
-	case req.Terminal != "":
-		if req.Credentials != (vault.Credentials{}) || req.Lock != nil {
-			return Grant{}, fmt.Errorf("%w: a single-use-token grant takes a terminal, not a vault key", ErrInvalid)
-		}
-		if err := checkTerminal(req.Terminal); err != nil {
-			return Grant{}, err
-		}
-		rec.Owner, rec.Terminal = req.Owner, req.Terminal
-	default:
-		if req.Owner != "" && req.Owner != req.Credentials.Owner {
-			return Grant{}, fmt.Errorf("%w: Owner is for single-use-token grants; a vault grant's owner is its key's", ErrInvalid)
-		}
-		vg, err := s.vault.GrantFor(ctx, req.Credentials, req.Lock)
-		if err != nil {
-			return Grant{}, err
-		}
-		rec.Owner, rec.User = vg.Owner, vg.User
-		if vg.ItemKey != nil {
-			// A locked grant opens its one item and nothing else: it does
-			// not carry the key's recipient, which only an open grant uses
-			// (and which, a hybrid post-quantum recipient, is two thirds
-			// of a record every redemption decodes).
-			rec.ItemKey = crypto.SealKeyWithSecret(secret, sealContext(id, "item"), vg.ItemKey)
-			vg.ItemKey.Wipe()
-			rec.Lock = vg.Item
-		} else {
-			rec.Recipient = crypto.SealWithSecret(secret, sealContext(id, "recipient"), []byte(vg.Recipient))
-		}
-	}
-
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.idem.Run(ctx, req.Idempotency, &g, func(tx store.Tx) error {
 		old, err := getGrant(tx, id)
 		switch {
 		case err == nil && !old.Deleted:
@@ -303,15 +242,91 @@ func (s *Service) CreateGrant(ctx context.Context, req GrantRequest) (Grant, err
 		if err := tx.Put(bucketBySubj, subjectKey(rec.Owner, rec.subject(), id), nil); err != nil {
 			return err
 		}
+		g = Grant{ID: id, Secret: secret, ExpiresAt: rec.Expires, Lock: rec.Lock}
 		if !rec.Expires.IsZero() {
-			return tx.Put(bucketExpiry, expiryKey(rec.Expires, id), nil)
+			return expiry.Set(tx, expiryGrant, []byte(id), rec.Expires)
 		}
 		return nil
 	})
-	if err != nil {
-		return Grant{}, err
+	return g, err
+}
+
+// prepareGrant checks a grant request and builds its record, sealing what
+// the grant needs under a new secret.
+func (s *Service) prepareGrant(ctx context.Context, req GrantRequest) (*grantRecord, string, string, error) {
+	ttl := s.cfg.DefaultTTL
+	if req.TTL != "" {
+		d, err := ParseDuration(req.TTL)
+		if err != nil {
+			return nil, "", "", err
+		}
+		ttl = d
 	}
-	return Grant{ID: id, Secret: secret, ExpiresAt: rec.Expires, Lock: rec.Lock}, nil
+	if s.cfg.MaxTTL != 0 && (ttl == 0 || ttl > s.cfg.MaxTTL) {
+		return nil, "", "", fmt.Errorf("%w: the longest a grant may live is %v", ErrInvalidTTL, s.cfg.MaxTTL)
+	}
+	id := req.UniqueID
+	if id == "" {
+		id = crypto.NewID(16)
+	}
+	if !ValidID(id) {
+		return nil, "", "", fmt.Errorf("%w: unique_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -", ErrInvalid)
+	}
+	if err := checkFields(req.AllowedFields); err != nil {
+		return nil, "", "", err
+	}
+	now := s.now().UTC()
+	secret := crypto.NewSecret()
+	hash := crypto.HashSecret(secret)
+	rec := &grantRecord{
+		SecretHash: hash[:], AllowedFields: req.AllowedFields, SingleUse: req.SingleUse, Created: now,
+	}
+	if ttl != 0 {
+		rec.Expires = now.Add(ttl)
+	}
+	if req.Webhook != nil {
+		if err := s.checkWebhookURL(req.Webhook.URL); err != nil {
+			return nil, "", "", err
+		}
+		if req.Webhook.Secret == "" || len(req.Webhook.Secret) > 256 {
+			return nil, "", "", fmt.Errorf("%w: webhook secret must be 1-256 bytes", ErrInvalid)
+		}
+		rec.WebhookURL = req.Webhook.URL
+		rec.WebhookSecret = crypto.SealWithSecret(secret, sealContext(id, "webhook"), []byte(req.Webhook.Secret))
+	}
+
+	switch {
+	case req.Terminal != "":
+		if req.Credentials != (vault.Credentials{}) || req.Lock != nil {
+			return nil, "", "", fmt.Errorf("%w: a single-use-token grant takes a terminal, not a vault key", ErrInvalid)
+		}
+		if err := checkTerminal(req.Terminal); err != nil {
+			return nil, "", "", err
+		}
+		rec.Owner, rec.Terminal = req.Owner, req.Terminal
+	default:
+		if req.Owner != "" && req.Owner != req.Credentials.Owner {
+			return nil, "", "", fmt.Errorf("%w: Owner is for single-use-token grants; a vault grant's owner is its key's", ErrInvalid)
+		}
+		vg, err := s.vault.GrantFor(ctx, req.Credentials, req.Lock)
+		if err != nil {
+			return nil, "", "", err
+		}
+		rec.Owner, rec.User = vg.Owner, vg.User
+		if vg.ItemKey != nil {
+			// A locked grant opens its one item and nothing else: it does
+			// not carry the key's recipient, which only an open grant uses
+			// (and which, a hybrid post-quantum recipient, is two thirds
+			// of a record every redemption decodes).
+			rec.ItemKey = crypto.SealKeyWithSecret(secret, sealContext(id, "item"), vg.ItemKey)
+			vg.ItemKey.Wipe()
+			rec.Lock = vg.Item
+		} else {
+			rec.Recipient = crypto.SealWithSecret(secret, sealContext(id, "recipient"), []byte(vg.Recipient))
+		}
+	}
+
+	return rec, id, secret, nil
 }
 
 func checkFields(fields []string) error {
@@ -402,7 +417,7 @@ func (s *Service) DeleteGrant(ctx context.Context, owner, id string) error {
 		if err := putGrant(tx, id, tomb); err != nil {
 			return err
 		}
-		return tx.Put(bucketExpiry, expiryKey(tomb.Expires, id), nil)
+		return expiry.Set(tx, expiryGrant, []byte(id), tomb.Expires)
 	})
 }
 
@@ -414,7 +429,7 @@ func removeIndexes(tx store.Tx, id string, rec *grantRecord) error {
 		}
 	}
 	if !rec.Expires.IsZero() {
-		return tx.Delete(bucketExpiry, expiryKey(rec.Expires, id))
+		return expiry.Clear(tx, expiryGrant, []byte(id), rec.Expires)
 	}
 	return nil
 }
@@ -451,70 +466,96 @@ func (s *Service) ListGrants(ctx context.Context, owner, user, terminal, after s
 	return out, err
 }
 
-// Sweep deletes what has expired: grants with their sealed key material,
-// tombstones of deleted grants, failure counters of unknown ids older than a
-// day, and single-use tokens. It returns how many grants and tokens it
-// removed. Run does this periodically.
-func (s *Service) Sweep(ctx context.Context) (int, error) {
-	now := s.now().UTC()
-	end := expiryKey(now.Add(time.Nanosecond), "") // expired: at or before now
-	removed := 0
-	for {
-		n, more := 0, false
-		err := s.st.Update(ctx, func(tx store.Tx) error {
-			n, more = 0, false
-			var keys [][]byte
-			err := tx.Scan(bucketExpiry, store.Range{End: end, Limit: 256}, func(k, _ []byte) error {
-				keys = append(keys, k)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			more = len(keys) == 256
-			for _, k := range keys {
-				if err := tx.Delete(bucketExpiry, k); err != nil {
-					return err
-				}
-				id := string(k[8:])
-				rec, err := getGrant(tx, id)
-				if errors.Is(err, ErrGrantNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if !bytes.Equal(expiryKey(rec.Expires, id), k) {
-					continue // an index entry left behind by an older grant of this id
-				}
-				if !rec.Deleted {
-					if err := tx.Delete(bucketBySubj, subjectKey(rec.Owner, rec.subject(), id)); err != nil {
+// sweepGrant is package expiry's Func for grants: it deletes the grant id
+// (or its tombstone) with its sealed key material and its indexes, unless
+// the id names a grant created since.
+func sweepGrant(tx store.Tx, key []byte, at time.Time) (bool, error) {
+	id := string(key)
+	rec, err := getGrant(tx, id)
+	if errors.Is(err, ErrGrantNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !rec.Expires.Equal(at) {
+		return false, nil // an entry left behind by an older grant of this id
+	}
+	if !rec.Deleted {
+		if err := tx.Delete(bucketBySubj, subjectKey(rec.Owner, rec.subject(), id)); err != nil {
+			return false, err
+		}
+	}
+	if err := tx.Delete(bucketGrants, key); err != nil {
+		return false, err
+	}
+	return true, tx.Delete(bucketFailures, key)
+}
+
+// sweepFailures is package expiry's Func for failure counters: a counter
+// of an id that has no grant goes a day after its last failure; a grant's
+// goes with the grant.
+func sweepFailures(tx store.Tx, key []byte, at time.Time) (bool, error) {
+	if _, err := tx.Get(bucketGrants, key); err == nil {
+		return false, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	raw, err := tx.Get(bucketFailures, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var f failureRecord
+	if json.Unmarshal(raw, &f) == nil && !f.Last.Add(failureTTL).Equal(at) {
+		return false, nil // failed again since: a later entry removes it
+	}
+	return true, tx.Delete(bucketFailures, key)
+}
+
+// failureTTL is how long a failure counter outlives its last failure.
+const failureTTL = 24 * time.Hour
+
+func init() {
+	expiry.Handle(expiryGrant, sweepGrant)
+	expiry.Handle(expiryFailures, sweepFailures)
+}
+
+// migrateExpiry moves the entries of the expiry indexes capture kept
+// before package expiry (capture.expiry, capture.singleuse.expiry: big-
+// endian unix nanoseconds ‖ key) into package expiry's index, once, so that
+// what a store held before an upgrade is still swept.
+func migrateExpiry(ctx context.Context, st *store.Store) error {
+	for old, kind := range map[string]string{oldBucketExpiry: expiryGrant, oldBucketSUExpiry: expirySingleUse} {
+		for {
+			more := false
+			err := st.Update(ctx, func(tx store.Tx) error {
+				more = false
+				n := 0
+				return tx.Scan(old, store.Range{Limit: expiry.BatchSize}, func(k, _ []byte) error {
+					n++
+					more = n == expiry.BatchSize
+					if err := tx.Delete(old, k); err != nil {
 						return err
 					}
-				}
-				if err := tx.Delete(bucketGrants, []byte(id)); err != nil {
-					return err
-				}
-				if err := tx.Delete(bucketFailures, []byte(id)); err != nil {
-					return err
-				}
-				n++
+					if len(k) <= 8 {
+						return nil
+					}
+					at := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))).UTC()
+					return expiry.Set(tx, kind, k[8:], at)
+				})
+			})
+			if err != nil {
+				return fmt.Errorf("capture: moving %s to the expiry index: %w", old, err)
 			}
-			return nil
-		})
-		if err != nil {
-			return removed, err
-		}
-		removed += n
-		if !more {
-			break
+			if !more {
+				break
+			}
 		}
 	}
-	if err := s.sweepFailures(ctx, now); err != nil {
-		return removed, err
-	}
-	t, err := s.sweepSingleUse(ctx, now)
-	return removed + t, err
+	return nil
 }
 
 // failures returns the wrong-secret counter of id (zero when none).
@@ -536,29 +577,4 @@ func (s *Service) failures(tx store.Tx, id string) (failureRecord, error) {
 type failureRecord struct {
 	N    int       `json:"n"`
 	Last time.Time `json:"last"`
-}
-
-func (s *Service) sweepFailures(ctx context.Context, now time.Time) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
-		var stale [][]byte
-		err := tx.Scan(bucketFailures, store.Range{}, func(k, v []byte) error {
-			if _, err := tx.Get(bucketGrants, k); err == nil {
-				return nil // counters of existing grants go with them
-			}
-			var f failureRecord
-			if json.Unmarshal(v, &f) != nil || now.Sub(f.Last) > 24*time.Hour {
-				stale = append(stale, k)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range stale {
-			if err := tx.Delete(bucketFailures, k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

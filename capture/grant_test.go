@@ -1,9 +1,12 @@
 package capture_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +23,7 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
@@ -275,7 +279,7 @@ func testLifetime(t *testing.T, b teststores.Backend) {
 	require.NoError(t, err)
 
 	// The sweeper removes the expired grant without a request touching it.
-	n, err := e.svc.Sweep(ctx)
+	n, err := expiry.NewSweeper(e.st, e.clock.Now, nil).Sweep(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	_, err = e.svc.Redeem(ctx, short.ID, short.Secret, []byte(`{"cvv":"000"}`))
@@ -377,7 +381,7 @@ func testSingleUseTokens(t *testing.T, b teststores.Backend) {
 	require.NoError(t, err)
 	e.clock.Advance(30 * time.Minute)
 	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "1234001", su2.Token, nop), capture.ErrExpired)
-	n, err := e.svc.Sweep(ctx)
+	n, err := expiry.NewSweeper(e.st, e.clock.Now, nil).Sweep(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "1234001", su2.Token, nop), capture.ErrTokenNotFound)
@@ -445,4 +449,35 @@ func TestSingleUseDetailsHook(t *testing.T) {
 		require.Equal(t, `canonical:{"card_number":"4111111111111111"}`, string(d))
 		return nil
 	}))
+}
+
+// A store written before package expiry kept capture's own expiry indexes:
+// opening the service moves their entries, so the sweeper still finds them.
+func TestOldExpiryIndexesAreMoved(t *testing.T) {
+	st := teststores.All()[0].Open(t)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	key := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	require.NoError(t, st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.Put("capture.expiry", append(bytes.Clone(key), "grant-id"...), nil); err != nil {
+			return err
+		}
+		return tx.Put("capture.singleuse.expiry", append(bytes.Clone(key), "token-hash"...), nil)
+	}))
+	newEnv(t, st)
+	var entries []string
+	require.NoError(t, st.View(ctx, func(tx store.Tx) error {
+		for _, old := range []string{"capture.expiry", "capture.singleuse.expiry"} {
+			if err := tx.Scan(old, store.Range{}, func(k, _ []byte) error { return fmt.Errorf("%s still holds %q", old, k) }); err != nil {
+				return err
+			}
+		}
+		return tx.Scan(expiry.Bucket, store.Range{}, func(k, _ []byte) error {
+			entries = append(entries, string(k))
+			return nil
+		})
+	}))
+	require.ElementsMatch(t, []string{
+		string(expiry.EntryKey("capture.grant", []byte("grant-id"), at)),
+		string(expiry.EntryKey("capture.singleuse", []byte("token-hash"), at)),
+	}, entries)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
@@ -194,9 +195,17 @@ func (s *Service) authenticate(ctx context.Context, id, secret string) (*grantRe
 		if err != nil {
 			return err
 		}
+		if !f.Last.IsZero() {
+			if err := expiry.Clear(tx, expiryFailures, []byte(id), f.Last.Add(failureTTL)); err != nil {
+				return err
+			}
+		}
 		f.N++
 		f.Last = s.now().UTC()
-		return putJSON(tx, bucketFailures, []byte(id), f)
+		if err := putJSON(tx, bucketFailures, []byte(id), f); err != nil {
+			return err
+		}
+		return expiry.Set(tx, expiryFailures, []byte(id), f.Last.Add(failureTTL))
 	})
 	if err != nil {
 		return nil, err

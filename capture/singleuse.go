@@ -3,7 +3,6 @@ package capture
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,13 +14,15 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
 )
 
 const (
-	bucketSingleUse       = "capture.singleuse"        // HashSecret(token) → singleUseRecord
-	bucketSingleUseExpiry = "capture.singleuse.expiry" // big-endian unix nanos ‖ hash → ""
+	bucketSingleUse   = "capture.singleuse" // HashSecret(token) → singleUseRecord
+	expirySingleUse   = "capture.singleuse" // package expiry's kind: a token, by its hash
+	oldBucketSUExpiry = "capture.singleuse.expiry"
 )
 
 // SingleUseTokenLen is the length of a single-use token: 128 lowercase hex
@@ -84,11 +85,43 @@ func (s *Service) mintFromGrant(ctx context.Context, terminal string, body []byt
 }
 
 func (s *Service) mintSingleUse(ctx context.Context, terminal string, details []byte, within func(store.Tx) error) (SingleUseToken, error) {
-	if err := checkTerminal(terminal); err != nil {
+	if err := checkSingleUse(terminal, details); err != nil {
 		return SingleUseToken{}, err
 	}
+	var su SingleUseToken
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		if within != nil {
+			if err := within(tx); err != nil {
+				return err
+			}
+		}
+		var err error
+		su, err = s.MintSingleUseTx(tx, terminal, details)
+		return err
+	})
+	if err != nil {
+		return SingleUseToken{}, err
+	}
+	return su, nil
+}
+
+func checkSingleUse(terminal string, details []byte) error {
+	if err := checkTerminal(terminal); err != nil {
+		return err
+	}
 	if len(details) == 0 || len(details) > MaxSingleUseDetails {
-		return SingleUseToken{}, fmt.Errorf("%w: single-use token details must be 1 to %d bytes", ErrInvalid, MaxSingleUseDetails)
+		return fmt.Errorf("%w: single-use token details must be 1 to %d bytes", ErrInvalid, MaxSingleUseDetails)
+	}
+	return nil
+}
+
+// MintSingleUseTx is MintSingleUse inside the caller's transaction tx, so
+// that the token exists only if that transaction commits — the
+// secure-token API keeps its idempotency record in the same one. The
+// returned token is valid once tx has committed.
+func (s *Service) MintSingleUseTx(tx store.Tx, terminal string, details []byte) (SingleUseToken, error) {
+	if err := checkSingleUse(terminal, details); err != nil {
+		return SingleUseToken{}, err
 	}
 	var raw [SingleUseTokenLen / 2]byte
 	rand.Read(raw[:])
@@ -99,25 +132,13 @@ func (s *Service) mintSingleUse(ctx context.Context, terminal string, details []
 		Sealed: crypto.SealWithSecret(token, singleUseContext(terminal), details),
 	}
 	h := crypto.HashSecret(token)
-	err := s.st.Update(ctx, func(tx store.Tx) error {
-		if within != nil {
-			if err := within(tx); err != nil {
-				return err
-			}
-		}
-		if err := putJSON(tx, bucketSingleUse, h[:], rec); err != nil {
-			return err
-		}
-		return tx.Put(bucketSingleUseExpiry, singleUseExpiryKey(rec.Expires, h[:]), nil)
-	})
-	if err != nil {
+	if err := putJSON(tx, bucketSingleUse, h[:], rec); err != nil {
+		return SingleUseToken{}, err
+	}
+	if err := expiry.Set(tx, expirySingleUse, h[:], rec.Expires); err != nil {
 		return SingleUseToken{}, err
 	}
 	return SingleUseToken{Token: token, Terminal: terminal, ExpiresAt: rec.Expires}, nil
-}
-
-func singleUseExpiryKey(t time.Time, hash []byte) []byte {
-	return append(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())), hash...)
 }
 
 // RedeemSingleUse uses up token for terminal: inside one store
@@ -128,82 +149,75 @@ func singleUseExpiryKey(t time.Time, hash []byte) []byte {
 // sharing the store — can use the token again. fn may run more than once
 // (the store retries transactions), so it must only write through tx.
 func (s *Service) RedeemSingleUse(ctx context.Context, terminal, token string, fn func(tx store.Tx, details []byte) error) error {
-	if len(token) != SingleUseTokenLen {
-		return ErrTokenNotFound
-	}
-	if _, err := hex.DecodeString(token); err != nil {
-		return ErrTokenNotFound
-	}
-	h := crypto.HashSecret(token)
 	return s.st.Update(ctx, func(tx store.Tx) error {
-		var rec singleUseRecord
-		raw, err := tx.Get(bucketSingleUse, h[:])
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrTokenNotFound
-		}
+		details, err := s.RedeemSingleUseTx(tx, terminal, token)
 		if err != nil {
 			return err
-		}
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return fmt.Errorf("capture: stored single-use token is corrupt: %w", err)
-		}
-		switch {
-		case rec.Terminal != terminal:
-			return ErrTerminal
-		case rec.Used:
-			return ErrUsed
-		case !s.now().Before(rec.Expires):
-			return ErrExpired
-		}
-		details, err := crypto.OpenWithSecret(token, singleUseContext(terminal), rec.Sealed)
-		if err != nil {
-			return fmt.Errorf("capture: single-use token details: %w", err)
 		}
 		defer clear(details)
-		if err := fn(tx, details); err != nil {
-			return err
-		}
-		// Keep a tombstone without the details until the token would have
-		// expired, so a second use hears ErrUsed rather than "unknown".
-		rec.Used, rec.Sealed = true, nil
-		return putJSON(tx, bucketSingleUse, h[:], rec)
+		return fn(tx, details)
 	})
 }
 
-func (s *Service) sweepSingleUse(ctx context.Context, now time.Time) (int, error) {
-	end := singleUseExpiryKey(now.Add(time.Nanosecond), nil)
-	removed := 0
-	for {
-		n := 0
-		err := s.st.Update(ctx, func(tx store.Tx) error {
-			n = 0
-			var keys [][]byte
-			err := tx.Scan(bucketSingleUseExpiry, store.Range{End: end, Limit: 256}, func(k, _ []byte) error {
-				keys = append(keys, k)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if err := tx.Delete(bucketSingleUseExpiry, k); err != nil {
-					return err
-				}
-				if err := tx.Delete(bucketSingleUse, k[8:]); err != nil {
-					return err
-				}
-			}
-			n = len(keys)
-			return nil
-		})
-		if err != nil {
-			return removed, err
-		}
-		removed += n
-		if n < 256 {
-			return removed, nil
-		}
+// RedeemSingleUseTx uses up token for terminal inside the caller's
+// transaction tx and returns the payment details it stands for: the token
+// is used up only if tx commits. The errors are RedeemSingleUse's.
+func (s *Service) RedeemSingleUseTx(tx store.Tx, terminal, token string) ([]byte, error) {
+	if len(token) != SingleUseTokenLen {
+		return nil, ErrTokenNotFound
 	}
+	if _, err := hex.DecodeString(token); err != nil {
+		return nil, ErrTokenNotFound
+	}
+	h := crypto.HashSecret(token)
+	var rec singleUseRecord
+	raw, err := tx.Get(bucketSingleUse, h[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrTokenNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("capture: stored single-use token is corrupt: %w", err)
+	}
+	switch {
+	case rec.Terminal != terminal:
+		return nil, ErrTerminal
+	case rec.Used:
+		return nil, ErrUsed
+	case !s.now().Before(rec.Expires):
+		return nil, ErrExpired
+	}
+	details, err := crypto.OpenWithSecret(token, singleUseContext(terminal), rec.Sealed)
+	if err != nil {
+		return nil, fmt.Errorf("capture: single-use token details: %w", err)
+	}
+	// Keep a tombstone without the details until the token would have
+	// expired, so a second use hears ErrUsed rather than "unknown".
+	rec.Used, rec.Sealed = true, nil
+	if err := putJSON(tx, bucketSingleUse, h[:], rec); err != nil {
+		clear(details)
+		return nil, err
+	}
+	return details, nil
+}
+
+func init() {
+	expiry.Handle(expirySingleUse, func(tx store.Tx, hash []byte, at time.Time) (bool, error) {
+		raw, err := tx.Get(bucketSingleUse, hash)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		var rec singleUseRecord
+		if json.Unmarshal(raw, &rec) == nil && !rec.Expires.Equal(at) {
+			return false, nil
+		}
+		return true, tx.Delete(bucketSingleUse, hash)
+	})
 }
 
 func putJSON(tx store.Tx, bucket string, key []byte, v any) error {

@@ -15,7 +15,7 @@ func BenchmarkService(b *testing.B) {
 		b.Run(be.Name, func(b *testing.B) {
 			e := newSvc(b, be.Open(b))
 			for i := range 200 {
-				if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("seed-", i))); err != nil {
+				if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("seed-", i)), nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -25,7 +25,7 @@ func BenchmarkService(b *testing.B) {
 				b.SetParallelism(concurrency)
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("c-", n.Add(1)))); err != nil {
+						if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("c-", n.Add(1))), nil); err != nil {
 							b.Error(err)
 							return
 						}
@@ -50,7 +50,7 @@ func BenchmarkService(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						id := fmt.Sprint("seed-", n.Add(1)%200)
-						if _, err := e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"replace","path":"/customer/lastName","value":"Hopper"},{"op":"replace","path":"/mitAgreement","value":"recurring"},{"op":"replace","path":"/source/expiryDate","value":"1229"}]`)); err != nil {
+						if _, err := e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"replace","path":"/customer/lastName","value":"Hopper"},{"op":"replace","path":"/mitAgreement","value":"recurring"},{"op":"replace","path":"/source/expiryDate","value":"1229"}]`), nil); err != nil {
 							b.Error(err)
 							return
 						}

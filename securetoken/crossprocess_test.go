@@ -40,7 +40,7 @@ func TestCrossProcessExactlyOnce(t *testing.T) {
 	defer st.Close()
 	e := openSvc(t, st, kr, keyPath)
 
-	_, err = e.svc.Create(ctx, "1234001", seedRequest(t, "raced"))
+	_, err = e.svc.Create(ctx, "1234001", seedRequest(t, "raced"), nil)
 	require.NoError(t, err)
 	su, err := e.capture.MintSingleUse(ctx, "1234001", mustSource(t, `{"card_number":"5555555555554444","card_holder":"S","expiry":"12/30"}`))
 	require.NoError(t, err)
@@ -93,7 +93,7 @@ func raceChild(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range racers {
 		wg.Go(func() {
-			_, err := e.svc.UpdateAccount(ctx, "1234001", "raced", securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: os.Getenv("CARDVAULT_RACE_TOKEN")})
+			_, err := e.svc.UpdateAccount(ctx, "1234001", "raced", securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: os.Getenv("CARDVAULT_RACE_TOKEN")}, nil)
 			var bad *cardvault.InvalidError
 			switch {
 			case err == nil:

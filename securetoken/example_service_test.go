@@ -38,7 +38,7 @@ func Example_updateSavedPaymentDetails() {
 	    "shippingAddress": {"recipientName": "Sarah Hopper", "address": {"address1": "1 Example Ave.", "city": "Chicago", "state": "Illinois", "country": "US", "postalCode": "60056"}}},
 	  "source": {"type": "card", "cardDetails": {"entryMethod": "keyed", "cardholderName": "Sarah Hazel Hopper",
 	    "keyedData": {"dataFormat": "plainText", "cardNumber": "4539858876047062", "expiryDate": "1225", "cvv": "123"}}}}`))
-	saved, _ := svc.Create(ctx, "1234001", req)
+	saved, _ := svc.Create(ctx, "1234001", req, nil)
 	id := saved.SecureTokenID
 
 	// 1. PATCH /v1/processing-terminals/1234001/secure-tokens/<id> with raw
@@ -48,12 +48,12 @@ func Example_updateSavedPaymentDetails() {
 	_, err := svc.Patch(ctx, "1234001", id, []byte(`[
 	  {"op": "add", "path": "/customer/lastName", "value": null},
 	  {"op": "add", "path": "/shippingAddress/recipientName", "value": null},
-	  {"op": "add", "path": "/source/cardDetails/cardholderName", "value": null}]`))
+	  {"op": "add", "path": "/source/cardDetails/cardholderName", "value": null}]`), nil)
 	fmt.Println(err)
 	res, _ := svc.Patch(ctx, "1234001", id, []byte(`[
 	  {"op": "replace", "path": "/customer/lastName", "value": "Hopper-Smith"},
 	  {"op": "remove", "path": "/customer/shippingAddress/recipientName"},
-	  {"op": "replace", "path": "/source/expiryDate", "value": "1229"}]`))
+	  {"op": "replace", "path": "/source/expiryDate", "value": "1229"}]`), nil)
 	fmt.Println(res.Customer.LastName, res.Source.Card.ExpiryDate)
 
 	// 2. A hosted form captures a new card into a single-use token (a
@@ -62,7 +62,7 @@ func Example_updateSavedPaymentDetails() {
 	captured, _ := cs.Redeem(ctx, g.ID, g.Secret, []byte(`{"card_number":"5555555555554444","card_holder":"Sarah Hopper","expiry":"12/30","cvv":"737"}`))
 	// ... and POST .../secure-tokens/<id>/update-account swaps the payment
 	// details in; the customer and the MIT agreement stay.
-	res, _ = svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: captured.SingleUse.Token})
+	res, _ = svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: captured.SingleUse.Token}, nil)
 	out, _ := json.Marshal(res.Source)
 	fmt.Println(string(out), res.Customer.LastName, res.MITAgreement, res.Token == saved.Token)
 	// Output:

@@ -9,11 +9,29 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/patch"
 	"github.com/cardvault/cardvault/store"
 	"github.com/tidwall/gjson"
 )
+
+// Idempotent writes
+//
+// Every write of the Service — Create, Patch, UpdateAccount, Delete,
+// CreateSingleUseToken — takes an *idempotency.Call (nil for none): its
+// outcome is then kept under the call's principal and key in the very
+// transaction that does the work, so that the same request sent again gets
+// the first outcome without running again, even across a crash or from
+// another process, and the same key with another request is
+// idempotency.ErrKeyInUse. A request refused for the client's fault (a
+// bad body, an unknown id) is kept too. See package idempotency.
+
+// refuse answers a write that failed before its transaction (see
+// idempotency.Keeper.Refuse).
+func (s *Service) refuse(ctx context.Context, call *idempotency.Call, result any, err error) error {
+	return s.idem.Refuse(ctx, call, result, err)
+}
 
 // Create saves the payment details of req under a new secure token of
 // terminal and returns its resource. req.SecureTokenID names it, or an id
@@ -21,36 +39,33 @@ import (
 // deleted token with ErrIDRetired. A singleUseToken source is redeemed in
 // the same transaction that saves the token, so it is used exactly once
 // and only if the save succeeds.
-func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest) (Resource, error) {
-	if err := checkTerminal(terminal); err != nil {
-		return Resource{}, err
-	}
-	if err := req.Validate(); err != nil {
-		return Resource{}, err
-	}
+func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest, call *idempotency.Call) (Resource, error) {
+	var res Resource
 	id := req.SecureTokenID
-	if id == "" {
+	err := checkTerminal(terminal)
+	if err == nil {
+		err = req.Validate()
+	}
+	if err == nil && id == "" {
 		id = newID()
-	} else if err := checkID("secureTokenId", id, 1, 200); err != nil {
-		return Resource{}, err
+	} else if err == nil {
+		err = checkID("secureTokenId", id, 1, 200)
+	}
+	if err != nil {
+		return res, s.refuse(ctx, call, &res, err)
 	}
 	kek, err := s.kek(ctx, terminal, true)
 	if err != nil {
-		return Resource{}, err
+		return res, err
 	}
 	for attempt := 0; ; attempt++ {
 		tok, err := s.newToken(ctx)
 		if err != nil {
 			return Resource{}, err
 		}
-		build := func(src Source) Record {
+		save := func(tx store.Tx, src Source) error {
 			rec := NewRecord(req, src)
 			rec.SecureTokenID, rec.ProcessingTerminalID, rec.Token = id, terminal, tok
-			return rec
-		}
-		var rec Record
-		save := func(tx store.Tx, src Source) error {
-			rec = build(src)
 			if err := rec.Validate(); err != nil {
 				return err
 			}
@@ -73,52 +88,54 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 			if err := tx.Put(bucketTokens, []byte(tok), key); err != nil {
 				return err
 			}
+			res = rec.Public()
 			return s.put(tx, kek, rec, &envelope{}, nil)
 		}
-		if req.Source.Type == SourceSingleUseToken {
-			err = s.redeem(ctx, terminal, req.Source.SingleUseToken.Token, "/source/token", nil, save)
-		} else {
+		err = s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
+			if req.Source.Type == SourceSingleUseToken {
+				src, err := s.redeem(tx, terminal, req.Source.SingleUseToken.Token, "/source/token", nil)
+				if err != nil {
+					return err
+				}
+				return save(tx, src)
+			}
 			src, ok := req.Source.StoredSource()
 			if !ok {
-				return Resource{}, fmt.Errorf("securetoken: the source cannot be saved: %w", cardvault.ErrInvalid)
+				return fmt.Errorf("securetoken: the source cannot be saved: %w", cardvault.ErrInvalid)
 			}
-			err = s.st.Update(ctx, func(tx store.Tx) error { return save(tx, src) })
-		}
+			return save(tx, src)
+		})
 		if errors.Is(err, errTokenTaken) && attempt < 8 {
 			continue // another process drew the same token a moment ago
 		}
-		if err != nil {
-			return Resource{}, err
-		}
-		return rec.Public(), nil
+		return res, err
 	}
 }
 
-// redeem uses up a single-use token of terminal with fn, inside one store
-// transaction, mapping its errors to a fault at field — except an unknown
+// redeem uses up a single-use token of terminal inside tx and returns what
+// it stands for, mapping its errors to a fault at field — except an unknown
 // token (or another terminal's), which is unknown when that is not nil.
-func (s *Service) redeem(ctx context.Context, terminal, token, field string, unknown error, fn func(tx store.Tx, src Source) error) error {
+func (s *Service) redeem(tx store.Tx, terminal, token, field string, unknown error) (Source, error) {
+	var src Source
 	if s.capture == nil {
-		return ErrNoSingleUse
+		return src, ErrNoSingleUse
 	}
-	err := s.capture.RedeemSingleUse(ctx, terminal, token, func(tx store.Tx, details []byte) error {
-		var src Source
-		if err := src.UnmarshalBinary(details); err != nil {
-			return err
-		}
-		return fn(tx, src)
-	})
+	details, err := s.capture.RedeemSingleUseTx(tx, terminal, token)
+	if err == nil {
+		defer clear(details)
+		return src, src.UnmarshalBinary(details)
+	}
 	switch {
 	case (errors.Is(err, capture.ErrTokenNotFound) || errors.Is(err, capture.ErrTerminal)) && unknown != nil:
-		return unknown
+		return src, unknown
 	case errors.Is(err, capture.ErrTokenNotFound), errors.Is(err, capture.ErrTerminal):
-		return singleUseFault(field, "unknown", "is not a single-use token of this processing terminal")
+		return src, singleUseFault(field, "unknown", "is not a single-use token of this processing terminal")
 	case errors.Is(err, capture.ErrUsed):
-		return singleUseFault(field, "already used", "was used already; a single-use token works once")
+		return src, singleUseFault(field, "already used", "was used already; a single-use token works once")
 	case errors.Is(err, capture.ErrExpired):
-		return singleUseFault(field, "expired", "has expired; single-use tokens last 30 minutes")
+		return src, singleUseFault(field, "expired", "has expired; single-use tokens last 30 minutes")
 	}
-	return err
+	return src, err
 }
 
 func singleUseFault(field, detail, message string) error {
@@ -151,15 +168,15 @@ func (s *Service) Retrieve(ctx context.Context, terminal, id string) (Resource, 
 // Delete deletes the secure token id of terminal: its sealed record and
 // data key go (crypto-shredding), its index entries go, and its id and token
 // are retired for good.
-func (s *Service) Delete(ctx context.Context, terminal, id string) error {
+func (s *Service) Delete(ctx context.Context, terminal, id string, call *idempotency.Call) error {
 	if checkTerminal(terminal) != nil || checkID("secureTokenId", id, 1, 200) != nil {
-		return ErrNotFound
+		return s.refuse(ctx, call, nil, ErrNotFound)
 	}
 	kek, err := s.kek(ctx, terminal, false)
 	if err != nil {
-		return err
+		return s.refuse(ctx, call, nil, err)
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.idem.Run(ctx, call, nil, func(tx store.Tx) error {
 		rec, _, err := s.open(tx, kek, terminal, id)
 		if err != nil {
 			return err
@@ -193,16 +210,16 @@ func (s *Service) Delete(ctx context.Context, terminal, id string) error {
 //     (cardvault.ErrConflict).
 //
 // Nothing changes on any error.
-func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte) (Resource, error) {
+func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte, call *idempotency.Call) (Resource, error) {
+	var res Resource
 	if checkTerminal(terminal) != nil || checkID("secureTokenId", id, 1, 200) != nil {
-		return Resource{}, ErrNotFound
+		return res, s.refuse(ctx, call, &res, ErrNotFound)
 	}
 	kek, err := s.kek(ctx, terminal, false)
 	if err != nil {
-		return Resource{}, err
+		return res, s.refuse(ctx, call, &res, err)
 	}
-	var res Resource
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
 		old, env, err := s.open(tx, kek, terminal, id)
 		if err != nil {
 			return err
@@ -233,10 +250,7 @@ func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte) (R
 		res = rec.Public()
 		return s.put(tx, kek, rec, env, &old)
 	})
-	if err != nil {
-		return Resource{}, err
-	}
-	return res, nil
+	return res, err
 }
 
 // unknownPaths reports every pointer of a decoded patch (each op's path,
@@ -339,19 +353,23 @@ func patchFault(err error, pol PathPolicy) error {
 // for a secure token terminal does not have; ErrSingleUseNotFound for a
 // single-use token that does not exist or is another terminal's; a
 // *cardvault.InvalidError at /token for one used or expired already.
-func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req AccountUpdateRequest) (Resource, error) {
+func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req AccountUpdateRequest, call *idempotency.Call) (Resource, error) {
+	var res Resource
 	if checkTerminal(terminal) != nil || checkID("secureTokenId", id, 1, 200) != nil {
-		return Resource{}, ErrNotFound
+		return res, s.refuse(ctx, call, &res, ErrNotFound)
 	}
 	if err := req.Validate(); err != nil {
-		return Resource{}, err
+		return res, s.refuse(ctx, call, &res, err)
 	}
 	kek, err := s.kek(ctx, terminal, false)
 	if err != nil {
-		return Resource{}, err
+		return res, s.refuse(ctx, call, &res, err)
 	}
-	var res Resource
-	err = s.redeem(ctx, terminal, req.Token, "/token", ErrSingleUseNotFound, func(tx store.Tx, src Source) error {
+	err = s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
+		src, err := s.redeem(tx, terminal, req.Token, "/token", ErrSingleUseNotFound)
+		if err != nil {
+			return err
+		}
 		old, env, err := s.open(tx, kek, terminal, id)
 		if err != nil {
 			return err
@@ -363,37 +381,40 @@ func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req Ac
 		res = rec.Public()
 		return s.put(tx, kek, rec, env, &old)
 	})
-	if err != nil {
-		return Resource{}, err
-	}
-	return res, nil
+	return res, err
 }
 
 // CreateSingleUseToken saves the payment details of req for terminal under
 // a single-use token (128 characters, 30 minutes, usable once) and returns
 // the publisher's reply with the details masked.
-func (s *Service) CreateSingleUseToken(ctx context.Context, terminal string, req SingleUseTokenRequest) (SingleUseTokenResponse, error) {
+func (s *Service) CreateSingleUseToken(ctx context.Context, terminal string, req SingleUseTokenRequest, call *idempotency.Call) (SingleUseTokenResponse, error) {
+	var res SingleUseTokenResponse
 	if s.capture == nil {
-		return SingleUseTokenResponse{}, ErrNoSingleUse
+		return res, ErrNoSingleUse
 	}
-	if err := checkTerminal(terminal); err != nil {
-		return SingleUseTokenResponse{}, err
-	}
-	if err := req.Validate(); err != nil {
-		return SingleUseTokenResponse{}, err
+	err := checkTerminal(terminal)
+	if err == nil {
+		err = req.Validate()
 	}
 	src, ok := req.Source.StoredSource()
-	if !ok {
-		return SingleUseTokenResponse{}, fmt.Errorf("securetoken: the source cannot be saved: %w", cardvault.ErrInvalid)
+	if err == nil && !ok {
+		err = fmt.Errorf("securetoken: the source cannot be saved: %w", cardvault.ErrInvalid)
+	}
+	if err != nil {
+		return res, s.refuse(ctx, call, &res, err)
 	}
 	details, err := src.MarshalBinary()
 	if err != nil {
-		return SingleUseTokenResponse{}, err
+		return res, err
 	}
 	defer clear(details)
-	su, err := s.capture.MintSingleUse(ctx, terminal, details)
-	if err != nil {
-		return SingleUseTokenResponse{}, err
-	}
-	return NewSingleUseTokenResponse(terminal, su.Token, su.ExpiresAt, src), nil
+	err = s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
+		su, err := s.capture.MintSingleUseTx(tx, terminal, details)
+		if err != nil {
+			return err
+		}
+		res = NewSingleUseTokenResponse(terminal, su.Token, su.ExpiresAt, src)
+		return nil
+	})
+	return res, err
 }

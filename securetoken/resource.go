@@ -1,6 +1,10 @@
 package securetoken
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cardvault/cardvault"
+)
 
 // Reading and checking the public resource: the document ApplyPublic gets
 // back from a patch, and the one ParseResource reads.
@@ -169,4 +173,34 @@ func (c *checker) masked(path field, s string, min, max int) {
 	if len(s) < min || len(s) > max {
 		c.fault(path, "invalid length", fmt.Sprintf("must be %d to %d characters", min, max))
 	}
+}
+
+// UnmarshalJSON reads the public document MarshalJSON writes, strictly, as
+// ParseResource does: so that a Resource kept as JSON — the outcome of an
+// idempotent write (package idempotency) — reads back as it was.
+func (r *Resource) UnmarshalJSON(b []byte) error {
+	res, err := ParseResource(b)
+	if err != nil {
+		return err
+	}
+	*r = res
+	return nil
+}
+
+// UnmarshalJSON reads the public form of a source that MarshalJSON writes
+// (numbers masked), for the same reason as Resource's.
+func (s *Source) UnmarshalJSON(b []byte) error {
+	d, root, err := open(b, true)
+	if err != nil {
+		return err
+	}
+	if root == nil {
+		return fmt.Errorf("securetoken: a source must be a JSON object: %w", cardvault.ErrInvalid)
+	}
+	src := d.source(root)
+	if err := d.errs.Err(); err != nil {
+		return err
+	}
+	*s = src
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/store"
@@ -64,6 +65,9 @@ type Config struct {
 	// number held elsewhere (the vault's HoldsNumber), so that a token
 	// never equals one. Numbers the secure tokens hold are checked always.
 	NumberInUse func(ctx context.Context, number string) (bool, error)
+	// IdempotencyTTL is how long the outcome of an idempotent write is kept
+	// (idempotency.DefaultTTL, 24 hours, when zero).
+	IdempotencyTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -79,6 +83,7 @@ type Service struct {
 	inUse   func(context.Context, string) (bool, error)
 	now     func() time.Time
 	hasher  *crypto.Hasher
+	idem    *idempotency.Keeper
 
 	mu   sync.Mutex
 	keks map[string]*crypto.DataKey // terminal → its KEK, unwrapped
@@ -116,6 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.idem = idempotency.New(s.st, idempotency.Config{TTL: cfg.IdempotencyTTL, Now: s.now})
 	hk, err := wrappedkey.Load(ctx, s.st, s.keyring, bucketMeta, []byte("hash-key"), true)
 	if err != nil {
 		return nil, fmt.Errorf("securetoken: the index key: %w", err)

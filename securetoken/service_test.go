@@ -107,7 +107,7 @@ func TestService(t *testing.T) {
 
 func testCreateVariants(t *testing.T, b teststores.Backend) {
 	e := newSvc(t, b.Open(t))
-	card, err := e.svc.Create(ctx, "1234001", seedRequest(t, "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"))
+	card, err := e.svc.Create(ctx, "1234001", seedRequest(t, "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"), nil)
 	require.NoError(t, err)
 	m := resourceJSON(t, card)
 	require.Equal(t, "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa", m["secureTokenId"])
@@ -125,7 +125,7 @@ func testCreateVariants(t *testing.T, b teststores.Backend) {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := securetoken.ParseCreateRequest([]byte(tc.body))
 			require.NoError(t, err)
-			res, err := e.svc.Create(ctx, "1234001", req)
+			res, err := e.svc.Create(ctx, "1234001", req, nil)
 			require.NoError(t, err)
 			m := resourceJSON(t, res)
 			require.True(t, strings.HasPrefix(m["secureTokenId"].(string), "MREF_"), "a generated id")
@@ -139,17 +139,17 @@ func testCreateVariants(t *testing.T, b teststores.Backend) {
 	// singleUseToken: minted by the single-use-token route, used once.
 	sreq, err := securetoken.ParseSingleUseTokenRequest(contract(t, "createSingleUseToken.request.createSingleUseToken.json"))
 	require.NoError(t, err)
-	su, err := e.svc.CreateSingleUseToken(ctx, "1234001", sreq)
+	su, err := e.svc.CreateSingleUseToken(ctx, "1234001", sreq, nil)
 	require.NoError(t, err)
 	require.Len(t, su.Token, 128)
 	body := fmt.Sprintf(`{"secureTokenId":"from-single-use","source":{"type":"singleUseToken","token":%q}}`, su.Token)
 	req, err := securetoken.ParseCreateRequest([]byte(body))
 	require.NoError(t, err)
-	res, err := e.svc.Create(ctx, "1234001", req)
+	res, err := e.svc.Create(ctx, "1234001", req, nil)
 	require.NoError(t, err)
 	require.Equal(t, "card", string(res.Source.Type))
 	req.SecureTokenID = "again"
-	_, err = e.svc.Create(ctx, "1234001", req)
+	_, err = e.svc.Create(ctx, "1234001", req, nil)
 	var bad *cardvault.InvalidError
 	require.ErrorAs(t, err, &bad)
 	require.Equal(t, "/source/token", bad.Fields[0].Field)
@@ -158,13 +158,13 @@ func testCreateVariants(t *testing.T, b teststores.Backend) {
 	require.ErrorIs(t, err, securetoken.ErrNotFound, "a refused create stores nothing")
 
 	// Duplicate ids are refused, on the same terminal only.
-	_, err = e.svc.Create(ctx, "1234001", seedRequest(t, "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"))
+	_, err = e.svc.Create(ctx, "1234001", seedRequest(t, "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"), nil)
 	require.ErrorIs(t, err, securetoken.ErrExists)
-	_, err = e.svc.Create(ctx, "9999001", seedRequest(t, "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"))
+	_, err = e.svc.Create(ctx, "9999001", seedRequest(t, "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"), nil)
 	require.NoError(t, err)
-	_, err = e.svc.Create(ctx, "12", seedRequest(t, "x"))
+	_, err = e.svc.Create(ctx, "12", seedRequest(t, "x"), nil)
 	require.ErrorIs(t, err, cardvault.ErrInvalid)
-	_, err = e.svc.Create(ctx, "1234001", seedRequest(t, "a/b"))
+	_, err = e.svc.Create(ctx, "1234001", seedRequest(t, "a/b"), nil)
 	require.ErrorIs(t, err, cardvault.ErrInvalid)
 }
 
@@ -172,7 +172,7 @@ func testTokens(t *testing.T, b teststores.Backend) {
 	e := newSvc(t, b.Open(t))
 	seen := map[string]bool{}
 	for i := range 20 {
-		res, err := e.svc.Create(ctx, "1234001", seedRequest(t, fmt.Sprint("t", i)))
+		res, err := e.svc.Create(ctx, "1234001", seedRequest(t, fmt.Sprint("t", i)), nil)
 		require.NoError(t, err)
 		require.True(t, strings.HasPrefix(res.Token, "296753"))
 		require.Len(t, res.Token, 16)
@@ -194,7 +194,7 @@ func testTokens(t *testing.T, b teststores.Backend) {
 	})
 	const n = 20
 	for i := range n {
-		res, err := short.svc.Create(ctx, "1234001", seedRequest(t, fmt.Sprint("s", i)))
+		res, err := short.svc.Create(ctx, "1234001", seedRequest(t, fmt.Sprint("s", i)), nil)
 		require.NoError(t, err)
 		require.Equal(t, "55555555", res.Token[:8])
 		require.Equal(t, 1, int(res.Token[8]-'0')%2)
@@ -213,13 +213,13 @@ func testTokens(t *testing.T, b teststores.Backend) {
 func testPatch(t *testing.T, b teststores.Backend) {
 	e := newSvc(t, b.Open(t))
 	id := "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"
-	before, err := e.svc.Create(ctx, "1234001", seedRequest(t, id))
+	before, err := e.svc.Create(ctx, "1234001", seedRequest(t, id), nil)
 	require.NoError(t, err)
 
 	seedPatch := `[{"op":"add","path":"/customer/lastName","value":null},
 		{"op":"add","path":"/shippingAddress/recipientName","value":null},
 		{"op":"add","path":"/source/cardDetails/cardholderName","value":null}]`
-	_, err = e.svc.Patch(ctx, "1234001", id, []byte(seedPatch))
+	_, err = e.svc.Patch(ctx, "1234001", id, []byte(seedPatch), nil)
 	var bad *cardvault.InvalidError
 	require.ErrorAs(t, err, &bad)
 	require.Len(t, bad.Fields, 2)
@@ -229,7 +229,7 @@ func testPatch(t *testing.T, b teststores.Backend) {
 	require.Contains(t, bad.Fields[1].Message, "op 2 (add), its path: ")
 	require.Contains(t, bad.Fields[1].Message, "the nearest valid path is /source/cardholderName")
 	// A move or copy's from too, with its path.
-	_, err = e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"copy","from":"/customer/name","path":"/customer/nickname"}]`))
+	_, err = e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"copy","from":"/customer/name","path":"/customer/nickname"}]`), nil)
 	require.ErrorAs(t, err, &bad)
 	require.Equal(t, []string{"/customer/nickname", "/customer/name"}, faultFields(t, err))
 	require.Contains(t, bad.Fields[1].Message, "op 0 (copy), its from: ")
@@ -245,7 +245,7 @@ func testPatch(t *testing.T, b teststores.Backend) {
 		{"op":"replace","path":"/source/cardholderName","value":"Sarah H. Hopper"},
 		{"op":"replace","path":"/source/expiryDate","value":"0130"},
 		{"op":"add","path":"/customFields/-","value":{"name":"loyalty","value":"gold"}},
-		{"op":"replace","path":"/mitAgreement","value":"recurring"}]`))
+		{"op":"replace","path":"/mitAgreement","value":"recurring"}]`), nil)
 	require.NoError(t, err)
 	m := resourceJSON(t, res)
 	require.Equal(t, "Hopper-Smith", m["customer"].(map[string]any)["lastName"])
@@ -274,14 +274,14 @@ func testPatch(t *testing.T, b teststores.Backend) {
 		{"unknown member", `[{"op":"add","path":"/nickname","value":"x"}]`, cardvault.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.svc.Patch(ctx, "1234001", id, []byte(tc.ops))
+			_, err := e.svc.Patch(ctx, "1234001", id, []byte(tc.ops), nil)
 			require.ErrorIs(t, err, tc.want)
 			after, err := e.svc.Retrieve(ctx, "1234001", id)
 			require.NoError(t, err)
 			require.Equal(t, got, after)
 		})
 	}
-	_, err = e.svc.Patch(ctx, "1234001", "nope", []byte(`[]`))
+	_, err = e.svc.Patch(ctx, "1234001", "nope", []byte(`[]`), nil)
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
 }
 
@@ -289,15 +289,15 @@ func testPatch(t *testing.T, b teststores.Backend) {
 // refused with ErrImmutable and changes nothing.
 func testImmutable(t *testing.T, b teststores.Backend) {
 	e := newSvc(t, b.Open(t))
-	card, err := e.svc.Create(ctx, "1234001", seedRequest(t, "card"))
+	card, err := e.svc.Create(ctx, "1234001", seedRequest(t, "card"), nil)
 	require.NoError(t, err)
 	achReq, err := securetoken.ParseCreateRequest([]byte(`{"secureTokenId":"ach","source":{"type":"ach","nameOnAccount":"S","accountNumber":"1234567890","routingNumber":"011000015"}}`))
 	require.NoError(t, err)
-	ach, err := e.svc.Create(ctx, "1234001", achReq)
+	ach, err := e.svc.Create(ctx, "1234001", achReq, nil)
 	require.NoError(t, err)
 	padReq, err := securetoken.ParseCreateRequest([]byte(`{"secureTokenId":"pad","source":{"type":"pad","nameOnAccount":"S","accountNumber":"1234567","transitNumber":"12345","institutionNumber":"001"}}`))
 	require.NoError(t, err)
-	pad, err := e.svc.Create(ctx, "1234001", padReq)
+	pad, err := e.svc.Create(ctx, "1234001", padReq, nil)
 	require.NoError(t, err)
 
 	for _, r := range []securetoken.Resource{card, ach, pad} {
@@ -310,7 +310,7 @@ func testImmutable(t *testing.T, b teststores.Backend) {
 			} {
 				ops := "[" + fmt.Sprintf(op, p) + "]"
 				t.Run(r.SecureTokenID+ops, func(t *testing.T) {
-					_, err := e.svc.Patch(ctx, "1234001", r.SecureTokenID, []byte(ops))
+					_, err := e.svc.Patch(ctx, "1234001", r.SecureTokenID, []byte(ops), nil)
 					require.ErrorIs(t, err, securetoken.ErrImmutable)
 					after, err := e.svc.Retrieve(ctx, "1234001", r.SecureTokenID)
 					require.NoError(t, err)
@@ -319,21 +319,21 @@ func testImmutable(t *testing.T, b teststores.Backend) {
 			}
 		}
 	}
-	_, err = e.svc.Patch(ctx, "1234001", "card", []byte(`[{"op":"replace","path":"/source","value":{}}]`))
+	_, err = e.svc.Patch(ctx, "1234001", "card", []byte(`[{"op":"replace","path":"/source","value":{}}]`), nil)
 	require.ErrorIs(t, err, securetoken.ErrImmutable, "replacing a container of immutable members")
-	_, err = e.svc.Patch(ctx, "1234001", "card", []byte(`[{"op":"replace","path":"","value":{}}]`))
+	_, err = e.svc.Patch(ctx, "1234001", "card", []byte(`[{"op":"replace","path":"","value":{}}]`), nil)
 	require.ErrorIs(t, err, securetoken.ErrImmutable, "replacing the whole document")
 }
 
 func testConcurrentPatches(t *testing.T, b teststores.Backend) {
 	e := newSvc(t, b.Open(t))
-	_, err := e.svc.Create(ctx, "1234001", seedRequest(t, "c"))
+	_, err := e.svc.Create(ctx, "1234001", seedRequest(t, "c"), nil)
 	require.NoError(t, err)
 	const n = 16
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			_, err := e.svc.Patch(ctx, "1234001", "c", fmt.Appendf(nil, `[{"op":"add","path":"/customFields/-","value":{"name":"f%d","value":"v"}}]`, i))
+			_, err := e.svc.Patch(ctx, "1234001", "c", fmt.Appendf(nil, `[{"op":"add","path":"/customFields/-","value":{"name":"f%d","value":"v"}}]`, i), nil)
 			require.NoError(t, err)
 		})
 	}
@@ -354,9 +354,9 @@ func testConcurrentPatches(t *testing.T, b teststores.Backend) {
 func testUpdateAccount(t *testing.T, b teststores.Backend) {
 	e := newSvc(t, b.Open(t))
 	id := "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"
-	before, err := e.svc.Create(ctx, "1234001", seedRequest(t, id))
+	before, err := e.svc.Create(ctx, "1234001", seedRequest(t, id), nil)
 	require.NoError(t, err)
-	_, err = e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"replace","path":"/mitAgreement","value":"installment"}]`))
+	_, err = e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"replace","path":"/mitAgreement","value":"installment"}]`), nil)
 	require.NoError(t, err)
 
 	// The hosted-form path: a single-use-token grant captures card fields.
@@ -375,7 +375,7 @@ func testUpdateAccount(t *testing.T, b teststores.Backend) {
 	var wg sync.WaitGroup
 	for range racers {
 		wg.Go(func() {
-			_, err := e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: tok})
+			_, err := e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: tok}, nil)
 			var bad *cardvault.InvalidError
 			switch {
 			case err == nil:
@@ -405,24 +405,24 @@ func testUpdateAccount(t *testing.T, b teststores.Backend) {
 	// leaves the single-use token usable.
 	su, err := e.capture.MintSingleUse(ctx, "1234001", mustSource(t, `{"card_number":"4242424242424242","card_holder":"S","expiry":"01/31"}`))
 	require.NoError(t, err)
-	_, err = e.svc.UpdateAccount(ctx, "9999001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
+	_, err = e.svc.UpdateAccount(ctx, "9999001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token}, nil)
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
-	_, err = e.svc.UpdateAccount(ctx, "1234001", "nope", securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
+	_, err = e.svc.UpdateAccount(ctx, "1234001", "nope", securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token}, nil)
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
 	// A single-use token that does not exist, or is another terminal's,
 	// is not found — the two alike — and changes nothing.
-	other, err := e.svc.Create(ctx, "9999001", seedRequest(t, id))
+	other, err := e.svc.Create(ctx, "9999001", seedRequest(t, id), nil)
 	require.NoError(t, err)
-	_, err = e.svc.UpdateAccount(ctx, "9999001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
+	_, err = e.svc.UpdateAccount(ctx, "9999001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token}, nil)
 	require.ErrorIs(t, err, securetoken.ErrSingleUseNotFound)
 	require.ErrorIs(t, err, cardvault.ErrNotFound)
-	_, err = e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: strings.Repeat("ab", 64)})
+	_, err = e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: strings.Repeat("ab", 64)}, nil)
 	require.ErrorIs(t, err, securetoken.ErrSingleUseNotFound)
 	got9, err := e.svc.Retrieve(ctx, "9999001", id)
 	require.NoError(t, err)
 	require.Equal(t, other, got9)
 
-	_, err = e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token})
+	_, err = e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: su.Token}, nil)
 	require.NoError(t, err)
 }
 
@@ -441,7 +441,7 @@ func testList(t *testing.T, b teststores.Backend) {
 			id, first, last, email, phone, number, first, last)
 		req, err := securetoken.ParseCreateRequest([]byte(body))
 		require.NoError(t, err, id)
-		res, err := e.svc.Create(ctx, "1234001", req)
+		res, err := e.svc.Create(ctx, "1234001", req, nil)
 		require.NoError(t, err, id)
 		return res
 	}
@@ -523,7 +523,7 @@ func testList(t *testing.T, b teststores.Backend) {
 	require.Empty(t, byIDMismatch.Items)
 
 	// A patch moves the token in the indexes.
-	_, err := e.svc.Patch(ctx, "1234001", "id-02", []byte(`[{"op":"replace","path":"/customer/contactMethods/0/value","value":"new@example.com"}]`))
+	_, err := e.svc.Patch(ctx, "1234001", "id-02", []byte(`[{"op":"replace","path":"/customer/contactMethods/0/value","value":"new@example.com"}]`), nil)
 	require.NoError(t, err)
 	require.NotContains(t, ids(list(securetoken.ListQuery{Email: "s2@example.com", Limit: 100})), "id-02")
 	require.Equal(t, []string{"id-02"}, ids(list(securetoken.ListQuery{Email: "NEW@example.com"})))
@@ -537,16 +537,16 @@ func testList(t *testing.T, b teststores.Backend) {
 
 func testIsolation(t *testing.T, b teststores.Backend) {
 	e := newSvc(t, b.Open(t))
-	a, err := e.svc.Create(ctx, "1111001", seedRequest(t, "shared-id"))
+	a, err := e.svc.Create(ctx, "1111001", seedRequest(t, "shared-id"), nil)
 	require.NoError(t, err)
-	_, err = e.svc.Create(ctx, "2222001", seedRequest(t, "b-only"))
+	_, err = e.svc.Create(ctx, "2222001", seedRequest(t, "b-only"), nil)
 	require.NoError(t, err)
 
 	_, err = e.svc.Retrieve(ctx, "2222001", "shared-id")
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
-	_, err = e.svc.Patch(ctx, "2222001", "shared-id", []byte(`[{"op":"replace","path":"/customer/lastName","value":"X"}]`))
+	_, err = e.svc.Patch(ctx, "2222001", "shared-id", []byte(`[{"op":"replace","path":"/customer/lastName","value":"X"}]`), nil)
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
-	require.ErrorIs(t, e.svc.Delete(ctx, "2222001", "shared-id"), securetoken.ErrNotFound)
+	require.ErrorIs(t, e.svc.Delete(ctx, "2222001", "shared-id", nil), securetoken.ErrNotFound)
 	p, err := e.svc.List(ctx, "2222001", securetoken.ListQuery{Token: a.Token})
 	require.NoError(t, err)
 	require.Empty(t, p.Items)
@@ -562,13 +562,13 @@ func testIsolation(t *testing.T, b teststores.Backend) {
 func testDelete(t *testing.T, b teststores.Backend) {
 	st := b.Open(t)
 	e := newSvc(t, st)
-	res, err := e.svc.Create(ctx, "1234001", seedRequest(t, "gone"))
+	res, err := e.svc.Create(ctx, "1234001", seedRequest(t, "gone"), nil)
 	require.NoError(t, err)
-	require.NoError(t, e.svc.Delete(ctx, "1234001", "gone"))
+	require.NoError(t, e.svc.Delete(ctx, "1234001", "gone", nil))
 	_, err = e.svc.Retrieve(ctx, "1234001", "gone")
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
-	require.ErrorIs(t, e.svc.Delete(ctx, "1234001", "gone"), securetoken.ErrNotFound)
-	_, err = e.svc.Create(ctx, "1234001", seedRequest(t, "gone"))
+	require.ErrorIs(t, e.svc.Delete(ctx, "1234001", "gone", nil), securetoken.ErrNotFound)
+	_, err = e.svc.Create(ctx, "1234001", seedRequest(t, "gone"), nil)
 	require.ErrorIs(t, err, securetoken.ErrIDRetired, "a deleted id is never reused")
 	p, err := e.svc.List(ctx, "1234001", securetoken.ListQuery{Token: res.Token})
 	require.NoError(t, err)
@@ -583,13 +583,13 @@ func testAtRest(t *testing.T, b teststores.Backend) {
 		"contactMethods":[{"type":"email","value":"philomena.q@example.org"},{"type":"phone","value":"+1 202 555 0199"}]},
 		"source":{"type":"card","cardDetails":{"entryMethod":"keyed","cardholderName":"Philomena Quackenbush","keyedData":{"dataFormat":"plainText","cardNumber":"6011000990139424","expiryDate":"1230","cvv":"9182"}}}}`))
 	require.NoError(t, err)
-	_, err = e.svc.Create(ctx, "1234001", req)
+	_, err = e.svc.Create(ctx, "1234001", req, nil)
 	require.NoError(t, err)
 	achReq, err := securetoken.ParseCreateRequest([]byte(`{"secureTokenId":"scan-ach","source":{"type":"ach","nameOnAccount":"Philomena Quackenbush","accountNumber":"98765432101","routingNumber":"011000015"}}`))
 	require.NoError(t, err)
-	_, err = e.svc.Create(ctx, "1234001", achReq)
+	_, err = e.svc.Create(ctx, "1234001", achReq, nil)
 	require.NoError(t, err)
-	_, err = e.svc.Patch(ctx, "1234001", "scan", []byte(`[{"op":"replace","path":"/customer/lastName","value":"Quackenbush-Smythe"}]`))
+	_, err = e.svc.Patch(ctx, "1234001", "scan", []byte(`[{"op":"replace","path":"/customer/lastName","value":"Quackenbush-Smythe"}]`), nil)
 	require.NoError(t, err)
 
 	raw := string(b.Raw(t, st))
@@ -604,7 +604,7 @@ func testAtRest(t *testing.T, b teststores.Backend) {
 func testRotation(t *testing.T, b teststores.Backend) {
 	st := b.Open(t)
 	e := newSvc(t, st)
-	res, err := e.svc.Create(ctx, "1234001", seedRequest(t, "r"))
+	res, err := e.svc.Create(ctx, "1234001", seedRequest(t, "r"), nil)
 	require.NoError(t, err)
 	rotated, err := crypto.RotateKeyringFile(e.keyring)
 	require.NoError(t, err)

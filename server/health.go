@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-
 )
 
 // readyTimeout bounds the store ping of /readyz.

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/pgstore"
 )
 
@@ -40,35 +43,63 @@ func TestParseIdempotencyKey(t *testing.T) {
 	}
 }
 
-// tokenRoute is a dummy secure-token route that counts its runs and
-// answers 201 with a Location and a body holding a fresh random value, so
-// that a replay is told from a second run.
+// tokenRoute is a dummy secure-token write, answered through writeOnce
+// as the real routes are: its work writes a row through the library's
+// idempotency.Keeper and counts the runs that committed; it answers 201
+// with a Location and a body holding a fresh random value, so that a
+// replay is told from a second run.
 type tokenRoute struct {
 	runs   atomic.Int64
-	status atomic.Int64 // 0: 201
+	status atomic.Int64 // 0: 201; 400: a client error; 500: a failure of no kind
 	delay  time.Duration
 	secret string // a value the response carries, like a single-use token
 }
 
-func (d *tokenRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := d.runs.Add(1)
-	body, _ := io.ReadAll(r.Body)
-	if d.delay > 0 {
-		time.Sleep(d.delay)
-	}
-	status := int(d.status.Load())
-	if status == 0 {
-		status = http.StatusCreated
-	}
-	w.Header().Set("Location", "/v1/processing-terminals/"+r.PathValue("processingTerminalId")+"/things/"+crypto.NewID(6))
-	w.Header().Set("X-Run", fmt.Sprint(n))
-	writeJSON(w, status, map[string]any{"run": n, "nonce": crypto.NewID(12), "echo": string(body), "token": d.secret})
+type thing struct {
+	Run   int64  `json:"run"`
+	Nonce string `json:"nonce"`
+	Echo  string `json:"echo"`
+	Token string `json:"token"`
+}
+
+func (d *tokenRoute) handler(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		writeOnce(s, w, r, func(call *idempotency.Call) (res thing, err error) {
+			err = s.idem.Run(r.Context(), call, &res, func(tx store.Tx) error {
+				if d.delay > 0 {
+					time.Sleep(d.delay)
+				}
+				switch d.status.Load() {
+				case 400:
+					return fmt.Errorf("thing: %w", cardvault.ErrInvalid)
+				case 500:
+					return errors.New("thing: the disk is on fire")
+				}
+				res = thing{Run: d.runs.Load() + 1, Nonce: crypto.NewID(12), Echo: string(body), Token: d.secret}
+				if err := store.OnCommit(tx, func() { d.runs.Add(1) }); err != nil {
+					return err
+				}
+				return tx.Put("test.things", []byte(res.Nonce), nil)
+			})
+			return res, err
+		}, func(w http.ResponseWriter, res thing, err error) {
+			if err != nil {
+				s.writeProblemFor(w, r, err, "thing")
+				return
+			}
+			w.Header().Set("Location", "/v1/processing-terminals/"+r.PathValue("processingTerminalId")+"/things/"+res.Nonce)
+			w.Header().Set("X-Run", fmt.Sprint(res.Run))
+			writeJSON(w, http.StatusCreated, res)
+		})
+	})
 }
 
 func (e *env) tokenRoute(d *tokenRoute) {
-	e.srv.mux.Handle("POST /v1/processing-terminals/{processingTerminalId}/things", e.srv.secureTokenRoute(d))
-	e.srv.mux.Handle("PATCH /v1/processing-terminals/{processingTerminalId}/things/{id}", e.srv.secureTokenRoute(d))
-	e.srv.mux.Handle("GET /v1/processing-terminals/{processingTerminalId}/things/{id}", e.srv.secureTokenRoute(d))
+	h := d.handler(e.srv)
+	e.srv.mux.Handle("POST /v1/processing-terminals/{processingTerminalId}/things", e.srv.secureTokenRoute(h))
+	e.srv.mux.Handle("PATCH /v1/processing-terminals/{processingTerminalId}/things/{id}", e.srv.secureTokenRoute(h))
+	e.srv.mux.Handle("GET /v1/processing-terminals/{processingTerminalId}/things/{id}", e.srv.secureTokenRoute(h))
 }
 
 func (e *env) tokenCall(method, path, token, key, body string, extra ...string) reply {
@@ -162,8 +193,9 @@ func TestIdempotency(t *testing.T) {
 		require.Equal(t, 500, e.tokenCall("POST", thingsA, tok, idemKey2, `{}`).status)
 		d.status.Store(0)
 		r := e.tokenCall("POST", thingsA, tok, idemKey2, `{}`)
-		require.Equal(t, http.StatusCreated, r.status)
-		require.Equal(t, before+2, d.runs.Load(), "the retry ran")
+		require.Equal(t, http.StatusCreated, r.status, "the retry ran")
+		require.Empty(t, r.header.Get(replayedHeader))
+		require.Equal(t, before+1, d.runs.Load())
 	})
 
 	t.Run("client errors are kept", func(t *testing.T) {
@@ -178,7 +210,7 @@ func TestIdempotency(t *testing.T) {
 
 	t.Run("nothing readable at rest", func(t *testing.T) {
 		raw := dumpStore(t, e.st)
-		require.Contains(t, raw, idemBucket)
+		require.Contains(t, raw, "idempotency")
 		require.NotContains(t, raw, d.secret, "responses are sealed")
 		require.NotContains(t, raw, idemKey1, "keys are hashed")
 		require.NotContains(t, raw, `"a":1`, "requests are not kept")
@@ -191,10 +223,10 @@ func TestIdempotency(t *testing.T) {
 		e.clock.Advance(23 * time.Hour)
 		tok := e.authorize(keyTwo.Key)
 		require.Equal(t, "true", e.tokenCall("POST", thingsA, tok, key, `{"b":1}`).header.Get(replayedHeader))
-		n, err := e.srv.idem.sweep(ctx)
+		n, err := e.srv.sweeper.Sweep(ctx)
 		require.NoError(t, err)
 		e.clock.Advance(time.Hour)
-		n2, err := e.srv.idem.sweep(ctx)
+		n2, err := e.srv.sweeper.Sweep(ctx)
 		require.NoError(t, err)
 		require.Greater(t, n2, n, "the day-old records went")
 		tok = e.authorize(keyTwo.Key)
@@ -221,8 +253,8 @@ func TestIdempotency(t *testing.T) {
 }
 
 // TestIdempotencyConcurrent: many identical requests at once run the
-// handler once and all get its response; a different request meanwhile gets
-// 409 at once.
+// work once and all get its response; a different request meanwhile gets
+// 409.
 func TestIdempotencyConcurrent(t *testing.T) {
 	e := newEnv(t)
 	d := &tokenRoute{delay: 150 * time.Millisecond}
@@ -273,37 +305,11 @@ func TestIdempotencyAcrossProcesses(t *testing.T) {
 		first = a.tokenCall("POST", thingsA, tok, idemKey1, `{"x":1}`)
 	}()
 	time.Sleep(30 * time.Millisecond)
-	second := b.tokenCall("POST", thingsA, tok, idemKey1, `{"x":1}`) // waits for a's response
+	second := b.tokenCall("POST", thingsA, tok, idemKey1, `{"x":1}`) // serialized after a's transaction
 	<-done
 	require.Equal(t, int64(1), da.runs.Load()+db.runs.Load())
 	require.Equal(t, first.body, second.body)
 	requireProblem(t, b.tokenCall("POST", thingsA, tok, idemKey1, `{"x":2}`), 409, "idempotency-key-in-use")
-}
-
-// TestIdempotencyLease: a runner that never finished (its process died)
-// blocks its key only until its lease runs out.
-func TestIdempotencyLease(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.RequestTimeout = time.Second })
-	d := &tokenRoute{}
-	e.tokenRoute(d)
-	tok := e.authorize(keyTwo.Key)
-	c, _ := e.srv.auth.apiKey(keyTwo.Key)
-	k := newIdemKey(c.ID, idemKey1)
-	r := httptestRequest("POST", thingsA, `{"x":1}`)
-	outcome, _, err := e.srv.idem.begin(ctx, k, fingerprint(r, []byte(`{"x":1}`)))
-	require.NoError(t, err)
-	require.Equal(t, idemRun, outcome) // and then this "process" dies
-
-	ctxShort, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	defer cancel()
-	outcome, _, err = e.srv.idem.begin(ctxShort, k, fingerprint(r, []byte(`{"x":1}`)))
-	require.NoError(t, err)
-	require.Equal(t, idemWait, outcome)
-
-	e.clock.Advance(time.Second + idemLeaseMargin)
-	resp := e.tokenCall("POST", thingsA, tok, idemKey1, `{"x":1}`)
-	require.Equal(t, http.StatusCreated, resp.status)
-	require.Equal(t, int64(1), d.runs.Load())
 }
 
 func httptestRequest(method, path, body string) *http.Request {

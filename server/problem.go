@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/patch"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
@@ -150,6 +151,8 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 				Message: "the value at this path is not the one the test operation expects; nothing was changed"}}
 		}
 		return p
+	case errors.Is(err, idempotency.ErrKeyInUse):
+		return s.newProblem(anchorIdemInUse)
 	case errors.Is(err, cardvault.ErrConflict):
 		p := s.newProblem(anchorAlreadyExists)
 		p.Instance = s.instance(r)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/expiry"
+	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
@@ -99,7 +101,8 @@ type Server struct {
 	capture     *capture.Service
 	tokens      *securetoken.Service // the secure-token API's; see tokenapi.go
 	auth        *authenticator
-	idem        *idempotency
+	idem        *idempotency.Keeper // refuses, under the request's key, what fails before the library's work
+	sweeper     *expiry.Sweeper
 	metrics     *metrics
 	mux         *http.ServeMux
 	publicURL   *url.URL // nil: the request's Host
@@ -197,10 +200,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.closers = append(s.closers, s.vault.Close, s.capture.Close)
 	s.metrics = newMetrics(s.vault.Stats)
-	s.idem = &idempotency{
-		st: cfg.Store, ttl: cfg.IdempotencyTTL, lease: cfg.RequestTimeout + idemLeaseMargin, now: cfg.Now,
-		maxBody: securetoken.MaxBodyBytes, onReplay: s.metrics.replay,
-	}
+	s.idem = idempotency.New(cfg.Store, idempotency.Config{TTL: cfg.IdempotencyTTL, Now: cfg.Now})
+	s.sweeper = expiry.NewSweeper(cfg.Store, cfg.Now, s.log)
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -374,34 +375,17 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// sweepLoop sweeps expired capture grants, single-use tokens and
-// idempotency records every Config.SweepEvery until Shutdown. Several
-// servers on one store may all sweep: each sweep is a transaction.
+// sweepLoop runs package expiry's sweeper — expired capture grants,
+// single-use tokens, failure counters, idempotency records — every
+// Config.SweepEvery until Shutdown. Several servers on one store may all
+// sweep: each batch is a transaction.
 func (s *Server) sweepLoop(ctx context.Context) {
 	defer close(s.bgDone)
 	if s.cfg.SweepEvery < 0 {
 		<-ctx.Done()
 		return
 	}
-	t := time.NewTicker(s.cfg.SweepEvery)
-	defer t.Stop()
-	for {
-		if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("sweeping expired records failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// sweep runs one sweep of everything that expires.
-func (s *Server) sweep(ctx context.Context) error {
-	_, errCapture := s.capture.Sweep(ctx)
-	_, errIdem := s.idem.sweep(ctx)
-	return errors.Join(errCapture, errIdem)
+	s.sweeper.Run(ctx, s.cfg.SweepEvery)
 }
 
 // Shutdown stops the background sweeper and closes the capture service
@@ -458,7 +442,7 @@ func (s *Server) runClosers() error {
 // The handler finds the API client with clientFrom and writes its errors
 // with writeProblemFor.
 func (s *Server) secureTokenRoute(h http.Handler) http.Handler {
-	inner := s.requireIdempotency(h)
+	inner := s.requireIdempotency(h, securetoken.MaxBodyBytes)
 	return s.requireBearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A DELETE answers 204 without a representation, so its Accept
 		// header has nothing to refuse (and the contract declares no 406

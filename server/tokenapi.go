@@ -14,6 +14,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -108,30 +109,43 @@ func (s *Server) createSecureToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, err := securetoken.ParseCreateRequest(body)
-	if err != nil {
-		s.writeProblemFor(w, r, err, resourceSecureToken)
-		return
-	}
 	pt := r.PathValue("processingTerminalId")
-	res, err := s.tokens.Create(r.Context(), pt, req)
-	if err != nil {
-		p := s.problemFor(r, err, resourceSecureToken)
-		switch {
-		case errors.Is(err, securetoken.ErrExists):
-			// The publisher's 409 names the existing resource.
-			p.Instance = s.instanceOf(secureTokenPath(pt, req.SecureTokenID))
-			p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "already exists",
-				Message: "a secure token with this secureTokenId exists on this processing terminal"}}
-		case errors.Is(err, securetoken.ErrIDRetired):
-			p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "retired",
-				Message: "belonged to a secure token that was deleted; a secureTokenId is never reused"}}
+	var req securetoken.CreateRequest
+	writeOnce(s, w, r, func(call *idempotency.Call) (res securetoken.Resource, err error) {
+		if req, err = securetoken.ParseCreateRequest(body); err != nil {
+			return res, s.idem.Refuse(r.Context(), call, &res, err)
 		}
-		writeProblem(w, p)
-		return
+		return s.tokens.Create(r.Context(), pt, req, call)
+	}, func(w http.ResponseWriter, res securetoken.Resource, err error) {
+		if err != nil {
+			p := s.problemFor(r, err, resourceSecureToken)
+			switch {
+			case errors.Is(err, securetoken.ErrExists):
+				// The publisher's 409 names the existing resource.
+				p.Instance = s.instanceOf(secureTokenPath(pt, req.SecureTokenID))
+				p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "already exists",
+					Message: "a secure token with this secureTokenId exists on this processing terminal"}}
+			case errors.Is(err, securetoken.ErrIDRetired):
+				p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "retired",
+					Message: "belonged to a secure token that was deleted; a secureTokenId is never reused"}}
+			}
+			writeProblem(w, p)
+			return
+		}
+		w.Header().Set("Location", s.tokenURL(r, secureTokenPath(pt, res.SecureTokenID), nil))
+		writeTokenJSON(w, http.StatusCreated, res)
+	})
+}
+
+// answerToken writes a secure token, or the problem of err.
+func (s *Server) answerToken(r *http.Request, resource string) func(http.ResponseWriter, securetoken.Resource, error) {
+	return func(w http.ResponseWriter, res securetoken.Resource, err error) {
+		if err != nil {
+			s.writeProblemFor(w, r, err, resource)
+			return
+		}
+		writeTokenJSON(w, http.StatusOK, res)
 	}
-	w.Header().Set("Location", s.tokenURL(r, secureTokenPath(pt, res.SecureTokenID), nil))
-	writeTokenJSON(w, http.StatusCreated, res)
 }
 
 // terminalPath is the path of a processing terminal's collections' parent.
@@ -189,7 +203,7 @@ func (s *Server) getSecureToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteSecureToken(w http.ResponseWriter, r *http.Request) {
-	if err := s.tokens.Delete(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId")); err != nil {
+	if err := s.tokens.Delete(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), nil); err != nil {
 		s.writeProblemFor(w, r, err, resourceSecureToken)
 		return
 	}
@@ -202,12 +216,9 @@ func (s *Server) patchSecureToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := s.tokens.Patch(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), body)
-	if err != nil {
-		s.writeProblemFor(w, r, err, resourceSecureToken)
-		return
-	}
-	writeTokenJSON(w, http.StatusOK, res)
+	writeOnce(s, w, r, func(call *idempotency.Call) (securetoken.Resource, error) {
+		return s.tokens.Patch(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), body, call)
+	}, s.answerToken(r, resourceSecureToken))
 }
 
 func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
@@ -215,21 +226,19 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, err := securetoken.ParseAccountUpdateRequest(body)
-	if err != nil {
-		s.writeProblemFor(w, r, err, resourceSecureToken)
-		return
-	}
-	res, err := s.tokens.UpdateAccount(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), req)
-	if err != nil {
+	writeOnce(s, w, r, func(call *idempotency.Call) (res securetoken.Resource, err error) {
+		req, err := securetoken.ParseAccountUpdateRequest(body)
+		if err != nil {
+			return res, s.idem.Refuse(r.Context(), call, &res, err)
+		}
+		return s.tokens.UpdateAccount(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), req, call)
+	}, func(w http.ResponseWriter, res securetoken.Resource, err error) {
 		resource := resourceSecureToken
 		if errors.Is(err, securetoken.ErrSingleUseNotFound) {
 			resource = resourceSingleUseToken
 		}
-		s.writeProblemFor(w, r, err, resource)
-		return
-	}
-	writeTokenJSON(w, http.StatusOK, res)
+		s.answerToken(r, resource)(w, res, err)
+	})
 }
 
 func (s *Server) createSingleUseToken(w http.ResponseWriter, r *http.Request) {
@@ -237,22 +246,24 @@ func (s *Server) createSingleUseToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, err := securetoken.ParseSingleUseTokenRequest(body)
-	if err != nil {
-		s.writeProblemFor(w, r, err, resourceSingleUseToken)
-		return
-	}
 	pt := r.PathValue("processingTerminalId")
-	res, err := s.tokens.CreateSingleUseToken(r.Context(), pt, req)
-	if err != nil {
-		s.writeProblemFor(w, r, err, resourceSingleUseToken)
-		return
-	}
-	// The token is a secret that a URL would carry into logs and caches,
-	// and there is no route to read one back: the Location names the
-	// terminal's single-use tokens.
-	w.Header().Set("Location", s.tokenURL(r, terminalPath(pt)+"/single-use-tokens", nil))
-	writeTokenJSON(w, http.StatusCreated, res)
+	writeOnce(s, w, r, func(call *idempotency.Call) (res securetoken.SingleUseTokenResponse, err error) {
+		req, err := securetoken.ParseSingleUseTokenRequest(body)
+		if err != nil {
+			return res, s.idem.Refuse(r.Context(), call, &res, err)
+		}
+		return s.tokens.CreateSingleUseToken(r.Context(), pt, req, call)
+	}, func(w http.ResponseWriter, res securetoken.SingleUseTokenResponse, err error) {
+		if err != nil {
+			s.writeProblemFor(w, r, err, resourceSingleUseToken)
+			return
+		}
+		// The token is a secret that a URL would carry into logs and
+		// caches, and there is no route to read one back: the Location
+		// names the terminal's single-use tokens.
+		w.Header().Set("Location", s.tokenURL(r, terminalPath(pt)+"/single-use-tokens", nil))
+		writeTokenJSON(w, http.StatusCreated, res)
+	})
 }
 
 // Capture endpoints for a processing terminal: cardvault's own route, not
@@ -290,39 +301,41 @@ func (s *Server) createCaptureEndpoint(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var opts struct {
-		TTL string `json:"ttl"`
-	}
-	bad := &cardvault.InvalidError{}
-	if body = bytes.TrimSpace(body); len(body) > 0 {
-		if err := decodeStrict(body, &opts); err != nil {
-			bad.Add("body", "invalid body", err.Error())
-		}
-	}
-	if bad.Err() == nil && opts.TTL != "" {
-		d, err := capture.ParseDuration(opts.TTL)
-		if err != nil || d < time.Second || d > maxCaptureEndpointTTL {
-			bad.Add("/ttl", "invalid value", "must be an ISO 8601 duration from PT1S to P1D")
-		}
-	}
-	if opts.TTL == "" {
-		opts.TTL = defaultCaptureEndpointTTL
-	}
-	if err := bad.Err(); err != nil {
-		s.writeProblemFor(w, r, err, "captureEndpoint")
-		return
-	}
 	client, _ := clientFrom(r.Context())
 	pt := r.PathValue("processingTerminalId")
-	g, err := s.capture.CreateGrant(r.Context(), capture.GrantRequest{
-		Owner: client.ID, Terminal: pt, TTL: opts.TTL, SingleUse: true,
-	})
-	if err != nil {
-		s.writeProblemFor(w, r, err, "captureEndpoint")
-		return
-	}
-	w.Header().Set("Location", s.tokenURL(r, capture.DefaultCapturePath+g.ID, nil))
-	writeTokenJSON(w, http.StatusCreated, captureEndpoint{
-		ID: g.ID, URL: s.capturePath + g.ID, Secret: g.Secret, ProcessingTerminalID: pt, ExpiresAt: g.ExpiresAt.UTC(),
+	writeOnce(s, w, r, func(call *idempotency.Call) (g capture.Grant, err error) {
+		var opts struct {
+			TTL string `json:"ttl"`
+		}
+		bad := &cardvault.InvalidError{}
+		if body = bytes.TrimSpace(body); len(body) > 0 {
+			if err := decodeStrict(body, &opts); err != nil {
+				bad.Add("body", "invalid body", err.Error())
+			}
+		}
+		if bad.Err() == nil && opts.TTL != "" {
+			d, err := capture.ParseDuration(opts.TTL)
+			if err != nil || d < time.Second || d > maxCaptureEndpointTTL {
+				bad.Add("/ttl", "invalid value", "must be an ISO 8601 duration from PT1S to P1D")
+			}
+		}
+		if opts.TTL == "" {
+			opts.TTL = defaultCaptureEndpointTTL
+		}
+		if err := bad.Err(); err != nil {
+			return g, s.idem.Refuse(r.Context(), call, &g, err)
+		}
+		return s.capture.CreateGrant(r.Context(), capture.GrantRequest{
+			Owner: client.ID, Terminal: pt, TTL: opts.TTL, SingleUse: true, Idempotency: call,
+		})
+	}, func(w http.ResponseWriter, g capture.Grant, err error) {
+		if err != nil {
+			s.writeProblemFor(w, r, err, "captureEndpoint")
+			return
+		}
+		w.Header().Set("Location", s.tokenURL(r, capture.DefaultCapturePath+g.ID, nil))
+		writeTokenJSON(w, http.StatusCreated, captureEndpoint{
+			ID: g.ID, URL: s.capturePath + g.ID, Secret: g.Secret, ProcessingTerminalID: pt, ExpiresAt: g.ExpiresAt.UTC(),
+		})
 	})
 }

@@ -176,7 +176,7 @@ func FuzzCaptureID(f *testing.F) {
 			t.Skip("the fixture grant would lock after ten tries")
 		}
 		e.fuzz(t, fuzzCase{method: "POST", target: "/v1/capture/" + id, header: http.Header{"X-Pcivault-Capture-Secret": {secret}},
-			body: []byte(`{"cvv":"000"}`), writes: []string{bucketFailures}})
+			body: []byte(`{"cvv":"000"}`), writes: failureBuckets})
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cardvault/cardvault/expiry"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,9 +19,13 @@ const (
 	// Idempotency-Key — 4xx answers included — so that a retry gets the
 	// same answer; a refused POST or PATCH with a valid key writes that
 	// record and nothing else.
-	bucketIdem       = "server.idempotency"
-	bucketIdemExpiry = "server.idempotency.expiry"
+	bucketIdem       = "idempotency"
+	bucketIdemExpiry = expiry.Bucket
 )
+
+// failureBuckets are what counting a failure writes: the counter, and its
+// entry in the expiry index.
+var failureBuckets = []string{bucketFailures, bucketIdemExpiry}
 
 // hostile is one hostile request and what the server must answer.
 type hostile struct {
@@ -128,9 +133,9 @@ func TestHostileInput(t *testing.T) {
 		{name: "capture id overlong", req: req{method: "POST", path: "/v1/capture/" + strings.Repeat("a", 300), header: capture(""), body: `{}`}, status: 403, message: "unknown capture endpoint or wrong secret"},
 		{name: "delete grant encoded traversal", req: req{method: "DELETE", path: "/v1/capture/..%2f..%2f" + e.grantID, basic: alice}, status: 404, message: "not found"},
 		{name: "capture wrong secret counts a failure", req: req{method: "POST", path: grantPath, header: map[string]string{"X-PCIVault-Capture-Secret": "wrong"}, body: `{"cvv":"000"}`},
-			status: 403, message: "unknown capture endpoint or wrong secret", writes: []string{bucketFailures}},
+			status: 403, message: "unknown capture endpoint or wrong secret", writes: failureBuckets},
 		{name: "capture secret oversized", req: req{method: "POST", path: "/v1/capture/other-id", header: map[string]string{"X-PCIVault-Capture-Secret": strings.Repeat("s", 60<<10)}, body: `{}`},
-			status: 403, message: "unknown capture endpoint or wrong secret", writes: []string{bucketFailures}},
+			status: 403, message: "unknown capture endpoint or wrong secret", writes: failureBuckets},
 		{name: "form page unknown id traversal", req: req{method: "GET", path: "/v1/capture/iframe/..%2f..%2fpcd", rawQuery: "unique_id=x&secret=y"}, status: 404, message: "no such form"},
 		{name: "form type unknown", req: req{method: "POST", path: "/v1/capture/iframe", query: url.Values{"form_type": {"../../x"}}, basic: alice, body: `{}`}, status: 400, message: "form_type"},
 		{name: "form callback not base64", req: req{method: "POST", path: "/v1/capture/iframe", query: url.Values{"form_type": {"pcd"}}, basic: alice, body: `{"success_callback":"<script>"}`}, status: 400, message: "success_callback"},
