@@ -95,6 +95,9 @@ type Handler func(ctx context.Context, d Delivery) error
 // Permanent marks err as not worth another try.
 func Permanent(err error) error { return permanentError{err} }
 
+// IsPermanent reports whether err was marked by Permanent.
+func IsPermanent(err error) bool { return errors.As(err, new(permanentError)) }
+
 type permanentError struct{ err error }
 
 func (e permanentError) Error() string { return e.err.Error() }
@@ -580,7 +583,6 @@ func (o *Outbox) finish(ctx context.Context, results []result) error {
 			if err := release(tx, id, r); err != nil {
 				return err
 			}
-			var perm permanentError
 			switch {
 			case errors.Is(res.err, errNoHandler):
 				// Not a try: back in the queue for a process that has
@@ -596,7 +598,7 @@ func (o *Outbox) finish(ctx context.Context, results []result) error {
 				if err := tx.Delete(bucketJobs, []byte(id)); err != nil {
 					return err
 				}
-			case errors.As(res.err, &perm) || r.Tries >= r.MaxTries:
+			case IsPermanent(res.err) || r.Tries >= r.MaxTries:
 				if err := o.bury(tx, id, r, now, truncate(res.err.Error())); err != nil {
 					return err
 				}

@@ -141,7 +141,7 @@ func (o *Outbox) count(r result, recorded bool) {
 	case !recorded || errors.Is(r.err, errNoHandler):
 	case r.err == nil:
 		o.delivered.Add(1)
-	case r.d.Try >= r.d.MaxTries || errors.As(r.err, new(permanentError)):
+	case r.d.Try >= r.d.MaxTries || IsPermanent(r.err):
 		o.dead.Add(1)
 		o.cfg.Logger.Warn("outbox: a job was dead-lettered", "kind", r.d.Kind, "tenant", r.d.Tenant, "id", r.d.ID, "try", r.d.Try, "err", r.err)
 	default:
