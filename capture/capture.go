@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/idempotency"
+	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
 )
@@ -77,13 +77,15 @@ type Config struct {
 	// package's rules), so the browser hears of a bad card number at once.
 	// Nil stores what was posted.
 	SingleUseDetails func(captured []byte) ([]byte, error)
-	// Webhooks deliver capture notifications; nil HTTPClient means a client
-	// with a 10 s timeout. AllowHTTPWebhooks permits http:// webhook URLs
-	// (for tests and private networks); otherwise they must be https://.
-	HTTPClient        *http.Client
-	AllowHTTPWebhooks bool
-	// Logger receives webhook delivery failures (never payloads or
-	// secrets); nil means slog.Default().
+	// Outbox and Egress deliver grants' webhooks: each capture's
+	// notification is queued in the outbox in the capture's own
+	// transaction, and sent, signed (package webhook), through the egress
+	// guard, which also checks a webhook's URL when its grant is created.
+	// Without both, grants with a webhook are refused. New registers the
+	// outbox handler of WebhookJob.
+	Outbox *outbox.Outbox
+	Egress *egress.Guard
+	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -97,18 +99,12 @@ type Service struct {
 	now   func() time.Time
 	log   *slog.Logger
 
-	idem     *idempotency.Keeper
-	hooks    *webhookQueue
-	bg       context.Context // cancelled by Close: ends webhook requests in flight
-	cancel   context.CancelFunc
-	stop     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	idem *idempotency.Keeper
 }
 
-// New returns a Service. Call Close to stop its webhook deliveries. What
-// expires — grants, single-use tokens, failure counters — is removed by
-// package expiry's sweeper, which the embedder runs.
+// New returns a Service. What expires — grants, single-use tokens, failure
+// counters — is removed by package expiry's sweeper, and webhooks are
+// delivered by the outbox's workers: the embedder runs both.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Vault == nil {
 		return nil, errors.New("capture: Config.Store and Config.Vault are required")
@@ -125,9 +121,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.SingleUseTTL == 0 {
 		cfg.SingleUseTTL = DefaultSingleUseTTL
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -139,20 +132,14 @@ func New(cfg Config) (*Service, error) {
 	if err := migrateExpiry(ctx, cfg.Store); err != nil {
 		return nil, err
 	}
-	s := &Service{st: cfg.Store, vault: cfg.Vault, cfg: cfg, now: cfg.Now, log: cfg.Logger, stop: make(chan struct{})}
+	s := &Service{st: cfg.Store, vault: cfg.Vault, cfg: cfg, now: cfg.Now, log: cfg.Logger}
 	s.idem = idempotency.New(cfg.Store, idempotency.Config{Now: cfg.Now})
-	s.bg, s.cancel = context.WithCancel(context.Background())
-	s.hooks = newWebhookQueue(s)
+	if cfg.Outbox != nil {
+		cfg.Outbox.Handle(WebhookJob, s.deliverWebhook)
+	}
 	return s, nil
 }
 
-// Close stops webhook deliveries, waiting for
-// those in flight; webhooks not yet delivered are dropped and logged.
-func (s *Service) Close() error {
-	s.stopOnce.Do(func() {
-		close(s.stop)
-		s.cancel()
-	})
-	s.wg.Wait()
-	return nil
-}
+// Close releases the service. Webhooks not yet delivered stay queued in
+// the outbox, for the next process that runs its workers.
+func (s *Service) Close() error { return nil }

@@ -23,11 +23,14 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
+	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
+	"github.com/cardvault/cardvault/webhook"
 )
 
 var ctx = context.Background()
@@ -53,14 +56,26 @@ func newEnv(t testing.TB, st *store.Store, opts ...func(*capture.Config)) *env {
 	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10, Now: c.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { v.Close() })
-	cfg := capture.Config{Store: st, Vault: v, Now: c.Now, AllowHTTPWebhooks: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	// Webhooks go to test servers on 127.0.0.1, through the real egress
+	// guard with an explicit allow entry; the outbox retries fast.
+	allow, err := egress.ParseAllowList("127.0.0.1")
+	require.NoError(t, err)
+	guard, err := egress.New(egress.Config{Allow: allow, AllowHTTP: true})
+	require.NoError(t, err)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ob, err := outbox.Open(ctx, outbox.Config{Store: st, Keyring: kr, Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond, Logger: quiet})
+	require.NoError(t, err)
+	cfg := capture.Config{Store: st, Vault: v, Now: c.Now, Outbox: ob, Egress: guard, Logger: quiet}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	svc, err := capture.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { svc.Close() })
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { defer close(ran); ob.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-ran })
 	key, err := v.CreateKey(ctx, vault.Credentials{Owner: "acct", User: "test-user", Passphrase: "ALongAndVerySecretPassphraseThatIsSuperSecure"})
 	require.NoError(t, err)
 	ref, err := v.Tokenize(ctx, key, []byte(seedCard), vault.TokenizeOptions{Reference: "my-reference"})
@@ -161,7 +176,8 @@ func testOpenGrant(t *testing.T, b teststores.Backend) {
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
-		hookBody.Store(map[string]string{"secret": r.Header.Get("X-PCIVault-Webhook-Secret"), "body": string(body)})
+		hookBody.Store(map[string]string{"secret": r.Header.Get(webhook.SecretHeader), "body": string(body),
+			"delivery": r.Header.Get(webhook.DeliveryHeader), "signature": r.Header.Get(webhook.SignatureHeader)})
 	}))
 	defer hook.Close()
 	e := newEnv(t, b.Open(t))
@@ -196,13 +212,24 @@ func testOpenGrant(t *testing.T, b teststores.Backend) {
 	require.ErrorIs(t, err, capture.ErrGrantExists)
 	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, UniqueID: "../etc/passwd"})
 	require.ErrorIs(t, err, cardvault.ErrInvalid)
-	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Webhook: &capture.Webhook{URL: "ftp://x", Secret: "s"}})
-	require.ErrorIs(t, err, cardvault.ErrInvalid)
+	// A webhook the egress guard would refuse for what its URL says is
+	// refused when the grant is created; nothing is stored.
+	for _, u := range []string{"ftp://x", "https://169.254.169.254/latest/meta-data?token=planted", "https://10.0.0.1/hook",
+		"https://[::ffff:127.0.0.2]/hook", "https://user:pw@hooks.example/", "https://hooks.example%23.evil/"} {
+		_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, UniqueID: "refused-hook", Webhook: &capture.Webhook{URL: u, Secret: "s"}})
+		require.ErrorIs(t, err, cardvault.ErrInvalid, u)
+		require.ErrorContains(t, err, "webhook url", u)
+		require.NotContains(t, err.Error(), "planted", "the error does not repeat the query")
+		_, err = e.svc.Grant(ctx, "acct", "refused-hook")
+		require.ErrorIs(t, err, capture.ErrGrantNotFound)
+	}
 
 	// The webhook arrives (after one retry) with safe data only.
 	require.Eventually(t, func() bool { return hookBody.Load() != nil }, 10*time.Second, 10*time.Millisecond)
 	h := hookBody.Load().(map[string]string)
 	require.Equal(t, "whsec", h["secret"])
+	require.NotEmpty(t, h["delivery"])
+	require.NoError(t, webhook.Verify("whsec", h["signature"], []byte(h["body"]), e.clock.Now(), 0), "signed")
 	require.NotContains(t, h["body"], "5555", "a webhook must not carry the card number")
 	var payload struct {
 		Metadata  map[string]string `json:"metadata"`

@@ -67,7 +67,18 @@ func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (R
 	if err := checkBody(body); err != nil {
 		return Result{}, err
 	}
-	within := func(tx store.Tx) error {
+	var whSecret []byte
+	if rec.WebhookURL != "" {
+		if whSecret, err = crypto.OpenWithSecret(secret, sealContext(id, "webhook"), rec.WebhookSecret); err != nil {
+			return Result{}, fmt.Errorf("capture: the grant's sealed webhook secret: %w", err)
+		}
+		defer clear(whSecret)
+	}
+	res := Result{Owner: rec.Owner, User: rec.User}
+	// within runs in the transaction that writes the capture: it uses the
+	// grant up (single use) and queues its webhook, so that both commit
+	// with the write or not at all.
+	within := func(tx store.Tx, item vault.ItemRef, doc []byte) error {
 		cur, err := getGrantAgain(tx, id, rec)
 		if err != nil {
 			return err
@@ -80,16 +91,19 @@ func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (R
 		}
 		if cur.SingleUse {
 			cur.Used = true
-			return putGrant(tx, id, cur)
+			if err := putGrant(tx, id, cur); err != nil {
+				return err
+			}
+		}
+		if whSecret != nil && doc != nil {
+			return s.enqueueWebhook(tx, rec.Owner, id, rec.User, item, doc, rec.WebhookURL, string(whSecret))
 		}
 		return nil
 	}
 
-	res := Result{Owner: rec.Owner, User: rec.User}
-	var stored []byte // what the webhook describes
 	switch {
 	case rec.Terminal != "":
-		su, err := s.mintFromGrant(ctx, rec.Terminal, body, rec.AllowedFields, within)
+		su, err := s.mintFromGrant(ctx, rec.Terminal, body, rec.AllowedFields, func(tx store.Tx) error { return within(tx, vault.ItemRef{}, nil) })
 		if err != nil {
 			return Result{}, err
 		}
@@ -109,7 +123,8 @@ func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (R
 		if err != nil {
 			return Result{}, err
 		}
-		res.Item, stored = *rec.Lock, merged
+		clear(merged)
+		res.Item = *rec.Lock
 	default:
 		recipient, err := crypto.OpenWithSecret(secret, sealContext(id, "recipient"), rec.Recipient)
 		if err != nil {
@@ -128,16 +143,7 @@ func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (R
 		if err != nil {
 			return Result{}, err
 		}
-		res.Item, stored = item, doc
-	}
-	if rec.WebhookURL != "" && res.SingleUse == nil {
-		whSecret, err := crypto.OpenWithSecret(secret, sealContext(id, "webhook"), rec.WebhookSecret)
-		if err == nil {
-			s.hooks.enqueue(webhookCall{
-				url: rec.WebhookURL, secret: string(whSecret), grant: id, user: rec.User, item: res.Item,
-				safe: safeDataOf(stored), at: s.now().UTC(),
-			})
-		}
+		res.Item = item
 	}
 	return res, nil
 }

@@ -1,28 +1,25 @@
 package capture
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/cardvault/cardvault/cardbrand"
+	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/outbox"
+	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
+	"github.com/cardvault/cardvault/webhook"
 )
 
-// webhookCall is one notification to deliver.
-type webhookCall struct {
-	url, secret string
-	grant, user string
-	item        vault.ItemRef
-	safe        SafeData
-	at          time.Time
-}
+// WebhookJob is the outbox kind of a capture's webhook.
+const WebhookJob = "capture.webhook"
 
 // SafeData is what a webhook may tell about a captured item: nothing that
 // would let anyone charge the card.
@@ -69,111 +66,64 @@ func safeDataOf(doc []byte) SafeData {
 	return sd
 }
 
-// webhookQueue delivers notifications in the background, so that a slow
-// or dead receiver never delays a capture's reply. Deliveries are retried
-// with exponential backoff; the queue is bounded and lives in memory, so a
-// process that stops loses what it had not delivered (which the log says).
-type webhookQueue struct {
-	s     *Service
-	calls chan webhookCall
+// webhookPayload is what a webhook job carries, sealed by the outbox: the
+// request to make, complete, so that every try sends the same body.
+type webhookPayload struct {
+	URL    string          `json:"url"`
+	Secret string          `json:"secret"`
+	Body   json.RawMessage `json:"body"`
 }
 
-const (
-	webhookQueueLen  = 1024
-	webhookWorkers   = 4
-	webhookAttempts  = 5
-	webhookFirstWait = 500 * time.Millisecond
-)
-
-func newWebhookQueue(s *Service) *webhookQueue {
-	q := &webhookQueue{s: s, calls: make(chan webhookCall, webhookQueueLen)}
-	for range webhookWorkers {
-		s.wg.Add(1)
-		go q.work()
-	}
-	return q
-}
-
-func (q *webhookQueue) enqueue(c webhookCall) {
-	select {
-	case q.calls <- c:
-	default:
-		q.s.log.Warn("capture: webhook queue full; notification dropped", "grant", c.grant, "host", hostOf(c.url))
-	}
-}
-
-func (q *webhookQueue) work() {
-	defer q.s.wg.Done()
-	for {
-		select {
-		case <-q.s.stop:
-			for {
-				select {
-				case c := <-q.calls:
-					q.s.log.Warn("capture: shutting down; webhook not delivered", "grant", c.grant, "host", hostOf(c.url))
-				default:
-					return
-				}
-			}
-		case c := <-q.calls:
-			q.deliver(c)
-		}
-	}
-}
-
-func (q *webhookQueue) deliver(c webhookCall) {
-	body, _ := json.Marshal(map[string]any{
+// enqueueWebhook queues, inside tx (the transaction of the capture), the
+// notification of a capture by grant id of owner's item for user.
+func (s *Service) enqueueWebhook(tx store.Tx, owner, id, user string, item vault.ItemRef, doc []byte, url, secret string) error {
+	body, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{
-			"capture_id": c.grant, "user": c.user, "reference": c.item.Reference, "captured_at": c.at.Format(time.RFC3339),
+			"capture_id": id, "user": user, "reference": item.Reference, "captured_at": s.now().UTC().Format(time.RFC3339),
 		},
-		"token_info": map[string]any{"token": c.item.Token, "safe_data": c.safe},
+		"token_info": map[string]any{"token": item.Token, "safe_data": safeDataOf(doc)},
 	})
-	wait := webhookFirstWait
-	var lastErr error
-	for attempt := 1; attempt <= webhookAttempts; attempt++ {
-		ctx, cancel := context.WithTimeout(q.s.bg, 10*time.Second)
-		lastErr = q.post(ctx, c, body)
-		cancel()
-		if lastErr == nil {
-			return
-		}
-		select {
-		case <-q.s.stop:
-			q.s.log.Warn("capture: shutting down; webhook not delivered", "grant", c.grant, "host", hostOf(c.url), "err", lastErr)
-			return
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
-	q.s.log.Warn("capture: webhook failed; giving up", "grant", c.grant, "host", hostOf(c.url), "attempts", webhookAttempts, "err", lastErr)
-}
-
-func (q *webhookQueue) post(ctx context.Context, c webhookCall, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-PCIVault-Webhook-Secret", c.secret)
-	resp, err := q.s.cfg.HTTPClient.Do(req)
+	payload, err := json.Marshal(webhookPayload{URL: url, Secret: secret, Body: body})
 	if err != nil {
-		// The client's error names the URL, which may hold a query
-		// string; say only what failed.
-		return fmt.Errorf("request failed")
+		return err
 	}
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return nil
+	defer clear(payload)
+	_, err = s.cfg.Outbox.Enqueue(tx, outbox.Job{Kind: WebhookJob, Tenant: owner, Payload: payload})
+	return err
 }
 
-func hostOf(raw string) string {
-	if i := strings.Index(raw, "://"); i >= 0 {
-		raw = raw[i+3:]
+// deliverWebhook is the outbox handler of WebhookJob: one signed POST
+// through the egress guard.
+func (s *Service) deliverWebhook(ctx context.Context, d outbox.Delivery) error {
+	var p webhookPayload
+	if err := json.Unmarshal(d.Payload, &p); err != nil {
+		return outbox.Permanent(fmt.Errorf("capture: a webhook job is corrupt"))
 	}
-	if i := strings.IndexAny(raw, "/?#"); i >= 0 {
-		raw = raw[:i]
+	return webhook.Deliver(ctx, s.cfg.Egress, p.URL, p.Secret, d.ID, p.Body, s.now())
+}
+
+// checkWebhook checks a grant's webhook against the egress guard when the
+// grant is created: a URL the guard would refuse for what it says (not
+// https, an address of a refused class) is refused now, not at delivery.
+// Names are checked again at every dial.
+func (s *Service) checkWebhook(w *Webhook) error {
+	if s.cfg.Outbox == nil || s.cfg.Egress == nil {
+		return fmt.Errorf("%w: webhooks are not configured on this server", ErrInvalid)
 	}
-	return raw
+	if err := s.cfg.Egress.CheckURL(w.URL); err != nil {
+		var why string
+		if errors.Is(err, egress.ErrRefused) || errors.Is(err, egress.ErrInvalidURL) {
+			// The guard's message names the host and the reason, never
+			// the path or query.
+			why = ": " + strings.TrimPrefix(err.Error(), "egress: ")
+		}
+		return fmt.Errorf("%w: webhook url is not allowed%s", ErrInvalid, why)
+	}
+	if w.Secret == "" || len(w.Secret) > 256 {
+		return fmt.Errorf("%w: webhook secret must be 1-256 bytes", ErrInvalid)
+	}
+	return nil
 }

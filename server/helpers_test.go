@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/internal/testkit"
+	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/memstore"
 )
@@ -55,7 +57,8 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	c := testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	cfg := Config{
 		Store: memstore.New(), Keyring: kr, Accounts: []Account{aliceBasic, bobBasic}, APIKeys: []APIKey{keyAll, keyTwo},
-		WorkFactor: testWorkFactor, SweepEvery: -1, AllowHTTPWebhooks: true, Now: c.Now,
+		WorkFactor: testWorkFactor, SweepEvery: -1, Egress: testEgress(t), Now: c.Now,
+		Outbox: outbox.Config{Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond},
 		Logger: testLogger(serverCount.Add(1)%2 == 0),
 	}
 	for _, o := range opts {
@@ -65,6 +68,17 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, srv.Close()) })
 	return &env{t: t, srv: srv, st: cfg.Store, kr: kr, clock: c}
+}
+
+// testEgress is the real guard, with http:// and 127.0.0.1 (the tests'
+// webhook receivers) allowed explicitly.
+func testEgress(t testing.TB) *egress.Guard {
+	t.Helper()
+	allow, err := egress.ParseAllowList("127.0.0.1")
+	require.NoError(t, err)
+	g, err := egress.New(egress.Config{Allow: allow, AllowHTTP: true})
+	require.NoError(t, err)
+	return g
 }
 
 // withStore runs the server over st and keyring kr (to share them).

@@ -10,7 +10,7 @@ import (
 // RewrapMasterKey re-wraps, for the master keyring's current identity,
 // every key the deployment keeps under the master key: the vault's hash
 // key, the secure tokens' index key and terminal keys, and the server's own
-// key. Records are not touched. It returns how many wrapped keys changed.
+// key, the outbox's payload key. Records are not touched. It returns how many wrapped keys changed.
 //
 // A master-key rotation is: crypto.RotateKeyringFile (the new identity
 // first, the old ones after it); restart every server with the new file;
@@ -36,5 +36,7 @@ func (s *Server) RewrapMasterKey(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("server: %w", err)
 	}
-	return n, nil
+	m, err = s.outbox.RewrapMasterKey(ctx)
+	n += m
+	return n, err
 }

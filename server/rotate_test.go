@@ -36,7 +36,7 @@ func TestRewrapMasterKey(t *testing.T) {
 	e2 := newEnv(t, withStore(st, rotated))
 	n, err := e2.srv.RewrapMasterKey(ctx)
 	require.NoError(t, err)
-	require.Equal(t, 4, n, "vault hash key, secure-token index key, one terminal key, server key")
+	require.Equal(t, 5, n, "vault hash key, secure-token index key, one terminal key, server key, outbox key")
 	n, err = e2.srv.RewrapMasterKey(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n)

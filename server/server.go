@@ -14,9 +14,11 @@ import (
 
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/wrappedkey"
+	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
@@ -77,9 +79,17 @@ type Config struct {
 	// idempotency records are swept (0 means DefaultSweepEvery; negative:
 	// never, for tests that sweep by hand).
 	SweepEvery time.Duration
+	// Egress is the guard every outbound connection goes through (capture
+	// webhooks): nil means a guard with no allow-list, HTTPS only — or
+	// http:// too with AllowHTTPWebhooks.
+	Egress *egress.Guard
 	// AllowHTTPWebhooks lets capture webhooks use http:// URLs (tests,
-	// private networks); otherwise they must be https://.
+	// private networks) when Egress is nil; otherwise they must be https://.
 	AllowHTTPWebhooks bool
+	// Outbox configures the durable queue of webhooks; its Store, Keyring
+	// and Logger are the server's. Its clock is its own (time.Now unless
+	// set): its waits — backoff, leases — are real ones.
+	Outbox outbox.Config
 
 	// Logger receives the access log and errors, through
 	// NewRedactingHandler. Nil means slog.Default().
@@ -101,6 +111,7 @@ type Server struct {
 	capture     *capture.Service
 	tokens      *securetoken.Service // the secure-token API's; see tokenapi.go
 	auth        *authenticator
+	outbox      *outbox.Outbox
 	idem        *idempotency.Keeper // refuses, under the request's key, what fails before the library's work
 	sweeper     *expiry.Sweeper
 	metrics     *metrics
@@ -186,11 +197,22 @@ func New(cfg Config) (*Server, error) {
 	cfg.Accounts, cfg.APIKeys = nil, nil
 	s.cfg = cfg
 
+	if cfg.Egress == nil {
+		if cfg.Egress, err = egress.New(egress.Config{AllowHTTP: cfg.AllowHTTPWebhooks}); err != nil {
+			return nil, err
+		}
+		s.cfg.Egress = cfg.Egress
+	}
+	oc := cfg.Outbox
+	oc.Store, oc.Keyring, oc.Logger = cfg.Store, cfg.Keyring, s.log
+	if s.outbox, err = outbox.Open(ctx, oc); err != nil {
+		return nil, fmt.Errorf("server: opening the outbox: %w", err)
+	}
 	if s.vault, err = vault.Open(ctx, vault.Config{Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, Now: cfg.Now}); err != nil {
 		return nil, fmt.Errorf("server: opening the vault: %w", err)
 	}
 	s.capture, err = capture.New(capture.Config{
-		Store: cfg.Store, Vault: s.vault, AllowHTTPWebhooks: cfg.AllowHTTPWebhooks, Logger: s.log, Now: cfg.Now,
+		Store: cfg.Store, Vault: s.vault, Outbox: s.outbox, Egress: cfg.Egress, Logger: s.log, Now: cfg.Now,
 		// A single-use-token grant captures for the secure-token API.
 		SingleUseDetails: securetoken.CapturedSource,
 	})
@@ -215,7 +237,11 @@ func New(cfg Config) (*Server, error) {
 
 	bg, stop := context.WithCancel(context.Background())
 	s.bgCancel, s.bgDone = stop, make(chan struct{})
-	go s.sweepLoop(bg)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.sweepLoop(bg) }()
+	go func() { defer wg.Done(); s.outbox.Run(bg) }()
+	go func() { wg.Wait(); close(s.bgDone) }()
 	return s, nil
 }
 
@@ -380,7 +406,6 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // Config.SweepEvery until Shutdown. Several servers on one store may all
 // sweep: each batch is a transaction.
 func (s *Server) sweepLoop(ctx context.Context) {
-	defer close(s.bgDone)
 	if s.cfg.SweepEvery < 0 {
 		<-ctx.Done()
 		return

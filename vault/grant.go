@@ -74,7 +74,7 @@ func (v *Vault) StoreForRecipient(ctx context.Context, owner, user, recipient st
 		if err != nil || rec.Recipient != recipient {
 			return ErrWrongKey
 		}
-		return v.putNew(tx, key, &itemRecord{Wrap: wrapAge, WrappedDK: wrapped, Sealed: sealed, Number: fp}, opts.Within)
+		return v.putNew(tx, key, &itemRecord{Wrap: wrapAge, WrappedDK: wrapped, Sealed: sealed, Number: fp}, ref, doc, opts.Within)
 	})
 	if err != nil {
 		return ItemRef{}, err
@@ -109,7 +109,7 @@ func (v *Vault) UpdateWithKey(ctx context.Context, owner, user string, ref ItemR
 		if id, err := crypto.SealedKeyID(rec.Sealed); err != nil || id != dk.ID() {
 			return ErrItemNotFound // replaced: not the item the grant was made for
 		}
-		if merged, err = v.merge(tx, rec, dk, ad, mergePatch, opts); err != nil {
+		if merged, err = v.merge(tx, ref, rec, dk, ad, mergePatch, opts); err != nil {
 			return err
 		}
 		version = rec.Version

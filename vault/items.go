@@ -54,10 +54,12 @@ type TokenizeOptions struct {
 	// may have.
 	AllowedFields []string
 	// Within, when not nil, runs inside the transaction that writes the
-	// item, before the write; an error from it aborts the write and is
-	// returned. Package capture uses it to check and use up a grant in the
-	// same transaction as the write it authorizes.
-	Within func(tx store.Tx) error
+	// item, with the item's reference and its document as it is being
+	// stored (valid only during the call: it is card data); an error from
+	// it aborts the write and is returned. Package capture uses it to check
+	// and use up a grant, and to queue the grant's webhook, in the same
+	// transaction as the write they belong to.
+	Within func(tx store.Tx, ref ItemRef, doc []byte) error
 }
 
 // UpdateOptions tune Update.
@@ -68,8 +70,8 @@ type UpdateOptions struct {
 	// IfVersion, when not 0, makes the update fail with ErrVersion unless
 	// the item is at that version.
 	IfVersion uint64
-	// Within is as for TokenizeOptions.
-	Within func(tx store.Tx) error
+	// Within is as for TokenizeOptions; doc is the merged item.
+	Within func(tx store.Tx, ref ItemRef, doc []byte) error
 }
 
 // itemRecord is what is stored for an item.
@@ -285,7 +287,7 @@ func (v *Vault) Tokenize(ctx context.Context, c Credentials, doc []byte, opts To
 	defer dk.Wipe()
 	sealed := dk.Seal(doc, ad)
 	err = v.withKey(ctx, c, true, func(tx store.Tx, uk *unlockedKey) error {
-		return v.putNew(tx, key, &itemRecord{Wrap: wrapKEK, WrappedDK: uk.kek.Wrap(dk, ad), Sealed: sealed, Number: fp}, opts.Within)
+		return v.putNew(tx, key, &itemRecord{Wrap: wrapKEK, WrappedDK: uk.kek.Wrap(dk, ad), Sealed: sealed, Number: fp}, ref, doc, opts.Within)
 	})
 	if err != nil {
 		return ItemRef{}, err
@@ -295,9 +297,9 @@ func (v *Vault) Tokenize(ctx context.Context, c Credentials, doc []byte, opts To
 
 // putNew stores a new item, replacing (and superseding the version of) an
 // item at the same address, after within.
-func (v *Vault) putNew(tx store.Tx, key []byte, rec *itemRecord, within func(store.Tx) error) error {
+func (v *Vault) putNew(tx store.Tx, key []byte, rec *itemRecord, ref ItemRef, doc []byte, within func(store.Tx, ItemRef, []byte) error) error {
 	if within != nil {
-		if err := within(tx); err != nil {
+		if err := within(tx, ref, doc); err != nil {
 			return err
 		}
 	}
@@ -405,7 +407,7 @@ func (v *Vault) Update(ctx context.Context, c Credentials, ref ItemRef, mergePat
 		if rec.Wrap == wrapAge {
 			rec.Wrap, rec.WrappedDK = wrapKEK, uk.kek.Wrap(dk, ad)
 		}
-		if _, err := v.merge(tx, rec, dk, ad, mergePatch, opts); err != nil {
+		if _, err := v.merge(tx, ref, rec, dk, ad, mergePatch, opts); err != nil {
 			return err
 		}
 		version = rec.Version
@@ -423,12 +425,7 @@ func (v *Vault) checkUpdate(ref ItemRef, mergePatch []byte, opts UpdateOptions) 
 
 // merge applies mergePatch to the item rec holds, in place, under the
 // immutability and version rules, and returns the merged document.
-func (v *Vault) merge(tx store.Tx, rec *itemRecord, dk *crypto.DataKey, ad, mergePatch []byte, opts UpdateOptions) ([]byte, error) {
-	if opts.Within != nil {
-		if err := opts.Within(tx); err != nil {
-			return nil, err
-		}
-	}
+func (v *Vault) merge(tx store.Tx, ref ItemRef, rec *itemRecord, dk *crypto.DataKey, ad, mergePatch []byte, opts UpdateOptions) ([]byte, error) {
 	if opts.IfVersion != 0 && rec.Version != opts.IfVersion {
 		return nil, fmt.Errorf("%w: at version %d, not %d", ErrVersion, rec.Version, opts.IfVersion)
 	}
@@ -446,6 +443,11 @@ func (v *Vault) merge(tx store.Tx, rec *itemRecord, dk *crypto.DataKey, ad, merg
 	}
 	if len(merged) > v.maxItem {
 		return nil, fmt.Errorf("%w: the merged item would be %d bytes, at most %d", ErrTooLarge, len(merged), v.maxItem)
+	}
+	if opts.Within != nil {
+		if err := opts.Within(tx, ref, merged); err != nil {
+			return nil, err
+		}
 	}
 	rec.Sealed = dk.Seal(merged, ad)
 	rec.Version++
