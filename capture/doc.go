@@ -37,11 +37,20 @@
 // in a frame. [ParseForm] checks a create-form request and returns a [Form];
 // [Service.CreateForm] keeps it, and [Service.ServeFormPage] answers
 // GET <link>?unique_id=<grant id>&secret=<grant secret> with
-// [Form.ServePage], which renders the page of package
+// [Form.ServePage], which renders the card page of package
 // [github.com/cardvault/cardvault/capture/formpage] with a strict
 // Content-Security-Policy. The page posts the visible fields to the grant,
 // so a grant made for a form can carry [Form.VisibleFields] as its field
 // allow-list.
+//
+// No merchant code runs while card fields exist. The card page holds no
+// callback; after a reply that a callback handles, it removes its fields
+// and replaces itself with the form's result page, GET <link>?view=result
+// (served by the same route and the same ServePage), handing over the reply
+// and the posted fields without the CVV and with the card and account
+// numbers masked. There the callback runs in a Worker, with no DOM and no
+// network, under a sandboxed policy of its own; package formpage documents
+// both pages and their policies.
 //
 // # Single-use tokens
 //

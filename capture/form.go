@@ -91,7 +91,10 @@ type Form struct {
 	// order.
 	Fields []FieldOption
 	// SuccessCallback and ErrorCallback are the decoded JavaScript of the
-	// callbacks (function expressions), empty for none.
+	// callbacks (function expressions), empty for none. They never reach
+	// the card page: they run on the form's result page, in a Worker with
+	// no DOM, after the card page removed its fields (see ServePage and
+	// package formpage).
 	SuccessCallback, ErrorCallback string
 	// CSS is the decoded embedded CSS, empty for none.
 	CSS string
@@ -177,8 +180,10 @@ func (f *Form) frameAncestors() []string {
 //	}
 //
 // Base64 is the standard alphabet, with or without padding, of UTF-8 text.
-// A callback may not contain "</script" or "<!--", the CSS may not contain
-// "</style" (see [formpage.CheckCallback]). A frame ancestor is an origin —
+// A callback is checked only for being text ([formpage.CheckCallback]): it
+// is never spliced into a script, but kept as data and run in a Worker
+// after a submission, so its content is no security boundary. The CSS may
+// not contain "</style" ([formpage.CheckCSS]). A frame ancestor is an origin —
 // https://host[:port], or http:// for localhost and 127.0.0.0/8 only, with
 // no path — or 'self', or 'none' alone. Unknown members are refused rather
 // than ignored: a mistyped "field_option" would otherwise show every field.
@@ -676,24 +681,41 @@ type PageOptions struct {
 	Now time.Time
 }
 
-// ServePage answers a request for the form's page,
-// GET <link>?unique_id=<grant id>&secret=<grant secret>[&reference=...].
-// It sets the page's security headers (see [formpage.Page.SetHeaders]:
-// a Content-Security-Policy with a fresh nonce and the form's frame
-// ancestors, Referrer-Policy no-referrer, Cache-Control no-store,
-// nosniff) and writes:
+// The query of a form's result page: the card page hands over to
+// <link>?view=result, given as "?view=result", a reference relative to the
+// card page's own URL, so that it keeps whatever path prefix the browser
+// sees.
+const (
+	resultViewParam = "view"
+	resultViewValue = "result"
+	resultURL       = "?" + resultViewParam + "=" + resultViewValue
+)
+
+// ServePage answers a request for the form's pages on its link:
 //
-//   - 200 and the form, posting to CapturePath + unique_id;
-//   - 410 and "This form has expired" with no fields, when the grant is
-//     closed or past GrantExpiresAt;
-//   - 400 and a notice with no fields, when unique_id or secret is
-//     missing;
+//   - GET <link>?unique_id=<grant id>&secret=<grant secret>[&reference=...],
+//     the card page, with the policy of [formpage.Page.SetHeaders] (a
+//     fresh nonce, no 'unsafe-inline' or 'unsafe-eval', the form's frame
+//     ancestors), Referrer-Policy no-referrer, Cache-Control no-store,
+//     nosniff. It writes 200 and the form, posting to CapturePath +
+//     unique_id; 410 and "This form has expired" with no fields, when the
+//     grant is closed or past GrantExpiresAt; 400 and a notice with no
+//     fields, when unique_id or secret is missing.
+//   - GET <link>?view=result, the result page, where the card page hands
+//     a reply over to the form's callbacks once its fields are gone (see
+//     package [formpage]): 200, with the policy of
+//     [formpage.ResultPage.SetHeaders] (sandbox allow-scripts, no
+//     connection, 'unsafe-eval' for the callback's worker). It needs no
+//     grant and takes no secret, and opt is not used.
 //   - 405 for a method other than GET or HEAD.
 //
-// The secret is read by the page's script from its own URL; ServePage
-// never writes it into the HTML. The server loads the form (and, to fill
-// opt, the grant) before it calls ServePage; it answers an unknown form id
-// itself.
+// The secret is read by the card page's script from its own URL; ServePage
+// never writes it into the HTML, and it never reaches the result page. The
+// card page holds no callback code, only whether there is one. The server
+// loads the form (and, to fill opt, the grant) before it calls ServePage;
+// it answers an unknown form id itself. A server routes both pages to
+// ServePage — GET <link> — and needs no route of its own for the result
+// page.
 func (f *Form) ServePage(w http.ResponseWriter, r *http.Request, opt PageOptions) {
 	h := w.Header()
 	// Even an error reply is for a URL that holds the secret.
@@ -705,6 +727,10 @@ func (f *Form) ServePage(w http.ResponseWriter, r *http.Request, opt PageOptions
 		return
 	}
 	q := r.URL.Query()
+	if q.Get(resultViewParam) == resultViewValue {
+		f.serveResult(w, r)
+		return
+	}
 	grantID, secret := q.Get("unique_id"), q.Get("secret")
 	if opt.CapturePath == "" {
 		opt.CapturePath = DefaultCapturePath
@@ -712,14 +738,21 @@ func (f *Form) ServePage(w http.ResponseWriter, r *http.Request, opt PageOptions
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
+	if err := f.checkCallbacks(); err != nil {
+		// The result page would refuse them: better no card page than a
+		// visitor who types a card for nothing.
+		http.Error(w, "capture: the form page could not be rendered", http.StatusInternalServerError)
+		return
+	}
 	page := formpage.Page{
-		Nonce:           formpage.NewNonce(),
-		Type:            string(f.Type),
-		CaptureURL:      opt.CapturePath + url.PathEscape(grantID),
-		SuccessCallback: f.SuccessCallback,
-		ErrorCallback:   f.ErrorCallback,
-		CSS:             f.CSS,
-		FrameAncestors:  f.frameAncestors(),
+		Nonce:              formpage.NewNonce(),
+		Type:               string(f.Type),
+		CaptureURL:         opt.CapturePath + url.PathEscape(grantID),
+		ResultURL:          resultURL,
+		HasSuccessCallback: f.SuccessCallback != "",
+		HasErrorCallback:   f.ErrorCallback != "",
+		CSS:                f.CSS,
+		FrameAncestors:     f.frameAncestors(),
 	}
 	for _, o := range f.Fields {
 		if o.Visible {
@@ -742,7 +775,46 @@ func (f *Form) ServePage(w http.ResponseWriter, r *http.Request, opt PageOptions
 		http.Error(w, "capture: the form page could not be rendered", http.StatusInternalServerError)
 		return
 	}
-	h.Set("Content-Length", strconv.Itoa(body.Len()))
+	writePage(w, r, status, &body)
+}
+
+// checkCallbacks checks the callbacks as the result page will; only a Form
+// built by hand can fail, since ParseForm and UnmarshalJSON check them.
+func (f *Form) checkCallbacks() error {
+	for _, js := range []string{f.SuccessCallback, f.ErrorCallback} {
+		if js != "" {
+			if err := formpage.CheckCallback(js); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// serveResult writes the form's result page.
+func (f *Form) serveResult(w http.ResponseWriter, r *http.Request) {
+	page := formpage.ResultPage{
+		Nonce:           formpage.NewNonce(),
+		Type:            string(f.Type),
+		SuccessCallback: f.SuccessCallback,
+		ErrorCallback:   f.ErrorCallback,
+		CSS:             f.CSS,
+		FrameAncestors:  f.frameAncestors(),
+	}
+	var body bytes.Buffer
+	if err := formpage.RenderResult(&body, &page); err != nil {
+		http.Error(w, "capture: the form page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	if err := page.SetHeaders(w.Header()); err != nil {
+		http.Error(w, "capture: the form page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	writePage(w, r, http.StatusOK, &body)
+}
+
+func writePage(w http.ResponseWriter, r *http.Request, status int, body *bytes.Buffer) {
+	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body.Bytes())

@@ -8,6 +8,7 @@ package capture_test
 // not expect.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/internal/browsertest"
+	"github.com/cardvault/cardvault/securetoken"
 )
 
 // grant is a fake capture endpoint: its secret, expiry and canned reply.
@@ -139,7 +141,10 @@ func newMerchant(t *testing.T) *merchant {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /embed", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		// The page keeps what frames post to it, as a merchant's page that
+		// listens to its form would.
 		fmt.Fprintf(w, `<!DOCTYPE html><title>Checkout</title><h1>Update your card</h1>`+
+			`<script>window.received = []; addEventListener("message", (e) => received.push({origin: e.origin, data: e.data}));</script>`+
 			`<iframe id="cv" title="Card form" width="480" height="600" src="%s"></iframe>`,
 			strings.ReplaceAll(r.URL.Query().Get("src"), `"`, "&quot;"))
 	})
@@ -178,15 +183,43 @@ func formBody(t *testing.T, fields map[string]any) string {
 	return string(b)
 }
 
+// seedFormBody is the seed's create-form request: only the CVV shows, and
+// the success callback sends the visitor to successURL with the reference
+// the vault returned. The frame ancestors are the default when none are
+// given.
+func seedFormBody(t *testing.T, successURL string, frameAncestors ...string) string {
+	t.Helper()
+	callback := "function(responseData, requestData) {\n" +
+		"const reference = responseData.reference;\n" +
+		"window.location.replace(`" + successURL + "?reference=${reference}`);\n}"
+	body := map[string]any{
+		"success_callback": b64(callback),
+		"field_options": map[string]any{
+			"reference": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false},
+			"expiry": map[string]bool{"visible": false}, "card_number": map[string]bool{"visible": false},
+		},
+	}
+	if len(frameAncestors) > 0 {
+		body["frame_ancestors"] = frameAncestors
+	}
+	return formBody(t, body)
+}
+
 // requireJSON compares a posted body with want, key by key. A mismatch names
 // the key, never the value: they are card data, if only test cards.
 func requireJSON(t *testing.T, want map[string]string, body []byte) {
 	t.Helper()
 	var got map[string]string
 	require.True(t, json.Unmarshal(body, &got) == nil, "the post is a JSON object of strings")
-	require.ElementsMatch(t, slices.Collect(maps.Keys(want)), slices.Collect(maps.Keys(got)), "the posted fields")
+	requireFields(t, want, got, "the posted fields")
+}
+
+// requireFields compares fields with want, naming keys, never values.
+func requireFields(t *testing.T, want, got map[string]string, what string) {
+	t.Helper()
+	require.ElementsMatch(t, slices.Collect(maps.Keys(want)), slices.Collect(maps.Keys(got)), what)
 	for k, w := range want {
-		require.True(t, got[k] == w, "the posted %s is not the expected value", k)
+		require.True(t, got[k] == w, "%s: %s is not the expected value", what, k)
 	}
 }
 
@@ -221,6 +254,49 @@ func setValue(id, value string) chromedp.Action[chromedp.Void] {
 	})()`, id, value, value))
 }
 
+// evalTab evaluates a JavaScript expression in the tab's top document.
+func evalTab[T any](t *testing.T, tab *browsertest.Tab, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(tab.Ctx, chromedp.Evaluate[T](expr))
+	require.NoError(t, err, expr)
+	return v
+}
+
+// received waits until the merchant's page got a message from a frame, and
+// returns the first as JSON: {"origin", "data"}.
+func received(t *testing.T, tab *browsertest.Tab, timeout time.Duration) string {
+	t.Helper()
+	s, err := chromedp.Run(tab.Ctx, chromedp.Poll[string](`received.length ? JSON.stringify(received[0]) : null`,
+		chromedp.WithPollingTimeout(timeout)))
+	require.NoError(t, err, "no message from the frame")
+	return s
+}
+
+// waitFor evaluates expr in a tab's or frame's target (ctx) until it is
+// true, across the navigation from the card page to the result page.
+func waitFor(t *testing.T, ctx context.Context, expr string, timeout time.Duration) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		return err == nil && ok
+	}, timeout, 20*time.Millisecond, expr)
+}
+
+// requireResultPage checks that the frame shows a form's result page, and
+// what it is: no field of any kind, no secret in its URL, the fragment
+// read and dropped, and an opaque origin without the vault's storage.
+func requireResultPage(t *testing.T, f *browsertest.Frame) {
+	t.Helper()
+	waitFor(t, f.Ctx, `location.search === "?view=result" && document.readyState === "complete"`, 10*time.Second)
+	require.Zero(t, evalIn[int](t, f, `document.querySelectorAll("input, select, textarea, form, button").length`),
+		"the result page has no field")
+	require.False(t, evalIn[bool](t, f, `location.href.includes("secret")`), "the secret does not travel to the result page")
+	require.Empty(t, evalIn[string](t, f, `location.hash`), "the fragment is read and dropped")
+	require.Equal(t, "null", evalIn[string](t, f, `self.origin`), "the sandbox makes the origin opaque")
+	require.Equal(t, "SecurityError", evalIn[string](t, f, `(() => { try { localStorage.length; return "storage"; } catch (e) { return e.name; } })()`),
+		"and keeps the vault origin's storage out of reach")
+}
+
 func TestFormInBrowser(t *testing.T) {
 	started := time.Now()
 	b := browsertest.Start(t)
@@ -228,21 +304,20 @@ func TestFormInBrowser(t *testing.T) {
 	m := newMerchant(t)
 	nextYear := fmt.Sprintf("%02d/%02d", int(time.Now().Month()), (time.Now().Year()+1)%100)
 	const timeout = 15 * time.Second
+	// submitExpiryAndCVV fills in a form that shows the expiry and the CVV,
+	// and submits it.
+	submitExpiryAndCVV := func(frame *browsertest.Frame) {
+		frame.Do(
+			chromedp.SendKeys(chromedp.CSS("#cv-expiry"), nextYear, frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "321", frame.Query...),
+			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+		)
+	}
 
 	// (a) The seed's flow: a CVV-only form whose success callback redirects
 	// with the reference the vault returned.
 	t.Run("seed CVV update redirects", func(t *testing.T) {
-		callback := "function(responseData, requestData) {\n" +
-			"const reference = responseData.reference;\n" +
-			"window.location.replace(`" + m.origin + "/update/success?reference=${reference}`);\n}"
-		f := v.addForm(t, "pcd", formBody(t, map[string]any{
-			"success_callback": b64(callback),
-			"field_options": map[string]any{
-				"reference": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false},
-				"expiry": map[string]bool{"visible": false}, "card_number": map[string]bool{"visible": false},
-			},
-			"frame_ancestors": []string{m.origin},
-		}))
+		f := v.addForm(t, "pcd", seedFormBody(t, m.origin+"/update/success", m.origin))
 		g := grant{secret: "S2TRYkjufkfwf8oItW2G_j1HcZ1ftMvURZwZJlbzb2BylPEPo8536sqdkO6J9i3x", expiresAt: time.Now().Add(10 * time.Minute)}
 		link := v.addGrant(f, "NjUDoEi3z8zFB33WEwSRg", g)
 
@@ -345,7 +420,8 @@ func TestFormInBrowser(t *testing.T) {
 			"card_number": "4242424242424242", "card_holder": "Ada Lovelace", "expiry": nextYear, "cvv": "123", "reference": "order-42",
 		}, posts[0].body)
 		require.True(t, posts[0].secret == "open-secret-0123456789", "the secret travels in X-PCIVault-Capture-Secret")
-		require.True(t, evalIn[bool](t, frame, `document.getElementById("cv-submit").disabled`), "no second post after success")
+		require.Zero(t, evalIn[int](t, frame, `document.querySelectorAll("input, select, button").length`),
+			"after success the fields and the button are gone: nothing left to read, no second post")
 		require.Empty(t, tab.ConsoleErrors())
 	})
 
@@ -390,25 +466,27 @@ func TestFormInBrowser(t *testing.T) {
 		require.Contains(t, tab.ConsoleErrors()[0], "status of 410 (Gone)")
 	})
 
-	// (d) The endpoint refuses: error_callback gets {code, data} and the
-	// request, and the visitor sees a clear message either way.
-	t.Run("error reply runs the error callback", func(t *testing.T) {
+	// (d) The endpoint refuses. With an error_callback the card page removes
+	// its fields and hands over to the result page, whose callback gets
+	// {code, data} and the request without the CVV; it reports to the
+	// merchant's page with parent.postMessage.
+	t.Run("error reply runs the error callback after the fields are gone", func(t *testing.T) {
 		f := v.addForm(t, "pcd", formBody(t, map[string]any{
 			"error_callback": b64(`function(error, requestData) {
-				window.seenError = JSON.stringify({code: error.code, data: error.data, fields: Object.keys(requestData)});
+				window.parent.postMessage({code: error.code, data: error.data, request: requestData,
+					document: typeof document}, "*");
 			}`),
-			"success_callback": b64(`function() { window.seenSuccess = true; }`),
+			"success_callback": b64(`function() { window.parent.postMessage("success", "*"); }`),
 			"field_options":    map[string]any{"card_number": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false}},
 			"frame_ancestors":  []string{m.origin},
 		}))
 		for _, c := range []struct {
 			name, reply, message string
 			status               int
-			final                bool
 		}{
-			{"gone", `{"error": "capture endpoint expired"}`, "This form has expired. Ask for a new link. (capture endpoint expired)", http.StatusGone, true},
-			{"refused", `{"error": "expiry: must be MM/YY"}`, "The details were refused. (expiry: must be MM/YY)", http.StatusBadRequest, false},
-			{"not JSON", "upstream exploded\n", "Something went wrong on our side. Please try again.", http.StatusBadGateway, false},
+			{"gone", `{"error": "capture endpoint expired"}`, "This form has expired. Ask for a new link.", http.StatusGone},
+			{"refused", `{"error": "expiry: must be MM/YY"}`, "The details were refused.", http.StatusBadRequest},
+			{"not JSON", "upstream exploded\n", "Something went wrong on our side. Please try again.", http.StatusBadGateway},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				id := "refusing-" + c.name
@@ -416,29 +494,29 @@ func TestFormInBrowser(t *testing.T) {
 				tab := b.NewTab(t, timeout)
 				tab.Do(chromedp.Navigate(m.embed(link)))
 				frame := tab.Frame("#cv", v.srv.URL)
-				frame.Do(
-					chromedp.SendKeys(chromedp.CSS("#cv-expiry"), nextYear, frame.Query...),
-					chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "321", frame.Query...),
-					chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
-				)
-				seen, err := chromedp.Run(frame.Ctx, chromedp.Poll[string](`window.seenError`, chromedp.WithPollingTimeout(timeout)))
-				require.NoError(t, err)
+				submitExpiryAndCVV(frame)
 				var got struct {
-					Code   int             `json:"code"`
-					Data   json.RawMessage `json:"data"`
-					Fields []string        `json:"fields"`
+					Origin string `json:"origin"`
+					Data   struct {
+						Code     int               `json:"code"`
+						Data     json.RawMessage   `json:"data"`
+						Request  map[string]string `json:"request"`
+						Document string            `json:"document"`
+					} `json:"data"`
 				}
-				require.NoError(t, json.Unmarshal([]byte(seen), &got))
-				require.Equal(t, c.status, got.Code)
+				require.NoError(t, json.Unmarshal([]byte(received(t, tab, timeout)), &got))
+				require.Equal(t, "null", got.Origin, "the callback's page has an opaque origin")
+				require.Equal(t, c.status, got.Data.Code)
 				if strings.HasPrefix(c.reply, "{") {
-					require.JSONEq(t, c.reply, string(got.Data), "data is the parsed reply")
+					require.JSONEq(t, c.reply, string(got.Data.Data), "data is the parsed reply")
 				} else {
-					require.JSONEq(t, fmt.Sprintf("%q", c.reply), string(got.Data), "data is the reply's text")
+					require.JSONEq(t, fmt.Sprintf("%q", c.reply), string(got.Data.Data), "data is the reply's text")
 				}
-				require.Equal(t, []string{"expiry", "cvv"}, got.Fields, "the callback gets the request data")
-				require.Equal(t, c.message, text(t, frame, "#cv-status"))
-				require.Equal(t, c.final, evalIn[bool](t, frame, `document.getElementById("cv-submit").disabled`))
-				require.False(t, evalIn[bool](t, frame, `!!window.seenSuccess`))
+				requireFields(t, map[string]string{"expiry": nextYear}, got.Data.Request, "the callback's requestData, without the CVV")
+				require.Equal(t, "undefined", got.Data.Document, "the callback has no DOM")
+
+				requireResultPage(t, frame)
+				require.Equal(t, c.message, text(t, frame, "#cv-status"), "the result page says what failed, from the code alone")
 				require.Len(t, v.postsTo(id), 1)
 
 				// Chromium logs the failed fetch; nothing else may fail.
@@ -447,6 +525,219 @@ func TestFormInBrowser(t *testing.T) {
 				}
 			})
 		}
+	})
+
+	// Without an error_callback nothing is handed over: the visitor sees
+	// what failed, with the reply's detail, and may try again.
+	t.Run("error reply without a callback lets the visitor retry", func(t *testing.T) {
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{
+			"success_callback": b64(`function() { window.parent.postMessage("success", "*"); }`),
+			"field_options":    map[string]any{"card_number": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false}},
+			"frame_ancestors":  []string{m.origin},
+		}))
+		link := v.addGrant(f, "refusing-no-callback", grant{secret: "s-no-callback", status: http.StatusBadRequest, reply: `{"error": "expiry: must be MM/YY"}`})
+		tab := b.NewTab(t, timeout)
+		tab.Do(chromedp.Navigate(m.embed(link)))
+		frame := tab.Frame("#cv", v.srv.URL)
+		submitExpiryAndCVV(frame)
+		require.Eventually(t, func() bool { return text(t, frame, "#cv-status") != "Saving…" && text(t, frame, "#cv-status") != "" },
+			timeout, 20*time.Millisecond)
+		require.Equal(t, "The details were refused. (expiry: must be MM/YY)", text(t, frame, "#cv-status"))
+		require.False(t, evalIn[bool](t, frame, `document.getElementById("cv-submit").disabled`), "a 400 may be retried")
+		require.Equal(t, 2, evalIn[int](t, frame, `document.querySelectorAll("input").length`), "the fields stay for the retry")
+		require.Zero(t, evalTab[int](t, tab, `received.length`), "no callback ran")
+		for _, e := range tab.ConsoleErrors() {
+			require.Contains(t, e, "status of 400")
+		}
+	})
+
+	// The review's finding 1. The old page spliced the callback into a
+	// script, so this one ran as the page loaded, read the fields as they
+	// were typed and posted them to another capture endpoint. Now it must
+	// not run on load, nor while typing, nor anywhere a card field exists.
+	t.Run("a load-time callback never runs with the card fields", func(t *testing.T) {
+		v.addGrant(capture.Form{}, "skim", grant{secret: "skim-secret"})
+		skimmer := "0);window.__pwned=1;document.title='pwned';" +
+			"setInterval(function(){ var v = Array.prototype.map.call(document.querySelectorAll('input'), function(i){ return i.value; }).join('');" +
+			" if (v) { fetch('/v1/capture/skim', {method: 'POST', headers: {'X-PCIVault-Capture-Secret': 'skim-secret'}, body: JSON.stringify({leak: v})}); } }, 10);(0"
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{
+			"success_callback": b64(skimmer), "error_callback": b64(skimmer), "frame_ancestors": []string{m.origin},
+		}))
+		link := v.addGrant(f, "hostile-grant", grant{secret: "hostile-secret"})
+		tab := b.NewTab(t, timeout)
+		tab.Do(chromedp.Navigate(m.embed(link)))
+		frame := tab.Frame("#cv", v.srv.URL)
+		notPwned := `window.__pwned === undefined && document.title !== "pwned"`
+		waitFor(t, frame.Ctx, `document.readyState === "complete"`, timeout)
+		require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran as the page loaded")
+		require.Equal(t, "Card details", evalIn[string](t, frame, `document.title`))
+		frame.Do(
+			chromedp.SendKeys(chromedp.CSS("#cv-card-number"), "4242424242424242", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-card-holder"), "Ada Lovelace", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-expiry"), nextYear, frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "123", frame.Query...),
+		)
+		require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran while the visitor typed")
+		require.Empty(t, v.postsTo("skim"), "nothing read the fields")
+		frame.Do(chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...))
+
+		requireResultPage(t, frame)
+		waitFor(t, frame.Ctx, `document.getElementById("cv-status").textContent === "Saved."`, timeout)
+		require.True(t, evalIn[bool](t, frame, notPwned), "nor on the result page: the callback runs in a worker, with no DOM")
+		require.Len(t, v.postsTo("hostile-grant"), 1)
+		require.Empty(t, v.postsTo("skim"), "no field was ever sent elsewhere")
+	})
+
+	// What a callback sees: no DOM, no network, the reply, and the request
+	// without the CVV and with the card number masked as the secure-token
+	// API masks it.
+	t.Run("the callback sees the request masked and nothing else", func(t *testing.T) {
+		observer := `function(responseData, requestData) {
+			var seen = {response: responseData, request: requestData, document: typeof document, href: window.location.href};
+			var report = function (outcome) { seen.fetched = outcome; window.parent.postMessage(seen, "*"); };
+			window.location.replace("javascript:void(window.__pwned = 1)");
+			fetch("` + v.srv.URL + `/v1/capture/skim", {method: "POST", headers: {"X-PCIVault-Capture-Secret": "skim-secret"},
+				body: JSON.stringify(requestData)}).then(function () { report("sent"); }, function () { report("refused"); });
+		}`
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{"success_callback": b64(observer), "frame_ancestors": []string{m.origin}}))
+		v.addGrant(f, "skim", grant{secret: "skim-secret"})
+		link := v.addGrant(f, "observed-grant", grant{secret: "observed-secret"})
+		tab := b.NewTab(t, timeout)
+		tab.ExpectCSPViolation("/v1/capture/skim") // the callback's fetch, refused by connect-src
+		tab.Do(chromedp.Navigate(m.embed(link)))
+		frame := tab.Frame("#cv", v.srv.URL)
+		frame.Do(
+			chromedp.SendKeys(chromedp.CSS("#cv-card-number"), "4242 4242 4242 4242", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-card-holder"), "Ada Lovelace", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-expiry"), nextYear, frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "123", frame.Query...),
+			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+		)
+		var got struct {
+			Origin string `json:"origin"`
+			Data   struct {
+				Response map[string]string `json:"response"`
+				Request  map[string]string `json:"request"`
+				Document string            `json:"document"`
+				Href     string            `json:"href"`
+				Fetched  string            `json:"fetched"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(received(t, tab, timeout)), &got))
+		require.Equal(t, "null", got.Origin)
+		requireFields(t, map[string]string{
+			"card_number": securetoken.CardNumber("4242424242424242").Masked(), "card_holder": "Ada Lovelace", "expiry": nextYear,
+		}, got.Data.Request, "the callback's requestData: no CVV, the card number masked by the secure-token API's rule")
+		require.Equal(t, "424242******4242", securetoken.CardNumber("4242424242424242").Masked())
+		require.Equal(t, "my-reference", got.Data.Response["reference"])
+		require.Equal(t, "undefined", got.Data.Document, "the callback has no DOM")
+		require.Equal(t, "refused", got.Data.Fetched, "nor any network")
+		require.Equal(t, v.srv.URL+"/v1/capture/iframe/"+f.ID+"?view=result", got.Data.Href, "its location is the result page's, without the secret")
+		require.Empty(t, v.postsTo("skim"))
+
+		requireResultPage(t, frame)
+		require.True(t, evalIn[bool](t, frame, `window.__pwned === undefined`), "a javascript: URL is not followed")
+		require.Equal(t, "Saved.", text(t, frame, "#cv-status"))
+		var refused bool
+		for _, e := range tab.ConsoleErrors() {
+			refused = refused || strings.Contains(e, "may only navigate to an http or https URL")
+		}
+		require.True(t, refused, "the refused navigation is logged: %q", tab.ConsoleErrors())
+	})
+
+	t.Run("the callback sees a bank account masked", func(t *testing.T) {
+		f := v.addForm(t, "ach", formBody(t, map[string]any{
+			"success_callback": b64(`(res, req) => window.parent.postMessage(req, "*")`), "frame_ancestors": []string{m.origin},
+		}))
+		link := v.addGrant(f, "observed-bank", grant{secret: "observed-bank-secret"})
+		tab := b.NewTab(t, timeout)
+		tab.Do(chromedp.Navigate(m.embed(link)))
+		frame := tab.Frame("#cv", v.srv.URL)
+		frame.Do(
+			chromedp.SendKeys(chromedp.CSS("#cv-account-holder"), "Grace Hopper", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-routing-number"), "011000015", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-account-number"), "000123456789", frame.Query...),
+			setValue("cv-account-type", "checking"),
+			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+		)
+		var got struct {
+			Data map[string]string `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(received(t, tab, timeout)), &got))
+		requireFields(t, map[string]string{
+			"account_holder": "Grace Hopper", "routing_number": "011000015", "account_type": "checking",
+			"account_number": securetoken.AccountNumber("000123456789").Masked(),
+		}, got.Data, "the callback's requestData: the account number masked by the secure-token API's rule")
+		require.Equal(t, "*****6789", securetoken.AccountNumber("000123456789").Masked())
+		requireJSON(t, map[string]string{
+			"account_holder": "Grace Hopper", "routing_number": "011000015", "account_number": "000123456789", "account_type": "checking",
+		}, v.postsTo("observed-bank")[0].body)
+		requireResultPage(t, frame)
+		require.Empty(t, tab.ConsoleErrors())
+	})
+
+	// The page's masks are ports of the Go ones: held to them here, edge
+	// cases included (short numbers, a value already masked), through
+	// unchecked fields that post what was typed.
+	t.Run("the page masks as the secure-token API does", func(t *testing.T) {
+		f := v.addForm(t, "custom", formBody(t, map[string]any{
+			"success_callback": b64(`(res, req) => window.parent.postMessage(req, "*")`),
+			"field_options": map[string]any{
+				"card_number": map[string]bool{"visible": true, "validate": false}, "account_number": map[string]bool{"visible": true, "validate": false},
+				"cvv": map[string]bool{"visible": true, "validate": false},
+			},
+			"frame_ancestors": []string{m.origin},
+		}))
+		for i, c := range []struct{ card, account string }{
+			{"378282246310005", "1234567"},
+			{"12345678901", "1234"},
+			{"6011000990139424123", "*****9876"},
+		} {
+			link := v.addGrant(f, fmt.Sprint("mask-", i), grant{secret: "mask-secret"})
+			tab := b.NewTab(t, timeout)
+			tab.Do(chromedp.Navigate(m.embed(link)))
+			frame := tab.Frame("#cv", v.srv.URL)
+			frame.Do(
+				chromedp.SendKeys(chromedp.CSS("#cv-card-number"), c.card, frame.Query...),
+				chromedp.SendKeys(chromedp.CSS("#cv-account-number"), c.account, frame.Query...),
+				chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "1", frame.Query...),
+				chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
+			)
+			var got struct {
+				Data map[string]string `json:"data"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(received(t, tab, timeout)), &got))
+			requireFields(t, map[string]string{
+				"card_number":    securetoken.CardNumber(c.card).Masked(),
+				"account_number": securetoken.AccountNumber(c.account).Masked(),
+			}, got.Data, fmt.Sprint("case ", i))
+		}
+	})
+
+	// The seed's callback with the form as a page of its own (the visitor
+	// was redirected to it): the result page replaces it, and the callback
+	// sends the visitor on.
+	t.Run("seed callback redirects a page of its own", func(t *testing.T) {
+		f := v.addForm(t, "pcd", seedFormBody(t, m.origin+"/update/top-success"))
+		link := v.addGrant(f, "top-seed-grant", grant{secret: "top-seed-secret"})
+		tab := b.NewTab(t, timeout)
+		tab.Do(chromedp.Navigate(link))
+		entries := evalTab[int](t, tab, `history.length`)
+		tab.Do(
+			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "145"),
+			chromedp.Click(chromedp.CSS("#cv-submit")),
+		)
+		require.Eventually(t, func() bool { return len(m.hitsTo("/update/top-success")) == 1 }, timeout, 20*time.Millisecond,
+			"the success callback redirects to the merchant")
+		hit := m.hitsTo("/update/top-success")[0]
+		require.Equal(t, "my-reference", hit.URL.Query().Get("reference"))
+		require.Empty(t, hit.Header.Get("Referer"))
+		requireJSON(t, map[string]string{"cvv": "145"}, v.postsTo("top-seed-grant")[0].body)
+		// location.replace twice: neither the card page (its URL holds the
+		// secret) nor the result page is left in the history.
+		waitFor(t, tab.Ctx, `location.pathname === "/update/top-success"`, timeout)
+		require.Equal(t, entries, evalTab[int](t, tab, `history.length`))
+		require.Empty(t, tab.ConsoleErrors())
 	})
 
 	// (e) frame-ancestors: a site the form does not list cannot frame it.
@@ -487,6 +778,9 @@ func TestFormInBrowser(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "Saved.", got)
 		requireJSON(t, map[string]string{"cvv": "999"}, v.postsTo("top-grant")[0].body)
+		n, err := chromedp.Run(tab.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("input, select, button").length`))
+		require.NoError(t, err)
+		require.Zero(t, n, "no callback: the page stays, without its fields")
 		require.Empty(t, tab.ConsoleErrors())
 	})
 

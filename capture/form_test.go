@@ -103,6 +103,21 @@ func TestParseFormOptions(t *testing.T) {
 		"origins are lower-cased, the default port dropped, duplicates removed")
 }
 
+// A callback is data, never part of a script: text that would end a
+// script element or start a comment is kept as it is.
+func TestParseFormKeepsAnyCallbackText(t *testing.T) {
+	for _, js := range []string{
+		"function(){ return '</script><script>alert(1)</script>'; }",
+		"function(){ '<!--' }",
+		"0);window.__pwned=1;document.title='pwned';(0",
+	} {
+		f, err := capture.ParseForm("pcd", []byte(`{"success_callback": "`+b64(js)+`", "error_callback": "`+b64(js)+`"}`), created)
+		require.NoError(t, err, "%q", js)
+		require.Equal(t, js, f.SuccessCallback)
+		require.Equal(t, js, f.ErrorCallback)
+	}
+}
+
 func TestParseFormRefuses(t *testing.T) {
 	cases := []struct {
 		name, typ, body string
@@ -133,8 +148,9 @@ func TestParseFormRefuses(t *testing.T) {
 			[]string{"/success_callback"}},
 		{"callback non-zero trailing bits", "pcd", `{"success_callback": "YR=="}`, []string{"/success_callback"}},
 		{"callback invalid UTF-8", "pcd", `{"error_callback": "` + b64("f\xff") + `"}`, []string{"/error_callback"}},
-		{"callback ends the script", "pcd", `{"success_callback": "` + b64("function(){}</script><script>alert(1)") + `"}`, []string{"/success_callback"}},
-		{"callback opens a comment", "pcd", `{"error_callback": "` + b64("function(){ '<!--' }") + `"}`, []string{"/error_callback"}},
+		{"callback not UTF-8", "pcd", `{"success_callback": "` + b64("function(){ '\xff' }") + `"}`, []string{"/success_callback"}},
+		{"callback with a NUL", "pcd", `{"error_callback": "` + b64("function(){}\x00") + `"}`, []string{"/error_callback"}},
+		{"callback blank", "pcd", `{"error_callback": "` + b64(" \n\t") + `"}`, []string{"/error_callback"}},
 		{"callback too long", "pcd", `{"success_callback": "` + b64(strings.Repeat("x", capture.MaxCallback+1)) + `"}`, []string{"/success_callback"}},
 		{"callback blank", "pcd", `{"success_callback": "` + b64("  \n") + `"}`, []string{"/success_callback"}},
 		{"css ends the style", "pcd", `{"embedded_css": "` + b64("a{}</STYLE>") + `"}`, []string{"/embedded_css"}},
@@ -188,7 +204,7 @@ func TestParseFormErrorsDoNotQuoteValues(t *testing.T) {
 	// A callback is not secret, but messages follow one rule for every
 	// value: name the field, never echo the input.
 	const marker = "MARKER0123456789"
-	body := `{"success_callback": "` + b64("function(){ '"+marker+"' }</script>") + `", "frame_ancestors": ["https://` + marker + `.example/x"]}`
+	body := `{"success_callback": "` + b64("function(){ '"+marker+"' }\x00") + `", "frame_ancestors": ["https://` + marker + `.example/x"]}`
 	_, err := capture.ParseForm("pcd", []byte(body), created)
 	require.Error(t, err)
 	require.NotContains(t, strings.ToLower(err.Error()), strings.ToLower(marker))
@@ -214,7 +230,7 @@ func TestFormJSONRoundTrip(t *testing.T) {
 		"version":         func(m map[string]any) { m["v"] = 2 },
 		"id":              func(m map[string]any) { m["id"] = "short" },
 		"type":            func(m map[string]any) { m["type"] = "pan" },
-		"callback":        func(m map[string]any) { m["success_callback"] = "</script>" },
+		"callback":        func(m map[string]any) { m["success_callback"] = "function(){}\x00" },
 		"css":             func(m map[string]any) { m["css"] = "</style>" },
 		"unknown field":   func(m map[string]any) { m["fields"].(map[string]any)["pan"] = map[string]any{"visible": true} },
 		"missing field":   func(m map[string]any) { delete(m["fields"].(map[string]any), "cvv") },
@@ -294,6 +310,8 @@ func TestServePage(t *testing.T) {
 		require.Len(t, nonce, 22)
 		require.Equal(t, "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+"'; connect-src 'self'; "+
 			"img-src data:; font-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'self' https:", csp)
+		require.NotContains(t, csp, "'unsafe-eval'", "no eval while card fields exist")
+		require.NotContains(t, csp, "'unsafe-inline'")
 		require.Equal(t, "no-referrer", h.Get("Referrer-Policy"))
 		require.Equal(t, "no-store", h.Get("Cache-Control"))
 		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"))
@@ -303,11 +321,38 @@ func TestServePage(t *testing.T) {
 		require.Contains(t, html, `data-capture-url="/v1/capture/NjUDoEi3z8zFB33WEwSRg"`)
 		require.Contains(t, html, `id="cv-cvv"`)
 		require.NotContains(t, html, `id="cv-card-number"`)
-		require.Contains(t, html, `<script nonce="`+nonce+`" id="cv-success-callback">`)
+		require.Contains(t, html, `data-result-url="?view=result" data-success-callback>`)
+		require.NotContains(t, html, "mywebsite.com/update/success", "the card page does not hold the callback's code")
+		require.Equal(t, 2, strings.Count(html, "<script"), "cardvault's two scripts, nothing else")
 		require.False(t, strings.Contains(html, "S2TRYkjufkfwf8oItW2G"), "the secret never goes into the HTML")
 
 		again := serve("GET", link+query, capture.PageOptions{})
 		require.NotEqual(t, nonce, nonceOf(t, again.Header().Get("Content-Security-Policy")), "a fresh nonce per response")
+	})
+	t.Run("result page", func(t *testing.T) {
+		// What the card page navigates to: ?view=result, relative to its own
+		// link. The grant does not matter, and a closed one changes nothing.
+		rec := serve("GET", link+"?view=result", capture.PageOptions{GrantClosed: true})
+		require.Equal(t, http.StatusOK, rec.Code)
+		h := rec.Header()
+		csp := h.Get("Content-Security-Policy")
+		nonce := nonceOf(t, csp)
+		require.Equal(t, "sandbox allow-scripts; default-src 'none'; script-src 'nonce-"+nonce+"' 'unsafe-eval'; worker-src blob:; "+
+			"style-src 'nonce-"+nonce+"'; img-src data:; font-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'self' https:", csp)
+		require.Equal(t, "no-referrer", h.Get("Referrer-Policy"))
+		require.Equal(t, "no-store", h.Get("Cache-Control"))
+		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"))
+		html := rec.Body.String()
+		require.Contains(t, html, `<script type="application/json" id="cv-callbacks">{"success":"function(responseData, requestData) {\nconst reference`)
+		for _, s := range []string{"<input", "<select", "<form", "data-capture-url"} {
+			require.NotContains(t, html, s)
+		}
+
+		head := serve("HEAD", link+"?view=result", capture.PageOptions{})
+		require.Equal(t, http.StatusOK, head.Code)
+		require.Zero(t, head.Body.Len())
+		require.Equal(t, rec.Header().Get("Content-Length"), head.Header().Get("Content-Length"))
+		require.Equal(t, http.StatusMethodNotAllowed, serve("POST", link+"?view=result", capture.PageOptions{}).Code)
 	})
 	t.Run("capture path and escaping", func(t *testing.T) {
 		rec := serve("GET", link+"?unique_id=a%2Fb%20c&secret=s", capture.PageOptions{CapturePath: "/vault/capture/"})
@@ -368,11 +413,13 @@ func TestServePage(t *testing.T) {
 	})
 	t.Run("damaged form", func(t *testing.T) {
 		g := f
-		g.SuccessCallback = "</script>" // only reachable by building a Form by hand
-		rec := httptest.NewRecorder()
-		g.ServePage(rec, httptest.NewRequest("GET", link+query, nil), capture.PageOptions{})
-		require.Equal(t, http.StatusInternalServerError, rec.Code)
-		require.NotContains(t, rec.Body.String(), "</script>")
-		require.Equal(t, "no-referrer", rec.Header().Get("Referrer-Policy"))
+		g.SuccessCallback = "function(){ '\xff' }" // only reachable by building a Form by hand
+		for _, target := range []string{link + query, link + "?view=result"} {
+			rec := httptest.NewRecorder()
+			g.ServePage(rec, httptest.NewRequest("GET", target, nil), capture.PageOptions{})
+			require.Equal(t, http.StatusInternalServerError, rec.Code, target)
+			require.NotContains(t, rec.Body.String(), "<input")
+			require.Equal(t, "no-referrer", rec.Header().Get("Referrer-Policy"))
+		}
 	})
 }

@@ -1,12 +1,16 @@
-// cardvault hosted form. It checks what the visitor typed, posts the visible
-// fields as JSON to the capture endpoint named by the form's
-// data-capture-url, with the secret from the page's query string in the
-// X-PCIVault-Capture-Secret header, and then runs the merchant's callback
-// (window.cardvaultForm.success / .error, set by the nonce'd scripts before
-// this one) or shows a plain message.
+// cardvault hosted form, the card page. It checks what the visitor typed,
+// posts the visible fields as JSON to the capture endpoint named by the
+// form's data-capture-url, with the secret from the page's query string in
+// the X-PCIVault-Capture-Secret header, and then either shows a plain
+// message or — when the form has a callback for the outcome
+// (data-success-callback, data-error-callback) — removes every field and
+// replaces itself with the result page (data-result-url), which runs the
+// merchant's callback. No merchant code ever runs on this page: it does not
+// even hold it.
 //
 // It never posts when a checked field is invalid, never writes HTML from
-// data (textContent only), and keeps the secret out of the DOM.
+// data (textContent only), and keeps the secret out of the DOM and out of
+// the result page.
 (function () {
   "use strict";
 
@@ -20,7 +24,10 @@
   var params = new URLSearchParams(window.location.search);
   var secret = params.get("secret") || "";
   var captureURL = form.getAttribute("data-capture-url") || "";
-  var callbacks = window.cardvaultForm || {};
+  var resultURL = form.getAttribute("data-result-url") || "";
+  var handOverSuccess = form.hasAttribute("data-success-callback");
+  var handOverFailure = form.hasAttribute("data-error-callback");
+  var messages = window.cardvaultMessages;
   var busy = false;
 
   function input(name) {
@@ -289,53 +296,133 @@
     }
   });
 
-  var FAILURE_MESSAGES = {
-    0: "The form could not reach the server. Check your connection and try again.",
-    400: "The details were refused.",
-    401: "This form is no longer valid. Ask for a new link.",
-    403: "This form is no longer valid. Ask for a new link.",
-    404: "This form has expired. Ask for a new link.",
-    410: "This form has expired. Ask for a new link.",
-    413: "The details are too large.",
-    422: "The details were refused.",
-    423: "This form is locked after too many attempts. Ask for a new link.",
-    429: "Too many attempts. Wait a moment and try again."
-  };
   // Statuses after which another attempt cannot succeed.
   var FINAL = { 401: true, 403: true, 404: true, 410: true, 423: true };
 
   function failureMessage(code, data) {
-    var msg = FAILURE_MESSAGES[code] ||
-      (code >= 500 ? "Something went wrong on our side. Please try again." : "The details could not be saved.");
+    var msg = messages.failure(code);
     if (data && typeof data === "object" && typeof data.error === "string" && data.error !== "") {
       msg += " (" + data.error + ")";
     }
     return msg;
   }
 
-  function runCallback(fn, a, b) {
-    try {
-      fn(a, b);
-    } catch (e) {
-      console.error("cardvault form: the callback failed:", e);
+  function stars(n) {
+    return new Array(n + 1).join("*");
+  }
+
+  // maskCardNumber and maskAccountNumber are the secure-token API's masks
+  // (securetoken.CardNumber.Masked, securetoken.AccountNumber.Masked),
+  // ported: a browser test holds them to the Go functions. A card number
+  // keeps its first six and last four digits, with one "*" for each digit
+  // between, and is all stars when shorter than twelve; an account number
+  // is "*****" and its last four, fewer when it is shorter than eight so
+  // that half of it stays hidden.
+  function maskCardNumber(n) {
+    if (n.length < 12) {
+      return stars(n.length);
     }
+    return n.slice(0, 6) + stars(n.length - 10) + n.slice(n.length - 4);
+  }
+
+  function maskAccountNumber(n) {
+    if (n === "" || n.indexOf("*****") === 0) {
+      return n;
+    }
+    var shown = n.length < 8 ? Math.floor(n.length / 2) : 4;
+    return "*****" + n.slice(n.length - shown);
+  }
+
+  // callbackView is what a callback may see of the posted fields: no CVV,
+  // the card and account numbers masked, the rest as posted.
+  function callbackView(requestData) {
+    var out = {};
+    for (var name in requestData) {
+      if (!Object.prototype.hasOwnProperty.call(requestData, name) || name === "cvv") {
+        continue;
+      }
+      var v = requestData[name];
+      if (name === "card_number") {
+        v = maskCardNumber(v);
+      } else if (name === "account_number") {
+        v = maskAccountNumber(v);
+      }
+      out[name] = v;
+    }
+    return out;
+  }
+
+  // removeFields takes every field and the button out of the page,
+  // cleared first, so that nothing after a reply finds what was typed.
+  // The status line stays.
+  function removeFields() {
+    var fields = form.querySelectorAll("[data-field]");
+    for (var i = 0; i < fields.length; i++) {
+      var el = fields[i];
+      el.value = "";
+      var wrapper = el.closest(".cv-field") || el;
+      wrapper.parentNode.removeChild(wrapper);
+    }
+    if (submitEl.parentNode) {
+      submitEl.parentNode.removeChild(submitEl);
+    }
+    brandEl = null;
+  }
+
+  // The fragment the result page reads is at most this long (result.js
+  // refuses longer ones); a reply too large to fit is handed over as null.
+  var MAX_HANDOVER = 256 * 1024;
+
+  // handOver replaces this page, in the same window, with the result page,
+  // which runs the callback for kind ("success" or "failure"). The fields
+  // are gone by then; the fragment carries the reply and the callback's
+  // view of the request, never the secret. location.replace also drops
+  // this page's history entry, whose URL holds the secret.
+  function handOver(kind, code, data, requestData) {
+    var target;
+    try {
+      target = new URL(resultURL, window.location.href);
+    } catch (e) {
+      target = null;
+    }
+    if (!target || target.origin !== window.location.origin) {
+      setStatus(kind === "success" ? messages.saved : failureMessage(code, data), kind === "success" ? "success" : "failure");
+      console.error("cardvault form: the result page is not on this page's origin");
+      return;
+    }
+    var handover = { v: 1, kind: kind, code: code, data: data, request: callbackView(requestData) };
+    var fragment = encodeURIComponent(JSON.stringify(handover));
+    if (fragment.length > MAX_HANDOVER) {
+      handover.data = null;
+      fragment = encodeURIComponent(JSON.stringify(handover));
+    }
+    target.hash = "";
+    window.location.replace(target.href + "#" + fragment);
   }
 
   function finish(code, data, requestData) {
     busy = false;
     if (code >= 200 && code < 300) {
-      setStatus(typeof callbacks.success === "function" ? "" : "Saved.", "success");
-      if (typeof callbacks.success === "function") {
-        runCallback(callbacks.success, data, requestData);
+      // The submit button goes with the fields: the grant may be
+      // single-use.
+      removeFields();
+      if (handOverSuccess) {
+        setStatus("", "success");
+        handOver("success", code, data, requestData);
+        return;
       }
-      return; // the submit button stays disabled: the grant may be single-use
+      setStatus(messages.saved, "success");
+      return;
+    }
+    if (handOverFailure) {
+      removeFields();
+      setStatus("", "failure");
+      handOver("failure", code, data, requestData);
+      return;
     }
     setStatus(failureMessage(code, data), "failure");
     if (!FINAL[code]) {
       submitEl.disabled = false;
-    }
-    if (typeof callbacks.error === "function") {
-      runCallback(callbacks.error, { code: code, data: data }, requestData);
     }
   }
 
@@ -356,7 +443,6 @@
     busy = true;
     submitEl.disabled = true;
     setStatus("Saving…", "");
-    var body = JSON.stringify(data);
     var code = 0;
     fetch(captureURL, {
       method: "POST",
@@ -364,7 +450,7 @@
         "Content-Type": "application/json",
         "X-PCIVault-Capture-Secret": secret
       },
-      body: body,
+      body: JSON.stringify(data),
       credentials: "omit",
       cache: "no-store",
       redirect: "error",
@@ -379,9 +465,11 @@
       } catch (e) {
         // not JSON: hand the text to the callback as it is
       }
-      finish(code, parsed, JSON.parse(body));
+      finish(code, parsed, data);
+      data = null;
     }, function (err) {
-      finish(code, String(err && err.message || err), JSON.parse(body));
+      finish(code, String(err && err.message || err), data);
+      data = null;
     });
   });
 })();
