@@ -484,3 +484,24 @@ func TestIsLoopback(t *testing.T) {
 		require.Equal(t, tc.want, isLoopback(tc.addr), "%v", tc.addr)
 	}
 }
+
+func FuzzParseACMEDomains(f *testing.F) {
+	for _, s := range []string{"vault.example", "a.example, B.example", "", ",", "1.2.3.4", "*.example", "x:443",
+		"xn--bcher-kva.example", "-a.example", "a..b", strings.Repeat("a.", 130) + "a", "vault.example,vault.example"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		domains, err := parseACMEDomains(s)
+		if err != nil {
+			require.Nil(t, domains)
+			return
+		}
+		require.NotEmpty(t, domains)
+		for _, d := range domains {
+			require.Regexp(t, hostName, d)
+			require.LessOrEqual(t, len(d), 253)
+			require.Nil(t, net.ParseIP(d), "never an IP address")
+			require.Equal(t, strings.ToLower(d), d)
+		}
+	})
+}
