@@ -161,14 +161,29 @@
 // the logs of their whole run, the real binary's included, for every secret
 // they used.
 //
+// # Ops endpoints and TLS
+//
 // GET /healthz answers 200 while the process runs; GET /readyz pings the
-// store (503 when it does not answer); GET /metrics is in the Prometheus text
-// format, written here rather than with client_golang, whose dependencies
-// (protobuf among them) are more than a handful of counters is worth in a
-// server that holds card data: requests and their latency by route pattern
-// and status, capture redemptions by outcome, idempotent replays, vault
-// unlocks (scrypt runs) and unlocked keys held. /metrics needs no
-// credentials and holds nothing secret; expose it to your monitoring only.
+// store (503 when it does not answer); GET /metrics is written by
+// client_golang on the Server's own registry: requests and their latency
+// by route pattern and status (cardvault_http_requests_total,
+// cardvault_http_request_duration_seconds), capture redemptions by outcome,
+// idempotent replays, vault unlocks (scrypt runs) and unlocked keys held,
+// and the Go runtime and process collectors. No label carries a value from
+// a request — a route label is the mux's pattern, never the path — so no
+// id or secret is ever a label. These are internal endpoints: they need no
+// credentials and hold nothing secret, but belong to the operator's load
+// balancer and monitoring. With Config.SeparateOps they leave the Server's
+// handler and are served only by [Server.OpsHandler], on a listener of
+// their own (examples/server's -ops-addr).
+//
+// The Server does not listen; whoever serves it chooses plain HTTP or TLS
+// (examples/server refuses plain HTTP on a non-loopback address unless told
+// otherwise). Every response to a request that came over TLS carries
+// Strict-Transport-Security: max-age=63072000; includeSubDomains; none over
+// plain HTTP. Absolute URLs the server makes (secure-token list links)
+// take the request's scheme when Config.PublicURL is empty; form links have
+// no scheme, as in the hosted vault's API, and are loaded as https://<link>.
 //
 // # Running several servers
 //

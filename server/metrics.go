@@ -1,22 +1,25 @@
 package server
 
 import (
-	"fmt"
-	"io"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cardvault/cardvault/vault"
 )
 
-// The metrics are written in the Prometheus text exposition format (0.0.4)
-// by hand: a handful of counters and one histogram do not justify
-// client_golang's dependency tree (protobuf, procfs, ...) in a server whose
-// job is to hold card data, and the format is a few lines of text.
+// The metrics are collected and written by client_golang, on a registry of
+// the Server's own (never prometheus.DefaultRegisterer: two Servers in one
+// process, as in the tests, must not share or collide), with the Go runtime
+// and process collectors beside the server's own. No label ever carries a
+// value from a request: routes are the mux's patterns ("POST
+// /v1/capture/{id}", never the raw path, so that the number of series is
+// bounded and no id or secret is a label), codes are status codes and
+// outcomes one of the constants below.
 
 // latencyBuckets are the upper bounds, in seconds, of the request latency
 // histogram: from a cached vault read to an scrypt unlock.
@@ -33,134 +36,85 @@ const (
 	outcomeTooLarge  = "too_large"
 	outcomeFailed    = "error"
 	routeUnmatched   = "unmatched"
-	contentTypeProm  = "text/plain; version=0.0.4; charset=utf-8"
-	metricsNamespace = "cardvault_"
+	metricsNamespace = "cardvault"
 )
 
+// outcomes are every outcome, each exported from the start (at 0) so that
+// a rate over it exists before the first such post.
+var outcomes = []string{outcomeOK, outcomeRefused, outcomeClosed, outcomeLocked, outcomeInvalid, outcomeTooLarge, outcomeFailed}
+
 type metrics struct {
-	mu          sync.Mutex
-	requests    map[requestKey]*latency
-	redemptions map[string]uint64
-	replays     uint64
-	vaultStats  func() vault.Stats
-}
-
-// requestKey labels a request: its route pattern ("POST /v1/vault", never
-// the raw path, so that the number of series is bounded) and status.
-type requestKey struct {
-	route string
-	code  int
-}
-
-type latency struct {
-	count   uint64
-	sum     float64
-	buckets []uint64 // cumulative counts are computed when written
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	durations   *prometheus.HistogramVec
+	redemptions *prometheus.CounterVec
+	replays     prometheus.Counter
+	handler     http.Handler
 }
 
 func newMetrics(vaultStats func() vault.Stats) *metrics {
-	return &metrics{requests: map[requestKey]*latency{}, redemptions: map[string]uint64{}, vaultStats: vaultStats}
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "http_requests_total",
+			Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "http_request_duration_seconds",
+			Help: "HTTP request latency by route pattern and status code.", Buckets: latencyBuckets,
+		}, []string{"route", "code"}),
+		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "capture_redemptions_total",
+			Help: "Posts to capture endpoints by outcome.",
+		}, []string{"outcome"}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "idempotency_replays_total",
+			Help: "Responses replayed for a repeated Idempotency-Key.",
+		}),
+	}
+	for _, o := range outcomes {
+		m.redemptions.WithLabelValues(o)
+	}
+	m.registry.MustRegister(m.requests, m.durations, m.redemptions, m.replays,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if vaultStats != nil {
+		m.registry.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "vault_unlocks_total",
+				Help: "Vault key unlocks that ran scrypt, successful or not.",
+			}, func() float64 { return float64(vaultStats().Unlocks) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: metricsNamespace, Name: "vault_cached_keys",
+				Help: "Unlocked vault keys held in memory.",
+			}, func() float64 { return float64(vaultStats().CachedKeys) }),
+		)
+	}
+	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		// A collector that fails (the process collector without /proc)
+		// costs its own series, not the whole scrape.
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+	return m
 }
 
+// observeRequest counts a request under its route pattern (empty: no route
+// matched) and status code.
 func (m *metrics) observeRequest(route string, code int, d time.Duration) {
 	if route == "" {
 		route = routeUnmatched
 	}
-	secs := d.Seconds()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l := m.requests[requestKey{route, code}]
-	if l == nil {
-		l = &latency{buckets: make([]uint64, len(latencyBuckets))}
-		m.requests[requestKey{route, code}] = l
-	}
-	l.count++
-	l.sum += secs
-	for i, le := range latencyBuckets {
-		if secs <= le {
-			l.buckets[i]++
-			break
-		}
-	}
+	c := strconv.Itoa(code)
+	m.requests.WithLabelValues(route, c).Inc()
+	m.durations.WithLabelValues(route, c).Observe(d.Seconds())
 }
 
-func (m *metrics) redemption(outcome string) {
-	m.mu.Lock()
-	m.redemptions[outcome]++
-	m.mu.Unlock()
-}
+func (m *metrics) redemption(outcome string) { m.redemptions.WithLabelValues(outcome).Inc() }
 
-func (m *metrics) replay() {
-	m.mu.Lock()
-	m.replays++
-	m.mu.Unlock()
-}
+func (m *metrics) replay() { m.replays.Inc() }
 
-// serveHTTP answers GET /metrics.
-func (m *metrics) serveHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", contentTypeProm)
+// serveHTTP answers GET /metrics, in the format the scraper's Accept header
+// asks for (the text format without one).
+func (m *metrics) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	m.write(w)
+	m.handler.ServeHTTP(w, r)
 }
-
-func (m *metrics) write(out io.Writer) {
-	var b strings.Builder
-	m.mu.Lock()
-	keys := make([]requestKey, 0, len(m.requests))
-	for k := range m.requests {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b requestKey) int {
-		if c := strings.Compare(a.route, b.route); c != 0 {
-			return c
-		}
-		return a.code - b.code
-	})
-
-	header(&b, "http_requests_total", "counter", "HTTP requests by route pattern and status code.")
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%shttp_requests_total{route=%s,code=\"%d\"} %d\n", metricsNamespace, quote(k.route), k.code, m.requests[k].count)
-	}
-	header(&b, "http_request_duration_seconds", "histogram", "HTTP request latency by route pattern and status code.")
-	for _, k := range keys {
-		l := m.requests[k]
-		labels := fmt.Sprintf("route=%s,code=\"%d\"", quote(k.route), k.code)
-		var cum uint64
-		for i, le := range latencyBuckets {
-			cum += l.buckets[i]
-			fmt.Fprintf(&b, "%shttp_request_duration_seconds_bucket{%s,le=\"%s\"} %d\n", metricsNamespace, labels, formatFloat(le), cum)
-		}
-		fmt.Fprintf(&b, "%shttp_request_duration_seconds_bucket{%s,le=\"+Inf\"} %d\n", metricsNamespace, labels, l.count)
-		fmt.Fprintf(&b, "%shttp_request_duration_seconds_sum{%s} %s\n", metricsNamespace, labels, formatFloat(l.sum))
-		fmt.Fprintf(&b, "%shttp_request_duration_seconds_count{%s} %d\n", metricsNamespace, labels, l.count)
-	}
-
-	header(&b, "capture_redemptions_total", "counter", "Posts to capture endpoints by outcome.")
-	outcomes := []string{outcomeOK, outcomeRefused, outcomeClosed, outcomeLocked, outcomeInvalid, outcomeTooLarge, outcomeFailed}
-	for _, o := range outcomes {
-		fmt.Fprintf(&b, "%scapture_redemptions_total{outcome=%s} %d\n", metricsNamespace, quote(o), m.redemptions[o])
-	}
-	header(&b, "idempotency_replays_total", "counter", "Responses replayed for a repeated Idempotency-Key.")
-	fmt.Fprintf(&b, "%sidempotency_replays_total %d\n", metricsNamespace, m.replays)
-	m.mu.Unlock()
-
-	if m.vaultStats != nil {
-		st := m.vaultStats()
-		header(&b, "vault_unlocks_total", "counter", "Vault key unlocks that ran scrypt, successful or not.")
-		fmt.Fprintf(&b, "%svault_unlocks_total %d\n", metricsNamespace, st.Unlocks)
-		header(&b, "vault_cached_keys", "gauge", "Unlocked vault keys held in memory.")
-		fmt.Fprintf(&b, "%svault_cached_keys %d\n", metricsNamespace, st.CachedKeys)
-	}
-	_, _ = io.WriteString(out, b.String())
-}
-
-func header(b *strings.Builder, name, typ, help string) {
-	fmt.Fprintf(b, "# HELP %s%s %s\n# TYPE %s%s %s\n", metricsNamespace, name, help, metricsNamespace, name, typ)
-}
-
-// quote writes a label value: backslash, double quote and newline escaped.
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
-}
-
-func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

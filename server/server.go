@@ -34,6 +34,11 @@ const (
 	DefaultIdempotencyTTL = 24 * time.Hour
 )
 
+// hstsValue is the Strict-Transport-Security of every response served over
+// TLS: two years, subdomains included (a card form on a subdomain is as
+// sensitive as the API).
+const hstsValue = "max-age=63072000; includeSubDomains"
+
 // Config configures a Server. Store and Keyring are required; everything
 // else has a default.
 type Config struct {
@@ -90,6 +95,11 @@ type Config struct {
 	// and Logger are the server's. Its clock is its own (time.Now unless
 	// set): its waits — backoff, leases — are real ones.
 	Outbox outbox.Config
+	// SeparateOps leaves GET /healthz, GET /readyz and GET /metrics off the
+	// Server's own handler: they are served only by OpsHandler, on an
+	// internal listener of their own (examples/server's -ops-addr).
+	// Otherwise both serve them.
+	SeparateOps bool
 
 	// Logger receives the access log and errors, through
 	// NewRedactingHandler. Nil means slog.Default().
@@ -116,6 +126,7 @@ type Server struct {
 	sweeper     *expiry.Sweeper
 	metrics     *metrics
 	mux         *http.ServeMux
+	ops         *http.ServeMux
 	publicURL   *url.URL // nil: the request's Host
 	capturePath string   // [prefix]/v1/capture/
 	errorsBase  string
@@ -225,9 +236,11 @@ func New(cfg Config) (*Server, error) {
 	s.idem = idempotency.New(cfg.Store, idempotency.Config{TTL: cfg.IdempotencyTTL, Now: cfg.Now})
 	s.sweeper = expiry.NewSweeper(cfg.Store, cfg.Now, s.log)
 
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /metrics", s.metrics.serveHTTP)
+	s.ops = http.NewServeMux()
+	s.registerOpsRoutes(s.ops)
+	if !cfg.SeparateOps {
+		s.registerOpsRoutes(s.mux)
+	}
 	s.registerVaultRoutes(s.mux)
 	s.mux.HandleFunc("POST /authorize", s.authorize)
 	if err := s.registerTokenRoutes(s.mux); err != nil {
@@ -246,7 +259,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ServeHTTP serves a request: it gives it a request id (X-Request-Id) and a
-// deadline (Config.RequestTimeout), routes it, recovers a panic into a 500,
+// deadline (Config.RequestTimeout), adds Strict-Transport-Security when the
+// request came over TLS, routes it, recovers a panic into a 500,
 // counts it in the metrics by route pattern and status, and logs it — the
 // method, route pattern, path, status, size and duration, never a query
 // string or a header.
@@ -255,6 +269,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &statusWriter{ResponseWriter: w}
 	id := newRequestID()
 	rw.Header().Set("X-Request-Id", id)
+	if r.TLS != nil {
+		// Only over TLS: RFC 6797 section 7.2 forbids it over plain
+		// HTTP, where a browser ignores it anyway.
+		rw.Header().Set("Strict-Transport-Security", hstsValue)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
 	info := &requestInfo{}

@@ -3,15 +3,15 @@
 //
 //	go run ./examples/server
 //
-// With no configuration it keeps everything under ./cardvault-data (created
-// 0700): the bbolt store cardvault.db, the master key master.key (generated
-// 0600 on the first start) and — because no credentials were configured —
-// dev-credentials.json, a generated Basic account and API key that it prints.
-// It listens on :8080.
+// With no configuration it listens on 127.0.0.1:8080 in plain HTTP and
+// keeps everything under ./cardvault-data (created 0700): the bbolt store
+// cardvault.db, the master key master.key (generated 0600 on the first
+// start) and — because no credentials were configured — dev-credentials.json,
+// a generated Basic account and API key that it prints.
 //
 // Every flag has an environment variable, which the flag overrides:
 //
-//	-addr                CARDVAULT_ADDR                listen address (:8080)
+//	-addr                CARDVAULT_ADDR                listen address (127.0.0.1:8080)
 //	-data                CARDVAULT_DATA                data directory (./cardvault-data)
 //	-postgres            CARDVAULT_POSTGRES_URL        use PostgreSQL instead of the embedded store
 //	-public-url          CARDVAULT_PUBLIC_URL          where clients reach the server (form links)
@@ -22,15 +22,53 @@
 //	-scrypt-work-factor  CARDVAULT_SCRYPT_WORK_FACTOR  scrypt work factor of new vault keys (18)
 //	-allow-http-webhooks CARDVAULT_ALLOW_HTTP_WEBHOOKS capture webhooks may use http:// URLs
 //	-log-format          CARDVAULT_LOG_FORMAT          text or json
+//	-tls-cert            CARDVAULT_TLS_CERT            serve TLS with this certificate chain (PEM)
+//	-tls-key             CARDVAULT_TLS_KEY             and this private key (PEM)
+//	-acme-domains        CARDVAULT_ACME_DOMAINS        serve TLS with certificates from ACME for these names
+//	-acme-email          CARDVAULT_ACME_EMAIL          contact address of the ACME account (optional)
+//	-acme-directory      CARDVAULT_ACME_DIRECTORY      ACME directory URL (Let's Encrypt)
+//	-acme-http-addr      CARDVAULT_ACME_HTTP_ADDR      answer HTTP-01 challenges here, e.g. :80 (off)
+//	-insecure-http       CARDVAULT_INSECURE_HTTP       allow plain HTTP on a non-loopback -addr
+//	-ops-addr            CARDVAULT_OPS_ADDR            serve /healthz, /readyz, /metrics here only (off)
 //	-rotate-master-key                                 a new master identity, every key re-wrapped; then exit
 //	-pprof               CARDVAULT_PPROF_ADDR          serve net/http/pprof on this loopback address (off)
 //
 // Prefer the environment for credentials: flags show in the process list.
-// -pprof (e.g. 127.0.0.1:6060) is for profiling under load; it is off unless
-// given, listens on its own port and refuses any address that is not a
-// loopback IP, since profiles show the process's memory.
-// Several servers share one PostgreSQL when each gets the same
-// CARDVAULT_POSTGRES_URL and the same master key.
+//
+// # TLS
+//
+// Card data and passphrases cross the API, so the server refuses to serve
+// plain HTTP on an address that is not loopback: give it a certificate
+// (-tls-cert and -tls-key) or ACME names (-acme-domains), or, when a proxy
+// in front terminates TLS, say so with -insecure-http. It serves TLS 1.2 and
+// 1.3 only, and every response over TLS carries Strict-Transport-Security.
+// The certificate files are watched: each handshake stats them, and a
+// changed pair is loaded for the next connections (a pair that does not
+// load is logged and the previous one kept). With -acme-domains it gets
+// and renews certificates from the ACME CA (Let's Encrypt unless
+// -acme-directory names another), cached in <data>/acme (0700); it answers
+// TLS-ALPN-01 challenges on the API listener, which the CA must reach on
+// port 443, and HTTP-01 challenges on -acme-http-addr when given (the CA
+// reaches it on port 80; everything else there is redirected to https).
+// -public-url must then be https://.
+//
+// # Ops endpoints
+//
+// /healthz, /readyz and /metrics are on the API listener unless -ops-addr
+// gives them a plain-HTTP listener of their own, which should be internal:
+// the load balancer's and the monitoring's. -pprof (e.g. 127.0.0.1:6060) is
+// for profiling under load; it is off unless given, and refuses any address
+// that is not a loopback IP, since profiles show the process's memory. It
+// listens on its own port, or shares the ops listener when both flags name
+// the same address.
+//
+// # Start-up
+//
+// The listeners are bound first; only then are the data directory, the
+// master key and the store created or opened, so that a start that fails
+// (a busy port) leaves nothing behind. Several servers share one
+// PostgreSQL when each gets the same CARDVAULT_POSTGRES_URL and the same
+// master key.
 //
 // SIGINT or SIGTERM stops it gracefully: requests in flight finish (up to
 // 20 s), background work stops, the store closes.
@@ -54,6 +92,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/acme/autocert"
+
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/store"
@@ -62,7 +102,13 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	// The signal handler is in place before anyone can know the address:
+	// a SIGTERM sent right after the "listening" line is a graceful stop,
+	// not the default action that kills the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "cardvault:", err)
 		os.Exit(1)
 	}
@@ -70,15 +116,21 @@ func main() {
 
 type options struct {
 	addr, data, postgres, publicURL, basicAuth, apiKeys, masterKeyFile, logFormat, pprof string
+	tlsCert, tlsKey, acmeEmail, acmeDirectory, acmeHTTPAddr, opsAddr                     string
+	acmeDomains                                                                          []string
 	workFactor                                                                           int
-	allowHTTPWebhooks, rotateMasterKey                                                   bool
+	allowHTTPWebhooks, rotateMasterKey, insecureHTTP                                     bool
+
+	// acmeHTTPClient is the ACME client's (nil: http.DefaultClient); the
+	// tests set it to trust their own CA.
+	acmeHTTPClient *http.Client
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.addr, "addr", env("CARDVAULT_ADDR", ":8080"), "listen address")
+	fs.StringVar(&o.addr, "addr", env("CARDVAULT_ADDR", "127.0.0.1:8080"), "listen address")
 	fs.StringVar(&o.data, "data", env("CARDVAULT_DATA", "./cardvault-data"), "data directory")
 	fs.StringVar(&o.postgres, "postgres", env("CARDVAULT_POSTGRES_URL", ""), "PostgreSQL URL (instead of the embedded store)")
 	fs.StringVar(&o.publicURL, "public-url", env("CARDVAULT_PUBLIC_URL", ""), "where clients reach the server, for form links")
@@ -87,6 +139,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.masterKeyFile, "master-key-file", env("CARDVAULT_MASTER_KEY_FILE", ""), "master key file (default <data>/master.key)")
 	fs.StringVar(&o.logFormat, "log-format", env("CARDVAULT_LOG_FORMAT", "text"), "log format: text or json")
 	fs.StringVar(&o.pprof, "pprof", env("CARDVAULT_PPROF_ADDR", ""), "serve net/http/pprof on this loopback address (off when empty)")
+	fs.StringVar(&o.tlsCert, "tls-cert", env("CARDVAULT_TLS_CERT", ""), "serve TLS with this certificate chain file (PEM), reloaded when it changes")
+	fs.StringVar(&o.tlsKey, "tls-key", env("CARDVAULT_TLS_KEY", ""), "the private key file (PEM) of -tls-cert")
+	acmeDomains := fs.String("acme-domains", env("CARDVAULT_ACME_DOMAINS", ""), "serve TLS with certificates from ACME for these host names (comma-separated)")
+	fs.StringVar(&o.acmeEmail, "acme-email", env("CARDVAULT_ACME_EMAIL", ""), "contact address of the ACME account (optional)")
+	fs.StringVar(&o.acmeDirectory, "acme-directory", env("CARDVAULT_ACME_DIRECTORY", autocert.DefaultACMEDirectory), "ACME directory URL")
+	fs.StringVar(&o.acmeHTTPAddr, "acme-http-addr", env("CARDVAULT_ACME_HTTP_ADDR", ""), "answer ACME HTTP-01 challenges on this address, e.g. :80 (off when empty)")
+	fs.StringVar(&o.opsAddr, "ops-addr", env("CARDVAULT_OPS_ADDR", ""), "serve /healthz, /readyz and /metrics on this internal address only (off: on -addr)")
 	wf, err := strconv.Atoi(env("CARDVAULT_SCRYPT_WORK_FACTOR", "0"))
 	if err != nil {
 		return o, errors.New("CARDVAULT_SCRYPT_WORK_FACTOR must be a number")
@@ -94,6 +153,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.workFactor, "scrypt-work-factor", wf, "scrypt work factor of new vault keys (0: the default, 18)")
 	allow, _ := strconv.ParseBool(env("CARDVAULT_ALLOW_HTTP_WEBHOOKS", "false"))
 	fs.BoolVar(&o.allowHTTPWebhooks, "allow-http-webhooks", allow, "capture webhooks may use http:// URLs")
+	insecure, err := strconv.ParseBool(env("CARDVAULT_INSECURE_HTTP", "false"))
+	if err != nil {
+		return o, errors.New("CARDVAULT_INSECURE_HTTP must be true or false")
+	}
+	fs.BoolVar(&o.insecureHTTP, "insecure-http", insecure, "allow plain HTTP on an -addr that is not loopback (TLS terminated in front)")
 	fs.BoolVar(&o.rotateMasterKey, "rotate-master-key", false, "add a new master identity to the key file, re-wrap every key under it, and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -107,8 +171,27 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.pprof != "" && !loopbackAddr(o.pprof) {
 		return o, errors.New("-pprof must be a loopback address such as 127.0.0.1:6060")
 	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return o, errors.New("-tls-cert and -tls-key go together")
+	}
+	if *acmeDomains != "" {
+		if o.tlsCert != "" {
+			return o, errors.New("-acme-domains or -tls-cert and -tls-key: one source of certificates, not both")
+		}
+		if o.acmeDomains, err = parseACMEDomains(*acmeDomains); err != nil {
+			return o, err
+		}
+	} else if o.acmeEmail != "" || o.acmeHTTPAddr != "" {
+		return o, errors.New("-acme-email and -acme-http-addr need -acme-domains")
+	}
+	if o.servesTLS() && o.publicURL != "" && !strings.HasPrefix(strings.ToLower(o.publicURL), "https://") {
+		return o, errors.New("-public-url must be https:// when the server serves TLS")
+	}
 	return o, nil
 }
+
+// servesTLS reports whether the API listener serves TLS.
+func (o options) servesTLS() bool { return o.tlsCert != "" || len(o.acmeDomains) > 0 }
 
 func env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
@@ -117,11 +200,16 @@ func env(name, def string) string {
 	return def
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+// run serves until ctx ends (SIGINT or SIGTERM), then stops gracefully.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
+	return serve(ctx, o, stdout, stderr)
+}
+
+func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	var handler slog.Handler
 	switch o.logFormat {
 	case "text":
@@ -134,11 +222,31 @@ func run(args []string, stdout, stderr io.Writer) error {
 	handler = server.NewRedactingHandler(handler)
 	logger := slog.New(handler)
 
-	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return err
-	}
 	if o.rotateMasterKey {
 		return rotateMasterKey(o, stdout, logger)
+	}
+	srvTLS, err := newServerTLS(o, logger)
+	if err != nil {
+		return err
+	}
+	// Every listener is bound before anything is written: a start that
+	// fails here (a busy port, a refused address) leaves no data
+	// directory and no master key behind.
+	lns, err := listen(o)
+	if err != nil {
+		return err
+	}
+	defer lns.close()
+	if !o.servesTLS() && !isLoopback(lns.api.Addr()) {
+		if !o.insecureHTTP {
+			return fmt.Errorf("refusing to serve plain HTTP on %s, which is not a loopback address: card data and passphrases would cross the network in clear. "+
+				"Serve TLS (-tls-cert and -tls-key, or -acme-domains), or, when a proxy in front terminates TLS, pass -insecure-http (CARDVAULT_INSECURE_HTTP=true)", o.addr)
+		}
+		logger.Warn("serving plain HTTP on an address that is not loopback (-insecure-http): TLS must be terminated in front", "addr", lns.api.Addr().String())
+	}
+
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return err
 	}
 	keyring, err := openKeyring(o, logger)
 	if err != nil {
@@ -147,7 +255,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	cfg := server.Config{
 		Keyring: keyring, PublicURL: o.publicURL, WorkFactor: o.workFactor,
-		AllowHTTPWebhooks: o.allowHTTPWebhooks, Logger: logger,
+		AllowHTTPWebhooks: o.allowHTTPWebhooks, Logger: logger, SeparateOps: lns.ops != nil,
 	}
 	var dev *server.DevCredentials
 	if o.basicAuth == "" && o.apiKeys == "" {
@@ -183,35 +291,50 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	if o.pprof != "" {
-		stopPprof, err := servePprof(o.pprof, logger)
-		if err != nil {
-			srv.Close()
-			return err
-		}
-		defer stopPprof()
-	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	hs := &http.Server{
+	errorLog := slog.NewLogLogger(handler, slog.LevelWarn)
+	api := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      server.DefaultRequestTimeout + 15*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+		ErrorLog:          errorLog,
 	}
-	// The signal handler is in place before anyone can know the address:
-	// a SIGTERM sent right after the "listening" line is a graceful stop,
-	// not the default action that kills the process.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	servers := []*http.Server{api}
+	serveErr := make(chan error, 4)
+	if srvTLS != nil {
+		api.TLSConfig = srvTLS.config
+		go func() { serveErr <- api.ServeTLS(lns.api, "", "") }()
+	} else {
+		go func() { serveErr <- api.Serve(lns.api) }()
+	}
+	// The ops and pprof listeners: internal, plain HTTP, no write timeout
+	// (a CPU profile takes 30 s).
+	internal := func(ln net.Listener, h http.Handler) {
+		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: errorLog}
+		servers = append(servers, hs)
+		go func() { serveErr <- hs.Serve(ln) }()
+	}
+	if lns.ops != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/", srv.OpsHandler())
+		if lns.pprofShared {
+			registerPprof(mux)
+		}
+		internal(lns.ops, mux)
+	}
+	if lns.pprof != nil {
+		mux := http.NewServeMux()
+		registerPprof(mux)
+		internal(lns.pprof, mux)
+	}
+	if lns.acmeHTTP != nil {
+		internal(lns.acmeHTTP, srvTLS.acmeHTTPHandler())
+	}
+
 	// One write, the "listening" line last: whoever waits for it (a
-	// script, a test) has the credentials too.
+	// script, a test) has the credentials and the other addresses too.
 	var banner strings.Builder
 	if dev != nil {
 		fmt.Fprintf(&banner, "cardvault: dev mode: no credentials were configured, so these were generated (kept in %s):\n",
@@ -219,13 +342,27 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(&banner, "  vault/capture API, HTTP Basic:  %s:%s\n", dev.Account.Name, dev.Account.Password)
 		fmt.Fprintf(&banner, "  secure-token API, x-api-key:    %s (all terminals)\n", dev.APIKey.Key)
 	}
-	fmt.Fprintf(&banner, "cardvault: listening on %s\n", listenURL(ln.Addr()))
+	if lns.ops != nil {
+		fmt.Fprintf(&banner, "cardvault: ops endpoints (internal) on %s\n", listenURL("http", lns.ops.Addr()))
+	}
+	if lns.pprof != nil || lns.pprofShared {
+		fmt.Fprintf(&banner, "cardvault: pprof on %s/debug/pprof/\n", listenURL("http", lns.pprofAddr()))
+	}
+	if lns.acmeHTTP != nil {
+		fmt.Fprintf(&banner, "cardvault: ACME HTTP-01 challenges on %s\n", listenURL("http", lns.acmeHTTP.Addr()))
+	}
+	scheme := "http"
+	if srvTLS != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(&banner, "cardvault: listening on %s\n", listenURL(scheme, lns.api.Addr()))
 	io.WriteString(stdout, banner.String())
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
 	select {
 	case err := <-serveErr:
+		for _, hs := range servers {
+			hs.Close()
+		}
 		srv.Close()
 		return err
 	case <-ctx.Done():
@@ -233,13 +370,76 @@ func run(args []string, stdout, stderr io.Writer) error {
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	errHTTP := hs.Shutdown(shutdownCtx)
-	errSrv := srv.Shutdown(shutdownCtx)
-	if err := errors.Join(errHTTP, errSrv); err != nil {
+	var errs []error
+	for _, hs := range servers {
+		errs = append(errs, hs.Shutdown(shutdownCtx))
+	}
+	errs = append(errs, srv.Shutdown(shutdownCtx))
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// listeners are the server's bound listeners; nil when not configured.
+type listeners struct {
+	api, ops, pprof, acmeHTTP net.Listener
+	pprofShared               bool // pprof is served on ops (-pprof = -ops-addr)
+}
+
+// listen binds every listener o asks for, or none.
+func listen(o options) (*listeners, error) {
+	lns := &listeners{}
+	bind := func(flag, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			lns.close()
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		return ln, nil
+	}
+	var err error
+	if lns.api, err = bind("-addr", o.addr); err != nil {
+		return nil, err
+	}
+	if o.opsAddr != "" {
+		if lns.ops, err = bind("-ops-addr", o.opsAddr); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case o.pprof == "":
+	case o.pprof == o.opsAddr:
+		lns.pprofShared = true
+	default:
+		if lns.pprof, err = bind("-pprof", o.pprof); err != nil {
+			return nil, err
+		}
+	}
+	if o.acmeHTTPAddr != "" {
+		if lns.acmeHTTP, err = bind("-acme-http-addr", o.acmeHTTPAddr); err != nil {
+			return nil, err
+		}
+	}
+	return lns, nil
+}
+
+func (l *listeners) pprofAddr() net.Addr {
+	if l.pprofShared {
+		return l.ops.Addr()
+	}
+	return l.pprof.Addr()
+}
+
+// close closes the listeners; http.Server closes those it serves too, and
+// a second Close is harmless.
+func (l *listeners) close() {
+	for _, ln := range []net.Listener{l.api, l.ops, l.pprof, l.acmeHTTP} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
 }
 
 // rotateMasterKey is -rotate-master-key: a new identity first in the key
@@ -303,15 +503,15 @@ func openStore(o options) (*store.Store, error) {
 
 // listenURL is the URL to print for a listener: localhost for an address
 // on every interface.
-func listenURL(addr net.Addr) string {
+func listenURL(scheme string, addr net.Addr) string {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String()
+		return scheme + "://" + addr.String()
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // loopbackAddr reports whether addr is host:port with a loopback IP host.
@@ -324,21 +524,20 @@ func loopbackAddr(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// servePprof serves net/http/pprof's handlers on addr, a loopback address,
-// on a listener of its own (never on the API's), and returns what stops it.
-func servePprof(addr string, logger *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("-pprof: %w", err)
-	}
-	mux := http.NewServeMux()
+// isLoopback reports whether a bound listener's address is a loopback IP:
+// the address it got, not the one asked for (":8080" is every interface,
+// "localhost:8080" whatever localhost resolved to).
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// registerPprof adds net/http/pprof's handlers to mux, which must be on a
+// listener of its own (never the API's).
+func registerPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	logger.Info("serving pprof", "addr", ln.Addr().String())
-	return func() { _ = hs.Close() }, nil
 }
