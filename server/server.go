@@ -233,6 +233,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.closers = append(s.closers, s.vault.Close, s.capture.Close)
 	s.metrics = newMetrics(s.vault.Stats)
+	s.metrics.registry.MustRegister(outboxCollectors(s.outbox)...)
 	s.idem = idempotency.New(cfg.Store, idempotency.Config{TTL: cfg.IdempotencyTTL, Now: cfg.Now})
 	s.sweeper = expiry.NewSweeper(cfg.Store, cfg.Now, s.log)
 
@@ -242,6 +243,7 @@ func New(cfg Config) (*Server, error) {
 		s.registerOpsRoutes(s.mux)
 	}
 	s.registerVaultRoutes(s.mux)
+	s.registerOutboxRoutes(s.mux)
 	s.mux.HandleFunc("POST /authorize", s.authorize)
 	if err := s.registerTokenRoutes(s.mux); err != nil {
 		s.runClosers()

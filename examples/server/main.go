@@ -21,6 +21,8 @@
 //	                     CARDVAULT_MASTER_KEY          the master key's identity text itself (no file)
 //	-scrypt-work-factor  CARDVAULT_SCRYPT_WORK_FACTOR  scrypt work factor of new vault keys (18)
 //	-allow-http-webhooks CARDVAULT_ALLOW_HTTP_WEBHOOKS capture webhooks may use http:// URLs
+//	-egress-allow        CARDVAULT_EGRESS_ALLOW        private destinations outbound calls may reach: host, host:port or CIDR, comma-separated
+//	-egress-ca-file      CARDVAULT_EGRESS_CA_FILE      a PEM file of extra roots for outbound TLS
 //	-log-format          CARDVAULT_LOG_FORMAT          text or json
 //	-tls-cert            CARDVAULT_TLS_CERT            serve TLS with this certificate chain (PEM)
 //	-tls-key             CARDVAULT_TLS_KEY             and this private key (PEM)
@@ -76,6 +78,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -95,6 +98,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
@@ -118,6 +122,8 @@ type options struct {
 	addr, data, postgres, publicURL, basicAuth, apiKeys, masterKeyFile, logFormat, pprof string
 	tlsCert, tlsKey, acmeEmail, acmeDirectory, acmeHTTPAddr, opsAddr                     string
 	acmeDomains                                                                          []string
+	egressAllow                                                                          []egress.AllowEntry
+	egressRoots                                                                          []*x509.Certificate
 	workFactor                                                                           int
 	allowHTTPWebhooks, rotateMasterKey, insecureHTTP                                     bool
 
@@ -145,6 +151,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.acmeEmail, "acme-email", env("CARDVAULT_ACME_EMAIL", ""), "contact address of the ACME account (optional)")
 	fs.StringVar(&o.acmeDirectory, "acme-directory", env("CARDVAULT_ACME_DIRECTORY", autocert.DefaultACMEDirectory), "ACME directory URL")
 	fs.StringVar(&o.acmeHTTPAddr, "acme-http-addr", env("CARDVAULT_ACME_HTTP_ADDR", ""), "answer ACME HTTP-01 challenges on this address, e.g. :80 (off when empty)")
+	egressAllow := fs.String("egress-allow", env("CARDVAULT_EGRESS_ALLOW", ""), "private destinations outbound calls may reach: host, host:port or CIDR, comma-separated")
+	egressCA := fs.String("egress-ca-file", env("CARDVAULT_EGRESS_CA_FILE", ""), "a PEM file of extra roots for outbound TLS")
 	fs.StringVar(&o.opsAddr, "ops-addr", env("CARDVAULT_OPS_ADDR", ""), "serve /healthz, /readyz and /metrics on this internal address only (off: on -addr)")
 	wf, err := strconv.Atoi(env("CARDVAULT_SCRYPT_WORK_FACTOR", "0"))
 	if err != nil {
@@ -187,6 +195,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.servesTLS() && o.publicURL != "" && !strings.HasPrefix(strings.ToLower(o.publicURL), "https://") {
 		return o, errors.New("-public-url must be https:// when the server serves TLS")
 	}
+	if o.egressAllow, err = egress.ParseAllowList(*egressAllow); err != nil {
+		return o, fmt.Errorf("-egress-allow: %w", err)
+	}
+	if *egressCA != "" {
+		if o.egressRoots, err = egress.LoadRoots(*egressCA); err != nil {
+			return o, fmt.Errorf("-egress-ca-file: %w", err)
+		}
+	}
 	return o, nil
 }
 
@@ -225,6 +241,15 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.rotateMasterKey {
 		return rotateMasterKey(o, stdout, logger)
 	}
+	// Every outbound connection — webhooks, the ACME CA — goes through
+	// the one egress guard.
+	guard, err := egress.New(egress.Config{Allow: o.egressAllow, ExtraRoots: o.egressRoots, AllowHTTP: o.allowHTTPWebhooks})
+	if err != nil {
+		return err
+	}
+	if o.acmeHTTPClient == nil {
+		o.acmeHTTPClient = guard.Client()
+	}
 	srvTLS, err := newServerTLS(o, logger)
 	if err != nil {
 		return err
@@ -255,7 +280,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 	cfg := server.Config{
 		Keyring: keyring, PublicURL: o.publicURL, WorkFactor: o.workFactor,
-		AllowHTTPWebhooks: o.allowHTTPWebhooks, Logger: logger, SeparateOps: lns.ops != nil,
+		Egress: guard, Logger: logger, SeparateOps: lns.ops != nil,
 	}
 	var dev *server.DevCredentials
 	if o.basicAuth == "" && o.apiKeys == "" {

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cardvault/cardvault/outbox"
+)
+
+// The outbox's dead letters, for the account whose jobs they are (HTTP
+// Basic, as the vault/capture API): a webhook the outbox gave up on — its
+// endpoint refused it every try, or it was refused for good — can be seen
+// and sent again once the endpoint is fixed.
+//
+//	GET  /v1/outbox/dead-letters?after=<id>&limit=<n>
+//	     → {"dead_letters": [{"id", "kind", "tries", "error", "enqueued_at", "died_at"}], "next": "<id>"}
+//	POST /v1/outbox/dead-letters/{id}/retry
+//	     → 202 {"id", "status": "queued"}; tried from the start, its delivery id unchanged
+func (s *Server) registerOutboxRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/outbox/dead-letters", s.requireBasic(s.listDeadLetters))
+	mux.HandleFunc("POST /v1/outbox/dead-letters/{id}/retry", s.requireBasic(s.retryDeadLetter))
+}
+
+type deadLetter struct {
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	Tries      int       `json:"tries"`
+	Error      string    `json:"error"`
+	EnqueuedAt time.Time `json:"enqueued_at"`
+	DiedAt     time.Time `json:"died_at"`
+}
+
+func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	after := q.Get("after")
+	if len(after) > 64 {
+		writeError(w, http.StatusBadRequest, "after must be a dead letter's id")
+		return
+	}
+	dead, err := s.outbox.DeadLetters(r.Context(), accountFrom(r.Context()), after, limit+1)
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	reply := struct {
+		DeadLetters []deadLetter `json:"dead_letters"`
+		Next        string       `json:"next,omitempty"`
+	}{DeadLetters: []deadLetter{}}
+	for i, d := range dead {
+		if i == limit {
+			reply.Next = dead[limit-1].ID
+			break
+		}
+		reply.DeadLetters = append(reply.DeadLetters, deadLetter{ID: d.ID, Kind: d.Kind, Tries: d.Tries, Error: d.Error,
+			EnqueuedAt: d.Enqueued.UTC(), DiedAt: d.Died.UTC()})
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+func (s *Server) retryDeadLetter(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.outbox.Retry(r.Context(), accountFrom(r.Context()), id); err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "queued"})
+}
+
+// outboxCollectors are the outbox's metrics: this process's deliveries,
+// retries and dead letters, and the dead letters the store holds.
+func outboxCollectors(o *outbox.Outbox) []prometheus.Collector {
+	counter := func(name, help string, f func(outbox.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Name: name, Help: help},
+			func() float64 { return float64(f(o.Stats())) })
+	}
+	return []prometheus.Collector{
+		counter("outbox_delivered_total", "Outbox jobs (webhooks) this process delivered.", func(s outbox.Stats) uint64 { return s.Delivered }),
+		counter("outbox_retried_total", "Tries of outbox jobs that failed and were scheduled again.", func(s outbox.Stats) uint64 { return s.Retried }),
+		counter("outbox_dead_lettered_total", "Outbox jobs this process gave up on.", func(s outbox.Stats) uint64 { return s.DeadLettered }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "outbox_dead_letters",
+			Help: "Dead letters in the store, of every account (counted up to 100000), waiting to be retried or to expire."},
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				n, err := o.CountDead(ctx, 100000)
+				if err != nil {
+					return -1
+				}
+				return float64(n)
+			}),
+	}
+}
