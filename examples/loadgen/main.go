@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "loadgen: %d server(s) on %s, %d clients, GOMAXPROCS %d, %d CPUs, load average %s\n",
 		len(cfg.Targets), store, cfg.Clients, runtime.GOMAXPROCS(0), runtime.NumCPU(), loadgen.LoadAverage())
 	var mixes []*loadgen.Result
-	var ratios []float64
+	var ratios, createRatios []float64
 	unintended := 0
 	for i := range o.runs {
 		fmt.Fprintf(stdout, "\n== run %d of %d (load average %s)\n", i+1, o.runs, loadgen.LoadAverage())
@@ -147,8 +147,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			r.Write(stdout)
-			ratios = append(ratios, r.Median())
-			unintended += r.Redeem.Unintended() + r.Bare.Unintended()
+			ratios, createRatios = append(ratios, r.Median()), append(createRatios, r.CreateMedian())
+			unintended += r.Redeem.Unintended() + r.Bare.Unintended() + r.Create.Unintended()
 		}
 		if o.duration <= 0 && o.requests <= 0 {
 			continue
@@ -182,6 +182,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "\n== medians of %d runs (error counts are totals; load average now %s)\n", o.runs, loadgen.LoadAverage())
 		if len(ratios) > 0 {
 			fmt.Fprintf(stdout, "capture redemption / bare handler: %.1f %% (runs: %s)\n", 100*loadgen.Median(ratios), percents(ratios))
+			fmt.Fprintf(stdout, "secure-token create / bare handler: %.1f %% (runs: %s)\n", 100*loadgen.Median(createRatios), percents(createRatios))
 		}
 		if len(mixes) > 0 {
 			loadgen.MedianResult(mixes).Write(stdout)

@@ -23,6 +23,7 @@
 //	-allow-http-webhooks CARDVAULT_ALLOW_HTTP_WEBHOOKS capture webhooks may use http:// URLs
 //	-egress-allow        CARDVAULT_EGRESS_ALLOW        private destinations outbound calls may reach: host, host:port or CIDR, comma-separated
 //	-egress-ca-file      CARDVAULT_EGRESS_CA_FILE      a PEM file of extra roots for outbound TLS
+//	-outbox-lease        CARDVAULT_OUTBOX_LEASE        how long a worker holds a webhook job before another process may take it over (30s)
 //	-log-format          CARDVAULT_LOG_FORMAT          text or json
 //	-tls-cert            CARDVAULT_TLS_CERT            serve TLS with this certificate chain (PEM)
 //	-tls-key             CARDVAULT_TLS_KEY             and this private key (PEM)
@@ -99,6 +100,7 @@ import (
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
@@ -125,6 +127,7 @@ type options struct {
 	egressAllow                                                                          []egress.AllowEntry
 	egressRoots                                                                          []*x509.Certificate
 	workFactor                                                                           int
+	outboxLease                                                                          time.Duration
 	allowHTTPWebhooks, rotateMasterKey, insecureHTTP                                     bool
 
 	// acmeHTTPClient is the ACME client's (nil: http.DefaultClient); the
@@ -159,6 +162,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("CARDVAULT_SCRYPT_WORK_FACTOR must be a number")
 	}
 	fs.IntVar(&o.workFactor, "scrypt-work-factor", wf, "scrypt work factor of new vault keys (0: the default, 18)")
+	lease, err := time.ParseDuration(env("CARDVAULT_OUTBOX_LEASE", "30s"))
+	if err != nil {
+		return o, errors.New("CARDVAULT_OUTBOX_LEASE must be a duration such as 30s")
+	}
+	fs.DurationVar(&o.outboxLease, "outbox-lease", lease, "how long a worker holds a webhook job before another process may take it over")
 	allow, _ := strconv.ParseBool(env("CARDVAULT_ALLOW_HTTP_WEBHOOKS", "false"))
 	fs.BoolVar(&o.allowHTTPWebhooks, "allow-http-webhooks", allow, "capture webhooks may use http:// URLs")
 	insecure, err := strconv.ParseBool(env("CARDVAULT_INSECURE_HTTP", "false"))
@@ -280,7 +288,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 	cfg := server.Config{
 		Keyring: keyring, PublicURL: o.publicURL, WorkFactor: o.workFactor,
-		Egress: guard, Logger: logger, SeparateOps: lns.ops != nil,
+		Egress: guard, Outbox: outbox.Config{Lease: o.outboxLease}, Logger: logger, SeparateOps: lns.ops != nil,
 	}
 	var dev *server.DevCredentials
 	if o.basicAuth == "" && o.apiKeys == "" {

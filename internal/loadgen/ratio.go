@@ -44,29 +44,40 @@ func ServeBare() (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { _ = hs.Close() }, nil
 }
 
-// RatioResult is capture redemption against the bare handler.
+// RatioResult is capture redemption and secure-token creation against the
+// bare handler.
 type RatioResult struct {
 	Clients int
 	Phase   time.Duration // each phase of each round
-	// BareRates and RedeemRates are each round's requests per second.
-	BareRates, RedeemRates []float64
-	// Ratios are each round's redemption rate over its bare rate.
-	Ratios []float64
-	// Bare and Redeem are the figures of the last round.
-	Bare, Redeem *Result
+	// BareRates, RedeemRates and CreateRates are each round's requests per
+	// second.
+	BareRates, RedeemRates, CreateRates []float64
+	// Ratios and CreateRatios are each round's redemption and creation
+	// rates over its bare rate.
+	Ratios, CreateRatios []float64
+	// Bare, Redeem and Create are the figures of the last round.
+	Bare, Redeem, Create *Result
 }
 
-// Median is the median of the rounds' ratios.
+// Median is the median of the rounds' redemption ratios.
 func (r RatioResult) Median() float64 { return Median(r.Ratios) }
 
-// Write prints the rounds and the median.
+// CreateMedian is the median of the rounds' creation ratios.
+func (r RatioResult) CreateMedian() float64 { return Median(r.CreateRatios) }
+
+// Write prints the rounds and the medians.
 func (r RatioResult) Write(w io.Writer) {
 	for i := range r.Ratios {
-		fmt.Fprintf(w, "  round %d: bare %.0f req/s, capture redemption %.0f req/s: %.1f %%\n",
-			i+1, r.BareRates[i], r.RedeemRates[i], 100*r.Ratios[i])
+		fmt.Fprintf(w, "  round %d: bare %.0f req/s, capture redemption %.0f req/s: %.1f %%, secure-token create %.0f req/s: %.1f %%\n",
+			i+1, r.BareRates[i], r.RedeemRates[i], 100*r.Ratios[i], r.CreateRates[i], 100*r.CreateRatios[i])
 	}
 	fmt.Fprintf(w, "capture redemption / bare handler, median of %d rounds (%d clients, %v each): %.1f %% (bare %.0f req/s, redemption %.0f req/s)\n",
 		len(r.Ratios), r.Clients, r.Phase, 100*r.Median(), Median(r.BareRates), Median(r.RedeemRates))
+	if r.Create != nil {
+		c := r.Create.Route(RouteSTCreate)
+		fmt.Fprintf(w, "secure-token create / bare handler, median of %d rounds: %.1f %% (create %.0f req/s; last round p50 %v, p99 %v)\n",
+			len(r.CreateRatios), 100*r.CreateMedian(), Median(r.CreateRates), c.P50, c.P99)
+	}
 }
 
 // Ratio measures capture redemption's request rate as a share of the bare
@@ -108,7 +119,7 @@ func Ratio(ctx context.Context, cfg Config, rounds int, phase time.Duration) (Ra
 		return RatioResult{}, fmt.Errorf("loadgen: preparing capture endpoints: %w (%d errors)", err, prep.Unintended())
 	}
 
-	phaseCfg := Config{Targets: cfg.Targets, Account: cfg.Account, Key: cfg.Key, Terminal: cfg.Terminal, Duration: phase}
+	phaseCfg := Config{Targets: cfg.Targets, Account: cfg.Account, APIKey: cfg.APIKey, Key: cfg.Key, Terminal: cfg.Terminal, Duration: phase}
 	out := RatioResult{Clients: n, Phase: phase}
 	for range rounds {
 		b, err := run(ctx, phaseCfg, n, func(s *session) error {
@@ -146,10 +157,29 @@ func Ratio(ctx context.Context, cfg Config, rounds int, phase time.Duration) (Ra
 		if err != nil {
 			return out, fmt.Errorf("loadgen: capture redemption: %w", err)
 		}
-		br, rr := b.Route(RouteBare).PerSecond, r.Route(RouteRedeem).PerSecond
-		out.BareRates, out.RedeemRates = append(out.BareRates, br), append(out.RedeemRates, rr)
-		out.Ratios = append(out.Ratios, rr/br)
-		out.Bare, out.Redeem = b, r
+		// Secure-token create: a bearer token first (not timed as a
+		// create), then creates, each with its own Idempotency-Key.
+		c, err := run(ctx, phaseCfg, n, func(s *session) error {
+			if err := s.authorize(); err != nil {
+				return err
+			}
+			for {
+				_, err := s.createSecureToken()
+				if errors.Is(err, errStop) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+			}
+		})
+		if err != nil {
+			return out, fmt.Errorf("loadgen: secure-token create: %w", err)
+		}
+		br, rr, cr := b.Route(RouteBare).PerSecond, r.Route(RouteRedeem).PerSecond, c.Route(RouteSTCreate).PerSecond
+		out.BareRates, out.RedeemRates, out.CreateRates = append(out.BareRates, br), append(out.RedeemRates, rr), append(out.CreateRates, cr)
+		out.Ratios, out.CreateRatios = append(out.Ratios, rr/br), append(out.CreateRatios, cr/br)
+		out.Bare, out.Redeem, out.Create = b, r, c
 	}
 	return out, nil
 }

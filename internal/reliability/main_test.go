@@ -62,6 +62,7 @@ type deployment struct {
 	postgres string
 	account  loadgen.Account
 	apiKey   string
+	env      []string // more environment for the servers
 }
 
 func newDeployment(t testing.TB, postgres string) *deployment {
@@ -82,7 +83,7 @@ func (d *deployment) start() *serverproc.Proc {
 	p, err := serverproc.Start(ctx, serverproc.Config{
 		Binary: d.bin, Data: d.data, Postgres: d.postgres, MasterKeyFile: d.keyFile,
 		BasicAuth: d.account.Name + ":" + d.account.Password, APIKeys: d.apiKey + ":*",
-		WorkFactor: workFactor, Log: procLogs,
+		WorkFactor: workFactor, Log: procLogs, Env: d.env,
 	})
 	require.NoError(d.t, err)
 	d.t.Cleanup(p.Kill)
