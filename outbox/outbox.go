@@ -417,8 +417,33 @@ func release(tx store.Tx, id string, r *record) error {
 	return tx.Delete(bucketRunning, tenantKey(r.Tenant, id))
 }
 
+// due reports whether a job may be claimed now — a tenant's first ready
+// job is due, or a lease ran out — in a read-only transaction, so that an
+// idle worker's polls cost no commit.
+func (o *Outbox) due(ctx context.Context) (bool, error) {
+	end := be64(o.cfg.Now().UTC().Add(time.Nanosecond))
+	found := false
+	err := o.st.View(ctx, func(tx store.Tx) error {
+		found = false
+		for _, b := range []string{bucketHeads, bucketLeases} {
+			err := tx.Scan(b, store.Range{End: end, Limit: 1}, func(_, _ []byte) error {
+				found = true
+				return nil
+			})
+			if err != nil || found {
+				return err
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
 // claim leases at most want due jobs, and returns their deliveries.
 func (o *Outbox) claim(ctx context.Context, want int) ([]Delivery, error) {
+	if ok, err := o.due(ctx); err != nil || !ok {
+		return nil, err
+	}
 	var out []Delivery
 	err := o.st.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]

@@ -311,3 +311,13 @@ func testTwoProcesses(t *testing.T, b teststores.Backend) {
 	}
 	require.Equal(t, uint64(jobs), o1.Stats().Delivered+o2.Stats().Delivered)
 }
+
+// Idle workers poll in read-only transactions: no commit, no fsync.
+func TestIdleWorkersDoNotCommit(t *testing.T) {
+	st := teststores.All()[0].Open(t)
+	o := open(t, st, keyring(t), func(c *outbox.Config) { c.Poll = 5 * time.Millisecond })
+	before := st.Stats().Commits
+	run(t, o)
+	time.Sleep(100 * time.Millisecond) // twenty polls
+	require.Equal(t, before, st.Stats().Commits)
+}

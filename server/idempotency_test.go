@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/pgtest"
 	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/store/pgstore"
 )
 
@@ -366,4 +368,41 @@ func FuzzParseIdempotencyKey(f *testing.F) {
 			require.Equal(t, strings.ToLower(s), got)
 		}
 	})
+}
+
+// TestOneCommitPerWrite: each write of the secure-token API under an
+// Idempotency-Key is one durable commit — the work, its kept response and
+// any single-use token it makes or uses — on bbolt, where a commit is an
+// fsync. (A terminal's first secure token also creates the terminal's
+// key, once: the test makes one first.)
+func TestOneCommitPerWrite(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cardvault.db"), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	e := newEnv(t, func(c *Config) { c.Store = st })
+	api := e.caller(keyAll)
+	api.create(termA, set(t, fixture(t, "create-card.json"), "secureTokenId", "MREF_first"))
+
+	commits := func(name string, send func() reply, want int) reply {
+		t.Helper()
+		before := st.Stats().Commits
+		r := send()
+		require.Equal(t, want, r.status, "%s: %s", name, r.body)
+		require.Equal(t, before+1, st.Stats().Commits, "%s: one durable commit", name)
+		return r
+	}
+	card := set(t, fixture(t, "create-card.json"), "secureTokenId", "MREF_once")
+	commits("create", func() reply { return api.do("POST", terminalURL(termA, "secure-tokens"), card) }, http.StatusCreated)
+	commits("patch", func() reply {
+		return api.do("PATCH", terminalURL(termA, "secure-tokens", "MREF_once"), `[{"op":"replace","path":"/mitAgreement","value":"installment"}]`)
+	}, http.StatusOK)
+	su := commits("single-use token", func() reply {
+		return api.do("POST", terminalURL(termA, "single-use-tokens"), fixture(t, "single-use-card.json"))
+	}, http.StatusCreated).json(t)["token"].(string)
+	commits("update-account", func() reply {
+		return api.do("POST", terminalURL(termA, "secure-tokens", "MREF_once", "update-account"), `{"type":"singleUseToken","token":"`+su+`"}`)
+	}, http.StatusOK)
+	commits("a refused create", func() reply {
+		return api.do("POST", terminalURL(termA, "secure-tokens"), set(t, card, "mitAgreement", "sometimes"))
+	}, http.StatusBadRequest)
 }
