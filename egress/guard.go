@@ -107,12 +107,16 @@ func New(cfg Config) (*Guard, error) {
 		tlsConfig.RootCAs = pool
 	}
 	base := &http.Transport{
-		Proxy:                  nil, // never HTTP(S)_PROXY: a proxy would dial in our place, unchecked
-		DialContext:            g.dial,
-		TLSClientConfig:        tlsConfig,
-		TLSHandshakeTimeout:    g.connectTimeout,
-		ForceAttemptHTTP2:      true, // a custom DialContext turns HTTP/2 off otherwise
-		MaxIdleConns:           100,
+		Proxy:               nil, // never HTTP(S)_PROXY: a proxy would dial in our place, unchecked
+		DialContext:         g.dial,
+		TLSClientConfig:     tlsConfig,
+		TLSHandshakeTimeout: g.connectTimeout,
+		ForceAttemptHTTP2:   true, // a custom DialContext turns HTTP/2 off otherwise
+		MaxIdleConns:        256,
+		// Many workers deliver to one merchant's endpoint or one PSP at
+		// once: net/http's default of two idle connections per host made
+		// most deliveries dial (and, over TLS, handshake) anew.
+		MaxIdleConnsPerHost:    64,
 		IdleConnTimeout:        90 * time.Second,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,

@@ -28,8 +28,20 @@ func (o *Outbox) Run(ctx context.Context) {
 	defer poll.Stop()
 	inFlight := 0
 	for ctx.Err() == nil {
+		// The workers whose outcomes were recorded meanwhile: they come
+		// in bursts (the finisher records many in one transaction), and
+		// are all free before the next claim, so that one claim takes
+		// many jobs rather than one claim per job.
+		for drained := false; !drained; {
+			select {
+			case <-o.done:
+				inFlight--
+			default:
+				drained = true
+			}
+		}
 		free := o.cfg.Workers - inFlight
-		claimed := 0
+		busy := false
 		if free > 0 {
 			ds, err := o.claim(ctx, free)
 			if err != nil && ctx.Err() == nil {
@@ -39,13 +51,15 @@ func (o *Outbox) Run(ctx context.Context) {
 				inFlight++
 				go func() { results <- result{d: d, err: o.try(ctx, d)} }()
 			}
-			claimed = len(ds)
+			busy = len(ds) == free
+		} else {
+			busy = true
 		}
-		if claimed > 0 && claimed == free {
+		if busy {
 			// Every worker is busy: wait for one, then claim again.
 			select {
 			case <-ctx.Done():
-			case <-o.doneSignal():
+			case <-o.done:
 				inFlight--
 			}
 			continue
@@ -61,30 +75,17 @@ func (o *Outbox) Run(ctx context.Context) {
 		case <-ctx.Done():
 		case <-o.kick:
 		case <-poll.C:
-		case <-o.doneSignal():
+		case <-o.done:
 			inFlight--
-		}
-		// Collect the workers that ended meanwhile.
-		for drained := false; !drained; {
-			select {
-			case <-o.doneSignal():
-				inFlight--
-			default:
-				drained = true
-			}
 		}
 	}
 	// Wait for the tries in flight; the finisher records them.
 	for range inFlight {
-		<-o.doneSignal()
+		<-o.done
 	}
 	close(results)
 	<-finished
 }
-
-// doneSignal is where the finisher tells the dispatcher that a try's
-// outcome is recorded and its worker free.
-func (o *Outbox) doneSignal() <-chan result { return o.done }
 
 // try runs one delivery under a context that ends before its lease.
 func (o *Outbox) try(ctx context.Context, d Delivery) (err error) {
