@@ -11,6 +11,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/internal/jsonx"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/rules"
 )
 
@@ -81,8 +82,10 @@ func FuzzRuleApply(f *testing.F) {
 			if !errors.Is(err, rules.ErrInvalid) && !errors.Is(err, rules.ErrTooLarge) {
 				t.Fatalf("unexpected kind of error: %v", err)
 			}
-			if jsonx.Valid(doc) {
-				noValueIn(t, err.Error(), string(ruleJSON), gjson.ParseBytes(doc))
+			for _, v := range testkit.StringsOf(doc, 6) {
+				if !strings.Contains(string(ruleJSON), v) && strings.Contains(err.Error(), v) {
+					t.Fatalf("the error %q holds a value of the document", err)
+				}
 			}
 			return
 		}
@@ -90,21 +93,4 @@ func FuzzRuleApply(f *testing.F) {
 			t.Fatalf("Apply made something other than a JSON object within the limits: %q", out)
 		}
 	})
-}
-
-// noValueIn fails when msg holds a string value of doc of six bytes or
-// more that the rule itself does not hold.
-func noValueIn(t *testing.T, msg, rule string, v gjson.Result) {
-	t.Helper()
-	switch {
-	case v.IsObject() || v.IsArray():
-		v.ForEach(func(_, e gjson.Result) bool {
-			noValueIn(t, msg, rule, e)
-			return true
-		})
-	case v.Type == gjson.String:
-		if len(v.Str) >= 6 && !strings.Contains(rule, v.Str) && strings.Contains(msg, v.Str) {
-			t.Fatalf("the error %q holds a value of the document", msg)
-		}
-	}
 }
