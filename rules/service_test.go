@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/rules"
 	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/vault"
 )
 
 var ctx = context.Background()
@@ -171,5 +173,46 @@ func TestStoredRuleIsChecked(t *testing.T) {
 		require.ErrorIs(t, err, rules.ErrInvalid, rec)
 		_, err = s.Apply(ctx, "acme", []string{"x"}, []byte(card))
 		require.ErrorIs(t, err, rules.ErrInvalid, rec)
+	}
+}
+
+// TestVaultItemUnchanged: rules run on the outgoing copy of a vault item;
+// the item as stored — its plaintext as the vault returns it, and every
+// byte the backend holds — is the same afterwards.
+func TestVaultItemUnchanged(t *testing.T) {
+	for _, b := range teststores.All()[:2] { // memstore, boltstore
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
+			require.NoError(t, err)
+			v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10})
+			require.NoError(t, err)
+			t.Cleanup(func() { v.Close() })
+			key, err := v.CreateKey(ctx, vault.Credentials{Owner: "acme", User: "alice"})
+			require.NoError(t, err)
+			ref, err := v.Tokenize(ctx, key, []byte(card), vault.TokenizeOptions{Reference: "r1"})
+			require.NoError(t, err)
+
+			s := service(t, st, testkit.NewClock(time.Now()))
+			_, err = s.Create(ctx, "acme", "view", rule(t, `[
+				{"input":"card_number","output":"card_number","operation":"replace","arguments":{"substr":" "}},
+				{"input":"card_number","output":"card_number","operation":"mask"},
+				{"input":"cvv","output":"cvv","operation":"mask"},
+				{"input":"card_holder","output":"card_holder","operation":"hash"}]`))
+			require.NoError(t, err)
+
+			stored, err := v.Retrieve(ctx, key, ref)
+			require.NoError(t, err)
+			raw := b.Raw(t, st)
+			view, err := s.Apply(ctx, "acme", []string{"view"}, stored)
+			require.NoError(t, err)
+			require.Equal(t, "411111******1111", gjson.GetBytes(view, "card_number").Str)
+
+			again, err := v.Retrieve(ctx, key, ref)
+			require.NoError(t, err)
+			require.Equal(t, stored, again, "the stored item is unchanged")
+			require.Equal(t, "4111 1111 1111 1111", gjson.GetBytes(again, "card_number").Str)
+			require.True(t, bytes.Equal(raw, b.Raw(t, st)), "nothing was written to the store")
+		})
 	}
 }
