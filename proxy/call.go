@@ -68,8 +68,8 @@ var (
 	ErrRender = fmt.Errorf("proxy: the templates cannot be rendered with the item: %w", cardvault.ErrInvalid)
 )
 
-// Methods a call may use.
-var Methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+// methods are those a call may use.
+var methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 // forbiddenHeaders are set by the transport, or are hop-by-hop (RFC 9110
 // section 7.6.1) and so describe a connection the caller does not own; a
@@ -107,9 +107,10 @@ type Policy struct {
 	// (HTTPS, no user-info, a plain host, IP literals of refused classes
 	// only through the operator's allow-list). Required.
 	Guard *egress.Guard
-	// AllowHosts, when not empty, lists the only hosts (lower case, whole;
-	// -proxy-allow-hosts) a request may go to. Webhooks are not limited
-	// by it.
+	// AllowHosts, when not empty, lists the only hosts a request may go
+	// to (-proxy-allow-hosts): each compared with the URL's host name
+	// whole, ignoring case, without the port. Webhooks are not limited by
+	// it.
 	AllowHosts []string
 }
 
@@ -329,7 +330,8 @@ func (e *callError) Unwrap() []error { return []error{ErrInvalidCall, e.inv} }
 
 // NewCall checks a request and an optional webhook and returns the call:
 //
-//   - the method is one of [Methods] (in any case; kept in upper case), and
+//   - the method is GET, POST, PUT, PATCH or DELETE (in any case; kept in
+//     upper case), and
 //     a GET has no body;
 //   - the URL is at most [MaxURLLength] bytes and passes the policy's
 //     guard (egress.Guard.CheckURL: https, no user-info, no fragment, a
@@ -366,8 +368,8 @@ func NewCall(req Request, hook *Webhook, p Policy) (Call, error) {
 		c.hook = &h
 	}
 
-	if !slices.Contains(Methods, c.req.Method) {
-		bad.Add("/request/method", "invalid value", "must be one of "+strings.Join(Methods, ", "))
+	if !slices.Contains(methods, c.req.Method) {
+		bad.Add("/request/method", "invalid value", "must be one of "+strings.Join(methods, ", "))
 	}
 
 	// URL.
@@ -521,7 +523,7 @@ func checkDestination(raw string, p Policy) (string, error) {
 		return "", fmt.Errorf("%w: not a URL", egress.ErrInvalidURL)
 	}
 	host := strings.ToLower(u.Host)
-	if len(p.AllowHosts) > 0 && !slices.Contains(p.AllowHosts, strings.ToLower(u.Hostname())) {
+	if len(p.AllowHosts) > 0 && !slices.ContainsFunc(p.AllowHosts, func(h string) bool { return strings.EqualFold(h, u.Hostname()) }) {
 		return "", fmt.Errorf("%w: the host %s is not on the deployment's list of hosts a call may go to", egress.ErrRefused, strings.ToLower(u.Hostname()))
 	}
 	return host, nil

@@ -209,7 +209,7 @@ func TestParseRequestRefuses(t *testing.T) {
 
 func TestPolicyAllowHosts(t *testing.T) {
 	p := policy(t)
-	p.AllowHosts = []string{"api.stripe.com"}
+	p.AllowHosts = []string{"api.Stripe.com"}
 	_, err := proxy.ParseRequest([]byte(stripeCall), p)
 	require.NoError(t, err)
 	_, err = proxy.ParseRequest([]byte(call(`"method":"GET","url":"https://API.stripe.com.evil.test/"`)), p)
