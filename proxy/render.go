@@ -220,8 +220,12 @@ func itemNumbers(item []byte) []string {
 	return out
 }
 
+// separators are what may stand between the digits of a number in a URL
+// or header.
+var separators = strings.NewReplacer("%20", "", "+", "", "-", "", " ", "")
+
 func holdsNumber(s string, numbers []string) bool {
-	digits := strings.NewReplacer("%20", "", "+", "", "-", "", " ", "").Replace(s)
+	digits := separators.Replace(s)
 	for _, n := range numbers {
 		if strings.Contains(s, n) || strings.Contains(digits, n) {
 			return true

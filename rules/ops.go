@@ -294,13 +294,16 @@ func runReplace(_ *Engine, _ string, s *step, in gjson.Result, doc []byte) ([]by
 	return jsonString(strings.ReplaceAll(t, s.args.substr, s.args.newStr)), true, nil
 }
 
+// numberSeparators are what people type between a number's digits.
+var numberSeparators = strings.NewReplacer(" ", "", "-", "")
+
 func runMask(_ *Engine, _ string, s *step, in gjson.Result, _ []byte) ([]byte, bool, error) {
 	var t string
 	switch in.Type {
 	case gjson.Null:
 		return []byte("null"), true, nil
 	case gjson.String:
-		t = strings.NewReplacer(" ", "", "-", "").Replace(in.Str)
+		t = numberSeparators.Replace(in.Str)
 	case gjson.Number:
 		t = in.Raw
 	default:
