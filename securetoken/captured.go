@@ -1,9 +1,12 @@
 package securetoken
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/cardvault/cardvault/vault"
 )
 
 // CapturedSource turns the JSON object a hosted form posted to a
@@ -34,22 +37,18 @@ func CapturedSource(captured []byte) ([]byte, error) {
 		number := strings.NewReplacer(" ", "", "-", "").Replace(str("card_number"))
 		c.cardNumber(whole("/card_number"), CardNumber(number))
 		c.text(whole("/card_holder"), str("card_holder"), 1, 50, true)
-		expiry, field := "", "/expiry"
-		switch e, e2 := str("expiry"), str("card_expiry"); {
-		case len(e) == 5 && e[2] == '/':
-			expiry = e[:2] + e[3:]
-		case len(e2) == 7 && e2[2] == '-':
-			expiry, field = e2[:2]+e2[5:], "/card_expiry"
-		case e2 != "":
-			field = "/card_expiry"
-			c.fault(whole(field), "invalid format", "must be MM-YYYY")
-		case e != "":
-			c.fault(whole(field), "invalid format", "must be MM/YY")
+		// The vault reads the expiry (expiry MM/YY, else card_expiry
+		// MM-YYYY); a secure token keeps it as MMYY.
+		expiry := ""
+		exp, err := vault.ItemExpiry(captured)
+		var bad *vault.ExpiryError
+		switch {
+		case err == nil:
+			expiry = exp.MM() + exp.YY()
+		case errors.As(err, &bad):
+			c.fault(whole("/"+bad.Field), "invalid format", "must be "+bad.Layout+" with a month 01 to 12")
 		default:
-			c.required(whole(field))
-		}
-		if expiry != "" {
-			c.expiry(whole(field), expiry, true)
+			c.required(whole("/expiry"))
 		}
 		c.digits(whole("/cvv"), str("cvv"), 3, 4, false)
 		src = cardSource(str("card_holder"), CardNumber(number), expiry, "")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // Clock is a clock a test sets. The zero value reads as the zero time.
@@ -101,4 +103,28 @@ func (s *Secrets) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.list)
+}
+
+// StringsOf returns the string values (not the member names) of a JSON
+// document that are at least minLen bytes long, to look for in errors that
+// must never hold a value of the document. It returns nil for invalid JSON.
+func StringsOf(doc []byte, minLen int) []string {
+	if !gjson.ValidBytes(doc) {
+		return nil
+	}
+	var out []string
+	var walk func(v gjson.Result)
+	walk = func(v gjson.Result) {
+		switch {
+		case v.IsObject() || v.IsArray():
+			v.ForEach(func(_, e gjson.Result) bool {
+				walk(e)
+				return true
+			})
+		case v.Type == gjson.String && len(v.Str) >= minLen:
+			out = append(out, v.Str)
+		}
+	}
+	walk(gjson.ParseBytes(doc))
+	return out
 }

@@ -1,0 +1,40 @@
+package mask_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault/internal/mask"
+)
+
+func TestCard(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"4539858876047062", "453985******7062"},
+		{"378282246310005", "378282*****0005"},
+		{"4000056655665556123", "400005*********6123"},
+		{"123456789012", "123456**9012"},
+		{"12345678901", "***********"}, // too short to keep ten
+		{"737", "***"},
+		{"", ""},
+		{"453985******7062", "453985******7062"}, // idempotent
+	} {
+		require.Equal(t, c.want, mask.Card(c.in), c.in)
+		require.Equal(t, mask.Card(c.in), mask.Card(mask.Card(c.in)), "idempotent: %s", c.in)
+	}
+}
+
+func TestAccount(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"000123456789", "*****6789"},
+		{"12345678", "*****5678"},
+		{"1234567", "*****567"},
+		{"1234", "*****34"},
+		{"1", "*****"},
+		{"", ""},
+		{"*****6789", "*****6789"},
+	} {
+		require.Equal(t, c.want, mask.Account(c.in), c.in)
+		require.Equal(t, mask.Account(c.in), mask.Account(mask.Account(c.in)), "idempotent: %s", c.in)
+	}
+}
