@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 
 	"github.com/cardvault/cardvault"
@@ -86,5 +85,3 @@ func Equal(a, b []byte) bool {
 func EqualString(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
-
-var errShort = errors.New("too short")

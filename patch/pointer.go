@@ -91,7 +91,7 @@ func (p Pointer) String() string {
 	b.Grow(n)
 	for _, t := range p {
 		b.WriteByte('/')
-		if strings.IndexAny(t, "~/") < 0 {
+		if !strings.ContainsAny(t, "~/") {
 			b.WriteString(t)
 			continue
 		}

@@ -289,7 +289,7 @@ func runReplace(_ *Engine, _ string, s *step, in gjson.Result, doc []byte) ([]by
 	// Measure before building: "1" replaced by a kilobyte in a long
 	// string would otherwise allocate gigabytes.
 	if grow := strings.Count(t, s.args.substr) * (len(s.args.newStr) - len(s.args.substr)); len(t)+grow > MaxDocument-len(doc) {
-		return nil, false, tooLarge
+		return nil, false, errTooLarge
 	}
 	return jsonString(strings.ReplaceAll(t, s.args.substr, s.args.newStr)), true, nil
 }
@@ -364,7 +364,7 @@ func hashLabel(owner string) string { return "rules.hash\x00" + owner }
 func runEncode(_ *Engine, _ string, s *step, in gjson.Result, doc []byte) ([]byte, bool, error) {
 	b := bytesOf(in)
 	if 2*len(b)+4 > MaxDocument-len(doc) {
-		return nil, false, tooLarge
+		return nil, false, errTooLarge
 	}
 	return jsonString(encode(s.args.encoding, b)), true, nil
 }
@@ -381,13 +381,13 @@ func runTemplate(_ *Engine, _ string, s *step, in gjson.Result, doc []byte) ([]b
 	out, err := s.args.tmpl.Render(top, all)
 	switch {
 	case errors.Is(err, mustachex.ErrTooLarge):
-		return nil, false, tooLarge
+		return nil, false, errTooLarge
 	case err != nil:
 		return nil, false, nil
 	}
 	return jsonString(string(out)), true, nil
 }
 
-// tooLarge is what an operation returns for a result over the limits;
+// errTooLarge is what an operation returns for a result over the limits;
 // Apply names the rule and the operation.
-var tooLarge = fmt.Errorf("%w: the document would grow over %d bytes", ErrTooLarge, MaxDocument)
+var errTooLarge = fmt.Errorf("%w: the document would grow over %d bytes", ErrTooLarge, MaxDocument)

@@ -84,7 +84,7 @@ func ParseAPIKeys(s string) ([]APIKey, error) {
 		case strings.TrimSpace(part) == "":
 			return nil, fmt.Errorf("server: API key %d is empty", i+1)
 		case !ok || key == "":
-			return nil, fmt.Errorf("server: API key %d is not key:terminal,...", i+1)
+			return nil, fmt.Errorf("server: API key %d is not of the form key:terminal[,terminal]", i+1)
 		case !validName(key, maxCredential):
 			return nil, fmt.Errorf("server: API key %d must be 1-%d printable characters without ':'", i+1, maxCredential)
 		case seen[key]:

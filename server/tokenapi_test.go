@@ -39,8 +39,8 @@ const (
 var (
 	fixtureCard       = secret("card number", "4539858876047062")
 	fixtureNewCard    = secret("card number", "5555555555554444")
-	fixtureCVV        = secret("cvv", "234")
-	fixtureNewCVV     = secret("cvv", "987")
+	_                 = secret("cvv", "234")
+	_                 = secret("cvv", "987")
 	fixtureACHAccount = secret("account number", "1234567890")
 	fixturePADAccount = secret("account number", "87654321")
 )
