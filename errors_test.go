@@ -3,6 +3,7 @@ package cardvault_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,4 +34,17 @@ func TestKindOf(t *testing.T) {
 	require.Equal(t, cardvault.ErrInvalid, cardvault.KindOf((&cardvault.InvalidError{Fields: []cardvault.FieldError{{Field: "a"}}}).Err()))
 	require.Nil(t, cardvault.KindOf(errors.New("the disk is on fire")))
 	require.Nil(t, cardvault.KindOf(nil))
+}
+
+func TestCheckTerminalID(t *testing.T) {
+	for _, ok := range []string{"1234001", "abcd", "T-01_x.y", strings.Repeat("9", 50), "~!@#"} {
+		require.NoError(t, cardvault.CheckTerminalID(ok), ok)
+	}
+	for _, bad := range []string{"", "123", strings.Repeat("9", 51), "ab cd", "café", "12/34", "12,34", "12;34", "1*34", "12:34", "1234\x00", "1234\x7f"} {
+		err := cardvault.CheckTerminalID(bad)
+		require.ErrorIs(t, err, cardvault.ErrInvalid, "%q", bad)
+		var inv *cardvault.InvalidError
+		require.ErrorAs(t, err, &inv)
+		require.Equal(t, "processingTerminalId", inv.Fields[0].Field)
+	}
 }

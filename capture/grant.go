@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/idempotency"
@@ -337,14 +338,11 @@ func checkFields(fields []string) error {
 	return nil
 }
 
+// checkTerminal validates a processing terminal id with the one rule of
+// the root package.
 func checkTerminal(t string) error {
-	if len(t) < 4 || len(t) > 50 {
-		return fmt.Errorf("%w: processing terminal id must be 4-50 characters", ErrInvalid)
-	}
-	for i := 0; i < len(t); i++ {
-		if t[i] <= 0x20 || t[i] >= 0x7f || t[i] == '/' {
-			return fmt.Errorf("%w: processing terminal id holds a character that is not allowed", ErrInvalid)
-		}
+	if err := cardvault.CheckTerminalID(t); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return nil
 }

@@ -356,12 +356,9 @@ func (s *Service) unindex(tx store.Tx, rec Record) error {
 	return nil
 }
 
-// checkTerminal validates a processingTerminalId: 4–50 characters (the
-// contract's bounds) and no control characters or '/', which keeps it a
-// path segment and keeps the NUL that separates store key parts out.
-func checkTerminal(t string) error {
-	return checkID("processingTerminalId", t, 4, 50)
-}
+// checkTerminal validates a processingTerminalId with the one rule of the
+// root package.
+func checkTerminal(t string) error { return cardvault.CheckTerminalID(t) }
 
 func checkID(name, v string, minLen, maxLen int) error {
 	n := utf8.RuneCountInString(v)

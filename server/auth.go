@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/crypto"
 )
 
@@ -39,8 +40,6 @@ type APIKey struct {
 const (
 	maxAccountName = 128
 	maxCredential  = 1024
-	maxTerminalID  = 50
-	minTerminalID  = 4
 	// maxBearerLen bounds an access token presented in a header.
 	maxBearerLen = 1024
 )
@@ -107,14 +106,12 @@ func ParseAPIKeys(s string) ([]APIKey, error) {
 	return out, nil
 }
 
+// checkTerminalID: a terminal id (the root package's rule), or "*".
 func checkTerminalID(t string) error {
 	if t == "*" {
 		return nil
 	}
-	if len(t) < minTerminalID || len(t) > maxTerminalID || !validName(t, maxTerminalID) || strings.ContainsAny(t, "/,;*") {
-		return fmt.Errorf("a terminal id is 4-%d printable characters (no '/', ',', ';', '*'), or \"*\"", maxTerminalID)
-	}
-	return nil
+	return cardvault.CheckTerminalID(t)
 }
 
 // validName: 1 to max bytes of printable ASCII, no ':' and no space.
