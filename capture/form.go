@@ -19,6 +19,7 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture/formpage"
 	"github.com/cardvault/cardvault/internal/jsonx"
+	"github.com/cardvault/cardvault/patch"
 )
 
 // FormType is the kind of a hosted form, the form_type of the create-form
@@ -495,7 +496,7 @@ func escapePointer(key string) string {
 	if r := []rune(key); len(r) > 64 {
 		key = string(r[:64]) + "…"
 	}
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
+	return patch.EscapeToken(key)
 }
 
 // formIDAlphabet is base58: no 0, O, I or l, so an id read aloud or copied

@@ -366,3 +366,12 @@ func TestSentinelKinds(t *testing.T) {
 		}
 	}
 }
+
+func TestEscapeToken(t *testing.T) {
+	for tok, want := range map[string]string{"": "", "plain": "plain", "a/b": "a~1b", "m~n": "m~0n", "~1": "~01", "/~": "~1~0"} {
+		require.Equal(t, want, patch.EscapeToken(tok))
+		p, err := patch.ParsePointer("/" + patch.EscapeToken(tok))
+		require.NoError(t, err)
+		require.Equal(t, patch.Pointer{tok}, p, "round trip of %q", tok)
+	}
+}

@@ -3,6 +3,8 @@ package patch
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cardvault/cardvault/internal/jsonx"
 )
 
 // Pointer is an RFC 6901 JSON Pointer held as its reference tokens,
@@ -87,26 +89,21 @@ func (p Pointer) String() string {
 	for _, t := range p {
 		n += 1 + len(t)
 	}
-	var b strings.Builder
-	b.Grow(n)
+	b := make([]byte, 0, n)
 	for _, t := range p {
-		b.WriteByte('/')
-		if !strings.ContainsAny(t, "~/") {
-			b.WriteString(t)
-			continue
-		}
-		for i := range len(t) {
-			switch t[i] {
-			case '~':
-				b.WriteString("~0")
-			case '/':
-				b.WriteString("~1")
-			default:
-				b.WriteByte(t[i])
-			}
-		}
+		b = append(b, '/')
+		b = jsonx.AppendToken(b, t)
 	}
-	return b.String()
+	return string(b)
+}
+
+// EscapeToken returns tok escaped as one RFC 6901 reference token: "~" as
+// "~0", "/" as "~1". ("/" + EscapeToken(k) names the member k.)
+func EscapeToken(tok string) string {
+	if !strings.ContainsAny(tok, "~/") {
+		return tok
+	}
+	return string(jsonx.AppendToken(make([]byte, 0, len(tok)+2), tok))
 }
 
 // isProperPrefixOf reports whether p names an ancestor of q.

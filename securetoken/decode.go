@@ -13,6 +13,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/internal/jsonx"
+	"github.com/cardvault/cardvault/patch"
 )
 
 // Limits of every JSON document this package parses.
@@ -118,7 +119,7 @@ func (o *object) take(key string) (gjson.Result, bool) {
 
 // at returns the pointer of the member key. It is built only when needed:
 // for a fault, or as the base of a nested object.
-func (o *object) at(key string) string { return o.path + "/" + escapeToken(key) }
+func (o *object) at(key string) string { return o.path + "/" + patch.EscapeToken(key) }
 
 func (o *object) has(key string) bool {
 	_, ok := o.take(key)
@@ -249,14 +250,6 @@ func (o *object) close() {
 		o.d.fault(p, "unknown member", msg)
 		return true
 	})
-}
-
-// escapeToken escapes a reference token for a JSON Pointer (RFC 6901).
-func escapeToken(s string) string {
-	if !strings.ContainsAny(s, "~/") {
-		return s
-	}
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
 
 // safePointer returns a pointer fit for an error message: any run of twelve

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/patch"
 )
 
 // The resource's schema as a list of JSON Pointers, the data behind the
@@ -130,26 +131,19 @@ func isArrayIndex(tok string) bool {
 	return tok != "" && tok[0] != '0' && allDigits(tok) && len(tok) <= 9
 }
 
-// parsePointer splits an RFC 6901 pointer into unescaped reference tokens;
-// ok is false for a malformed pointer ("" is the root: no tokens).
+// parsePointer splits an RFC 6901 pointer into unescaped reference tokens
+// (package patch's parser); ok is false for a malformed pointer or one
+// that is not UTF-8 ("" is the root: no tokens).
 func parsePointer(p string) ([]string, bool) {
-	if p == "" {
-		return nil, true
-	}
-	if p[0] != '/' || !utf8.ValidString(p) {
+	if !utf8.ValidString(p) {
 		return nil, false
 	}
-	toks := strings.Split(p[1:], "/")
-	for i, t := range toks {
-		if !strings.Contains(t, "~") {
-			continue
-		}
-		for j := 0; j < len(t); j++ {
-			if t[j] == '~' && (j+1 == len(t) || t[j+1] != '0' && t[j+1] != '1') {
-				return nil, false
-			}
-		}
-		toks[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(t)
+	toks, err := patch.ParsePointer(p)
+	if err != nil {
+		return nil, false
+	}
+	if len(toks) == 0 {
+		return nil, true
 	}
 	return toks, true
 }
@@ -424,7 +418,7 @@ func concrete(pattern, toks []string) string {
 				t = "0"
 			}
 		}
-		b.WriteString(escapeToken(t))
+		b.WriteString(patch.EscapeToken(t))
 	}
 	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/luhn"
+	"github.com/cardvault/cardvault/patch"
 )
 
 // maxFaults caps the faults one error lists. A document of 64 KiB can hold
@@ -46,7 +47,7 @@ func (f field) String() string {
 	if f.key == "" {
 		return f.base
 	}
-	return f.base + "/" + escapeToken(f.key)
+	return f.base + "/" + patch.EscapeToken(f.key)
 }
 
 func addFault(e *cardvault.InvalidError, path, detail, message string) {

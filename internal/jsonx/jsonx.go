@@ -140,19 +140,26 @@ func (c *checker) pointer() string {
 			b.WriteString(strconv.Itoa(st.index))
 			continue
 		}
-		tok := st.key
-		for i := range len(tok) {
-			switch tok[i] {
-			case '~':
-				b.WriteString("~0")
-			case '/':
-				b.WriteString("~1")
-			default:
-				b.WriteByte(tok[i])
-			}
-		}
+		b.Write(AppendToken(nil, string(st.key)))
 	}
 	return b.String()
+}
+
+// AppendToken appends tok escaped as an RFC 6901 reference token ("~" as
+// "~0", "/" as "~1") to dst. It is the one implementation of the escaping;
+// package patch exports it as patch.EscapeToken and Pointer.String.
+func AppendToken(dst []byte, tok string) []byte {
+	for i := range len(tok) {
+		switch tok[i] {
+		case '~':
+			dst = append(dst, '~', '0')
+		case '/':
+			dst = append(dst, '~', '1')
+		default:
+			dst = append(dst, tok[i])
+		}
+	}
+	return dst
 }
 
 func (c *checker) skipSpace() {
