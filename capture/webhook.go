@@ -12,6 +12,7 @@ import (
 
 	"github.com/cardvault/cardvault/cardbrand"
 	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/internal/mask"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
@@ -30,7 +31,11 @@ type SafeData struct {
 	Expiry     string `json:"expiry,omitempty"`
 }
 
-// safeDataOf picks the safe fields of an item.
+// numberSeparators are what a typed number may hold between its digits.
+var numberSeparators = strings.NewReplacer(" ", "", "-", "")
+
+// safeDataOf picks the safe fields of an item: the last four digits are
+// the ones a masked number shows (package mask), nothing more.
 func safeDataOf(doc []byte) SafeData {
 	var sd SafeData
 	for _, f := range []string{"card_holder", "account_holder", "cardholder_name", "name"} {
@@ -54,11 +59,11 @@ func safeDataOf(doc []byte) SafeData {
 		if r.Type == gjson.Number {
 			n = r.Raw
 		}
-		n = strings.NewReplacer(" ", "", "-", "").Replace(n)
-		if len(n) >= 8 {
-			sd.LastFour = n[len(n)-4:]
-		}
-		if f != "account_number" {
+		n = numberSeparators.Replace(n)
+		if f == "account_number" {
+			sd.LastFour = mask.AccountLast4(n)
+		} else {
+			sd.LastFour = mask.CardLast4(n)
 			sd.CardType = cardbrand.Detect(n).Name
 		}
 		break

@@ -47,7 +47,9 @@ func TestMaskAccountNumber(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, securetoken.AccountNumber(tc.in).Masked())
 	}
-	require.Equal(t, "4567", securetoken.AccountNumber("1234567").Last4())
+	// The list filter last4 indexes the digits the mask shows, no more.
+	require.Equal(t, "5678", securetoken.AccountNumber("12345678").Last4())
+	require.Empty(t, securetoken.AccountNumber("1234567").Last4())
 }
 
 // Every default rendering of a sensitive value masks it.

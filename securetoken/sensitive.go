@@ -2,7 +2,8 @@ package securetoken
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/cardvault/cardvault/internal/mask"
 )
 
 // CardNumber is a primary account number. Every default rendering of it —
@@ -16,29 +17,14 @@ type CardNumber string
 // and the last four digits with one '*' for each digit between. Masking a
 // masked number returns it unchanged. A number too short to keep ten
 // digits (fewer than 12 characters: never a valid one) is all stars.
-func (n CardNumber) Masked() string {
-	if len(n) < 12 {
-		return strings.Repeat("*", len(n))
-	}
-	return string(n[:6]) + strings.Repeat("*", len(n)-10) + string(n[len(n)-4:])
-}
+func (n CardNumber) Masked() string { return mask.Card(string(n)) }
 
 // First6 returns the first six digits (the issuer identification number),
 // or "" for a number shorter than 12.
-func (n CardNumber) First6() string {
-	if len(n) < 12 {
-		return ""
-	}
-	return string(n[:6])
-}
+func (n CardNumber) First6() string { return mask.CardFirst6(string(n)) }
 
 // Last4 returns the last four digits, or "" for a number shorter than 12.
-func (n CardNumber) Last4() string {
-	if len(n) < 12 {
-		return ""
-	}
-	return string(n[len(n)-4:])
-}
+func (n CardNumber) Last4() string { return mask.CardLast4(string(n)) }
 
 // String returns the masked number.
 func (n CardNumber) String() string { return n.Masked() }
@@ -60,26 +46,12 @@ type AccountNumber string
 // it stays hidden (ACH allows four-digit account numbers, which "last four"
 // would show whole). A value that already starts with "*****" is returned
 // unchanged, so masking is idempotent.
-func (n AccountNumber) Masked() string {
-	s := string(n)
-	if s == "" || strings.HasPrefix(s, "*****") {
-		return s
-	}
-	shown := 4
-	if len(s) < 8 {
-		shown = len(s) / 2
-	}
-	return "*****" + s[len(s)-shown:]
-}
+func (n AccountNumber) Masked() string { return mask.Account(string(n)) }
 
-// Last4 returns the last four digits (for the list filter last4), or ""
-// for a number shorter than four.
-func (n AccountNumber) Last4() string {
-	if len(n) < 4 {
-		return ""
-	}
-	return string(n[len(n)-4:])
-}
+// Last4 returns the last four digits (for the list filter last4): the ones
+// Masked shows, so "" for a number shorter than eight — a short account is
+// not indexed by digits it never shows.
+func (n AccountNumber) Last4() string { return mask.AccountLast4(string(n)) }
 
 // String returns the masked number.
 func (n AccountNumber) String() string { return n.Masked() }

@@ -9,7 +9,9 @@
 //   - A bank account number shows "*****" and its last four digits:
 //     "*****5929".
 //
-// Both are idempotent: masking a masked number returns it unchanged.
+// Both are idempotent: masking a masked number returns it unchanged. The
+// digits a mask shows are the only ones anything else may show or index:
+// [CardFirst6], [CardLast4] and [AccountLast4] return exactly those.
 package mask
 
 import "strings"
@@ -23,6 +25,33 @@ func Card(number string) string {
 		return strings.Repeat("*", len(number))
 	}
 	return number[:6] + strings.Repeat("*", len(number)-10) + number[len(number)-4:]
+}
+
+// CardFirst6 returns the first six characters of a card number of 12 or
+// more, the ones Card shows, or "".
+func CardFirst6(number string) string {
+	if len(number) < 12 {
+		return ""
+	}
+	return number[:6]
+}
+
+// CardLast4 returns the last four characters of a card number of 12 or
+// more, the ones Card shows, or "".
+func CardLast4(number string) string {
+	if len(number) < 12 {
+		return ""
+	}
+	return number[len(number)-4:]
+}
+
+// AccountLast4 returns the last four characters of an account number of 8
+// or more, the ones Account shows, or "" (a shorter one shows fewer).
+func AccountLast4(number string) string {
+	if len(number) < 8 {
+		return ""
+	}
+	return number[len(number)-4:]
 }
 
 // Account returns "*****" followed by the last four characters of number.
