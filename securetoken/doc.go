@@ -1,7 +1,7 @@
 // Package securetoken keeps saved payment details — a card, a US (ACH) or
 // Canadian (PAD) bank account — under a secure token per processing
 // terminal, in the shape of the publisher's secure-token API
-// (reference/payroc-secure-tokens.openapi.yaml), so that a client written for
+// (server/testdata/contract/payroc-secure-tokens.openapi.yaml), so that a client written for
 // that API works against cardvault unchanged.
 //
 // This part of the package is pure data: the model, request parsing and

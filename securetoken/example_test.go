@@ -8,8 +8,8 @@ import (
 	"github.com/cardvault/cardvault/securetoken"
 )
 
-// The contract's create request for the customer of the guide
-// (seeds/004): a keyed card, CVV included.
+// The contract's create request for the customer of the secure-token
+// update guide: a keyed card, CVV included.
 const createBody = `{
   "operator": "Jane",
   "mitAgreement": "unscheduled",

@@ -179,7 +179,7 @@ func (s Source) Masked() Source {
 // operator or the IP address.
 //
 // The members are in the order of the contract's response schema (the YAML
-// wins over the order in payroc-api.md). The contract's create, update and
+// wins over the order in docs/reference/payroc-api.md). The contract's create, update and
 // update-account responses list no accountType for ACH and PAD sources while
 // its list and retrieve responses do; cardvault always includes it (the
 // schemas allow additional members), so one document serves every route.

@@ -4,8 +4,8 @@ package server
 // of this package gets — from an in-process Server (env.do) or from the
 // real binary over HTTP (remote.do) — is validated, as it is received,
 // against the publisher's OpenAPI 3.1 contract
-// (testdata/contract/payroc-secure-tokens.openapi.yaml, a copy of the
-// project's reference/payroc-secure-tokens.openapi.yaml) with kin-openapi's
+// (testdata/contract/payroc-secure-tokens.openapi.yaml, the publisher's
+// own, with its license) with kin-openapi's
 // openapi3filter.ValidateResponse: the status must be one the operation
 // declares, the Content-Type one it declares for that status, the body must
 // match its schema (JSON Schema 2020-12, as OpenAPI 3.1 says), and every
@@ -18,7 +18,7 @@ package server
 // a schema changed or weakened):
 //
 //   - 413 payload-too-large. The contract declares 413 on accountUpdate
-//     only, while the publisher's notes (payroc-api.md) list 413
+//     only, while the publisher's notes (docs/reference/payroc-api.md) list 413
 //     payload-too-large among the API's errors, and a body cap answers every
 //     operation that takes a body. The operations with a body that lack a
 //     413 (createSecureToken, updateSecureToken, createSingleUseToken) get

@@ -97,7 +97,7 @@
 // its processing terminals only: 403 forbidden elsewhere. The server keeps
 // keyed hashes of API keys only.
 //
-// Its routes (reference/payroc-api.md), under "Authorization: Bearer":
+// Its routes (docs/reference/payroc-api.md), under "Authorization: Bearer":
 //
 //	POST   /v1/processing-terminals/{pt}/secure-tokens                       201 + Location
 //	GET    /v1/processing-terminals/{pt}/secure-tokens?[filters][&before|after=][&limit=]

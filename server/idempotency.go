@@ -15,7 +15,7 @@ import (
 	"github.com/cardvault/cardvault/idempotency"
 )
 
-// Idempotency-Key (payroc-api.md): every POST and PATCH of the secure-token
+// Idempotency-Key (docs/reference/payroc-api.md): every POST and PATCH of the secure-token
 // API carries a UUID v4. The first request with a key runs; its response is
 // kept and any later request with the same key, method, path (with query)
 // and body gets that response again, byte for byte (status, the headers the

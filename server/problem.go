@@ -57,7 +57,7 @@ var problemTemplates = map[string]struct {
 }
 
 // problem is an RFC 7807 problem document in the shape of the secure-token
-// API (payroc-api.md): type, title, status and detail always; instance and
+// API (docs/reference/payroc-api.md): type, title, status and detail always; instance and
 // resource on 403 (and resource on 404); errors on 400, 409 and 500.
 type problem struct {
 	Type     string         `json:"type"`

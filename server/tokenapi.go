@@ -18,7 +18,7 @@ import (
 	"github.com/cardvault/cardvault/securetoken"
 )
 
-// The secure-token API's routes (reference/payroc-api.md), under bearer
+// The secure-token API's routes (docs/reference/payroc-api.md), under bearer
 // authentication and the terminal check, content negotiation, the body cap
 // and Idempotency-Key on POST and PATCH (s.secureTokenRoute). Every rule
 // lives in package securetoken; these handlers read the request, call the
