@@ -63,13 +63,20 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 		if err != nil {
 			return Resource{}, err
 		}
-		save := func(tx store.Tx, src Source) error {
+		// build makes the record and seals it: outside the transaction
+		// for a source the request carries, inside for a single-use
+		// token's, which only the transaction may redeem.
+		build := func(src Source) (preparedRecord, Resource, error) {
 			rec := NewRecord(req, src)
 			rec.SecureTokenID, rec.ProcessingTerminalID, rec.Token = id, terminal, tok
 			if err := rec.Validate(); err != nil {
-				return err
+				return preparedRecord{}, Resource{}, err
 			}
-			key := recordKey(terminal, id)
+			sr, err := s.seal(kek, rec, envelope{})
+			return sr, rec.Public(), err
+		}
+		save := func(tx store.Tx, sr preparedRecord) error {
+			key := sr.key
 			if _, err := tx.Get(bucketRetired, key); err == nil {
 				return ErrIDRetired
 			} else if !errors.Is(err, store.ErrNotFound) {
@@ -88,22 +95,32 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 			if err := tx.Put(bucketTokens, []byte(tok), key); err != nil {
 				return err
 			}
-			res = rec.Public()
-			return s.put(tx, kek, rec, &envelope{}, nil)
+			return s.write(tx, sr, nil)
+		}
+		var prepared preparedRecord
+		var public Resource
+		if req.Source.Type != SourceSingleUseToken {
+			src, ok := req.Source.StoredSource()
+			if !ok {
+				return res, s.refuse(ctx, call, &res, fmt.Errorf("securetoken: the source cannot be saved: %w", cardvault.ErrInvalid))
+			}
+			if prepared, public, err = build(src); err != nil {
+				return res, s.refuse(ctx, call, &res, err)
+			}
 		}
 		err = s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
+			sr, pub := prepared, public
 			if req.Source.Type == SourceSingleUseToken {
 				src, err := s.redeem(tx, terminal, req.Source.SingleUseToken.Token, "/source/token", nil)
 				if err != nil {
 					return err
 				}
-				return save(tx, src)
+				if sr, pub, err = build(src); err != nil {
+					return err
+				}
 			}
-			src, ok := req.Source.StoredSource()
-			if !ok {
-				return fmt.Errorf("securetoken: the source cannot be saved: %w", cardvault.ErrInvalid)
-			}
-			return save(tx, src)
+			res = pub
+			return save(tx, sr)
 		})
 		if errors.Is(err, errTokenTaken) && attempt < 8 {
 			continue // another process drew the same token a moment ago
@@ -248,7 +265,7 @@ func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte, ca
 			return err
 		}
 		res = rec.Public()
-		return s.put(tx, kek, rec, env, &old)
+		return s.put(tx, kek, rec, *env, &old)
 	})
 	return res, err
 }
@@ -379,7 +396,7 @@ func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req Ac
 			return err
 		}
 		res = rec.Public()
-		return s.put(tx, kek, rec, env, &old)
+		return s.put(tx, kek, rec, *env, &old)
 	})
 	return res, err
 }

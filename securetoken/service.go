@@ -245,15 +245,24 @@ func (s *Service) open(tx store.Tx, kek *crypto.DataKey, terminal, id string) (R
 	return rec, &env, nil
 }
 
-// put seals rec under a data key (dk, or a new one when nil) and stores
-// it, replacing the indexes of old (nil for a new record) with those of
-// rec.
-func (s *Service) put(tx store.Tx, kek *crypto.DataKey, rec Record, env *envelope, old *Record) error {
+// preparedRecord is a record ready to be stored: its envelope's bytes and
+// its index keys. Sealing and the blind-index hashes are most of a write's
+// CPU; made before the transaction that stores them (Create), they do not
+// hold the store's one writer (boltstore runs writers one at a time).
+type preparedRecord struct {
+	key, raw []byte
+	index    [][]byte
+	number   []byte // the held number's index key, or nil
+}
+
+// seal seals rec under a new data key, wrapped by kek, into env (the
+// stored envelope it replaces, or a new one).
+func (s *Service) seal(kek *crypto.DataKey, rec Record, env envelope) (preparedRecord, error) {
 	key := recordKey(rec.ProcessingTerminalID, rec.SecureTokenID)
 	ad := recordAD(key)
 	plain, err := rec.MarshalBinary()
 	if err != nil {
-		return err
+		return preparedRecord{}, err
 	}
 	defer clear(plain)
 	dk := crypto.NewDataKey()
@@ -268,9 +277,19 @@ func (s *Service) put(tx store.Tx, kek *crypto.DataKey, rec Record, env *envelop
 	env.Sealed = dk.Seal(plain, ad)
 	raw, err := json.Marshal(env)
 	if err != nil {
-		return err
+		return preparedRecord{}, err
 	}
-	if err := tx.Put(bucketRecords, key, raw); err != nil {
+	sr := preparedRecord{key: key, raw: raw, index: s.indexKeys(rec)}
+	if n := heldNumber(rec); n != "" {
+		sr.number = s.numberKey(n, rec)
+	}
+	return sr, nil
+}
+
+// write stores a sealed record inside tx, replacing the indexes of old
+// (nil for a new record) with its own.
+func (s *Service) write(tx store.Tx, sr preparedRecord, old *Record) error {
+	if err := tx.Put(bucketRecords, sr.key, sr.raw); err != nil {
 		return err
 	}
 	if old != nil {
@@ -278,7 +297,26 @@ func (s *Service) put(tx store.Tx, kek *crypto.DataKey, rec Record, env *envelop
 			return err
 		}
 	}
-	return s.index(tx, rec)
+	for _, k := range sr.index {
+		if err := tx.Put(bucketIndex, k, nil); err != nil {
+			return err
+		}
+	}
+	if sr.number != nil {
+		return tx.Put(bucketNumbers, sr.number, nil)
+	}
+	return nil
+}
+
+// put seals rec into env and stores it inside tx, for the writes whose
+// record is known only inside their transaction (it is derived from the
+// stored one).
+func (s *Service) put(tx store.Tx, kek *crypto.DataKey, rec Record, env envelope, old *Record) error {
+	sr, err := s.seal(kek, rec, env)
+	if err != nil {
+		return err
+	}
+	return s.write(tx, sr, old)
 }
 
 // indexKeys returns the blind-index keys of rec: one per term, each a
@@ -330,18 +368,6 @@ func heldNumber(rec Record) string {
 		return string(rec.Source.Card.CardNumber)
 	}
 	return ""
-}
-
-func (s *Service) index(tx store.Tx, rec Record) error {
-	for _, k := range s.indexKeys(rec) {
-		if err := tx.Put(bucketIndex, k, nil); err != nil {
-			return err
-		}
-	}
-	if n := heldNumber(rec); n != "" {
-		return tx.Put(bucketNumbers, s.numberKey(n, rec), nil)
-	}
-	return nil
 }
 
 func (s *Service) unindex(tx store.Tx, rec Record) error {
