@@ -170,6 +170,7 @@
 //	HTTP Basic password; API key at POST /authorize   10, then 1/min     50, then 5/min (account; all API keys together)
 //	vault passphrase (or unknown vault user)          10, then 1/min     20, then 2/min (vault key)
 //	capture post: wrong secret, unknown or locked id  100, then 100/min  — (per id: the lock above)
+//	form page that finds its endpoint closed          (the same count)   — (never the endpoint's lock)
 //
 // A client or account over its limit is answered 429, Retry-After,
 // unchecked: on the vault/capture API {"error": ...}, on POST /authorize a

@@ -109,6 +109,26 @@ func TestCaptureClientLimit(t *testing.T) {
 	m := e.do(req{method: "GET", path: "/metrics"})
 	require.Equal(t, 2.0, sample(t, string(m.body), `cardvault_throttled_total{limit="capture"}`))
 	require.Equal(t, 2.0, sample(t, string(m.body), `cardvault_capture_redemptions_total{outcome="throttled"}`))
+
+	// A form page that checks a secret and finds the endpoint closed counts
+	// against the client too (never against the endpoint): the page is no
+	// way around the limit.
+	page := func(remote, secretValue string) reply {
+		return e.do(req{method: "GET", path: "/v1/capture/iframe/pcd", remote: remote,
+			query: url.Values{"unique_id": {id}, "secret": {secretValue}}})
+	}
+	const prober = "198.51.100.9:1"
+	for range 20 {
+		require.Equal(t, http.StatusOK, page(prober, sec).status, "an open endpoint's page is no failure")
+	}
+	for range 20 {
+		require.Equal(t, http.StatusGone, page(prober, crypto.NewSecret()).status)
+	}
+	r = page(prober, sec)
+	require.Equal(t, http.StatusTooManyRequests, r.status)
+	require.Equal(t, "3", r.header.Get("Retry-After"))
+	require.Equal(t, http.StatusOK, page(other, sec).status)
+	require.Equal(t, http.StatusOK, post(other, id, sec).status, "the endpoint itself was never locked")
 }
 
 // Finding 4: 500 wrong Basic passwords in 0.1 s, no slow-down.

@@ -612,13 +612,35 @@ func (s *Server) deleteForm(w http.ResponseWriter, r *http.Request) {
 // formPage answers GET /v1/capture/iframe/{id}?unique_id=&secret=: a
 // configured form, or the standard "pcd" and "ach" forms. The page sets its
 // own headers (CSP, no-referrer, no-store).
+//
+// Loading a page never counts against its endpoint's lock (anyone can load
+// one), but a page that checked a secret and found its endpoint closed (a
+// 410: wrong secret, unknown, locked or expired) counts against the
+// client's limit on failed capture posts: otherwise the page would be a
+// way to try secrets without limit. A client over it gets 429.
 func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	checks := r.Method == http.MethodGet && q.Get("unique_id") != "" && q.Get("secret") != ""
+	client := clientAddr(r)
+	if checks {
+		if wait := s.limits.clientCapture.Wait(client); wait > 0 {
+			s.metrics.throttled(limitCapture)
+			w.Header().Set("Cache-Control", "no-store")
+			setRetryAfter(w.Header(), wait)
+			http.Error(w, msgTooMany, http.StatusTooManyRequests)
+			return
+		}
+	}
+	rw := &statusWriter{ResponseWriter: w}
 	id := r.PathValue("id")
 	if _, ok := capture.StandardForm(capture.FormType(id)); ok {
-		s.capture.ServeStandardFormPage(w, r, capture.FormType(id), s.capturePath)
-		return
+		s.capture.ServeStandardFormPage(rw, r, capture.FormType(id), s.capturePath)
+	} else {
+		s.capture.ServeFormPage(rw, r, id, s.capturePath)
 	}
-	s.capture.ServeFormPage(w, r, id, s.capturePath)
+	if checks && rw.status == http.StatusGone {
+		s.limits.clientCapture.Fail(client)
+	}
 }
 
 // # Requests and replies
