@@ -43,8 +43,13 @@ type FailureLimit struct {
 	Per      time.Duration
 }
 
-// FailureLimits are the server's limits on failed attempts (zero fields
-// take the defaults of DefaultFailureLimits).
+// FailureLimits are the server's limits on failed attempts. A zero field
+// takes its default: a client gets 10 wrong credentials at once and then
+// one a minute; an account 50, then 5 a minute, from clients that failed;
+// a client 10 wrong passphrases, then one a minute, and a vault key 20,
+// then two a minute; a client 100 failed capture posts, then 100 a minute.
+// Capture posts fail more innocently (a stale form page), and a secret of
+// 384 bits is not guessed at any rate: that limit is against floods.
 type FailureLimits struct {
 	// ClientCredentials counts wrong HTTP Basic credentials and wrong API
 	// keys at POST /authorize per client address.
@@ -62,13 +67,8 @@ type FailureLimits struct {
 	ClientCaptures FailureLimit
 }
 
-// DefaultFailureLimits are the limits of a zero FailureLimits. A client
-// gets 10 wrong credentials at once and then one every minute; an account
-// 50, then 5 a minute, from clients that failed; a vault key 20, then two
-// a minute. Capture posts fail more innocently (a stale form page), and a
-// secret of 384 bits is not guessed at any rate: the limit is against
-// floods.
-var DefaultFailureLimits = FailureLimits{
+// defaultFailureLimits are the limits of a zero FailureLimits.
+var defaultFailureLimits = FailureLimits{
 	ClientCredentials:  FailureLimit{Failures: 10, Per: 10 * time.Minute},
 	AccountCredentials: FailureLimit{Failures: 50, Per: 10 * time.Minute},
 	ClientPassphrases:  FailureLimit{Failures: 10, Per: 10 * time.Minute},
@@ -85,7 +85,7 @@ type limiters struct {
 const authorizeAccount = "\x00authorize"
 
 func newLimiters(cfg FailureLimits, now func() time.Time) (*limiters, error) {
-	d := DefaultFailureLimits
+	d := defaultFailureLimits
 	l := &limiters{}
 	for _, x := range []struct {
 		set  FailureLimit

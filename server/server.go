@@ -98,7 +98,7 @@ type Config struct {
 	AllowUnexpiringCapture bool
 	// FailureLimits bound failed attempts — Basic passwords, API keys,
 	// vault passphrases, capture secrets — per client and per account
-	// (see limits.go); zero fields take DefaultFailureLimits.
+	// (see limits.go); zero fields take their defaults.
 	FailureLimits FailureLimits
 	// Egress is the guard every outbound connection goes through (capture
 	// webhooks): nil means a guard with no allow-list, HTTPS only — or
