@@ -16,11 +16,11 @@ func BenchmarkRedeem(b *testing.B) {
 	for _, be := range teststores.All() {
 		b.Run(be.Name, func(b *testing.B) {
 			e := newEnv(b, be.Open(b))
-			locked, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "P0T"})
+			locked, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "P1D"})
 			if err != nil {
 				b.Fatal(err)
 			}
-			open, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, TTL: "P0T"})
+			open, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, TTL: "P1D"})
 			if err != nil {
 				b.Fatal(err)
 			}

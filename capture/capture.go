@@ -10,6 +10,7 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/idempotency"
+	"github.com/cardvault/cardvault/internal/throttle"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
@@ -30,12 +31,13 @@ var (
 	ErrExpired = fmt.Errorf("capture: expired: %w", cardvault.ErrExpired)
 	// ErrUsed: the single-use grant (or token) was used already.
 	ErrUsed = fmt.Errorf("capture: already used: %w", cardvault.ErrExpired)
-	// ErrLocked: too many wrong secrets; the grant refuses everything now.
+	// ErrLocked: too many wrong secrets; the id refuses everything until
+	// its lock lifts. Redeem and Check return it as a [LockedError].
 	ErrLocked = fmt.Errorf("capture: locked after too many wrong secrets: %w", cardvault.ErrLocked)
 	// ErrGrantExists: CreateGrant with a unique_id already in use.
 	ErrGrantExists = fmt.Errorf("capture: a grant with that id exists: %w", cardvault.ErrConflict)
 	// ErrInvalidTTL: a time to live that is not a valid ISO 8601 duration,
-	// or over the maximum.
+	// over the maximum, or never-ending where that is not allowed.
 	ErrInvalidTTL = fmt.Errorf("capture: invalid ttl: %w", cardvault.ErrInvalid)
 	// ErrInvalid: any other malformed request (the message says what).
 	ErrInvalid = fmt.Errorf("capture: %w", cardvault.ErrInvalid)
@@ -47,11 +49,26 @@ var (
 	ErrTerminal = fmt.Errorf("capture: the token belongs to another processing terminal: %w", cardvault.ErrNotFound)
 )
 
+// LockedError is the error of a grant id locked after too many wrong
+// secrets: it wraps ErrLocked and says when the lock lifts.
+type LockedError struct {
+	Until time.Time
+}
+
+func (e *LockedError) Error() string { return ErrLocked.Error() }
+
+// Unwrap returns ErrLocked.
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
 // Defaults for zero fields of Config.
 const (
 	DefaultTTL          = 24 * time.Hour
 	DefaultMaxFailures  = 10
+	DefaultLockDelay    = time.Minute
 	DefaultSingleUseTTL = 30 * time.Minute
+	// DefaultMaxUnknownIDs bounds the ids without a grant whose failures
+	// are counted in memory.
+	DefaultMaxUnknownIDs = 50_000
 )
 
 // Config configures a Service. Store and Vault are required.
@@ -61,14 +78,30 @@ type Config struct {
 	// used up in the same transaction as the write it authorizes.
 	Store *store.Store
 	Vault *vault.Vault
-	// DefaultTTL applies when a grant names none (24 h when zero). MaxTTL,
-	// when not zero, is the longest a grant may live; it also refuses
-	// grants that never expire.
-	DefaultTTL time.Duration
-	MaxTTL     time.Duration
-	// MaxFailures is how many wrong secrets lock a grant for good (10 when
-	// zero).
+	// DefaultTTL applies when a grant names none (24 h when zero; for a
+	// grant with a shorter maximum, that maximum). MaxTTL, when not zero,
+	// is the longest any grant may live. MaxLockedTTL, when not zero, is
+	// the longest a grant that stands for existing data may live: one
+	// locked to an item (an update endpoint) or a single-use-token grant.
+	// Either maximum refuses grants that never expire.
+	DefaultTTL   time.Duration
+	MaxTTL       time.Duration
+	MaxLockedTTL time.Duration
+	// AllowUnexpiring lets a grant never expire (a TTL of "P0T" or "0")
+	// where no maximum applies; without it such a request is refused with
+	// ErrInvalidTTL. An endpoint that never expires is a secret that never
+	// stops working.
+	AllowUnexpiring bool
+	// MaxFailures is how many wrong secrets lock a grant id (10 when
+	// zero). LockDelay is how long the first lock lasts (a minute when
+	// zero); each later lock of the same id lasts twice the one before, up
+	// to a day, and MaxFailures more wrong secrets are counted after each.
+	// A counter a day past its last failure is forgiven.
 	MaxFailures int
+	LockDelay   time.Duration
+	// MaxUnknownIDs bounds how many ids that have no grant have their
+	// failures counted (in memory; DefaultMaxUnknownIDs when zero).
+	MaxUnknownIDs int
 	// SingleUseTTL is the lifetime of a single-use token (30 min when zero).
 	SingleUseTTL time.Duration
 	// SingleUseDetails, when not nil, turns what a single-use-token grant
@@ -100,6 +133,9 @@ type Service struct {
 	log   *slog.Logger
 
 	idem *idempotency.Keeper
+	// unknown holds the failure counters of ids that have no grant: in
+	// memory, so that probing random ids writes nothing (see countFailure).
+	unknown *throttle.Table[failureRecord]
 }
 
 // New returns a Service. What expires — grants, single-use tokens, failure
@@ -115,8 +151,17 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxTTL != 0 && cfg.DefaultTTL > cfg.MaxTTL {
 		return nil, fmt.Errorf("capture: DefaultTTL %v is over MaxTTL %v", cfg.DefaultTTL, cfg.MaxTTL)
 	}
+	if cfg.MaxTTL < 0 || cfg.MaxLockedTTL < 0 {
+		return nil, errors.New("capture: MaxTTL and MaxLockedTTL cannot be negative")
+	}
 	if cfg.MaxFailures == 0 {
 		cfg.MaxFailures = DefaultMaxFailures
+	}
+	if cfg.LockDelay == 0 {
+		cfg.LockDelay = DefaultLockDelay
+	}
+	if cfg.MaxFailures < 0 || cfg.LockDelay < 0 {
+		return nil, errors.New("capture: MaxFailures and LockDelay cannot be negative")
 	}
 	if cfg.SingleUseTTL == 0 {
 		cfg.SingleUseTTL = DefaultSingleUseTTL
@@ -132,7 +177,8 @@ func New(cfg Config) (*Service, error) {
 	if err := migrateExpiry(ctx, cfg.Store); err != nil {
 		return nil, err
 	}
-	s := &Service{st: cfg.Store, vault: cfg.Vault, cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	s := &Service{st: cfg.Store, vault: cfg.Vault, cfg: cfg, now: cfg.Now, log: cfg.Logger,
+		unknown: throttle.NewTable[failureRecord](cfg.MaxUnknownIDs)}
 	s.idem = idempotency.New(cfg.Store, idempotency.Config{Now: cfg.Now})
 	if cfg.Outbox != nil {
 		cfg.Outbox.Handle(WebhookJob, s.deliverWebhook)

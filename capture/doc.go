@@ -14,20 +14,39 @@
 // immutable). It may carry a field allow-list, be single-use, and notify a
 // webhook after each capture with safe data only (last four, holder, expiry,
 // card type). It lives for a time to live given as an ISO 8601 duration
-// ([ParseDuration]; 24 hours by default, "P0T" for ever), after which it
-// refuses posts and the sweeper ([Service.Run], [Service.Sweep]) removes it
-// and its key material.
+// ([ParseDuration]; 24 hours by default, "P0T" for ever where
+// [Config.AllowUnexpiring] allows it), within the maxima of
+// [Config.MaxTTL] and, for a grant that stands for existing data,
+// [Config.MaxLockedTTL]; after it, the grant refuses posts and package
+// expiry's sweeper removes it and its key material.
 //
 // The third party never sees the vault key's passphrase, and the database
 // never sees the grant's secret: only its hash is stored, and what the grant
 // needs to write — the vault key's public recipient, for a locked grant the
 // item's data key — is sealed under a key derived from the secret. A stolen
 // database opens no grant; a stolen secret opens one item (a locked grant)
-// or none (an open grant only adds items), until it expires. Wrong secrets
-// are counted per id, and after Config.MaxFailures the id refuses everyone,
-// so secrets cannot be guessed; the count is kept for ids that have no grant
-// too, and both take the same path, so probing does not tell which ids
-// exist.
+// or none (an open grant only adds items), until it expires.
+//
+// # Lockout
+//
+// Wrong secrets are counted per id, and after [Config.MaxFailures] of them
+// the id refuses everyone, its own secret included, with a [LockedError]
+// until the lock lifts: a minute the first time ([Config.LockDelay]), twice
+// as long each time after, up to a day. The lock is checked and the failure
+// counted in one store transaction, so concurrent wrong secrets count
+// exactly up to the limit, and the transaction that writes a capture checks
+// it again. [Service.Check], what a form page calls, counts nothing.
+//
+// Ids that have no grant lock the same way, so that probing does not tell
+// which ids exist, and take the same path at the same cost: a read of a
+// record of a grant's shape, a constant-time comparison, a write of a
+// failure counter. But they leave no record: their counters are kept in
+// memory (at most [Config.MaxUnknownIDs]), and the write rewrites one of a
+// few decoy counters, so that a flood of random ids grows the store by
+// nothing. In memory means per process: behind several servers, or across
+// a restart, an unknown id's count starts again where a real one's does
+// not, which a patient prober could notice; a front-end's per-client limit
+// (the reference server's) makes that slow.
 //
 // # Hosted forms
 //

@@ -93,8 +93,9 @@ func (s *Service) DeleteForm(ctx context.Context, owner, id string) error {
 
 // ServeFormPage answers GET <link>?unique_id=<grant id>&secret=<grant
 // secret> for the form formID: it loads the form (404 when unknown), checks
-// the grant and its secret as a capture would (a wrong secret counts toward
-// the grant's lock), and serves the page with [Form.ServePage]. A grant
+// the grant and its secret with [Service.Check], which counts nothing (a
+// page anyone can load must not lock an endpoint; a server limits such
+// checks per client), and serves the page with [Form.ServePage]. A grant
 // that cannot take a capture — expired, used, deleted, locked, unknown, or
 // a wrong secret — gets the page's "expired" notice, which tells nobody
 // which of these it was. capturePath is where the server serves capture

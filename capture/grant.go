@@ -54,7 +54,8 @@ type GrantRequest struct {
 	// the grant is deleted or swept after expiry) is refused.
 	UniqueID string
 	// TTL is an ISO 8601 duration (see ParseDuration); "" means
-	// Config.DefaultTTL, "P0T" or "0" never expires.
+	// Config.DefaultTTL, "P0T" or "0" never expires (only with
+	// Config.AllowUnexpiring and no maximum).
 	TTL string
 	// AllowedFields, when not nil, lists the only fields a capture may
 	// carry (a hosted form's visible fields).
@@ -254,16 +255,9 @@ func (s *Service) CreateGrant(ctx context.Context, req GrantRequest) (Grant, err
 // prepareGrant checks a grant request and builds its record, sealing what
 // the grant needs under a new secret.
 func (s *Service) prepareGrant(ctx context.Context, req GrantRequest) (*grantRecord, string, string, error) {
-	ttl := s.cfg.DefaultTTL
-	if req.TTL != "" {
-		d, err := ParseDuration(req.TTL)
-		if err != nil {
-			return nil, "", "", err
-		}
-		ttl = d
-	}
-	if s.cfg.MaxTTL != 0 && (ttl == 0 || ttl > s.cfg.MaxTTL) {
-		return nil, "", "", fmt.Errorf("%w: the longest a grant may live is %v", ErrInvalidTTL, s.cfg.MaxTTL)
+	ttl, err := s.grantTTL(req)
+	if err != nil {
+		return nil, "", "", err
 	}
 	id := req.UniqueID
 	if id == "" {
@@ -324,6 +318,31 @@ func (s *Service) prepareGrant(ctx context.Context, req GrantRequest) (*grantRec
 	}
 
 	return rec, id, secret, nil
+}
+
+// grantTTL is the lifetime req asks for (0: never expires), within the
+// maxima that apply to it.
+func (s *Service) grantTTL(req GrantRequest) (time.Duration, error) {
+	max, what := s.cfg.MaxTTL, "a grant"
+	if l := s.cfg.MaxLockedTTL; l != 0 && (req.Lock != nil || req.Terminal != "") && (max == 0 || l < max) {
+		max, what = l, "a grant for existing data (locked to an item, or for single-use tokens)"
+	}
+	if req.TTL == "" {
+		if max != 0 {
+			return min(s.cfg.DefaultTTL, max), nil
+		}
+		return s.cfg.DefaultTTL, nil
+	}
+	ttl, err := ParseDuration(req.TTL)
+	switch {
+	case err != nil:
+		return 0, err
+	case max != 0 && (ttl == 0 || ttl > max):
+		return 0, fmt.Errorf("%w: the longest %s may live is %v", ErrInvalidTTL, what, max)
+	case ttl == 0 && !s.cfg.AllowUnexpiring:
+		return 0, fmt.Errorf("%w: a grant that never expires is not allowed here; give a ttl such as PT10M", ErrInvalidTTL)
+	}
+	return ttl, nil
 }
 
 func checkFields(fields []string) error {
@@ -470,8 +489,8 @@ func sweepGrant(tx store.Tx, key []byte, at time.Time) (bool, error) {
 }
 
 // sweepFailures is package expiry's Func for failure counters: a counter
-// of an id that has no grant goes a day after its last failure; a grant's
-// goes with the grant.
+// with no grant under its key (a decoy's, or one left by a grant that went)
+// goes a day after its last failure; a grant's goes with the grant.
 func sweepFailures(tx store.Tx, key []byte, at time.Time) (bool, error) {
 	if _, err := tx.Get(bucketGrants, key); err == nil {
 		return false, nil
@@ -535,10 +554,11 @@ func migrateExpiry(ctx context.Context, st *store.Store) error {
 	return nil
 }
 
-// failures returns the wrong-secret counter of id (zero when none).
-func (s *Service) failures(tx store.Tx, id string) (failureRecord, error) {
+// getFailures returns the wrong-secret counter stored under key (zero when
+// none).
+func getFailures(tx store.Tx, key []byte) (failureRecord, error) {
 	var f failureRecord
-	raw, err := tx.Get(bucketFailures, []byte(id))
+	raw, err := tx.Get(bucketFailures, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return f, nil
 	}
@@ -551,7 +571,40 @@ func (s *Service) failures(tx store.Tx, id string) (failureRecord, error) {
 	return f, nil
 }
 
+// failureRecord is the lockout state of a grant id: stored for an id that
+// has a grant, kept in memory for one that has none.
 type failureRecord struct {
-	N    int       `json:"n"`
-	Last time.Time `json:"last"`
+	N     int       `json:"n"`               // wrong secrets since the last lock
+	Last  time.Time `json:"last"`            // the last wrong secret
+	Locks int       `json:"locks,omitempty"` // locks so far
+	Until time.Time `json:"until,omitzero"`  // the latest lock lifts then
+}
+
+// maxLockDelay caps a lock's length; it is failureTTL, so that a counter
+// never expires while its lock holds.
+const maxLockDelay = failureTTL
+
+// lockedAt reports whether the id is locked at now.
+func (f failureRecord) lockedAt(now time.Time) bool { return now.Before(f.Until) }
+
+// fail counts a wrong secret at now: the max-th since the last lock locks
+// the id for delay, doubled for each lock before it, up to maxLockDelay. A
+// counter whose last failure is a day old is forgiven first: its locks
+// start again from delay.
+func (f *failureRecord) fail(now time.Time, max int, delay time.Duration) {
+	if !f.Last.IsZero() && !now.Before(f.Last.Add(failureTTL)) {
+		*f = failureRecord{}
+	}
+	f.N++
+	f.Last = now
+	if f.N < max {
+		return
+	}
+	f.N = 0
+	f.Locks++
+	d := delay
+	for i := 1; i < f.Locks && d < maxLockDelay; i++ {
+		d *= 2
+	}
+	f.Until = now.Add(min(d, maxLockDelay))
 }

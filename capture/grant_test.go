@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
@@ -29,6 +31,7 @@ import (
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/vault"
 	"github.com/cardvault/cardvault/webhook"
 )
@@ -97,6 +100,8 @@ func TestGrants(t *testing.T) {
 		t.Run("locked grant merges into its card", func(t *testing.T) { testLockedGrant(t, b) })
 		t.Run("open grant stores new cards", func(t *testing.T) { testOpenGrant(t, b) })
 		t.Run("secrets", func(t *testing.T) { testSecrets(t, b) })
+		t.Run("lockout raced", func(t *testing.T) { testLockoutRace(t, b) })
+		t.Run("a check counts nothing", func(t *testing.T) { testCheckCountsNothing(t, b) })
 		t.Run("lifetime", func(t *testing.T) { testLifetime(t, b) })
 		t.Run("single use, raced", func(t *testing.T) { testSingleUseGrant(t, b) })
 		t.Run("single-use tokens", func(t *testing.T) { testSingleUseTokens(t, b) })
@@ -262,12 +267,16 @@ func testSecrets(t *testing.T, b teststores.Backend) {
 	require.ErrorIs(t, err, capture.ErrWrongSecret)
 	require.Equal(t, "123", e.retrieve(t, e.card)["cvv"], "nothing written")
 
-	// The third failure locks g1 for good: even its own secret is refused.
+	// The third failure locks g1: even its own secret is refused, and a
+	// form page's check says so.
 	_, err = e.svc.Redeem(ctx, g1.ID, strings.Repeat("A", 64), []byte(`{"cvv":"000"}`))
 	require.ErrorIs(t, err, capture.ErrWrongSecret)
 	_, err = e.svc.Redeem(ctx, g1.ID, g1.Secret, []byte(`{"cvv":"000"}`))
 	require.ErrorIs(t, err, capture.ErrLocked)
 	require.ErrorIs(t, err, cardvault.ErrLocked)
+	var locked *capture.LockedError
+	require.ErrorAs(t, err, &locked)
+	require.Equal(t, e.clock.Now().Add(capture.DefaultLockDelay), locked.Until, "the first lock lasts LockDelay")
 	_, err = e.svc.Check(ctx, g1.ID, g1.Secret)
 	require.ErrorIs(t, err, capture.ErrLocked)
 	// g2 is untouched by g1's lock.
@@ -279,11 +288,215 @@ func testSecrets(t *testing.T, b teststores.Backend) {
 		require.ErrorIs(t, err, capture.ErrGrantNotFound)
 	}
 	_, err = e.svc.Redeem(ctx, "probe", "x", nil)
+	require.ErrorAs(t, err, &locked)
+	require.Equal(t, e.clock.Now().Add(capture.DefaultLockDelay), locked.Until, "on the same schedule")
+
+	// The lock lifts; three more wrong secrets lock it for twice as long,
+	// and so on, up to a day.
+	e.clock.Advance(capture.DefaultLockDelay - time.Second)
+	_, err = e.svc.Redeem(ctx, g1.ID, g1.Secret, []byte(`{"cvv":"000"}`))
+	require.ErrorIs(t, err, capture.ErrLocked, "a second before it lifts")
+	e.clock.Advance(time.Second)
+	_, err = e.svc.Redeem(ctx, g1.ID, g1.Secret, []byte(`{"cvv":"444"}`))
+	require.NoError(t, err, "lifted: the right secret works again")
+	require.Equal(t, "444", e.retrieve(t, e.card)["cvv"])
+	for i, want := range []time.Duration{2 * time.Minute, 4 * time.Minute, 8 * time.Minute} {
+		for range 3 {
+			_, err = e.svc.Redeem(ctx, g1.ID, "wrong", nil)
+			require.ErrorIs(t, err, capture.ErrWrongSecret, "lock %d", i+2)
+		}
+		_, err = e.svc.Redeem(ctx, g1.ID, g1.Secret, nil)
+		require.ErrorAs(t, err, &locked)
+		require.Equal(t, e.clock.Now().Add(want), locked.Until, "lock %d", i+2)
+		e.clock.Advance(want)
+	}
+	for n := 5; n <= 12; n++ {
+		want := min(capture.DefaultLockDelay<<(n-1), 24*time.Hour)
+		for range 3 {
+			_, err = e.svc.Redeem(ctx, g1.ID, "wrong", nil)
+			require.ErrorIs(t, err, capture.ErrWrongSecret, "lock %d", n)
+		}
+		_, err = e.svc.Check(ctx, g1.ID, g1.Secret)
+		require.ErrorAs(t, err, &locked)
+		require.Equal(t, e.clock.Now().Add(want), locked.Until, "lock %d", n)
+		e.clock.Advance(want)
+	}
+	// A day without failures forgives the id: its next lock is a short one
+	// again.
+	e.clock.Advance(24 * time.Hour)
+	for range 3 {
+		_, err = e.svc.Redeem(ctx, g1.ID, "wrong", nil)
+		require.ErrorIs(t, err, capture.ErrWrongSecret)
+	}
+	_, err = e.svc.Check(ctx, g1.ID, g1.Secret)
+	require.ErrorAs(t, err, &locked)
+	require.Equal(t, e.clock.Now().Add(capture.DefaultLockDelay), locked.Until)
+}
+
+// Of concurrent wrong secrets, exactly MaxFailures are counted — the lock
+// is checked and the failure counted in one transaction — and every other
+// one finds the id locked; the right secret after them too.
+func testLockoutRace(t *testing.T, b teststores.Backend) {
+	e := newEnv(t, b.Open(t))
+	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "PT10M"})
+	require.NoError(t, err)
+	for _, id := range []string{g.ID, "an-id-with-no-grant"} {
+		var wrong, lockedN atomic.Int32
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				_, err := e.svc.Redeem(ctx, id, crypto.NewSecret(), []byte(`{"cvv":"000"}`))
+				switch {
+				case errors.Is(err, capture.ErrWrongSecret), errors.Is(err, capture.ErrGrantNotFound):
+					wrong.Add(1)
+				case errors.Is(err, capture.ErrLocked):
+					lockedN.Add(1)
+				default:
+					t.Errorf("%s: unexpected error %v", id, err)
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, int32(capture.DefaultMaxFailures), wrong.Load(), "%s: exactly the limit counted", id)
+		require.Equal(t, int32(64-capture.DefaultMaxFailures), lockedN.Load(), "%s: the rest locked out", id)
+	}
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"000"}`))
 	require.ErrorIs(t, err, capture.ErrLocked)
+	require.Equal(t, "123", e.retrieve(t, e.card)["cvv"])
+}
+
+// A form page's check counts nothing: loading the page with a wrong secret
+// any number of times locks nobody out.
+func testCheckCountsNothing(t *testing.T, b teststores.Backend) {
+	st := b.Open(t)
+	e := newEnv(t, st)
+	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "PT10M"})
+	require.NoError(t, err)
+	before := failureCounters(t, st)
+	for range 3 * capture.DefaultMaxFailures {
+		_, err = e.svc.Check(ctx, g.ID, crypto.NewSecret())
+		require.ErrorIs(t, err, capture.ErrWrongSecret)
+		_, err = e.svc.Check(ctx, "no-such-grant", crypto.NewSecret())
+		require.ErrorIs(t, err, capture.ErrGrantNotFound)
+	}
+	require.Equal(t, before, failureCounters(t, st), "nothing was counted")
+	_, err = e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"555"}`))
+	require.NoError(t, err)
+	for range capture.DefaultMaxFailures - 1 {
+		_, err = e.svc.Redeem(ctx, "no-such-grant", "wrong", nil)
+		require.ErrorIs(t, err, capture.ErrGrantNotFound, "the checks left the unknown id's count at zero too")
+	}
+}
+
+// TestUnknownIDFlood posts 4,000 wrong secrets to random ids with no grant
+// on the embedded store and measures the store before and after: unknown
+// ids leave no record, so it grows by less than 64 KiB (it grew by 2 MB
+// when each one stored a failure counter).
+func TestUnknownIDFlood(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cardvault.db")
+	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
+	require.NoError(t, err)
+	open := func() (*store.Store, *vault.Vault, *capture.Service) {
+		st, err := boltstore.Open(path, nil)
+		require.NoError(t, err)
+		v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10})
+		require.NoError(t, err)
+		svc, err := capture.New(capture.Config{Store: st, Vault: v})
+		require.NoError(t, err)
+		return st, v, svc
+	}
+	shut := func(st *store.Store, v *vault.Vault, svc *capture.Service) {
+		require.NoError(t, svc.Close())
+		require.NoError(t, v.Close())
+		require.NoError(t, st.Close())
+	}
+	st, v, svc := open()
+	key, err := v.CreateKey(ctx, vault.Credentials{Owner: "acct", User: "test-user", Passphrase: "ALongAndVerySecretPassphraseThatIsSuperSecure"})
+	require.NoError(t, err)
+	ref, err := v.Tokenize(ctx, key, []byte(seedCard), vault.TokenizeOptions{Reference: "my-reference"})
+	require.NoError(t, err)
+	g, err := svc.CreateGrant(ctx, capture.GrantRequest{Credentials: key, Lock: &ref, TTL: "PT10M"})
+	require.NoError(t, err)
+	// Some posts first, so that the decoy counters exist before the
+	// measurement starts: what is measured is what the flood adds.
+	for range 500 {
+		_, err := svc.Redeem(ctx, crypto.NewID(16), crypto.NewSecret(), []byte(`{"cvv":"000"}`))
+		require.ErrorIs(t, err, capture.ErrGrantNotFound)
+	}
+	shut(st, v, svc)
+	before, beforeFile := boltSize(t, path)
+	keysBefore := boltKeys(t, path)
+
+	st, v, svc = open()
+	// One at a time: concurrent writers and readers make bbolt keep freed
+	// pages pending for a while, which grows the file by some pages
+	// whatever is written (28-53 KiB over this flood with 4 goroutines,
+	// the same after 40,000 posts); alone, the flood's own growth shows.
+	const posts = 4000
+	for range posts {
+		_, err := svc.Redeem(ctx, crypto.NewID(16), crypto.NewSecret(), []byte(`{"cvv":"000"}`))
+		require.ErrorIs(t, err, capture.ErrGrantNotFound)
+	}
+	_, err = svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"321"}`))
+	require.NoError(t, err, "the real grant still works")
+	shut(st, v, svc)
+	after, afterFile := boltSize(t, path)
+	t.Logf("%d posts to random ids: data %d → %d bytes (+%d), file %d → %d bytes", posts, before, after, after-before, beforeFile, afterFile)
+	require.Less(t, after-before, int64(64<<10), "the store grew by less than 64 KiB")
+	require.Equal(t, keysBefore, boltKeys(t, path), "no record was added")
+}
+
+// boltKeys counts the keys of each bucket of the bbolt file at path.
+func boltKeys(t *testing.T, path string) map[string]int {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer db.Close()
+	out := map[string]int{}
+	require.NoError(t, db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			out[string(name)] = b.Stats().KeyN
+			return nil
+		})
+	}))
+	return out
+}
+
+// boltSize returns the size of the data in the bbolt file at path (its
+// high-water mark, which the file grows to fit) and the file's size.
+func boltSize(t *testing.T, path string) (data, file int64) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer db.Close()
+	require.NoError(t, db.View(func(tx *bolt.Tx) error { data = tx.Size(); return nil }))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	return data, fi.Size()
+}
+
+// failureCounters is what the store holds in the failure counters' bucket.
+func failureCounters(t *testing.T, st *store.Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan("capture.failures", store.Range{}, func(k, v []byte) error {
+			out[string(k)] = string(v)
+			return nil
+		})
+	}))
+	return out
 }
 
 func testLifetime(t *testing.T, b teststores.Backend) {
-	e := newEnv(t, b.Open(t))
+	// Grants that never expire only where allowed.
+	strict := newEnv(t, b.Open(t))
+	for _, ttl := range []string{"P0T", "0", "PT0S"} {
+		_, err := strict.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: strict.key, TTL: ttl})
+		require.ErrorIs(t, err, capture.ErrInvalidTTL, ttl)
+		require.ErrorContains(t, err, "never expires", ttl)
+	}
+	e := newEnv(t, b.Open(t), func(c *capture.Config) { c.AllowUnexpiring = true })
 	short, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "PT10M"})
 	require.NoError(t, err)
 	forever, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "P0T"})
@@ -330,6 +543,37 @@ func testLifetime(t *testing.T, b teststores.Backend) {
 	require.ErrorIs(t, err, capture.ErrInvalidTTL)
 	_, err = capped.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: capped.key, TTL: "PT1H"})
 	require.NoError(t, err)
+
+	// A maximum for grants that stand for existing data: locked ones and
+	// single-use-token ones; open ones may live longer, and never expire
+	// when allowed.
+	upd := newEnv(t, b.Open(t), func(c *capture.Config) { c.MaxLockedTTL = 24 * time.Hour; c.AllowUnexpiring = true })
+	for _, req := range []capture.GrantRequest{
+		{Credentials: upd.key, Lock: &upd.card, TTL: "PT24H1S"},
+		{Credentials: upd.key, Lock: &upd.card, TTL: "P0T"},
+		{Owner: "k", Terminal: "1234001", TTL: "P2D"},
+	} {
+		_, err = upd.svc.CreateGrant(ctx, req)
+		require.ErrorIs(t, err, capture.ErrInvalidTTL, req.TTL)
+		require.ErrorContains(t, err, "24h0m0s", req.TTL)
+	}
+	g, err := upd.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: upd.key, Lock: &upd.card, TTL: "P1D"})
+	require.NoError(t, err)
+	require.Equal(t, upd.clock.Now().Add(24*time.Hour), g.ExpiresAt)
+	g, err = upd.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: upd.key, TTL: "P30D"})
+	require.NoError(t, err, "an open grant has no maximum here")
+	require.Equal(t, upd.clock.Now().Add(30*24*time.Hour), g.ExpiresAt)
+	g, err = upd.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: upd.key, TTL: "P0T"})
+	require.NoError(t, err)
+	require.True(t, g.ExpiresAt.IsZero())
+	// The default gives way to a shorter maximum.
+	short1h := newEnv(t, b.Open(t), func(c *capture.Config) { c.MaxLockedTTL = time.Hour })
+	g, err = short1h.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: short1h.key, Lock: &short1h.card})
+	require.NoError(t, err)
+	require.Equal(t, short1h.clock.Now().Add(time.Hour), g.ExpiresAt)
+	g, err = short1h.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: short1h.key})
+	require.NoError(t, err)
+	require.Equal(t, short1h.clock.Now().Add(capture.DefaultTTL), g.ExpiresAt)
 }
 
 // testSingleUseGrant races many redemptions of a single-use grant: exactly

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -49,13 +50,18 @@ var dummyHash = crypto.HashSecret(crypto.NewSecret())
 //
 // The secret is checked in constant time against the stored hash. Every
 // wrong secret — and every secret presented for an id that has no grant —
-// counts against the id, and after Config.MaxFailures the id answers
-// ErrLocked to everyone, the right secret included, so secrets cannot be
-// guessed. Unknown ids and wrong secrets take the same path and time;
-// the errors differ (ErrGrantNotFound, ErrWrongSecret) for the library
-// user, but a server should answer both the same way. A single-use grant
-// is used up in the same transaction that writes, so it writes exactly once
-// however many requests race for it.
+// counts against the id, and after Config.MaxFailures the id is locked: it
+// answers a [LockedError] to everyone, the right secret included, until
+// the lock lifts (see [Config.LockDelay]), so secrets cannot be guessed.
+// The lock is checked and the failure counted in one transaction, so that
+// concurrent wrong secrets count exactly up to the limit, and the
+// transaction that writes a capture checks it again. Unknown ids and wrong
+// secrets take the same path and cost the same store work, but an unknown
+// id's count is kept in memory only (see the package documentation); the
+// errors differ (ErrGrantNotFound, ErrWrongSecret) for the library user,
+// but a server should answer both the same way. A single-use grant is used
+// up in the same transaction that writes, so it writes exactly once however
+// many requests race for it.
 func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (Result, error) {
 	rec, err := s.authenticate(ctx, id, secret)
 	if err != nil {
@@ -77,7 +83,8 @@ func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (R
 	res := Result{Owner: rec.Owner, User: rec.User}
 	// within runs in the transaction that writes the capture: it uses the
 	// grant up (single use) and queues its webhook, so that both commit
-	// with the write or not at all.
+	// with the write or not at all. It refuses an id locked since its
+	// secret was checked: wrong secrets that raced this post win.
 	within := func(tx store.Tx, item vault.ItemRef, doc []byte) error {
 		cur, err := getGrantAgain(tx, id, rec)
 		if err != nil {
@@ -88,6 +95,13 @@ func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (R
 		}
 		if err := cur.usable(s.now()); err != nil {
 			return err
+		}
+		f, err := getFailures(tx, []byte(id))
+		if err != nil {
+			return err
+		}
+		if now := s.now(); f.lockedAt(now) {
+			return &LockedError{Until: f.Until}
 		}
 		if cur.SingleUse {
 			cur.Used = true
@@ -148,78 +162,163 @@ func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (R
 	return res, nil
 }
 
-// Check verifies secret for the grant id as Redeem does (wrong secrets
-// count) and returns the grant's description, or why it cannot be used. A
-// hosted form page calls it to show "expired" before anyone types.
+// Check verifies secret for the grant id as Redeem does and returns the
+// grant's description, or why it cannot be used (a locked id included). A
+// hosted form page calls it to show "expired" before anyone types. It
+// counts nothing: loading a page is not a capture, and a page anyone can
+// load must not be a way to lock an endpoint.
 func (s *Service) Check(ctx context.Context, id, secret string) (Info, error) {
-	rec, err := s.authenticate(ctx, id, secret)
+	rec, _, err := s.verify(ctx, id, secret)
 	if err != nil {
 		return Info{}, err
 	}
 	return rec.info(id), rec.usable(s.now())
 }
 
-// authenticate returns the grant id if secret opens it.
+// authenticate returns the grant id if secret opens it, and counts a
+// failure against id otherwise.
+func (s *Service) authenticate(ctx context.Context, id, secret string) (*grantRecord, error) {
+	rec, known, err := s.verify(ctx, id, secret)
+	if errors.Is(err, ErrWrongSecret) || errors.Is(err, ErrGrantNotFound) && ValidID(id) {
+		return nil, s.countFailure(ctx, id, known)
+	}
+	return rec, err
+}
+
+// verify returns the grant id if secret opens it and id is not locked,
+// and whether id has a grant; the error is ErrGrantNotFound,
+// ErrWrongSecret or a LockedError otherwise.
 //
 // The secret is checked against the hash read straight out of the stored
 // record, and the record is decoded only once the secret matched, so that
 // an unknown id costs what a wrong secret costs: both read a hash out of a
-// record of the same shape (an unknown id's is dummyRecord), compare it in
-// constant time and count a failure. Decoding a real record first made a
-// wrong secret about a third slower than an unknown id in process — enough
-// to tell, over enough tries, which ids exist (internal/reliability's
-// TestCaptureTimingDoesNotTell).
-func (s *Service) authenticate(ctx context.Context, id, secret string) (*grantRecord, error) {
+// record of the same shape (an unknown id's is dummyRecord) and a failure
+// counter (an unknown id's is a decoy's), and compare in constant time.
+// Decoding a real record first made a wrong secret about a third slower
+// than an unknown id in process — enough to tell, over enough tries, which
+// ids exist (internal/reliability's TestCaptureTimingDoesNotTell).
+func (s *Service) verify(ctx context.Context, id, secret string) (*grantRecord, bool, error) {
 	if !ValidID(id) {
-		return nil, ErrGrantNotFound
+		return nil, false, ErrGrantNotFound
 	}
 	var raw []byte
 	var f failureRecord
 	known := true
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		if raw, err = tx.Get(bucketGrants, []byte(id)); errors.Is(err, store.ErrNotFound) {
-			raw, known = bytes.Clone(dummyRecord), false // as a store's Get copies
+		key := []byte(id)
+		if raw, err = tx.Get(bucketGrants, key); errors.Is(err, store.ErrNotFound) {
+			raw, known, key = bytes.Clone(dummyRecord), false, decoyKey() // as a store's Get copies
 		} else if err != nil {
 			return err
 		}
-		f, err = s.failures(tx, id)
+		f, err = getFailures(tx, key)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, known, err
 	}
-	if f.N >= s.cfg.MaxFailures {
-		return nil, ErrLocked
+	// Both kinds look in memory, so that both cost the same; only an
+	// unknown id's count is there.
+	if mem, _ := s.unknown.Get(id); !known {
+		f = mem
+	}
+	if now := s.now(); f.lockedAt(now) {
+		return nil, known, &LockedError{Until: f.Until}
 	}
 	want := storedSecretHash(raw)
 	if len(secret) <= maxSecretLen && want.Verify(secret) && known {
-		return decodeGrant(raw)
+		rec, err := decodeGrant(raw)
+		return rec, true, err
 	}
-	err = s.st.Update(ctx, func(tx store.Tx) error {
-		f, err := s.failures(tx, id)
+	if !known {
+		return nil, false, ErrGrantNotFound
+	}
+	return nil, true, ErrWrongSecret
+}
+
+// countFailure counts a wrong secret against id, in the transaction that
+// checks the lock again: of concurrent wrong secrets, exactly as many as
+// the limit are counted, and the others find the id locked.
+//
+// An id with a grant keeps its counter in the store (bucket
+// capture.failures), so that the lock holds across processes and restarts
+// and goes with the grant. An unknown id leaves no record: its counter is
+// kept in memory (s.unknown), while the transaction does the store work a
+// known id's does — it reads and rewrites one of a few decoy counters with
+// its expiry entry, records of the same shape under keys no id can have —
+// so that the two cost the same, and a flood of random ids grows nothing.
+func (s *Service) countFailure(ctx context.Context, id string, known bool) error {
+	now := s.now().UTC()
+	key := []byte(id)
+	if !known {
+		key = decoyKey()
+	}
+	var locked time.Time
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		locked = time.Time{}
+		f, err := getFailures(tx, key)
 		if err != nil {
 			return err
 		}
-		if !f.Last.IsZero() {
-			if err := expiry.Clear(tx, expiryFailures, []byte(id), f.Last.Add(failureTTL)); err != nil {
+		if known && f.lockedAt(now) {
+			locked = f.Until
+			return nil
+		}
+		old := f
+		if known {
+			f.fail(now, s.cfg.MaxFailures, s.cfg.LockDelay)
+		} else {
+			f = failureRecord{N: 1 + mathrand.IntN(s.cfg.MaxFailures), Last: now}
+		}
+		if !old.Last.IsZero() {
+			if err := expiry.Clear(tx, expiryFailures, key, old.Last.Add(failureTTL)); err != nil {
 				return err
 			}
 		}
-		f.N++
-		f.Last = s.now().UTC()
-		if err := putJSON(tx, bucketFailures, []byte(id), f); err != nil {
+		if err := putJSON(tx, bucketFailures, key, f); err != nil {
 			return err
 		}
-		return expiry.Set(tx, expiryFailures, []byte(id), f.Last.Add(failureTTL))
+		return expiry.Set(tx, expiryFailures, key, f.Last.Add(failureTTL))
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if !known {
-		return nil, ErrGrantNotFound
+	// The in-memory count of an unknown id; for a known one, the same
+	// look-up drops what the id may have counted before it had a grant.
+	s.unknown.Update(id, func(f *failureRecord, _ bool) bool {
+		if known {
+			return false
+		}
+		if f.lockedAt(now) {
+			locked = f.Until
+		} else {
+			f.fail(now, s.cfg.MaxFailures, s.cfg.LockDelay)
+		}
+		return true
+	})
+	switch {
+	case !locked.IsZero():
+		return &LockedError{Until: locked}
+	case !known:
+		return ErrGrantNotFound
 	}
-	return nil, ErrWrongSecret
+	return ErrWrongSecret
+}
+
+// decoyFirst are the first bytes of the decoy failure counters' keys, one
+// counter each: the alphabet of generated grant ids.
+const decoyFirst = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// decoyKey is the store key of a decoy failure counter, picked at random
+// for each unknown id's failure: a first byte of an id, then a NUL, which
+// no grant id holds. So the decoys sort among the ids' counters, as a new
+// id's would: a store that keeps its keys sorted (memstore's slice,
+// bbolt's pages) does the same work for either — with the decoys all at
+// one end, an unknown id was measurably cheaper or dearer than a wrong
+// secret (TestCaptureTimingDoesNotTell).
+func decoyKey() []byte {
+	return []byte{decoyFirst[mathrand.IntN(len(decoyFirst))], 0, 'd', 'e', 'c', 'o', 'y'}
 }
 
 // dummyRecord stands in for the record of an id that has no grant: a

@@ -22,9 +22,9 @@ func StandardForm(t FormType) (f Form, ok bool) {
 // ServeStandardFormPage answers GET /v1/capture/iframe/<type>?unique_id=<grant
 // id>&secret=<grant secret> for the standard form of formType ("pcd" or
 // "ach"; 404 for anything else) exactly as ServeFormPage answers for a
-// configured form: the grant and its secret are checked as a capture would
-// (a wrong secret counts toward the grant's lock), and a grant that cannot
-// take a capture gets the page's "expired" notice.
+// configured form: the grant and its secret are checked with
+// [Service.Check] (which counts nothing), and a grant that cannot take a
+// capture gets the page's "expired" notice.
 func (s *Service) ServeStandardFormPage(w http.ResponseWriter, r *http.Request, formType FormType, capturePath string) {
 	f, ok := StandardForm(formType)
 	if !ok {

@@ -40,6 +40,11 @@ type APIKey struct {
 const (
 	maxAccountName = 128
 	maxCredential  = 1024
+	// MinCredentialLen is the fewest characters an account password or an
+	// API key may have: a credential the server checks on every request
+	// must be long enough that guessing it, at the rate the failure limits
+	// allow, is hopeless.
+	MinCredentialLen = 16
 	// maxBearerLen bounds an access token presented in a header.
 	maxBearerLen = 1024
 )
@@ -61,6 +66,8 @@ func ParseAccounts(s string) ([]Account, error) {
 			return nil, fmt.Errorf("server: basic auth account %d: the name must be 1-%d printable characters without ':'", i+1, maxAccountName)
 		case len(password) > maxCredential || !utf8.ValidString(password):
 			return nil, fmt.Errorf("server: basic auth account %d: the password must be valid UTF-8 of at most %d bytes", i+1, maxCredential)
+		case utf8.RuneCountInString(password) < MinCredentialLen:
+			return nil, fmt.Errorf("server: basic auth account %d: the password must be at least %d characters", i+1, MinCredentialLen)
 		case seen[name]:
 			return nil, fmt.Errorf("server: basic auth account %d repeats a name", i+1)
 		}
@@ -86,6 +93,8 @@ func ParseAPIKeys(s string) ([]APIKey, error) {
 			return nil, fmt.Errorf("server: API key %d is not of the form key:terminal[,terminal]", i+1)
 		case !validName(key, maxCredential):
 			return nil, fmt.Errorf("server: API key %d must be 1-%d printable characters without ':'", i+1, maxCredential)
+		case len(key) < MinCredentialLen:
+			return nil, fmt.Errorf("server: API key %d must be at least %d characters", i+1, MinCredentialLen)
 		case seen[key]:
 			return nil, fmt.Errorf("server: API key %d is repeated", i+1)
 		}
@@ -182,6 +191,9 @@ func newAuthenticator(accounts []Account, keys []APIKey, hasher *crypto.Hasher, 
 		if !validName(acc.Name, maxAccountName) || acc.Password == "" || names[acc.Name] {
 			return nil, errors.New("server: an account needs a unique name (1-128 printable characters, no ':') and a password")
 		}
+		if utf8.RuneCountInString(acc.Password) < MinCredentialLen {
+			return nil, fmt.Errorf("server: the password of account %q must be at least %d characters", acc.Name, MinCredentialLen)
+		}
 		names[acc.Name] = true
 		a.accounts = append(a.accounts, basicAccount{
 			name: acc.Name, nameMAC: a.processMAC("name", acc.Name), secretMAC: a.processMAC("password", acc.Password),
@@ -191,6 +203,9 @@ func newAuthenticator(accounts []Account, keys []APIKey, hasher *crypto.Hasher, 
 	for _, k := range keys {
 		if k.Key == "" || len(k.Terminals) == 0 {
 			return nil, errors.New("server: an API key needs a key and at least one terminal (or \"*\")")
+		}
+		if utf8.RuneCountInString(k.Key) < MinCredentialLen {
+			return nil, fmt.Errorf("server: an API key must be at least %d characters", MinCredentialLen)
 		}
 		c := &apiClient{keyMAC: hasher.Sum(labelAPIKey, []byte(k.Key)), terminals: map[string]bool{}}
 		c.ID = hex.EncodeToString(c.keyMAC[:16])
@@ -222,24 +237,46 @@ func (a *authenticator) processMAC(label, s string) [32]byte {
 	return out
 }
 
-// basic returns the account whose name and password r carries. Every
-// account is compared, in constant time, whatever matches.
-func (a *authenticator) basic(r *http.Request) (string, bool) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || len(user) > maxCredential || len(pass) > maxCredential {
+// basic checks the Basic credentials user and pass: it returns the account
+// they open, and, when they open none, the account user names ("" when
+// none), whose failures they count against. Every account is compared, in
+// constant time, whatever matches.
+func (a *authenticator) basic(user, pass string) (account string, ok bool) {
+	if len(user) > maxCredential || len(pass) > maxCredential {
 		return "", false
 	}
 	nameMAC, secretMAC := a.processMAC("name", user), a.processMAC("password", pass)
-	found := -1
+	found, named := -1, -1
 	for i := range a.accounts {
-		match := subtle.ConstantTimeCompare(nameMAC[:], a.accounts[i].nameMAC[:]) &
-			subtle.ConstantTimeCompare(secretMAC[:], a.accounts[i].secretMAC[:])
+		name := subtle.ConstantTimeCompare(nameMAC[:], a.accounts[i].nameMAC[:])
+		match := name & subtle.ConstantTimeCompare(secretMAC[:], a.accounts[i].secretMAC[:])
 		found = subtle.ConstantTimeSelect(match, i, found)
+		named = subtle.ConstantTimeSelect(name, i, named)
 	}
-	if found < 0 {
-		return "", false
+	switch {
+	case found >= 0:
+		return a.accounts[found].name, true
+	case named >= 0:
+		return a.accounts[named].name, false
 	}
-	return a.accounts[found].name, true
+	return "", false
+}
+
+// account returns the configured account named user, if any, comparing
+// every name in constant time.
+func (a *authenticator) account(user string) string {
+	if len(user) > maxCredential {
+		return ""
+	}
+	nameMAC := a.processMAC("name", user)
+	named := -1
+	for i := range a.accounts {
+		named = subtle.ConstantTimeSelect(subtle.ConstantTimeCompare(nameMAC[:], a.accounts[i].nameMAC[:]), i, named)
+	}
+	if named < 0 {
+		return ""
+	}
+	return a.accounts[named].name
 }
 
 // apiKey returns the client whose key is key, comparing every client's hash
@@ -363,8 +400,21 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, s.newProblem(anchorNotAcceptable))
 		return
 	}
-	c, ok := s.auth.apiKey(r.Header.Get("X-Api-Key"))
+	key := r.Header.Get("X-Api-Key")
+	client := clientAddr(r)
+	if key != "" {
+		if wait := s.limits.credentialsWait(client, authorizeAccount); wait > 0 {
+			s.metrics.throttled(limitCredentials)
+			setRetryAfter(w.Header(), wait)
+			writeProblem(w, s.newProblem(anchorTooMany))
+			return
+		}
+	}
+	c, ok := s.auth.apiKey(key)
 	if !ok {
+		if key != "" {
+			s.limits.credentialsFailed(client, authorizeAccount)
+		}
 		writeProblem(w, s.newProblem(anchorNotAuthorized))
 		return
 	}
@@ -429,11 +479,28 @@ func accountFrom(ctx context.Context) string {
 }
 
 // requireBasic authenticates the vault/capture API's HTTP Basic
-// credentials: 401 {"error": ...} with WWW-Authenticate: Basic otherwise.
+// credentials: 401 {"error": ...} with WWW-Authenticate: Basic otherwise,
+// and 429 with Retry-After, before checking them, for a client (or an
+// account) over its limit of failures (see limits.go). A request without
+// credentials is not a failure.
 func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name, ok := s.auth.basic(r)
+		user, pass, given := r.BasicAuth()
+		client := clientAddr(r)
+		if given {
+			if wait := s.limits.credentialsWait(client, s.auth.account(user)); wait > 0 {
+				s.writeTooMany(w, limitCredentials, wait)
+				return
+			}
+		}
+		name, ok := "", false
+		if given {
+			name, ok = s.auth.basic(user, pass)
+		}
 		if !ok {
+			if given {
+				s.limits.credentialsFailed(client, name)
+			}
 			w.Header().Set("WWW-Authenticate", `Basic realm="cardvault", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong basic auth credentials")
 			return

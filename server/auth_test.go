@@ -16,33 +16,55 @@ import (
 )
 
 func TestParseAccounts(t *testing.T) {
-	got, err := ParseAccounts("user:password,u2:p:with:colons")
+	got, err := ParseAccounts("user:a-long-password-0001,u2:p:with:colons:and:more")
 	require.NoError(t, err)
-	require.Equal(t, []Account{{"user", "password"}, {"u2", "p:with:colons"}}, got)
+	require.Equal(t, []Account{{"user", "a-long-password-0001"}, {"u2", "p:with:colons:and:more"}}, got)
 
-	for _, bad := range []string{"", "user", "user:", ":pw", "a:1,a:2", "a b:pw", "u:p,", ",u:p", strings.Repeat("u", 129) + ":p"} {
+	pw := "0123456789abcdef"
+	for _, bad := range []string{"", "user", "user:", ":" + pw, "a:" + pw + ",a:" + pw + "x", "a b:" + pw, "u:" + pw + ",", ",u:" + pw, strings.Repeat("u", 129) + ":" + pw} {
 		_, err := ParseAccounts(bad)
 		require.Error(t, err, "%q", bad)
 	}
-	_, err = ParseAccounts("alice:hunter2-secret,alice:other")
+	_, err = ParseAccounts("alice:hunter2-secret-long,alice:other-long-password")
 	require.NotContains(t, err.Error(), "hunter2", "errors never repeat a password")
+
+	// A password has 16 characters at least (characters, not bytes); the
+	// error says so, and not what it was.
+	for _, short := range []string{"u:hunter2", "u:Q", "u:0123456789abcde", "u:" + strings.Repeat("é", 15)} {
+		_, err := ParseAccounts(short)
+		require.ErrorContains(t, err, "the password must be at least 16 characters", "%q", short)
+		require.NotContains(t, err.Error(), short[2:])
+	}
+	_, err = ParseAccounts("u:" + strings.Repeat("é", 16))
+	require.NoError(t, err)
+	_, err = newAuthenticator([]Account{{Name: "u", Password: "password"}}, nil, crypto.NewHasherFromKey(crypto.NewDataKey()), time.Hour, time.Now)
+	require.ErrorContains(t, err, "at least 16 characters", "a library user's accounts are held to it too")
 }
 
 func TestParseAPIKeys(t *testing.T) {
-	got, err := ParseAPIKeys("k1:1234001,1234002;k2:*")
+	k1, k2 := "k1-0123456789abcdef", "k2-0123456789abcdef"
+	got, err := ParseAPIKeys(k1 + ":1234001,1234002;" + k2 + ":*")
 	require.NoError(t, err)
-	require.Equal(t, []APIKey{{"k1", []string{"1234001", "1234002"}}, {"k2", []string{"*"}}}, got)
+	require.Equal(t, []APIKey{{k1, []string{"1234001", "1234002"}}, {k2, []string{"*"}}}, got)
 
-	for _, bad := range []string{"", "k1", "k1:", ":1234001", "k1:123", "k1:*,1234001", "k1:1234001;k1:1234002", "k1:12/34001", "k 1:1234001", "k1:1234001;"} {
+	for _, bad := range []string{"", k1, k1 + ":", ":1234001", k1 + ":123", k1 + ":*,1234001", k1 + ":1234001;" + k1 + ":1234002",
+		k1 + ":12/34001", "k 1-0123456789abcdef:1234001", k1 + ":1234001;"} {
 		_, err := ParseAPIKeys(bad)
 		require.Error(t, err, "%q", bad)
 	}
 	_, err = ParseAPIKeys("sekrit-key-value:12")
 	require.NotContains(t, err.Error(), "sekrit")
+
+	// A key has 16 characters at least; the error does not repeat it.
+	_, err = ParseAPIKeys("an-api-key:1234001")
+	require.ErrorContains(t, err, "API key 1 must be at least 16 characters")
+	require.NotContains(t, err.Error(), "an-api-key")
+	_, err = newAuthenticator(nil, []APIKey{{Key: "short-key", Terminals: []string{"*"}}}, crypto.NewHasherFromKey(crypto.NewDataKey()), time.Hour, time.Now)
+	require.ErrorContains(t, err, "at least 16 characters")
 }
 
 func FuzzParseAPIKeys(f *testing.F) {
-	for _, s := range []string{"k1:1234001,1234002;k2:*", "k:*", ";;", "a:b:c", "k1:1234001;k1:1234001"} {
+	for _, s := range []string{"k1:1234001,1234002;k2:*", "k:*", ";;", "a:b:c", "k1:1234001;k1:1234001", "k1-0123456789abcdef:1234001,1234002;k2-0123456789abcdef:*"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -64,7 +86,7 @@ func FuzzParseAPIKeys(f *testing.F) {
 }
 
 func FuzzParseAccounts(f *testing.F) {
-	for _, s := range []string{"user:password", "a:b,c:d", "a:b:c", ",", "a:b,a:c"} {
+	for _, s := range []string{"user:password", "a:b,c:d", "a:b:c", ",", "a:b,a:c", "user:a-password-of-16+", "a:0123456789abcdef,b:0123456789abcdef:"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -75,11 +97,13 @@ func FuzzParseAccounts(f *testing.F) {
 		a, err := newAuthenticator(accounts, nil, crypto.NewHasherFromKey(crypto.NewDataKey()), time.Hour, time.Now)
 		require.NoError(t, err)
 		for _, acc := range accounts {
-			r, _ := http.NewRequest("GET", "/", nil)
-			r.SetBasicAuth(acc.Name, acc.Password)
-			name, ok := a.basic(r)
+			name, ok := a.basic(acc.Name, acc.Password)
 			require.True(t, ok)
 			require.Equal(t, acc.Name, name)
+			require.Equal(t, acc.Name, a.account(acc.Name))
+			name, ok = a.basic(acc.Name, acc.Password+"x")
+			require.False(t, ok)
+			require.Equal(t, acc.Name, name, "a wrong password names the account it counts against")
 		}
 	})
 }

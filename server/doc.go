@@ -52,14 +52,24 @@
 // fields and limits and never values: 400 invalid input, 401 a wrong Basic
 // credential (with WWW-Authenticate) or a wrong user or passphrase (without),
 // 403 forbidden, 404 not found, 409 conflict, 410 expired or used, 413 over a
-// size limit, 415 a body that is not JSON, 423 locked, 503 a store that does
-// not answer or a request past its deadline, 500 anything else (logged, not
+// size limit, 415 a body that is not JSON, 423 locked, 429 too many failed
+// attempts (with Retry-After; see below), 503 a store that does not answer
+// or a request past its deadline, 500 anything else (logged, not
 // described). A capture POST answers an unknown endpoint and a wrong secret
 // with the same 403 and body, {"error": "unknown capture endpoint or wrong
 // secret"}, so nobody learns which ids exist; 410 only once the secret was
-// right (expired, used up, deleted); 423 for an id locked after ten wrong
-// secrets, known or not (423, not 429: the lock is for good, and the hosted
-// form page shows 423 as final).
+// right (expired, used up, deleted); 423 with Retry-After for an id locked
+// after ten wrong secrets, known or not, until the lock lifts — a minute
+// the first time, twice as long each time after, up to a day (package
+// capture; the hosted form page shows 423 as final: ask for a new link).
+// Loading a form page never counts against the lock.
+//
+// An endpoint locked to a card (an update endpoint) or made for single-use
+// tokens lives at most Config.MaxCaptureTTL (24 hours by default, the hosted
+// vault's advice): a longer ttl, or ttl=P0T, is a 400. An open endpoint has
+// no maximum, but never expires (ttl=P0T) only with
+// Config.AllowUnexpiringCapture. A vault passphrase has 16 characters at
+// least (a 400 that says so).
 //
 // A JSON body may come with Content-Type application/json, any
 // application/*+json, text/plain — what a browser's fetch sends for the
@@ -79,7 +89,8 @@
 // is the owner of the vault keys, items, endpoints and forms it creates; no
 // account can name another's. The server keeps keyed hashes (HMAC under a
 // per-process random key) of account names and passwords, compares every
-// account in constant time, and never logs either.
+// account in constant time, and never logs either. Passwords have 16
+// characters at least: New refuses shorter ones.
 //
 // # The secure-token API
 //
@@ -93,9 +104,9 @@
 // second; expires_in is the token's true lifetime. The token names its API
 // key by a keyed hash; the key's terminals are read from the configuration
 // on each request, so removing a key revokes its tokens. Each API key
-// (Config.APIKeys; CARDVAULT_API_KEYS=key:terminal,...;key2:*) may act for
-// its processing terminals only: 403 forbidden elsewhere. The server keeps
-// keyed hashes of API keys only.
+// (Config.APIKeys; CARDVAULT_API_KEYS=key:terminal,...;key2:*; 16
+// characters at least) may act for its processing terminals only: 403
+// forbidden elsewhere. The server keeps keyed hashes of API keys only.
 //
 // Its routes (docs/reference/payroc-api.md), under "Authorization: Bearer":
 //
@@ -135,13 +146,46 @@
 // cardvault.InvalidError), not-authorized, forbidden (with instance and
 // resource), not-found (with resource), not-acceptable, resource-already-exists,
 // cannot-be-modified, payload-too-large, unsupported-media-type, api-error,
-// idempotency-key-missing, idempotency-key-in-use.
+// idempotency-key-missing, idempotency-key-in-use. The publisher's contract
+// has no answer for too many requests; POST /authorize, which it does not
+// describe either (it is the identity service's), answers a client over its
+// limit of wrong API keys 429 with Retry-After and the problem type
+// too-many-requests, title "Too many requests", in the same shape. No route
+// of the contract answers 429: bearer tokens are 256-bit signatures, not
+// guessable, and are not counted.
 //
 // Every POST and PATCH of the API needs an Idempotency-Key (a UUID v4),
 // scoped per API key and kept in the store for 24 hours, so that a retry on
 // any server replays the first response byte for byte (see idempotency.go
 // for the details, including concurrent requests with one key: the first
 // runs, the others wait for its response).
+//
+// # Limits on failed attempts
+//
+// Every guess the server checks is counted when it fails, in memory, by
+// one limiter (a leaky bucket: a burst, then a steady rate; Retry-After
+// says when the next attempt will be checked):
+//
+//	what fails                                        per client         per account / key
+//	HTTP Basic password; API key at POST /authorize   10, then 1/min     50, then 5/min (account; all API keys together)
+//	vault passphrase (or unknown vault user)          10, then 1/min     20, then 2/min (vault key)
+//	capture post: wrong secret, unknown or locked id  100, then 100/min  — (per id: the lock above)
+//	form page that finds its endpoint closed          (the same count)   — (never the endpoint's lock)
+//
+// A client or account over its limit is answered 429, Retry-After,
+// unchecked: on the vault/capture API {"error": ...}, on POST /authorize a
+// too-many-requests problem. Only failures count, so a client that never
+// fails is never held back, however fast (the load generator's 64 clients
+// on one address see no 429); and an account's or key's limit holds back
+// only clients with failures of their own on record, so that guesses from
+// many addresses slow each other down without locking the account's own
+// integration out. Requests without credentials do not count. The client
+// is the connection's peer address (an IPv6 one by its /64); behind a
+// proxy that is the proxy's, and X-Forwarded-For is not trusted. The counts
+// are per process: N servers give a client N times the budget.
+// Config.FailureLimits changes the figures. Each vault key unlock runs
+// scrypt, and vault.Config.MaxUnlocksPerOwner (half the process's scrypt
+// slots) keeps one account's guesses from starving another's unlocks.
 //
 // # Limits and hygiene
 //

@@ -24,8 +24,9 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	accounts, _ := server.ParseAccounts("user:password")
-	keys, _ := server.ParseAPIKeys("an-api-key:1234001")
+	// Passwords and API keys have 16 characters at least.
+	accounts, _ := server.ParseAccounts("user:a-long-random-password")
+	keys, _ := server.ParseAPIKeys("a-long-random-api-key:1234001")
 	srv, err := server.New(server.Config{
 		Store: memstore.New(), Keyring: keyring, Accounts: accounts, APIKeys: keys,
 		WorkFactor: 10, // scrypt work factor; leave 0 (18) in production
@@ -39,7 +40,7 @@ func ExampleNew() {
 	defer ts.Close()
 
 	req, _ := http.NewRequest("POST", ts.URL+"/v1/key", strings.NewReader(`{"user": "test-user", "passphrase": "ALongAndVerySecretPassphraseThatIsSuperSecure"}`))
-	req.SetBasicAuth("user", "password")
+	req.SetBasicAuth("user", "a-long-random-password")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		panic(err)

@@ -126,6 +126,7 @@ type req struct {
 	contentType  string // "" means application/json when there is a body; "-" none
 	header       map[string]string
 	basic        *Account
+	remote       string // the client's address; "" is httptest's 192.0.2.1:1234
 }
 
 func (e *env) do(r req) reply {
@@ -151,6 +152,9 @@ func (e *env) do(r req) reply {
 	}
 	if r.basic != nil {
 		hr.SetBasicAuth(r.basic.Name, r.basic.Password)
+	}
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
 	}
 	rec := httptest.NewRecorder()
 	contractValidating(e.t, e.srv).ServeHTTP(rec, hr)

@@ -35,19 +35,30 @@ const (
 	outcomeInvalid   = "invalid"
 	outcomeTooLarge  = "too_large"
 	outcomeFailed    = "error"
+	outcomeThrottled = "throttled"
 	routeUnmatched   = "unmatched"
 	metricsNamespace = "cardvault"
 )
 
 // outcomes are every outcome, each exported from the start (at 0) so that
 // a rate over it exists before the first such post.
-var outcomes = []string{outcomeOK, outcomeRefused, outcomeClosed, outcomeLocked, outcomeInvalid, outcomeTooLarge, outcomeFailed}
+var outcomes = []string{outcomeOK, outcomeRefused, outcomeClosed, outcomeLocked, outcomeInvalid, outcomeTooLarge, outcomeFailed, outcomeThrottled}
+
+// Limits on failed attempts, the label of cardvault_throttled_total.
+const (
+	limitCredentials = "credentials" // Basic passwords and API keys
+	limitPassphrase  = "passphrase"
+	limitCapture     = "capture"
+)
+
+var limitNames = []string{limitCredentials, limitPassphrase, limitCapture}
 
 type metrics struct {
 	registry    *prometheus.Registry
 	requests    *prometheus.CounterVec
 	durations   *prometheus.HistogramVec
 	redemptions *prometheus.CounterVec
+	throttledN  *prometheus.CounterVec
 	replays     prometheus.Counter
 	handler     http.Handler
 }
@@ -67,6 +78,10 @@ func newMetrics(vaultStats func() vault.Stats) *metrics {
 			Namespace: metricsNamespace, Name: "capture_redemptions_total",
 			Help: "Posts to capture endpoints by outcome.",
 		}, []string{"outcome"}),
+		throttledN: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "throttled_total",
+			Help: "Requests refused with 429, unchecked, by the limit on failed attempts they were over.",
+		}, []string{"limit"}),
 		replays: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "idempotency_replays_total",
 			Help: "Responses replayed for a repeated Idempotency-Key.",
@@ -75,7 +90,10 @@ func newMetrics(vaultStats func() vault.Stats) *metrics {
 	for _, o := range outcomes {
 		m.redemptions.WithLabelValues(o)
 	}
-	m.registry.MustRegister(m.requests, m.durations, m.redemptions, m.replays,
+	for _, l := range limitNames {
+		m.throttledN.WithLabelValues(l)
+	}
+	m.registry.MustRegister(m.requests, m.durations, m.redemptions, m.throttledN, m.replays,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if vaultStats != nil {
 		m.registry.MustRegister(
@@ -111,6 +129,8 @@ func (m *metrics) observeRequest(route string, code int, d time.Duration) {
 func (m *metrics) redemption(outcome string) { m.redemptions.WithLabelValues(outcome).Inc() }
 
 func (m *metrics) replay() { m.replays.Inc() }
+
+func (m *metrics) throttled(limit string) { m.throttledN.WithLabelValues(limit).Inc() }
 
 // serveHTTP answers GET /metrics, in the format the scraper's Accept header
 // asks for (the text format without one).

@@ -128,6 +128,8 @@ func TestMetrics(t *testing.T) {
 					require.Regexp(t, `^[1-5][0-9][0-9]$`, l.GetValue())
 				case "outcome":
 					require.Contains(t, outcomes, l.GetValue())
+				case "limit":
+					require.Contains(t, limitNames, l.GetValue())
 				default:
 					t.Fatalf("an unexpected label %s on %s", l.GetName(), name)
 				}

@@ -34,6 +34,10 @@ const (
 	anchorAPIError         = "api-error"
 	anchorIdemMissing      = "idempotency-key-missing"
 	anchorIdemInUse        = "idempotency-key-in-use"
+	// anchorTooMany is cardvault's own: the publisher's contract has no
+	// 429 (see limits.go), so POST /authorize, the one route of the API
+	// that counts failures, answers one in the publisher's problem shape.
+	anchorTooMany = "too-many-requests"
 )
 
 // problemTemplates hold the title and default detail of each problem type,
@@ -54,6 +58,7 @@ var problemTemplates = map[string]struct {
 	anchorAPIError:         {500, "Api error", "We are unable to process your request at this time"},
 	anchorIdemMissing:      {400, "Idempotency-Key header missing", "An 'Idempotency-Key' must be supplied for this request"},
 	anchorIdemInUse:        {409, "Idempotency-Key in use", "'Idempotency-Key' is already in use against a different request"},
+	anchorTooMany:          {429, "Too many requests", "Too many failed attempts; try again after the time the Retry-After header gives"},
 }
 
 // problem is an RFC 7807 problem document in the shape of the secure-token

@@ -32,6 +32,10 @@ const (
 	// DefaultIdempotencyTTL is how long a response is kept for
 	// Idempotency-Key replays.
 	DefaultIdempotencyTTL = 24 * time.Hour
+	// DefaultMaxCaptureTTL is the longest a capture endpoint for existing
+	// data may live unless Config.MaxCaptureTTL says otherwise: the hosted
+	// vault's advice for update endpoints.
+	DefaultMaxCaptureTTL = 24 * time.Hour
 )
 
 // hstsValue is the Strict-Transport-Security of every response served over
@@ -84,6 +88,18 @@ type Config struct {
 	// idempotency records are swept (0 means DefaultSweepEvery; negative:
 	// never, for tests that sweep by hand).
 	SweepEvery time.Duration
+	// MaxCaptureTTL is the longest a capture endpoint that stands for
+	// existing data may live — one locked to a card (an update endpoint),
+	// or a single-use-token endpoint; 0 means DefaultMaxCaptureTTL, less
+	// than 0 no maximum. AllowUnexpiringCapture lets an endpoint never
+	// expire (ttl=P0T): an open one always, a locked one only with no
+	// maximum. Without it, P0T is a 400.
+	MaxCaptureTTL          time.Duration
+	AllowUnexpiringCapture bool
+	// FailureLimits bound failed attempts — Basic passwords, API keys,
+	// vault passphrases, capture secrets — per client and per account
+	// (see limits.go); zero fields take their defaults.
+	FailureLimits FailureLimits
 	// Egress is the guard every outbound connection goes through (capture
 	// webhooks): nil means a guard with no allow-list, HTTPS only — or
 	// http:// too with AllowHTTPWebhooks.
@@ -121,6 +137,7 @@ type Server struct {
 	capture     *capture.Service
 	tokens      *securetoken.Service // the secure-token API's; see tokenapi.go
 	auth        *authenticator
+	limits      *limiters
 	outbox      *outbox.Outbox
 	idem        *idempotency.Keeper // refuses, under the request's key, what fails before the library's work
 	sweeper     *expiry.Sweeper
@@ -204,6 +221,16 @@ func New(cfg Config) (*Server, error) {
 	if s.auth, err = newAuthenticator(cfg.Accounts, cfg.APIKeys, hasher, cfg.BearerTTL, cfg.Now); err != nil {
 		return nil, err
 	}
+	if s.limits, err = newLimiters(cfg.FailureLimits, cfg.Now); err != nil {
+		return nil, err
+	}
+	maxCaptureTTL := cfg.MaxCaptureTTL
+	switch {
+	case maxCaptureTTL == 0:
+		maxCaptureTTL = DefaultMaxCaptureTTL
+	case maxCaptureTTL < 0:
+		maxCaptureTTL = 0 // capture's "no maximum"
+	}
 	// The configuration's passwords and keys are not kept.
 	cfg.Accounts, cfg.APIKeys = nil, nil
 	s.cfg = cfg
@@ -224,6 +251,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.capture, err = capture.New(capture.Config{
 		Store: cfg.Store, Vault: s.vault, Outbox: s.outbox, Egress: cfg.Egress, Logger: s.log, Now: cfg.Now,
+		MaxLockedTTL: maxCaptureTTL, AllowUnexpiring: cfg.AllowUnexpiringCapture,
 		// A single-use-token grant captures for the secure-token API.
 		SingleUseDetails: securetoken.CapturedSource,
 	})

@@ -122,10 +122,13 @@ func (s *Server) changePassphrase(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := s.vault.ChangePassphrase(r.Context(),
-		vault.Credentials{Owner: accountFrom(r.Context()), User: req.User, Passphrase: req.Passphrase}, req.NewPassphrase)
+	old := vault.Credentials{Owner: accountFrom(r.Context()), User: req.User, Passphrase: req.Passphrase}
+	if !s.passphraseAllowed(w, r, old) {
+		return
+	}
+	c, err := s.vault.ChangePassphrase(r.Context(), old, req.NewPassphrase)
 	if err != nil {
-		s.writeVaultError(w, r, err)
+		s.writeKeyError(w, r, old, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, keyReply{User: c.User, Passphrase: c.Passphrase})
@@ -193,11 +196,14 @@ func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	c := credentials(r)
+	if !s.passphraseAllowed(w, r, c) {
+		return
+	}
 	ref, err := s.vault.Tokenize(r.Context(), c, body, vault.TokenizeOptions{
 		Reference: q.Get("reference"), Algorithm: vault.Algorithm(q.Get("algorithm")), Number: q.Get("number"),
 	})
 	if err != nil {
-		s.writeVaultError(w, r, err)
+		s.writeKeyError(w, r, c, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, itemReply{Token: ref.Token, User: c.User, Reference: ref.Reference})
@@ -212,6 +218,9 @@ func (s *Server) retrieveOrList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := credentials(r)
+	if !s.passphraseAllowed(w, r, c) {
+		return
+	}
 	ref, err := s.resolveItem(r, c.User, q.Get("token"), q.Get("reference"))
 	if err != nil {
 		s.writeVaultError(w, r, err)
@@ -219,7 +228,7 @@ func (s *Server) retrieveOrList(w http.ResponseWriter, r *http.Request) {
 	}
 	doc, err := s.vault.Retrieve(r.Context(), c, ref)
 	if err != nil {
-		s.writeVaultError(w, r, err)
+		s.writeKeyError(w, r, c, err)
 		return
 	}
 	h := w.Header()
@@ -360,6 +369,9 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := credentials(r)
+	if !s.passphraseAllowed(w, r, c) {
+		return
+	}
 	req := capture.GrantRequest{
 		Credentials: c, UniqueID: q.Get("unique_id"), TTL: q.Get("ttl"),
 		AllowedFields: opts.AllowedFields, SingleUse: opts.SingleUse,
@@ -380,7 +392,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	g, err := s.capture.CreateGrant(r.Context(), req)
 	if err != nil {
-		s.writeVaultError(w, r, err)
+		s.writeKeyError(w, r, c, err)
 		return
 	}
 	reply := grantReply{ID: g.ID, URL: s.capturePath + g.ID, Secret: g.Secret}
@@ -475,11 +487,19 @@ func (s *Server) capturePreflight(w http.ResponseWriter, _ *http.Request) {
 // locked one), and the reply is {"user", "token", "reference"}. An unknown
 // endpoint and a wrong secret get the same 403 and body; an endpoint whose
 // secret was right but that is expired, used up or deleted gets 410; an
-// id locked after too many wrong secrets (known or not) gets 423 Locked —
-// not 429, which tells a client to retry later: the lock is for good, and
-// the hosted form page shows 423 as final.
+// id locked after too many wrong secrets (known or not) gets 423 Locked
+// with Retry-After, the time until its lock lifts (a minute the first
+// time, doubling each time after, up to a day: see package capture). A
+// client over its limit of failed capture posts (wrong secrets, unknown or
+// locked endpoints) gets 429 with Retry-After before anything is checked.
 func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 	setCORS(w.Header())
+	client := clientAddr(r)
+	if wait := s.limits.clientCapture.Wait(client); wait > 0 {
+		s.metrics.redemption(outcomeThrottled)
+		s.writeTooMany(w, limitCapture, wait)
+		return
+	}
 	body, ok := s.readBody(w, r, MaxVaultBody)
 	if !ok {
 		s.metrics.redemption(outcomeInvalid)
@@ -487,16 +507,22 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.capture.Redeem(r.Context(), r.PathValue("id"), r.Header.Get(headerCaptureSecret), body)
 	if err != nil {
+		var locked *capture.LockedError
 		switch {
 		case errors.Is(err, capture.ErrGrantNotFound), errors.Is(err, capture.ErrWrongSecret):
+			s.limits.clientCapture.Fail(client)
 			s.metrics.redemption(outcomeRefused)
 			writeError(w, http.StatusForbidden, msgCaptureRefused)
 		case errors.Is(err, capture.ErrDeleted), errors.Is(err, capture.ErrExpired), errors.Is(err, capture.ErrUsed):
 			s.metrics.redemption(outcomeClosed)
 			writeError(w, http.StatusGone, "this capture endpoint has expired, was used or was deleted")
 		case errors.Is(err, capture.ErrLocked):
+			s.limits.clientCapture.Fail(client)
 			s.metrics.redemption(outcomeLocked)
-			writeError(w, http.StatusLocked, "too many wrong secrets: this capture endpoint is locked")
+			if errors.As(err, &locked) {
+				setRetryAfter(w.Header(), locked.Until.Sub(s.now()))
+			}
+			writeError(w, http.StatusLocked, "too many wrong secrets: this capture endpoint is locked for now (see Retry-After)")
 		default:
 			status, _ := vaultStatus(err)
 			switch status {
@@ -522,6 +548,24 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, itemReply{User: res.User, Token: res.Item.Token, Reference: res.Item.Reference})
+}
+
+// passphraseAllowed answers 429 and reports false when the client, or the
+// client and the vault key c names, is over its limit of wrong
+// passphrases: the guess is not even checked (an unlock is a full scrypt).
+func (s *Server) passphraseAllowed(w http.ResponseWriter, r *http.Request, c vault.Credentials) bool {
+	if wait := s.limits.passphraseWait(clientAddr(r), c); wait > 0 {
+		s.writeTooMany(w, limitPassphrase, wait)
+		return false
+	}
+	return true
+}
+
+// writeKeyError writes err, the error of a call that opened the vault key
+// c, after counting it when it says the user or passphrase was wrong.
+func (s *Server) writeKeyError(w http.ResponseWriter, r *http.Request, c vault.Credentials, err error) {
+	s.limits.passphraseFailed(clientAddr(r), c, err)
+	s.writeVaultError(w, r, err)
 }
 
 // # Hosted forms
@@ -568,13 +612,35 @@ func (s *Server) deleteForm(w http.ResponseWriter, r *http.Request) {
 // formPage answers GET /v1/capture/iframe/{id}?unique_id=&secret=: a
 // configured form, or the standard "pcd" and "ach" forms. The page sets its
 // own headers (CSP, no-referrer, no-store).
+//
+// Loading a page never counts against its endpoint's lock (anyone can load
+// one), but a page that checked a secret and found its endpoint closed (a
+// 410: wrong secret, unknown, locked or expired) counts against the
+// client's limit on failed capture posts: otherwise the page would be a
+// way to try secrets without limit. A client over it gets 429.
 func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	checks := r.Method == http.MethodGet && q.Get("unique_id") != "" && q.Get("secret") != ""
+	client := clientAddr(r)
+	if checks {
+		if wait := s.limits.clientCapture.Wait(client); wait > 0 {
+			s.metrics.throttled(limitCapture)
+			w.Header().Set("Cache-Control", "no-store")
+			setRetryAfter(w.Header(), wait)
+			http.Error(w, msgTooMany, http.StatusTooManyRequests)
+			return
+		}
+	}
+	rw := &statusWriter{ResponseWriter: w}
 	id := r.PathValue("id")
 	if _, ok := capture.StandardForm(capture.FormType(id)); ok {
-		s.capture.ServeStandardFormPage(w, r, capture.FormType(id), s.capturePath)
-		return
+		s.capture.ServeStandardFormPage(rw, r, capture.FormType(id), s.capturePath)
+	} else {
+		s.capture.ServeFormPage(rw, r, id, s.capturePath)
 	}
-	s.capture.ServeFormPage(w, r, id, s.capturePath)
+	if checks && rw.status == http.StatusGone {
+		s.limits.clientCapture.Fail(client)
+	}
 }
 
 // # Requests and replies

@@ -304,7 +304,7 @@ func TestAccountIsolation(t *testing.T) {
 }
 
 func TestCaptureEndpoints(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *Config) { c.AllowUnexpiringCapture = true }) // "list and delete" lists one that never expires
 	k := e.newKey("test-user")
 	tok := e.storeCard(k, "my-reference")
 	post := func(id, secretValue, body string) reply {
@@ -365,11 +365,14 @@ func TestCaptureEndpoints(t *testing.T) {
 		}
 		r := post(g["id"].(string), secret("capture secret", g["secret"].(string)), `{"cvv":"321"}`)
 		require.Equal(t, http.StatusLocked, r.status)
+		require.Equal(t, "60", r.header.Get("Retry-After"), "the first lock lifts after a minute")
 		// An id with no endpoint locks the same way.
 		for range 10 {
 			post("never-existed", "guess", `{}`)
 		}
-		require.Equal(t, http.StatusLocked, post("never-existed", "guess", `{}`).status)
+		r = post("never-existed", "guess", `{}`)
+		require.Equal(t, http.StatusLocked, r.status)
+		require.Equal(t, "60", r.header.Get("Retry-After"))
 	})
 
 	t.Run("open endpoint stores new cards", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store"
@@ -93,8 +94,8 @@ func (v *Vault) CreateKey(ctx context.Context, c Credentials) (Credentials, erro
 	if c.Passphrase == "" {
 		c.Passphrase = crypto.NewSecret()
 	}
-	if len(c.Passphrase) > 1024 {
-		return Credentials{}, fmt.Errorf("%w: passphrase is over 1024 bytes", ErrInvalid)
+	if err := checkNewPassphrase("passphrase", c.Passphrase); err != nil {
+		return Credentials{}, err
 	}
 	// Refuse a duplicate before paying for scrypt.
 	err := v.st.View(ctx, func(tx store.Tx) error {
@@ -114,7 +115,7 @@ func (v *Vault) CreateKey(ctx context.Context, c Credentials) (Credentials, erro
 	}
 	defer id.Wipe()
 	rec := &keyRecord{Recipient: id.Recipient(), Created: v.now().UTC()}
-	if err := v.scrypt(func() error {
+	if err := v.scrypt(ctx, c.Owner, func() error {
 		rec.Locked, err = id.Lock(c.Passphrase, v.workFactor)
 		return err
 	}); err != nil {
@@ -187,8 +188,8 @@ func (v *Vault) ChangePassphrase(ctx context.Context, c Credentials, newPassphra
 	if newPassphrase == "" {
 		newPassphrase = crypto.NewSecret()
 	}
-	if len(newPassphrase) > 1024 {
-		return Credentials{}, fmt.Errorf("%w: passphrase is over 1024 bytes", ErrInvalid)
+	if err := checkNewPassphrase("new_passphrase", newPassphrase); err != nil {
+		return Credentials{}, err
 	}
 	uk, err := v.unlock(ctx, c)
 	if err != nil {
@@ -196,7 +197,7 @@ func (v *Vault) ChangePassphrase(ctx context.Context, c Credentials, newPassphra
 	}
 	defer v.cache.release(uk)
 	var locked []byte
-	if err := v.scrypt(func() error {
+	if err := v.scrypt(ctx, c.Owner, func() error {
 		locked, err = uk.identity.Lock(newPassphrase, v.workFactor)
 		return err
 	}); err != nil {
@@ -293,7 +294,9 @@ func (v *Vault) unlockSlow(ctx context.Context, c Credentials, id cacheID) (*unl
 	if errors.Is(err, ErrKeyNotFound) {
 		// Spend what a wrong passphrase would, so that the time taken does
 		// not tell whether the user exists.
-		v.spendDecoy(c.Passphrase)
+		if err := v.spendDecoy(ctx, c.Owner, c.Passphrase); err != nil {
+			return nil, err
+		}
 		return nil, ErrWrongKey
 	}
 	if err != nil {
@@ -303,13 +306,24 @@ func (v *Vault) unlockSlow(ctx context.Context, c Credentials, id cacheID) (*unl
 	if err != nil {
 		return nil, err
 	}
+	for {
+		uk, err := v.unlockFlight(ctx, c, id, raw, rec)
+		if ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			continue // the caller who ran the flight gave up waiting; this one has not
+		}
+		return uk, err
+	}
+}
+
+// unlockFlight runs scrypt for c once however many callers ask at once.
+func (v *Vault) unlockFlight(ctx context.Context, c Credentials, id cacheID, raw []byte, rec *keyRecord) (*unlockedKey, error) {
 	return v.flight.do(v.cache, id, func() (*unlockedKey, error) {
 		if uk := v.cache.get(id); uk != nil { // another flight finished first
 			return uk, nil
 		}
 		var pk *crypto.PassphraseKey
-		v.unlocks.Add(1)
-		err := v.scrypt(func() error {
+		err := v.scrypt(ctx, c.Owner, func() error {
+			v.unlocks.Add(1)
 			var err error
 			pk, err = crypto.UnlockPassphraseKey(rec.Locked, c.Passphrase, v.maxWorkFactor)
 			return err
@@ -332,35 +346,106 @@ func (v *Vault) unlockSlow(ctx context.Context, c Credentials, id cacheID) (*unl
 	})
 }
 
-// scryptSlots bounds concurrent scrypt runs: each takes 256 MiB at work
-// factor 18, and a burst of wrong passphrases must not exhaust memory.
+// scryptSlots bounds concurrent scrypt runs in the process: each takes 256
+// MiB at work factor 18, and a burst of wrong passphrases must not exhaust
+// memory.
 var scryptSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
 
-func (v *Vault) scrypt(fn func() error) error {
-	scryptSlots <- struct{}{}
+// defaultOwnerSlots is Config.MaxUnlocksPerOwner's default: half the
+// process's slots, at least one, so that one owner leaves the others room.
+func defaultOwnerSlots() int { return max(1, cap(scryptSlots)/2) }
+
+// scrypt runs fn, an scrypt computation for owner, once one of owner's
+// slots and then one of the process's is free, or fails with ctx's error
+// while waiting. An owner's calls queue for its own slots first, so that
+// however many of them wait, they hold at most MaxUnlocksPerOwner of the
+// process's slots and another owner's call waits for those at most.
+func (v *Vault) scrypt(ctx context.Context, owner string, fn func() error) error {
+	release, err := v.owners.acquire(ctx, owner)
+	if err != nil {
+		return err
+	}
+	defer release()
+	select {
+	case scryptSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	defer func() { <-scryptSlots }()
 	return fn()
 }
 
-func (v *Vault) spendDecoy(passphrase string) {
-	v.unlocks.Add(1)
+// ownerSlots are the per-owner semaphores of scrypt: one for each owner
+// with a call running or waiting, removed when the last one is done.
+type ownerSlots struct {
+	per     int
+	mu      sync.Mutex
+	m       map[string]*ownerSlot
+	waiting int // calls waiting for a slot of their owner (tests watch it)
+}
+
+type ownerSlot struct {
+	ch   chan struct{}
+	refs int // calls holding or waiting for ch
+}
+
+func (o *ownerSlots) acquire(ctx context.Context, owner string) (func(), error) {
+	o.mu.Lock()
+	if o.m == nil {
+		o.m = map[string]*ownerSlot{}
+	}
+	s := o.m[owner]
+	if s == nil {
+		s = &ownerSlot{ch: make(chan struct{}, o.per)}
+		o.m[owner] = s
+	}
+	s.refs++
+	o.waiting++
+	o.mu.Unlock()
+	var err error
+	select {
+	case s.ch <- struct{}{}:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	o.mu.Lock()
+	o.waiting--
+	o.mu.Unlock()
+	if err != nil {
+		o.done(owner, s)
+		return nil, err
+	}
+	return func() { <-s.ch; o.done(owner, s) }, nil
+}
+
+func (o *ownerSlots) done(owner string, s *ownerSlot) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s.refs--; s.refs == 0 {
+		delete(o.m, owner)
+	}
+}
+
+func (v *Vault) spendDecoy(ctx context.Context, owner, passphrase string) error {
 	v.decoyOnce.Do(func() {
 		k, err := crypto.NewPassphraseKey()
 		if err != nil {
 			return
 		}
 		defer k.Wipe()
-		_ = v.scrypt(func() error {
-			v.decoy, err = k.Lock(crypto.NewSecret(), v.workFactor)
-			return err
-		})
+		// Made once for the process, whoever asks first: in a slot of the
+		// process's, not of that owner's.
+		scryptSlots <- struct{}{}
+		defer func() { <-scryptSlots }()
+		v.decoy, _ = k.Lock(crypto.NewSecret(), v.workFactor)
 	})
 	if v.decoy == nil {
-		return
+		return nil
 	}
-	_ = v.scrypt(func() error {
-		_, err := crypto.UnlockPassphraseKey(v.decoy, passphrase, v.maxWorkFactor)
-		return err
+	return v.scrypt(ctx, owner, func() error {
+		v.unlocks.Add(1)
+		_, _ = crypto.UnlockPassphraseKey(v.decoy, passphrase, v.maxWorkFactor)
+		return nil
 	})
 }
 
@@ -440,6 +525,23 @@ func (v *Vault) withKey(ctx context.Context, c Credentials, write bool, fn func(
 			return err
 		}
 	}
+}
+
+// MinPassphraseLen is the fewest characters a new passphrase may have:
+// a vault key's passphrase is all that stands between the database and
+// its data, and scrypt only slows down a guess at a short one. Keys made
+// before the rule still open with theirs.
+const MinPassphraseLen = 16
+
+// checkNewPassphrase checks a passphrase about to lock a key.
+func checkNewPassphrase(field, p string) error {
+	switch {
+	case len(p) > 1024:
+		return fmt.Errorf("%w: %s is over 1024 bytes", ErrInvalid, field)
+	case utf8.RuneCountInString(p) < MinPassphraseLen:
+		return fmt.Errorf("%w: %s must be at least %d characters", ErrInvalid, field, MinPassphraseLen)
+	}
+	return nil
 }
 
 func itemPrefix(owner, user string) []byte {

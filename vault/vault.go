@@ -67,6 +67,13 @@ type Config struct {
 	// CacheTTL how long each is held after it was unlocked.
 	CacheSize int
 	CacheTTL  time.Duration
+	// MaxUnlocksPerOwner bounds how many scrypt computations — unlocking
+	// a key, locking one under a new passphrase — one owner's calls run at
+	// once; the others wait their turn (or for their context), so that one
+	// tenant guessing passphrases, each guess a full scrypt, cannot take
+	// every slot from another tenant's unlocks. 0 means half the process's
+	// slots (GOMAXPROCS), at least one.
+	MaxUnlocksPerOwner int
 	// MaxItemSize bounds an item's JSON (and an update's); 0 means 256 KiB.
 	MaxItemSize int
 	// Now is the clock; nil means time.Now.
@@ -85,6 +92,7 @@ type Vault struct {
 	now           func() time.Time
 	cache         *keyCache
 	flight        flight
+	owners        ownerSlots
 	unlocks       atomic.Uint64
 
 	decoyOnce sync.Once
@@ -127,6 +135,10 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 	}
 	if v.maxItem == 0 {
 		v.maxItem = DefaultMaxItemSize
+	}
+	v.owners.per = cfg.MaxUnlocksPerOwner
+	if v.owners.per <= 0 {
+		v.owners.per = defaultOwnerSlots()
 	}
 	if v.now == nil {
 		v.now = time.Now

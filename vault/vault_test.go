@@ -69,9 +69,18 @@ func testKeys(t *testing.T, b teststores.Backend) {
 
 	c := newKey(t, v, "acme", "alice")
 	require.Len(t, c.Passphrase, crypto.SecretLen, "a generated passphrase is a full secret")
-	_, err := v.CreateKey(ctx, vault.Credentials{Owner: "acme", User: "alice", Passphrase: "x"})
+	_, err := v.CreateKey(ctx, vault.Credentials{Owner: "acme", User: "alice", Passphrase: "another-long-passphrase"})
 	require.ErrorIs(t, err, vault.ErrKeyExists)
 	require.ErrorIs(t, err, cardvault.ErrConflict)
+	// A chosen passphrase has at least 16 characters (not bytes).
+	for _, p := range []string{"x", "a", "fifteen-chars-x", strings.Repeat("é", 15)} {
+		_, err = v.CreateKey(ctx, vault.Credentials{Owner: "acme", User: "short", Passphrase: p})
+		require.ErrorIs(t, err, vault.ErrInvalid, "%q", p)
+		require.ErrorContains(t, err, "passphrase must be at least 16 characters")
+	}
+	_, err = v.CreateKey(ctx, vault.Credentials{Owner: "acme", User: "short", Passphrase: strings.Repeat("é", 16)})
+	require.NoError(t, err, "16 characters are enough")
+	require.NoError(t, v.DeleteKey(ctx, "acme", "short", true))
 	chosen, err := v.CreateKey(ctx, vault.Credentials{Owner: "acme", User: "bob", Passphrase: "ALongAndVerySecretPassphrase"})
 	require.NoError(t, err)
 	require.Equal(t, "ALongAndVerySecretPassphrase", chosen.Passphrase)
@@ -96,7 +105,11 @@ func testKeys(t *testing.T, b teststores.Backend) {
 		require.Equal(t, errWrong.Error(), err.Error())
 	}
 
-	// A new passphrase: the old one stops working, the data stays.
+	// A new passphrase: the old one stops working, the data stays. It
+	// has 16 characters at least, too.
+	_, err = v.ChangePassphrase(ctx, c, "too-short")
+	require.ErrorIs(t, err, vault.ErrInvalid)
+	require.ErrorContains(t, err, "new_passphrase must be at least 16 characters")
 	c2, err := v.ChangePassphrase(ctx, c, "")
 	require.NoError(t, err)
 	require.NotEqual(t, c.Passphrase, c2.Passphrase)

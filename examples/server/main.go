@@ -21,6 +21,8 @@
 //	                     CARDVAULT_MASTER_KEY          the master key's identity text itself (no file)
 //	-scrypt-work-factor  CARDVAULT_SCRYPT_WORK_FACTOR  scrypt work factor of new vault keys (18)
 //	-allow-http-webhooks CARDVAULT_ALLOW_HTTP_WEBHOOKS capture webhooks may use http:// URLs
+//	-max-capture-ttl     CARDVAULT_MAX_CAPTURE_TTL     longest life of a capture endpoint locked to a card (24h; 0: none)
+//	-allow-unexpiring-capture CARDVAULT_ALLOW_UNEXPIRING_CAPTURE  capture endpoints may never expire (ttl=P0T)
 //	-egress-allow        CARDVAULT_EGRESS_ALLOW        private destinations outbound calls may reach: host, host:port or CIDR, comma-separated
 //	-egress-ca-file      CARDVAULT_EGRESS_CA_FILE      a PEM file of extra roots for outbound TLS
 //	-outbox-lease        CARDVAULT_OUTBOX_LEASE        how long a worker holds a webhook job before another process may take it over (30s)
@@ -37,6 +39,16 @@
 //	-pprof               CARDVAULT_PPROF_ADDR          serve net/http/pprof on this loopback address (off)
 //
 // Prefer the environment for credentials: flags show in the process list.
+// Account passwords and API keys have 16 characters at least.
+//
+// # Capture endpoints
+//
+// An endpoint locked to a card (an update endpoint), and a secure-token
+// capture endpoint, lives at most -max-capture-ttl (24h by default, the
+// hosted vault's advice; a Go duration such as 30m or 72h, 0 for no
+// maximum): a longer ttl is a 400. An endpoint that never expires
+// (ttl=P0T) is a 400 unless -allow-unexpiring-capture is given, and then
+// only an open one (that stores new cards) unless -max-capture-ttl is 0.
 //
 // # TLS
 //
@@ -127,8 +139,8 @@ type options struct {
 	egressAllow                                                                          []egress.AllowEntry
 	egressRoots                                                                          []*x509.Certificate
 	workFactor                                                                           int
-	outboxLease                                                                          time.Duration
-	allowHTTPWebhooks, rotateMasterKey, insecureHTTP                                     bool
+	outboxLease, maxCaptureTTL                                                           time.Duration
+	allowHTTPWebhooks, rotateMasterKey, insecureHTTP, allowUnexpiringCapture             bool
 
 	// acmeHTTPClient is the ACME client's (nil: http.DefaultClient); the
 	// tests set it to trust their own CA.
@@ -174,6 +186,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("CARDVAULT_INSECURE_HTTP must be true or false")
 	}
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", insecure, "allow plain HTTP on an -addr that is not loopback (TLS terminated in front)")
+	maxTTL, err := time.ParseDuration(env("CARDVAULT_MAX_CAPTURE_TTL", server.DefaultMaxCaptureTTL.String()))
+	if err != nil {
+		return o, errors.New("CARDVAULT_MAX_CAPTURE_TTL must be a duration such as 24h or 30m (0: no maximum)")
+	}
+	fs.DurationVar(&o.maxCaptureTTL, "max-capture-ttl", maxTTL, "the longest a capture endpoint locked to a card (or for a single-use token) may live, e.g. 24h or 30m (0: no maximum)")
+	unexpiring, err := strconv.ParseBool(env("CARDVAULT_ALLOW_UNEXPIRING_CAPTURE", "false"))
+	if err != nil {
+		return o, errors.New("CARDVAULT_ALLOW_UNEXPIRING_CAPTURE must be true or false")
+	}
+	fs.BoolVar(&o.allowUnexpiringCapture, "allow-unexpiring-capture", unexpiring, "capture endpoints may never expire (ttl=P0T): open ones; locked ones too with -max-capture-ttl 0")
 	fs.BoolVar(&o.rotateMasterKey, "rotate-master-key", false, "add a new master identity to the key file, re-wrap every key under it, and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -183,6 +205,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.masterKeyFile == "" {
 		o.masterKeyFile = filepath.Join(o.data, "master.key")
+	}
+	if o.maxCaptureTTL < 0 {
+		return o, errors.New("-max-capture-ttl cannot be negative (0: no maximum)")
 	}
 	if o.pprof != "" && !loopbackAddr(o.pprof) {
 		return o, errors.New("-pprof must be a loopback address such as 127.0.0.1:6060")
@@ -289,6 +314,10 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	cfg := server.Config{
 		Keyring: keyring, PublicURL: o.publicURL, WorkFactor: o.workFactor,
 		Egress: guard, Outbox: outbox.Config{Lease: o.outboxLease}, Logger: logger, SeparateOps: lns.ops != nil,
+		MaxCaptureTTL: o.maxCaptureTTL, AllowUnexpiringCapture: o.allowUnexpiringCapture,
+	}
+	if o.maxCaptureTTL == 0 {
+		cfg.MaxCaptureTTL = -1 // the flag's 0: no maximum
 	}
 	var dev *server.DevCredentials
 	if o.basicAuth == "" && o.apiKeys == "" {

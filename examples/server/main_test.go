@@ -152,6 +152,8 @@ func TestDefaults(t *testing.T) {
 	require.False(t, o.servesTLS())
 	require.Empty(t, o.opsAddr)
 	require.Equal(t, "https://acme-v02.api.letsencrypt.org/directory", o.acmeDirectory)
+	require.Equal(t, 24*time.Hour, o.maxCaptureTTL, "update endpoints live a day at most")
+	require.False(t, o.allowUnexpiringCapture)
 }
 
 func TestFlagErrors(t *testing.T) {
@@ -171,6 +173,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-acme-domains", "vault.example", "-public-url", "http://vault.example"}, "-public-url must be https://"},
 		{[]string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-public-url", "http://vault.example"}, "-public-url must be https://"},
 		{[]string{"-pprof", "0.0.0.0:6060"}, "-pprof must be a loopback address"},
+		{[]string{"-max-capture-ttl", "-1h"}, "-max-capture-ttl cannot be negative"},
+		{[]string{"-max-capture-ttl", "P1D"}, "invalid value"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		require.ErrorContains(t, err, tc.want, "%q", tc.args)
@@ -186,6 +190,72 @@ func TestFlagErrors(t *testing.T) {
 	o, err = parseFlags(nil, io.Discard)
 	require.NoError(t, err)
 	require.True(t, o.insecureHTTP)
+
+	for name, bad := range map[string]string{"CARDVAULT_MAX_CAPTURE_TTL": "a day", "CARDVAULT_ALLOW_UNEXPIRING_CAPTURE": "sometimes"} {
+		t.Setenv(name, bad)
+		_, err = parseFlags(nil, io.Discard)
+		require.ErrorContains(t, err, name)
+		t.Setenv(name, "")
+		os.Unsetenv(name)
+	}
+	t.Setenv("CARDVAULT_MAX_CAPTURE_TTL", "2h")
+	t.Setenv("CARDVAULT_ALLOW_UNEXPIRING_CAPTURE", "true")
+	o, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Hour, o.maxCaptureTTL)
+	require.True(t, o.allowUnexpiringCapture)
+	o, err = parseFlags([]string{"-max-capture-ttl", "30m"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 30*time.Minute, o.maxCaptureTTL, "a flag wins")
+}
+
+// Finding 5 of issue 15: the binary applies -max-capture-ttl and
+// -allow-unexpiring-capture (and their defaults) to the endpoints it makes.
+func TestCaptureTTLFlags(t *testing.T) {
+	user, password, _ := strings.Cut(testAccount, ":")
+	for _, tc := range []struct {
+		args     []string
+		statuses map[string]int // ttl of an endpoint locked to a card, "open:"+ttl of an open one → status
+	}{
+		{nil, map[string]int{"P1D": 200, "PT24H1S": 400, "P0T": 400, "open:P0T": 400, "open:P7D": 200}},
+		{[]string{"-max-capture-ttl", "1h"}, map[string]int{"PT1H": 200, "PT61M": 400}},
+		{[]string{"-allow-unexpiring-capture"}, map[string]int{"P0T": 400, "open:P0T": 200}},
+		{[]string{"-allow-unexpiring-capture", "-max-capture-ttl", "0"}, map[string]int{"P0T": 200, "P30D": 200}},
+	} {
+		srv := mustStart(t, append([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-basic-auth", testAccount}, tc.args...)...)
+		call := func(method, path string, q url.Values, body string) (int, map[string]any) {
+			req, err := http.NewRequest(method, srv.url+path+"?"+q.Encode(), strings.NewReader(body))
+			require.NoError(t, err)
+			req.SetBasicAuth(user, password)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var m map[string]any
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+			return resp.StatusCode, m
+		}
+		key := url.Values{"user": {"ttl-user"}, "passphrase": {testPassphrase}}
+		status, _ := call("POST", "/v1/key", nil, `{"user":"ttl-user","passphrase":"`+testPassphrase+`"}`)
+		require.Equal(t, http.StatusOK, status)
+		k := url.Values{"reference": {"r"}}
+		for n, v := range key {
+			k[n] = v
+		}
+		status, item := call("POST", "/v1/vault", k, `{"card_number":"4111111111111111"}`)
+		require.Equal(t, http.StatusOK, status)
+		for ttl, want := range tc.statuses {
+			q := url.Values{"ttl": {strings.TrimPrefix(ttl, "open:")}}
+			for n, v := range key {
+				q[n] = v
+			}
+			if !strings.HasPrefix(ttl, "open:") {
+				q.Set("token", item["token"].(string))
+			}
+			status, reply := call("POST", "/v1/capture", q, "")
+			require.Equal(t, want, status, "%v: ttl %s: %v", tc.args, ttl, reply)
+		}
+		require.NoError(t, srv.stop())
+	}
 }
 
 // Finding 3 of issue 15: the server listened on every interface in plain

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -253,4 +254,26 @@ func newBudget(n int) *budget {
 
 func (b *budget) take() bool {
 	return b.unbounded || b.left.Add(-1) >= 0
+}
+
+// pacer lets one thing happen at most once per interval, across the
+// clients that share it.
+type pacer struct {
+	every time.Duration
+	mu    sync.Mutex
+	next  time.Time
+}
+
+func newPacer(every time.Duration) *pacer { return &pacer{every: every} }
+
+// take reports whether the thing may happen now, and if so counts it.
+func (p *pacer) take() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if now.Before(p.next) {
+		return false
+	}
+	p.next = now.Add(p.every)
+	return true
 }

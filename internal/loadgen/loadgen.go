@@ -19,7 +19,12 @@
 // like a 5xx. With
 // Config.Bad the mix adds two requests that must fail — a capture post to
 // an unknown endpoint (403) and the single-use token used a second time —
-// counted as intended errors; any other error is unintended.
+// counted as intended errors; any other error is unintended. The posts to
+// unknown endpoints are paced, at most one every BadCaptureEvery for the
+// whole run: every client shares one address, and the server limits failed
+// capture posts per client address (100 a minute by default), which a
+// flood of them would rightly run into. Successes are never limited, so
+// the mix itself runs at full speed without a 429.
 //
 // # The baseline
 //
@@ -69,7 +74,7 @@ type Config struct {
 	Key      VaultKey // made by Setup when empty
 	APIKey   string   // of the secure-token API, allowed Terminal
 	Terminal string   // processing terminal (default "1234001")
-	// Bad adds the mix's intended errors.
+	// Bad adds the mix's intended errors (see the package documentation).
 	Bad bool
 	// Ledger, when set, records every acknowledged write (see Verify).
 	Ledger *Ledger
@@ -119,7 +124,7 @@ func newSession(ctx context.Context, cfg *Config, id int, rec *recorder, hc *htt
 		stop = func() bool { return false }
 	}
 	return &session{client: &client{hc: hc, rec: rec, ctx: ctx, stop: stop, budget: func() bool { return true }},
-		cfg: cfg, id: id, n: id, ledger: cfg.Ledger}
+		cfg: cfg, id: id, n: id, ledger: cfg.Ledger, badCapture: func() bool { return true }}
 }
 
 // Mix runs the mix with cfg.Clients clients until the bounds. An error
@@ -164,6 +169,11 @@ func Mix(ctx context.Context, cfg Config) (*Result, error) {
 
 var errWrongAnswer = errors.New("wrong answer")
 
+// BadCaptureEvery paces the mix's posts to unknown capture endpoints: one
+// per interval for the whole run, within the server's default limit on
+// failed capture posts per client address.
+const BadCaptureEvery = time.Second
+
 // run starts n clients running body and collects their samples.
 func run(ctx context.Context, cfg Config, n int, body func(*session) error) (*Result, error) {
 	hc := &http.Client{Transport: newTransport(n), Timeout: 60 * time.Second}
@@ -171,6 +181,7 @@ func run(ctx context.Context, cfg Config, n int, body func(*session) error) (*Re
 	var over atomic.Bool
 	stop := func() bool { return over.Load() || ctx.Err() != nil }
 	b := newBudget(cfg.Requests)
+	badCaptures := newPacer(BadCaptureEvery)
 	recs := make([]*recorder, n)
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -183,6 +194,7 @@ func run(ctx context.Context, cfg Config, n int, body func(*session) error) (*Re
 		recs[i] = &recorder{}
 		s := newSession(ctx, &cfg, i, recs[i], hc, stop)
 		s.budget = b.take
+		s.badCapture = badCaptures.take
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

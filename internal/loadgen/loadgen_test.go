@@ -87,3 +87,11 @@ func TestClientCounts(t *testing.T) {
 	require.Len(t, st.Failures, 2)
 	require.Contains(t, st.Failures[0], "410")
 }
+
+func TestPacer(t *testing.T) {
+	p := newPacer(time.Hour)
+	require.True(t, p.take(), "the first may go")
+	for range 10 {
+		require.False(t, p.take(), "then none until the interval has passed")
+	}
+}

@@ -26,6 +26,9 @@ type session struct {
 	bearer string
 	ledger *Ledger
 	carry  string // a single-use token made in the last iteration, not used yet
+	// badCapture says whether this iteration may post to an unknown
+	// capture endpoint (see BadCaptureEvery).
+	badCapture func() bool
 }
 
 // base returns the target of the next request: the targets in turn, so that
@@ -360,8 +363,10 @@ func (s *session) iteration() error {
 		}
 	}
 	if s.cfg.Bad {
-		if err := s.redeemUnknown(); err != nil {
-			return err
+		if s.badCapture() {
+			if err := s.redeemUnknown(); err != nil {
+				return err
+			}
 		}
 		if prev != "" {
 			if _, err := s.updateAccount(st, prev, UsedSingleUseStatus); err != nil {

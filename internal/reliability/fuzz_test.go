@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/internal/loadgen"
+	"github.com/cardvault/cardvault/server"
 )
 
 // The fuzz targets send one request each to an in-process server (a
@@ -94,10 +95,21 @@ func (e *env) bearerHeader(extra ...string) http.Header {
 
 var idemBuckets = []string{bucketIdem, bucketIdemExpiry}
 
+// noFailureLimits turns the server's limits on failed attempts off: a fuzz
+// target sends every input from one client, and after a few wrong
+// credentials or secrets the limits would answer 429 to all the rest,
+// unchecked — the paths behind them would go unfuzzed. (The limits have
+// tests of their own, in package server.)
+func noFailureLimits(c *server.Config) {
+	off := server.FailureLimit{Failures: -1}
+	c.FailureLimits = server.FailureLimits{ClientCredentials: off, AccountCredentials: off,
+		ClientPassphrases: off, KeyPassphrases: off, ClientCaptures: off}
+}
+
 // FuzzVaultPost: POST /v1/vault with a fuzzed body and extra query
 // parameters (reference, algorithm, number, ...).
 func FuzzVaultPost(f *testing.F) {
-	e := newEnv(f)
+	e := newEnv(f, noFailureLimits)
 	for _, s := range []struct{ query, body string }{
 		{"reference=r1", cardDoc},
 		{"algorithm=luhn", `{"number":"4242 4242 4242 4242"}`},
@@ -117,7 +129,7 @@ func FuzzVaultPost(f *testing.F) {
 // FuzzCaptureGrant: POST /v1/capture with a fuzzed ttl, unique_id and
 // option body, locked to the fixture card.
 func FuzzCaptureGrant(f *testing.F) {
-	e := newEnv(f)
+	e := newEnv(f, noFailureLimits)
 	for _, s := range []struct{ ttl, id, body string }{
 		{"PT10M", "", ""},
 		{"P1DT2H3M4.5S", "fz-1", `{"allowed_fields":["cvv","card_expiry"],"single_use":true}`},
@@ -140,7 +152,7 @@ func FuzzCaptureGrant(f *testing.F) {
 // FuzzCapturePost: a capture post with the right secret and a fuzzed body
 // and content type.
 func FuzzCapturePost(f *testing.F) {
-	e := newEnv(f)
+	e := newEnv(f, noFailureLimits)
 	for _, s := range []struct{ ctype, body string }{
 		{"application/json", `{"cvv":"123"}`},
 		{"text/plain;charset=UTF-8", `{"card_expiry":"07-2032","reference":"ref"}`},
@@ -164,7 +176,7 @@ func FuzzCapturePost(f *testing.F) {
 // FuzzCaptureID: a capture post to a fuzzed path with a fuzzed secret; a
 // wrong secret is counted against the id (by design), nothing else.
 func FuzzCaptureID(f *testing.F) {
-	e := newEnv(f)
+	e := newEnv(f, noFailureLimits)
 	for _, s := range []struct{ id, secret string }{
 		{"rel-grant", "wrong"}, {"..", "x"}, {"%2e%2e", ""}, {"a%2fb", "s"}, {"%00", "s"}, {"iframe", "s"},
 		{strings.Repeat("a", 129), "s"}, {"x?y=1", strings.Repeat("s", 300)},
@@ -182,7 +194,7 @@ func FuzzCaptureID(f *testing.F) {
 
 // FuzzSecureTokenCreate: POST .../secure-tokens with a fuzzed body.
 func FuzzSecureTokenCreate(f *testing.F) {
-	e := newEnv(f)
+	e := newEnv(f, noFailureLimits)
 	for _, s := range []string{
 		secureTokenBody("fz-1", tokenCardNumber),
 		`{"source":{"type":"ach","nameOnAccount":"A","accountNumber":"1234567","routingNumber":"011000015","accountType":"checking","secCode":"web"}}`,
@@ -202,7 +214,7 @@ func FuzzSecureTokenCreate(f *testing.F) {
 
 // FuzzPatch: PATCH of the fixture secure token with a fuzzed JSON Patch.
 func FuzzPatch(f *testing.F) {
-	e := newEnv(f)
+	e := newEnv(f, noFailureLimits)
 	for _, s := range []string{
 		`[{"op":"add","path":"/customFields/-","value":{"name":"n","value":"v"}}]`,
 		`[{"op":"replace","path":"/customer/lastName","value":"X"},{"op":"test","path":"/customer/lastName","value":"X"}]`,
@@ -223,7 +235,7 @@ func FuzzPatch(f *testing.F) {
 
 // FuzzTokenQuery: the query strings of both APIs' lists.
 func FuzzTokenQuery(f *testing.F) {
-	e := newEnv(f)
+	e := newEnv(f, noFailureLimits)
 	for _, s := range []string{
 		"limit=5&after=rel-token-1", "before=a&after=b", "email=A%40B.C&phone=%2B1%20555", "first6=411111&last4=1111",
 		"customerName=%zz", "limit=1e3", "token=2967531", "secureTokenId=" + strings.Repeat("x", 300), "a=1;b=2",
@@ -240,7 +252,7 @@ func FuzzTokenQuery(f *testing.F) {
 // FuzzTokenHeaders: a create with a valid body and fuzzed Idempotency-Key,
 // Authorization, Content-Type and Accept headers.
 func FuzzTokenHeaders(f *testing.F) {
-	e := newEnv(f)
+	e := newEnv(f, noFailureLimits)
 	for _, s := range [][4]string{
 		{newKey(), "Bearer " + e.bearerAll, "application/json", "application/json"},
 		{"8E03978E-40D5-43E8-BC93-6894A57F9324", "bearer " + e.bearerAll, "application/json; charset=utf-8", "*/*;q=0.1"},
