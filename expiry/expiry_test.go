@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/expiry"
-	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/internal/testkit"
+	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/idempotency"
-	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/internal/testkit"
+	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
 )
 

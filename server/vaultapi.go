@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -274,37 +273,11 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]entry{user: out})
 }
 
-// resolveItem addresses an item by token and reference. The reference may
-// be left out, as the vault/capture API allows, when exactly one item of
-// the key has the token.
+// resolveItem addresses an item of the request's account by token and
+// reference (vault.Resolve: the reference may be left out).
 func (s *Server) resolveItem(r *http.Request, user, token, reference string) (vault.ItemRef, error) {
-	if reference != "" || token == "" {
-		return vault.ItemRef{Token: token, Reference: reference}, nil
-	}
-	// Items sort by token, then reference: the first two after (token, "")
-	// tell whether the token has one item or several.
-	items, err := s.vault.List(r.Context(), accountFrom(r.Context()), user, vault.ItemRef{Token: token}, 2)
-	if err != nil {
-		return vault.ItemRef{}, err
-	}
-	var found []vault.ItemRef
-	for _, it := range items {
-		if it.Token == token {
-			found = append(found, it)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return vault.ItemRef{}, vault.ErrItemNotFound
-	case 1:
-		return found[0], nil
-	}
-	return vault.ItemRef{}, errAmbiguousToken
+	return s.vault.Resolve(r.Context(), accountFrom(r.Context()), user, vault.ItemRef{Token: token, Reference: reference})
 }
-
-// errAmbiguousToken is resolveItem's error for a token with several items
-// and no reference.
-var errAmbiguousToken = fmt.Errorf("several items have this token: name the reference: %w", cardvault.ErrInvalid)
 
 // deleteItem answers DELETE /v1/vault?user=&token=&reference=. Deleting
 // needs no passphrase (as deleting a key does not): the item's data key goes

@@ -516,6 +516,37 @@ func (v *Vault) Delete(ctx context.Context, owner, user string, ref ItemRef) err
 
 // List returns up to limit (at most 1000) items of owner's key for user,
 // in order, starting after after (the zero ItemRef for the first page). It
+// Resolve completes ref, an item of owner's key for user named by its
+// token and perhaps its reference: the vault/capture API lets a client
+// leave the reference out when exactly one item of the key has the token.
+// A ref with a reference (or without a token) is returned as it is; a
+// token that no item has is ErrItemNotFound, one that several have
+// ErrAmbiguousToken.
+func (v *Vault) Resolve(ctx context.Context, owner, user string, ref ItemRef) (ItemRef, error) {
+	if ref.Reference != "" || ref.Token == "" {
+		return ref, nil
+	}
+	// Items sort by token, then reference: the first two after (token, "")
+	// tell whether the token has one item or several.
+	items, err := v.List(ctx, owner, user, ItemRef{Token: ref.Token}, 2)
+	if err != nil {
+		return ItemRef{}, err
+	}
+	var found []ItemRef
+	for _, it := range items {
+		if it.Token == ref.Token {
+			found = append(found, it)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return ItemRef{}, ErrItemNotFound
+	case 1:
+		return found[0], nil
+	}
+	return ItemRef{}, ErrAmbiguousToken
+}
+
 // needs no passphrase: tokens and references are not secret.
 func (v *Vault) List(ctx context.Context, owner, user string, after ItemRef, limit int) ([]ItemRef, error) {
 	if err := checkCredentials(Credentials{Owner: owner, User: user}); err != nil {

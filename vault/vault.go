@@ -39,6 +39,9 @@ var (
 	ErrFieldNotAllowed = fmt.Errorf("vault: field not allowed: %w", cardvault.ErrInvalid)
 	// ErrTooLarge: an item over MaxItemSize.
 	ErrTooLarge = fmt.Errorf("vault: item too large: %w", cardvault.ErrTooLarge)
+	// ErrAmbiguousToken: Resolve without a reference for a token that
+	// several items of the key have.
+	ErrAmbiguousToken = fmt.Errorf("vault: several items have this token: name the reference: %w", cardvault.ErrInvalid)
 	// ErrVersion: Update with IfVersion found another version.
 	ErrVersion = fmt.Errorf("vault: item changed: %w", cardvault.ErrConflict)
 )
