@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 )
 
@@ -368,10 +369,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	c, ok := s.auth.apiKey(r.Header.Get("X-Api-Key"))
 	if !ok {
+		s.noteAuthFailure(r, "api_key")
 		writeProblem(w, s.newProblem(anchorNotAuthorized))
 		return
 	}
 	token, ttl := s.auth.issue(c)
+	s.note(r, audit.Event{Op: audit.OpBearerIssued, Outcome: audit.OutcomeOK, APIKeyID: c.ID})
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, struct {
 		AccessToken string `json:"access_token"`
@@ -408,6 +411,7 @@ func (s *Server) requireBearer(next http.Handler) http.Handler {
 			c, ok = s.auth.verify(token)
 		}
 		if !ok {
+			s.noteAuthFailure(r, "bearer")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cardvault"`)
 			writeProblem(w, s.newProblem(anchorNotAuthorized))
 			return
@@ -437,6 +441,7 @@ func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name, ok := s.auth.basic(r)
 		if !ok {
+			s.noteAuthFailure(r, "basic")
 			w.Header().Set("WWW-Authenticate", `Basic realm="cardvault", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong basic auth credentials")
 			return
