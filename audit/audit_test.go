@@ -593,3 +593,12 @@ func TestCardNumbersNeverReachTheStore(t *testing.T) {
 		require.Empty(t, planted.Found(export.String()), "in the export")
 	})
 }
+
+func TestActorFillsWho(t *testing.T) {
+	ctx := audit.WithActor(context.Background(), audit.Actor{Account: "alice", Client: "192.0.2.7:443", Terminal: "1234001"})
+	e := audit.Event{Op: audit.OpSecureTokenRead, Outcome: audit.OutcomeOK, Terminal: "9999001", Resource: "MREF_x"}.By(audit.ActorFrom(ctx))
+	require.Equal(t, "alice", e.Account)
+	require.Equal(t, "192.0.2.7:443", e.Client)
+	require.Equal(t, "9999001", e.Terminal, "the event's own field wins")
+	require.Equal(t, audit.Actor{}, audit.ActorFrom(context.Background()))
+}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -233,4 +234,41 @@ func clientIP(s string) (string, bool) {
 		}
 	}
 	return s, false
+}
+
+// Actor is who acts, as the layer that authenticated the request knows
+// it: the server knows the account, the API key, the terminal, the capture
+// endpoint and the client's address; the services below it do not, and
+// read them from the context with ActorFrom.
+type Actor struct {
+	Account, APIKeyID, Terminal, Endpoint, Client string
+}
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying a.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the Actor of ctx; the zero Actor when there is none.
+func ActorFrom(ctx context.Context) Actor {
+	a, _ := ctx.Value(actorKey{}).(Actor)
+	return a
+}
+
+// By returns e with its empty who-fields filled from a: what the event
+// says itself wins.
+func (e Event) By(a Actor) Event {
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&e.Account, a.Account}, {&e.APIKeyID, a.APIKeyID}, {&e.Terminal, a.Terminal}, {&e.Endpoint, a.Endpoint}, {&e.Client, a.Client},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+	return e
 }
