@@ -203,6 +203,16 @@ func TestHasher(t *testing.T) {
 	require.NotEqual(t, h1.Sum("token", n), h1.Sum("email", n), "labels separate uses")
 	require.NotEqual(t, h1.Sum("token", n), h2.Sum("token", n), "keys separate deployments")
 	require.Regexp(t, `^[0-9a-f]{64}$`, h1.Hex("token", n))
+
+	// New is Sum in pieces, and again after Reset.
+	m := h1.New("token")
+	for range 2 {
+		m.Write(n[:5])
+		m.Write(n[5:])
+		want := h1.Sum("token", n)
+		require.Equal(t, want[:], m.Sum(nil))
+		m.Reset()
+	}
 	_, err = crypto.NewHasher(k1[:16])
 	require.ErrorIs(t, err, crypto.ErrFormat)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 )
 
 // Hasher computes keyed hashes (HMAC-SHA-256) under a deployment secret:
@@ -34,17 +35,26 @@ func NewHasher(key []byte) (*Hasher, error) {
 
 // Sum returns the keyed hash of data for label.
 func (h *Hasher) Sum(label string, data []byte) [32]byte {
+	m := h.New(label)
+	m.Write(data)
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// New returns the keyed hash of label as a hash.Hash, whose Sum over some
+// data is Sum(label, data): for a caller that hashes many messages under
+// one label (Reset between them, which keeps the label's key schedule), or
+// one message in pieces. It is not safe for concurrent use.
+func (h *Hasher) New(label string) hash.Hash {
 	// Derive the label's key, then MAC the data: HMAC(HMAC(k, label), data).
 	lk := hmac.New(sha256.New, h.key[:])
 	lk.Write([]byte(label))
 	var sub [32]byte
 	lk.Sum(sub[:0])
 	m := hmac.New(sha256.New, sub[:])
-	m.Write(data)
-	var out [32]byte
-	m.Sum(out[:0])
 	clear(sub[:])
-	return out
+	return m
 }
 
 // Hex returns Sum as 64 lowercase hexadecimal characters.

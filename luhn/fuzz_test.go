@@ -78,3 +78,28 @@ func FuzzGenerate(f *testing.F) {
 		require.True(t, luhn.Valid(n))
 	})
 }
+
+// FuzzCardNumberRuns: outside the runs it yields, no maximal run of plain
+// digits (no separators) is a Luhn-valid number of 12 to 19 digits.
+func FuzzCardNumberRuns(f *testing.F) {
+	for _, s := range []string{"4111111111111111", "x4111 1111 1111 1111y", "5555-5555-5555-4444", "1234", "123456789012345678901"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		masked := []byte(s)
+		last := 0
+		for start, end := range luhn.CardNumberRuns(s) {
+			require.True(t, last <= start && start < end && end <= len(s))
+			for i := start; i < end; i++ {
+				masked[i] = 'x'
+			}
+			last = end
+		}
+		for _, run := range strings.FieldsFunc(string(masked), func(r rune) bool { return r < '0' || r > '9' }) {
+			if len(run) >= luhn.MinLength && len(run) <= luhn.MaxLength {
+				require.False(t, reference(run), "%q left in %q", run, s)
+			}
+			require.LessOrEqual(t, len(run), luhn.MaxLength, "%q left in %q", run, s)
+		}
+	})
+}

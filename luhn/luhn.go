@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 )
 
 // Lengths accepted by [Generate]: the shortest and the longest primary account
@@ -142,3 +143,85 @@ func Generate(prefix string, length int, rnd io.Reader) (string, error) {
 	out[n] = check
 	return string(out[:length]), nil
 }
+
+// CardNumberRuns yields the byte ranges [start, end) of s that may hold a
+// card number. A run is a stretch of digits in which single spaces or
+// dashes may separate groups, as in "4111 1111 1111 1111". A run of more
+// than MaxLength digits is yielded whole (numbers run together, which the
+// check cannot tell apart); otherwise a run of MinLength to MaxLength
+// digits passing the Luhn check is, and failing that, each stretch of
+// whole groups inside it that is one — so that a digit in front ("1
+// 4111 1111 1111 1111") hides nothing. Shorter runs, and digits that fail
+// the check, are not yielded: an order id or a timestamp is not a card
+// number.
+//
+// It is the one test of "this text looks like it holds a card number" that
+// cardvault's redaction uses: the server's log scrubbing and the audit
+// trail's refusal to keep one.
+func CardNumberRuns(s string) iter.Seq2[int, int] {
+	return func(yield func(start, end int) bool) {
+		var groups [][2]int // the digit groups of the current run: byte ranges
+		for i := 0; i < len(s); {
+			if !isDigit(s[i]) {
+				i++
+				continue
+			}
+			groups = groups[:0]
+			n, j := 0, i
+			for {
+				g := j
+				for j < len(s) && isDigit(s[j]) {
+					j++
+				}
+				groups = append(groups, [2]int{g, j})
+				n += j - g
+				if j+1 < len(s) && (s[j] == ' ' || s[j] == '-') && isDigit(s[j+1]) {
+					j++
+					continue
+				}
+				break
+			}
+			start, end := i, j
+			i = end
+			if n < MinLength {
+				continue // too short to be a card number: no need to collect it
+			}
+			if n > MaxLength {
+				if !yield(start, end) {
+					return
+				}
+				continue
+			}
+			// The run's digits, and where each group's begin among them.
+			digits := make([]byte, 0, n)
+			at := make([]int, len(groups)+1)
+			for k, g := range groups {
+				at[k] = len(digits)
+				digits = append(digits, s[g[0]:g[1]]...)
+			}
+			at[len(groups)] = len(digits)
+			// The longest stretch of whole groups from each group on that
+			// is a card number; the whole run is the first tried.
+			for a := 0; a < len(groups); {
+				found := -1
+				for b := len(groups) - 1; b >= a; b-- {
+					d := at[b+1] - at[a]
+					if d >= MinLength && d <= MaxLength && Valid(string(digits[at[a]:at[b+1]])) {
+						found = b
+						break
+					}
+				}
+				if found < 0 {
+					a++
+					continue
+				}
+				if !yield(groups[a][0], groups[found][1]) {
+					return
+				}
+				a = found + 1
+			}
+		}
+	}
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -196,3 +196,35 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 }
+
+func TestCardNumberRuns(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"4111111111111111", []string{"4111111111111111"}},
+		{"card 4111 1111 1111 1111 end", []string{"4111 1111 1111 1111"}},
+		{"a5555-5555-5555-4444b", []string{"5555-5555-5555-4444"}},
+		{"4111111111111112", nil},                                    // fails the check
+		{"12345678901", nil},                                         // too short
+		{"4111  1111 1111 1111", nil},                                // two spaces end a run: 4 and 12 digits, 12 failing
+		{"123456789012345678901", []string{"123456789012345678901"}}, // over 19 digits
+		{"x 4111111111111111 y 378282246310005 ", []string{"4111111111111111", "378282246310005"}},
+		{"4111111111111111-", []string{"4111111111111111"}},
+		{"1 4111 1111 1111 1111", []string{"4111 1111 1111 1111"}}, // a digit in front hides nothing
+	} {
+		var got []string
+		for start, end := range luhn.CardNumberRuns(tc.in) {
+			got = append(got, tc.in[start:end])
+		}
+		require.Equal(t, tc.want, got, "%q", tc.in)
+	}
+	// Stopping early is honoured.
+	n := 0
+	for range luhn.CardNumberRuns("4111111111111111 4111111111111111") {
+		n++
+		break
+	}
+	require.Equal(t, 1, n)
+}

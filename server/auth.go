@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 )
 
@@ -415,10 +416,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		if key != "" {
 			s.limits.credentialsFailed(client, authorizeAccount)
 		}
+		s.noteAuthFailure(r, "api_key")
 		writeProblem(w, s.newProblem(anchorNotAuthorized))
 		return
 	}
 	token, ttl := s.auth.issue(c)
+	s.note(r, audit.Event{Op: audit.OpBearerIssued, Outcome: audit.OutcomeOK, APIKeyID: c.ID})
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, struct {
 		AccessToken string `json:"access_token"`
@@ -455,6 +458,7 @@ func (s *Server) requireBearer(next http.Handler) http.Handler {
 			c, ok = s.auth.verify(token)
 		}
 		if !ok {
+			s.noteAuthFailure(r, "bearer")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cardvault"`)
 			writeProblem(w, s.newProblem(anchorNotAuthorized))
 			return
@@ -501,6 +505,7 @@ func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
 			if given {
 				s.limits.credentialsFailed(client, name)
 			}
+			s.noteAuthFailure(r, "basic")
 			w.Header().Set("WWW-Authenticate", `Basic realm="cardvault", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong basic auth credentials")
 			return

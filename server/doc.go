@@ -30,6 +30,7 @@
 //	POST   /v1/capture/iframe?form_type=pcd|ach|custom   → {"type", "id", "link"}
 //	GET    /v1/capture/iframe/{id}?unique_id=&secret=    no auth: the form page; {id} pcd or ach is a standard form
 //	DELETE /v1/capture/iframe/{id}    {"id"}
+//	GET    /v1/audit?[from=][&to=][&limit=]   the account's own audit events, newest first (auditapi.go)
 //
 // Where the reference leaves things open, the choices are these. A reference
 // may be left out wherever a token is given while the token has one item

@@ -290,40 +290,16 @@ func hasLongRun(s string) bool {
 	return false
 }
 
-// redactDigits replaces every run of digits — single spaces or dashes
-// between digits included — that holds 12 to 19 digits passing the Luhn
-// check, or more than 19 digits.
+// redactDigits replaces every run of digits that may hold a card number
+// (see luhn.CardNumberRuns: 12 to 19 digits passing the Luhn check, single
+// spaces or dashes between digits included, or more than 19 digits).
 func redactDigits(s string) string {
 	var b strings.Builder
 	last := 0 // s[last:i] is not written yet
-	for i := 0; i < len(s); {
-		if !isDigit(s[i]) {
-			i++
-			continue
-		}
-		start, end, n := i, i, 0
-		for j := i; j < len(s); {
-			if isDigit(s[j]) {
-				n++
-				j++
-				end = j
-				continue
-			}
-			if (s[j] == ' ' || s[j] == '-') && j+1 < len(s) && isDigit(s[j+1]) {
-				j++
-				continue
-			}
-			break
-		}
-		i = end
-		if n < 12 {
-			continue // too short to be a card number: no need to collect it
-		}
-		if n > 19 || isCardNumber(digitsOf(s[start:end])) {
-			b.WriteString(s[last:start])
-			b.WriteString(redacted)
-			last = end
-		}
+	for start, end := range luhn.CardNumberRuns(s) {
+		b.WriteString(s[last:start])
+		b.WriteString(redacted)
+		last = end
 	}
 	if last == 0 {
 		return s
@@ -332,21 +308,8 @@ func redactDigits(s string) string {
 	return b.String()
 }
 
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// digitsOf returns the digits of s.
-func digitsOf(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if isDigit(s[i]) {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
-}
-
 func isCardNumber(digits string) bool {
-	return len(digits) >= 12 && len(digits) <= 19 && luhn.Valid(digits)
+	return len(digits) >= luhn.MinLength && len(digits) <= luhn.MaxLength && luhn.Valid(digits)
 }
 
 // newRequestID returns a random id for a request's log lines and its

@@ -20,6 +20,7 @@ func TestRedactString(t *testing.T) {
 		{"card 4111111111111111 declined", "card [REDACTED] declined"},
 		{"card 4111 1111 1111 1111.", "card [REDACTED]."},
 		{"card 4111-1111-1111-1111", "card [REDACTED]"},
+		{"qty 1 4111 1111 1111 1111", "qty 1 [REDACTED]"}, // a digit in front once hid the number
 		{"amex 378282246310005", "amex [REDACTED]"},
 		{"not luhn 4111111111111112 stays", "not luhn 4111111111111112 stays"},
 		{"short 12345 and port 8080", "short 12345 and port 8080"},

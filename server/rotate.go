@@ -10,14 +10,25 @@ import (
 // RewrapMasterKey re-wraps, for the master keyring's current identity,
 // every key the deployment keeps under the master key: the vault's hash
 // key, the secure tokens' index key and terminal keys, and the server's own
-// key, the outbox's payload key. Records are not touched. It returns how many wrapped keys changed.
+// key, the outbox's payload key and the audit trail's key. Records are not
+// touched. It returns how many wrapped keys changed, and records the
+// rotation in the audit trail.
 //
 // A master-key rotation is: crypto.RotateKeyringFile (the new identity
 // first, the old ones after it); restart every server with the new file;
 // RewrapMasterKey on one of them; then remove the old identities from the
 // file and restart again. examples/server -rotate-master-key does the
 // first and third steps.
-func (s *Server) RewrapMasterKey(ctx context.Context) (int, error) {
+func (s *Server) RewrapMasterKey(ctx context.Context) (n int, err error) {
+	defer func() {
+		if rerr := s.recordRotation(ctx, n, err); err == nil {
+			err = rerr
+		}
+	}()
+	return s.rewrapMasterKey(ctx)
+}
+
+func (s *Server) rewrapMasterKey(ctx context.Context) (int, error) {
 	n := 0
 	changed, err := s.vault.RewrapMasterKey(ctx)
 	if err != nil {
@@ -37,6 +48,11 @@ func (s *Server) RewrapMasterKey(ctx context.Context) (int, error) {
 		return n, fmt.Errorf("server: %w", err)
 	}
 	m, err = s.outbox.RewrapMasterKey(ctx)
+	n += m
+	if err != nil {
+		return n, err
+	}
+	m, err = s.audit.RewrapMasterKey(ctx)
 	n += m
 	return n, err
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store/memstore"
 )
@@ -36,7 +37,7 @@ func TestRewrapMasterKey(t *testing.T) {
 	e2 := newEnv(t, withStore(st, rotated))
 	n, err := e2.srv.RewrapMasterKey(ctx)
 	require.NoError(t, err)
-	require.Equal(t, 5, n, "vault hash key, secure-token index key, one terminal key, server key, outbox key")
+	require.Equal(t, 6, n, "vault hash key, secure-token index key, one terminal key, server key, outbox key, audit key")
 	n, err = e2.srv.RewrapMasterKey(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n)
@@ -51,4 +52,19 @@ func TestRewrapMasterKey(t *testing.T) {
 	require.Equal(t, 200, r.status, "%s", r.body)
 	r = e3.do(req{method: "GET", path: "/v1/processing-terminals/1234001/secure-tokens/rot", header: map[string]string{"Authorization": bearer}})
 	require.Equal(t, 200, r.status, "an access token signed before the rotation still works: %s", r.body)
+
+	// The trail, whose key moved too, verifies with the new identity alone
+	// and holds both rotations.
+	require.NoError(t, e2.srv.Close())
+	rep, err := audit.Verify(ctx, st, onlyNew)
+	require.NoError(t, err)
+	require.Zero(t, rep.Pending)
+	var rotations []int
+	for _, l := range e3.exportAudit() {
+		if l.Op == audit.OpMasterKeyRotated {
+			require.Equal(t, audit.OutcomeOK, l.Outcome)
+			rotations = append(rotations, l.Count)
+		}
+	}
+	require.Equal(t, []int{6, 0}, rotations)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
@@ -111,6 +112,9 @@ type Config struct {
 	// and Logger are the server's. Its clock is its own (time.Now unless
 	// set): its waits — backoff, leases — are real ones.
 	Outbox outbox.Config
+	// Audit configures the audit trail (retention, how often it is
+	// chained); its Store, Keyring, Logger and Now are the server's.
+	Audit audit.Config
 	// SeparateOps leaves GET /healthz, GET /readyz and GET /metrics off the
 	// Server's own handler: they are served only by OpsHandler, on an
 	// internal listener of their own (examples/server's -ops-addr).
@@ -139,6 +143,7 @@ type Server struct {
 	auth        *authenticator
 	limits      *limiters
 	outbox      *outbox.Outbox
+	audit       *audit.Log
 	idem        *idempotency.Keeper // refuses, under the request's key, what fails before the library's work
 	sweeper     *expiry.Sweeper
 	metrics     *metrics
@@ -246,7 +251,16 @@ func New(cfg Config) (*Server, error) {
 	if s.outbox, err = outbox.Open(ctx, oc); err != nil {
 		return nil, fmt.Errorf("server: opening the outbox: %w", err)
 	}
+	ac := cfg.Audit
+	ac.Store, ac.Keyring, ac.Logger, ac.Now = cfg.Store, cfg.Keyring, s.log, cfg.Now
+	if s.audit, err = audit.Open(ctx, ac); err != nil {
+		return nil, fmt.Errorf("server: opening the audit trail: %w", err)
+	}
+	// Closed last (closers run last added first): what the others note
+	// while they close is still chained.
+	s.closers = append(s.closers, s.audit.Close)
 	if s.vault, err = vault.Open(ctx, vault.Config{Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, Now: cfg.Now}); err != nil {
+		s.audit.Close()
 		return nil, fmt.Errorf("server: opening the vault: %w", err)
 	}
 	s.capture, err = capture.New(capture.Config{
@@ -257,6 +271,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	if err != nil {
 		s.vault.Close()
+		s.audit.Close()
 		return nil, fmt.Errorf("server: opening the capture service: %w", err)
 	}
 	s.closers = append(s.closers, s.vault.Close, s.capture.Close)
@@ -272,6 +287,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.registerVaultRoutes(s.mux)
 	s.registerOutboxRoutes(s.mux)
+	s.registerAuditRoutes(s.mux)
 	s.mux.HandleFunc("POST /authorize", s.authorize)
 	if err := s.registerTokenRoutes(s.mux); err != nil {
 		s.runClosers()

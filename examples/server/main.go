@@ -35,7 +35,10 @@
 //	-acme-http-addr      CARDVAULT_ACME_HTTP_ADDR      answer HTTP-01 challenges here, e.g. :80 (off)
 //	-insecure-http       CARDVAULT_INSECURE_HTTP       allow plain HTTP on a non-loopback -addr
 //	-ops-addr            CARDVAULT_OPS_ADDR            serve /healthz, /readyz, /metrics here only (off)
+//	-audit-retention     CARDVAULT_AUDIT_RETENTION     how long audit entries are kept, ISO 8601 (P400D; P0D: for ever)
 //	-rotate-master-key                                 a new master identity, every key re-wrapped; then exit
+//	-verify-audit                                      check the whole audit trail, print the number of entries; then exit
+//	-export-audit        FILE or -                     write the audit trail as JSON lines (for a SIEM); then exit
 //	-pprof               CARDVAULT_PPROF_ADDR          serve net/http/pprof on this loopback address (off)
 //
 // Prefer the environment for credentials: flags show in the process list.
@@ -87,6 +90,17 @@
 //
 // SIGINT or SIGTERM stops it gracefully: requests in flight finish (up to
 // 20 s), background work stops, the store closes.
+//
+// # The audit trail
+//
+// -verify-audit opens the store and the master key as the server would
+// (the same -data, -postgres and master-key settings), binds no listener
+// and writes nothing: it checks the whole trail (package audit's Verify),
+// prints the number of entries and exits 0 when it is intact; otherwise it
+// names the first bad entry and exits 1. -export-audit writes every entry
+// as a JSON line to a file (0600) or, with "-", to standard output, and
+// records that it did. On the embedded store both need the server stopped:
+// bbolt lets one process open the file.
 package main
 
 import (
@@ -110,6 +124,8 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/cardvault/cardvault/audit"
+	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/outbox"
@@ -133,14 +149,15 @@ func main() {
 }
 
 type options struct {
-	addr, data, postgres, publicURL, basicAuth, apiKeys, masterKeyFile, logFormat, pprof string
-	tlsCert, tlsKey, acmeEmail, acmeDirectory, acmeHTTPAddr, opsAddr                     string
-	acmeDomains                                                                          []string
-	egressAllow                                                                          []egress.AllowEntry
-	egressRoots                                                                          []*x509.Certificate
-	workFactor                                                                           int
-	outboxLease, maxCaptureTTL                                                           time.Duration
-	allowHTTPWebhooks, rotateMasterKey, insecureHTTP, allowUnexpiringCapture             bool
+	addr, data, postgres, publicURL, basicAuth, apiKeys, masterKeyFile, logFormat, pprof  string
+	tlsCert, tlsKey, acmeEmail, acmeDirectory, acmeHTTPAddr, opsAddr                      string
+	acmeDomains                                                                           []string
+	egressAllow                                                                           []egress.AllowEntry
+	egressRoots                                                                           []*x509.Certificate
+	workFactor                                                                            int
+	outboxLease, maxCaptureTTL, auditRetention                                            time.Duration
+	allowHTTPWebhooks, rotateMasterKey, insecureHTTP, allowUnexpiringCapture, verifyAudit bool
+	exportAudit                                                                           string
 
 	// acmeHTTPClient is the ACME client's (nil: http.DefaultClient); the
 	// tests set it to trust their own CA.
@@ -197,8 +214,26 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	fs.BoolVar(&o.allowUnexpiringCapture, "allow-unexpiring-capture", unexpiring, "capture endpoints may never expire (ttl=P0T): open ones; locked ones too with -max-capture-ttl 0")
 	fs.BoolVar(&o.rotateMasterKey, "rotate-master-key", false, "add a new master identity to the key file, re-wrap every key under it, and exit")
+	retention := fs.String("audit-retention", env("CARDVAULT_AUDIT_RETENTION", "P400D"), "how long audit entries are kept: an ISO 8601 duration (P0D: for ever)")
+	fs.BoolVar(&o.verifyAudit, "verify-audit", false, "check the whole audit trail, print the number of entries, and exit (1 when it does not verify)")
+	fs.StringVar(&o.exportAudit, "export-audit", "", "write the audit trail as JSON lines to this file (- for standard output), and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.auditRetention, err = capture.ParseDuration(*retention); err != nil {
+		return o, fmt.Errorf("-audit-retention: %w", err)
+	}
+	if o.auditRetention == 0 {
+		o.auditRetention = -1 // audit.Config: kept for ever
+	}
+	modes := 0
+	for _, on := range []bool{o.rotateMasterKey, o.verifyAudit, o.exportAudit != ""} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return o, errors.New("-rotate-master-key, -verify-audit and -export-audit each run alone")
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -271,8 +306,13 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	handler = server.NewRedactingHandler(handler)
 	logger := slog.New(handler)
 
-	if o.rotateMasterKey {
+	switch {
+	case o.rotateMasterKey:
 		return rotateMasterKey(o, stdout, logger)
+	case o.verifyAudit:
+		return verifyAudit(o, stdout)
+	case o.exportAudit != "":
+		return exportAudit(o, stderr, stdout, logger)
 	}
 	// Every outbound connection — webhooks, the ACME CA — goes through
 	// the one egress guard.
@@ -315,6 +355,10 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		Keyring: keyring, PublicURL: o.publicURL, WorkFactor: o.workFactor,
 		Egress: guard, Outbox: outbox.Config{Lease: o.outboxLease}, Logger: logger, SeparateOps: lns.ops != nil,
 		MaxCaptureTTL: o.maxCaptureTTL, AllowUnexpiringCapture: o.allowUnexpiringCapture,
+		// bbolt runs one write transaction at a time: entries are chained
+		// in the transactions that write them. On PostgreSQL they would
+		// all conflict on the chain's head (see package audit).
+		Audit: audit.Config{Retention: o.auditRetention, ChainInTransaction: o.postgres == ""},
 	}
 	if o.maxCaptureTTL == 0 {
 		cfg.MaxCaptureTTL = -1 // the flag's 0: no maximum
@@ -521,7 +565,7 @@ func rotateMasterKey(o options, stdout io.Writer, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(server.Config{Store: st, Keyring: kr, Logger: logger, SweepEvery: -1})
+	srv, err := server.New(server.Config{Store: st, Keyring: kr, Logger: logger, SweepEvery: -1, Audit: audit.Config{Retention: o.auditRetention}})
 	if err != nil {
 		return err
 	}
@@ -538,14 +582,101 @@ func rotateMasterKey(o options, stdout io.Writer, logger *slog.Logger) error {
 	return nil
 }
 
-// openKeyring reads the master key from CARDVAULT_MASTER_KEY, or from its
-// file, which is generated (0600) on the first start.
-func openKeyring(o options, logger *slog.Logger) (*crypto.Keyring, error) {
+// openExisting opens the master key (never creating one) and the store of
+// a deployment, for the commands that read its audit trail.
+func openExisting(o options) (*crypto.Keyring, *store.Store, error) {
+	kr, err := loadKeyring(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(o)
+	return kr, st, err
+}
+
+// auditTimeout bounds -verify-audit and -export-audit.
+const auditTimeout = 30 * time.Minute
+
+// verifyAudit is -verify-audit: the whole trail checked, read only.
+func verifyAudit(o options, stdout io.Writer) error {
+	kr, st, err := openExisting(o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
+	defer cancel()
+	rep, err := audit.Verify(ctx, st, kr)
+	if err != nil {
+		return fmt.Errorf("-verify-audit: the audit trail does not verify: %w", err)
+	}
+	head := rep.Head
+	if head == "" {
+		head = "none"
+	}
+	fmt.Fprintf(stdout, "cardvault: the audit trail verifies: %d entries (%d to %d), %d checkpoints, %d recorded and not chained yet, %d removed by retention; head %s, key %s\n",
+		rep.Entries, rep.First, rep.Last, rep.Checkpoints, rep.Pending, rep.Removed, head, rep.Key)
+	return nil
+}
+
+// exportAudit is -export-audit: every entry as a JSON line, to a file or
+// to standard output; what it did is said on stderr.
+func exportAudit(o options, stderr, stdout io.Writer, logger *slog.Logger) (err error) {
+	kr, st, err := openExisting(o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
+	defer cancel()
+	l, err := audit.Open(ctx, audit.Config{Store: st, Keyring: kr, Retention: o.auditRetention, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	w, name := stdout, "standard output"
+	var f *os.File
+	if o.exportAudit != "-" {
+		if f, err = os.OpenFile(o.exportAudit, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			return fmt.Errorf("-export-audit: %w", err)
+		}
+		defer f.Close()
+		w, name = f, o.exportAudit
+	}
+	// Reading the trail is an event of the trail; Export flushes it first.
+	if err := l.Note(audit.Event{Op: audit.OpAuditExported, Outcome: audit.OutcomeOK}); err != nil {
+		return err
+	}
+	n, err := l.Export(ctx, w, time.Time{}, time.Time{})
+	if err != nil {
+		return fmt.Errorf("-export-audit: %w", err)
+	}
+	if f != nil {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("-export-audit: %w", err)
+		}
+	}
+	fmt.Fprintf(stderr, "cardvault: %d audit entries written to %s\n", n, name)
+	return nil
+}
+
+// loadKeyring reads the master key from CARDVAULT_MASTER_KEY, or from its
+// file, and never creates one.
+func loadKeyring(o options) (*crypto.Keyring, error) {
 	if text := os.Getenv("CARDVAULT_MASTER_KEY"); text != "" {
 		return crypto.ParseKeyring(strings.NewReader(text))
 	}
-	kr, err := crypto.LoadKeyring(o.masterKeyFile)
-	if errors.Is(err, os.ErrNotExist) {
+	return crypto.LoadKeyring(o.masterKeyFile)
+}
+
+// openKeyring reads the master key from CARDVAULT_MASTER_KEY, or from its
+// file, which is generated (0600) on the first start.
+func openKeyring(o options, logger *slog.Logger) (*crypto.Keyring, error) {
+	kr, err := loadKeyring(o)
+	if errors.Is(err, os.ErrNotExist) && os.Getenv("CARDVAULT_MASTER_KEY") == "" {
 		kr, err = crypto.CreateKeyringFile(o.masterKeyFile)
 		if err == nil {
 			logger.Info("generated a new master key", "file", o.masterKeyFile)

@@ -37,7 +37,9 @@ import (
 func TestMain(m *testing.M) {
 	// The tests say what they configure: nothing from the environment.
 	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "CARDVAULT_") {
+		// (But CARDVAULT_TEST_*: the test infrastructure's, such as the
+		// PostgreSQL server of scripts/with-postgres.sh.)
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "CARDVAULT_") && !strings.HasPrefix(name, "CARDVAULT_TEST_") {
 			os.Unsetenv(name)
 		}
 	}
@@ -154,6 +156,15 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "https://acme-v02.api.letsencrypt.org/directory", o.acmeDirectory)
 	require.Equal(t, 24*time.Hour, o.maxCaptureTTL, "update endpoints live a day at most")
 	require.False(t, o.allowUnexpiringCapture)
+	require.Equal(t, 400*24*time.Hour, o.auditRetention, "PCI asks for a year")
+
+	o, err = parseFlags([]string{"-audit-retention", "P0D"}, io.Discard)
+	require.NoError(t, err)
+	require.Negative(t, o.auditRetention, "kept for ever")
+	t.Setenv("CARDVAULT_AUDIT_RETENTION", "P2W")
+	o, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 14*24*time.Hour, o.auditRetention)
 }
 
 func TestFlagErrors(t *testing.T) {
@@ -175,6 +186,10 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-pprof", "0.0.0.0:6060"}, "-pprof must be a loopback address"},
 		{[]string{"-max-capture-ttl", "-1h"}, "-max-capture-ttl cannot be negative"},
 		{[]string{"-max-capture-ttl", "P1D"}, "invalid value"},
+		{[]string{"-audit-retention", "400d"}, "-audit-retention"},
+		{[]string{"-audit-retention", "P1Y"}, "-audit-retention"},
+		{[]string{"-verify-audit", "-export-audit", "-"}, "each run alone"},
+		{[]string{"-verify-audit", "-rotate-master-key"}, "each run alone"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		require.ErrorContains(t, err, tc.want, "%q", tc.args)

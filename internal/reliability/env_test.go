@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/internal/testkit"
@@ -83,6 +84,9 @@ func newEnv(t testing.TB, opts ...func(*server.Config)) *env {
 	cfg := server.Config{
 		Store: e.st, Keyring: kr, Accounts: []server.Account{aliceBasic, bobBasic}, APIKeys: []server.APIKey{keyAll, keyTwo},
 		WorkFactor: workFactor, SweepEvery: -1, Now: e.clock.Now,
+		// The audit trail is chained at Close only: its background
+		// commits would change the store between a test's snapshots.
+		Audit:  audit.Config{FlushEvery: -1},
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, o := range opts {

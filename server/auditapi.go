@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/cardvault/cardvault/audit"
+	"github.com/cardvault/cardvault/store"
+)
+
+// The audit trail as the server sees it: the route that reads an account's
+// own events, and the events the server itself owns — credentials checked
+// at its door (a failed Basic login, API key or bearer token; an access
+// token issued) and master-key rotation. The services record the events of
+// their own operations.
+
+func (s *Server) registerAuditRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/audit", s.requireBasic(s.listAudit))
+}
+
+// Audit returns the server's audit trail, for an embedding program's
+// export (Log.Export) and the services it wires itself.
+func (s *Server) Audit() *audit.Log { return s.audit }
+
+// listAudit answers GET /v1/audit?from=&to=&limit= with the account's own
+// events, newest first: [{"seq", "op", "outcome", "time", ...}], and
+// X-PCIVault-Next-Token when the page is full, as the API's other lists.
+// from and to are RFC 3339 times (from inclusive, to exclusive; either may
+// be left out). Reading the trail is itself an event.
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var bounds [2]time.Time
+	for i, name := range []string{"from", "to"} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, name+" must be an RFC 3339 time, such as 2026-11-25T12:00:00Z")
+				return
+			}
+			bounds[i] = t
+		}
+	}
+	account := accountFrom(r.Context())
+	entries, next, err := s.audit.List(r.Context(), account, bounds[0], bounds[1], cursor, limit)
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	s.note(r, audit.Event{Op: audit.OpAuditListed, Outcome: audit.OutcomeOK, Account: account, Count: len(entries)})
+	if next != "" {
+		setNextToken(w, next)
+	}
+	if entries == nil {
+		entries = []audit.Entry{}
+	}
+	writeJSON(w, http.StatusOK, entries)
+}
+
+// note queues an event of r — a read or a refusal — with the client's
+// address. An event the trail refuses is a bug of the server's: logged,
+// and the request goes on.
+func (s *Server) note(r *http.Request, e audit.Event) {
+	e.Client = r.RemoteAddr
+	if err := s.audit.Note(e); err != nil {
+		s.log.ErrorContext(r.Context(), "audit: an event was refused", "op", string(e.Op), "err", err)
+	}
+}
+
+// noteAuthFailure records a request refused at the door: kind is which
+// credential failed ("basic", "api_key", "bearer"). What the client sent is
+// not kept — a user name typed into the password field is a password.
+func (s *Server) noteAuthFailure(r *http.Request, kind string) {
+	s.note(r, audit.Event{Op: audit.OpAuthFailed, Outcome: audit.OutcomeRefused, Reason: kind})
+}
+
+// recordRotation records a master-key rotation in a transaction of its
+// own: changed wrapped keys moved to the new identity, err how it ended.
+func (s *Server) recordRotation(ctx context.Context, changed int, err error) error {
+	e := audit.Event{Op: audit.OpMasterKeyRotated, Outcome: audit.OutcomeOK, Count: changed}
+	if err != nil {
+		e.Outcome = audit.OutcomeFailed
+	}
+	return s.cfg.Store.Update(ctx, func(tx store.Tx) error { return s.audit.Record(tx, e) })
+}
