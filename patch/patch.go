@@ -312,6 +312,23 @@ func decodeOp(op *operation, index int, ops []byte, src string, e span, tokens *
 	return nil
 }
 
+// Op is what one operation of a decoded Patch names: its kind ("add",
+// "move", ...) and its pointers as the patch wrote them (From is "" but
+// for move and copy).
+type Op struct {
+	Op, Path, From string
+}
+
+// Ops returns the patch's operations in order, so that a caller can check
+// what they name without decoding the patch again.
+func (p Patch) Ops() []Op {
+	out := make([]Op, len(p.ops))
+	for i, op := range p.ops {
+		out[i] = Op{Op: op.kind.String(), Path: op.pathRaw, From: op.fromRaw}
+	}
+	return out
+}
+
 // Apply applies the patch to doc and returns the result in a new slice;
 // doc is never modified. doc must be strict JSON (jsonx.Check) within the
 // patch's limits. Operations apply in order, each to the result of the one

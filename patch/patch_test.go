@@ -375,3 +375,9 @@ func TestEscapeToken(t *testing.T) {
 		require.Equal(t, patch.Pointer{tok}, p, "round trip of %q", tok)
 	}
 }
+
+func TestOps(t *testing.T) {
+	p, err := patch.Decode([]byte(`[{"op":"add","path":"/a~1b","value":1},{"op":"move","from":"/x","path":"/y"},{"op":"test","path":"","value":{}}]`))
+	require.NoError(t, err)
+	require.Equal(t, []patch.Op{{Op: "add", Path: "/a~1b"}, {Op: "move", Path: "/y", From: "/x"}, {Op: "test", Path: ""}}, p.Ops())
+}

@@ -9,11 +9,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/patch"
+	"github.com/tidwall/gjson"
 )
 
 // Limits of every JSON document this package parses.
@@ -329,4 +328,467 @@ func comparePointers(a, b string) int {
 		return strings.Compare(ta[i], tb[i])
 	}
 	return len(ta) - len(tb)
+}
+
+// The readers below map JSON objects onto the model, one per schema object
+// of the contract. Each reads the members its schema lists and nothing else.
+
+func (d *decoder) customer(o *object) *Customer {
+	c := &Customer{
+		FirstName:            o.str("firstName"),
+		LastName:             o.str("lastName"),
+		DateOfBirth:          o.str("dateOfBirth"),
+		ReferenceNumber:      o.str("referenceNumber"),
+		NotificationLanguage: Language(o.str("notificationLanguage")),
+	}
+	if a, ok := o.obj("billingAddress"); ok {
+		c.BillingAddress = d.address(a)
+	}
+	if s, ok := o.obj("shippingAddress"); ok {
+		c.ShippingAddress = &ShippingAddress{RecipientName: s.str("recipientName")}
+		if a, ok := s.obj("address"); ok {
+			c.ShippingAddress.Address = d.address(a)
+		}
+		s.close()
+	}
+	if items, p, ok := o.array("contactMethods"); ok {
+		c.ContactMethods = make([]ContactMethod, len(items))
+		for i, it := range items {
+			// A misshapen element stays as a zero placeholder so that the
+			// validator's indices match the document's.
+			if m, ok := d.object(index(p, i), it); ok {
+				c.ContactMethods[i] = ContactMethod{Type: ContactType(m.str("type")), Value: m.str("value")}
+				m.close()
+			} else if it.Type == gjson.Null {
+				d.fault(index(p, i), "wrong type", "must be a JSON object")
+			}
+		}
+	}
+	o.close()
+	return c
+}
+
+func (d *decoder) address(o *object) *Address {
+	a := &Address{
+		Address1:   o.str("address1"),
+		Address2:   o.str("address2"),
+		Address3:   o.str("address3"),
+		City:       o.str("city"),
+		State:      o.str("state"),
+		Country:    o.str("country"),
+		PostalCode: o.str("postalCode"),
+	}
+	o.close()
+	return a
+}
+
+func (d *decoder) customFields(o *object) []CustomField {
+	items, p, ok := o.array("customFields")
+	if !ok {
+		return nil
+	}
+	out := make([]CustomField, len(items))
+	for i, it := range items {
+		if f, ok := d.object(index(p, i), it); ok {
+			out[i] = CustomField{Name: f.str("name"), Value: f.str("value")}
+			f.close()
+		} else if it.Type == gjson.Null {
+			d.fault(index(p, i), "wrong type", "must be a JSON object")
+		}
+	}
+	return out
+}
+
+func (d *decoder) ipAddress(o *object) *IPAddress {
+	a, ok := o.obj("ipAddress")
+	if !ok {
+		return nil
+	}
+	ip := &IPAddress{Type: IPVersion(a.str("type")), Value: a.str("value")}
+	a.close()
+	return ip
+}
+
+// paymentSource reads a request's "source". The variant is read only when
+// the discriminator names one.
+func (d *decoder) paymentSource(o *object) PaymentSource {
+	s, ok := o.obj("source")
+	if !ok {
+		return PaymentSource{}
+	}
+	src := PaymentSource{Type: SourceType(s.str("type"))}
+	switch src.Type {
+	case SourceACH:
+		src.ACH = &ACHPayload{
+			AccountType:   AccountType(s.str("accountType")),
+			SECCode:       SECCode(s.str("secCode")),
+			NameOnAccount: s.str("nameOnAccount"),
+			AccountNumber: AccountNumber(s.str("accountNumber")),
+			RoutingNumber: s.str("routingNumber"),
+		}
+	case SourcePAD:
+		src.PAD = &PADPayload{
+			AccountType:       AccountType(s.str("accountType")),
+			NameOnAccount:     s.str("nameOnAccount"),
+			AccountNumber:     AccountNumber(s.str("accountNumber")),
+			TransitNumber:     s.str("transitNumber"),
+			InstitutionNumber: s.str("institutionNumber"),
+		}
+	case SourceCard:
+		src.Card = &CardPayload{AccountType: AccountType(s.str("accountType"))}
+		if cd, ok := s.obj("cardDetails"); ok {
+			src.Card.CardDetails = d.cardDetails(cd)
+		}
+	case SourceSingleUseToken:
+		src.SingleUseToken = &SingleUseTokenPayload{
+			Token:       s.str("token"),
+			AccountType: AccountType(s.str("accountType")),
+			SECCode:     SECCode(s.str("secCode")),
+			PINDetails:  d.pinDetails(s),
+			EBTDetails:  d.ebtDetails(s),
+		}
+	}
+	s.close()
+	return src
+}
+
+func (d *decoder) cardDetails(o *object) CardDetails {
+	cd := CardDetails{EntryMethod: EntryMethod(o.str("entryMethod"))}
+	switch cd.EntryMethod {
+	case EntryRaw:
+		cd.Raw = &RawCardDetails{
+			DowngradeTo:         EntryMethod(o.str("downgradeTo")),
+			Device:              d.device(o),
+			RawData:             Sensitive(o.str("rawData")),
+			CardholderSignature: Sensitive(o.str("cardholderSignature")),
+		}
+	case EntryICC:
+		cd.ICC = &ICCCardDetails{
+			DowngradeTo:         EntryMethod(o.str("downgradeTo")),
+			Device:              d.device(o),
+			ICCData:             Sensitive(o.str("iccData")),
+			FirstDigitOfPAN:     o.text("firstDigitOfPan"),
+			CardholderSignature: Sensitive(o.str("cardholderSignature")),
+			EBTDetails:          d.ebtDetails(o),
+		}
+	case EntryKeyed:
+		k := &KeyedCardDetails{
+			CardholderName:      o.text("cardholderName"),
+			CardholderSignature: Sensitive(o.str("cardholderSignature")),
+			PINDetails:          d.pinDetails(o),
+			EBTDetails:          d.ebtDetails(o),
+		}
+		if kd, ok := o.obj("keyedData"); ok {
+			k.KeyedData = d.keyedData(kd)
+		}
+		cd.Keyed = k
+	case EntrySwiped:
+		s := &SwipedCardDetails{
+			DowngradeTo:         EntryMethod(o.str("downgradeTo")),
+			CardholderName:      o.str("cardholderName"),
+			CardholderSignature: Sensitive(o.str("cardholderSignature")),
+			PINDetails:          d.pinDetails(o),
+			EBTDetails:          d.ebtDetails(o),
+		}
+		if sd, ok := o.obj("swipedData"); ok {
+			s.SwipedData = d.swipedData(sd)
+		}
+		cd.Swiped = s
+	}
+	o.close()
+	return cd
+}
+
+func (d *decoder) keyedData(o *object) KeyedData {
+	kd := KeyedData{DataFormat: DataFormat(o.str("dataFormat"))}
+	switch kd.DataFormat {
+	case FormatPlainText:
+		pt := &PlainTextKeyedData{
+			CardNumber:  CardNumber(o.str("cardNumber")),
+			ExpiryDate:  o.str("expiryDate"),
+			CVV:         Sensitive(o.str("cvv")),
+			IssueNumber: o.str("issueNumber"),
+		}
+		if o.has("device") {
+			dev := d.device(o)
+			pt.Device = &dev
+		}
+		kd.PlainText = pt
+	case FormatFullyEncrypted:
+		kd.FullyEncrypted = &FullyEncryptedKeyedData{
+			Device:          d.device(o),
+			EncryptedData:   o.str("encryptedData"),
+			FirstDigitOfPAN: o.text("firstDigitOfPan"),
+		}
+	case FormatPartiallyEncrypted:
+		kd.PartiallyEncrypted = &PartiallyEncryptedKeyedData{
+			Device:       d.device(o),
+			EncryptedPAN: o.str("encryptedPan"),
+			MaskedPAN:    o.str("maskedPan"),
+			ExpiryDate:   o.str("expiryDate"),
+			CVV:          Sensitive(o.str("cvv")),
+			CVVEncrypted: o.str("cvvEncrypted"),
+			IssueNumber:  o.str("issueNumber"),
+		}
+	}
+	o.close()
+	return kd
+}
+
+func (d *decoder) swipedData(o *object) SwipedData {
+	sd := SwipedData{DataFormat: DataFormat(o.str("dataFormat"))}
+	switch sd.DataFormat {
+	case FormatPlainText:
+		sd.PlainText = &PlainTextSwipedData{
+			Device:         d.device(o),
+			TrackData:      Sensitive(o.str("trackData")),
+			Fallback:       o.boolean("fallback"),
+			FallbackReason: o.str("fallbackReason"),
+		}
+	case FormatEncrypted:
+		sd.Encrypted = &EncryptedSwipedData{
+			Device:          d.device(o),
+			EncryptedData:   o.str("encryptedData"),
+			FirstDigitOfPAN: o.text("firstDigitOfPan"),
+			Fallback:        o.boolean("fallback"),
+			FallbackReason:  o.str("fallbackReason"),
+		}
+	}
+	o.close()
+	return sd
+}
+
+// device reads the member "device" of o (zero when absent).
+func (d *decoder) device(parent *object) Device {
+	o, ok := parent.obj("device")
+	if !ok {
+		return Device{}
+	}
+	dev := Device{
+		Model:           o.str("model"),
+		Category:        o.str("category"),
+		SerialNumber:    o.str("serialNumber"),
+		FirmwareVersion: o.str("firmwareVersion"),
+		DataKSN:         o.str("dataKsn"),
+	}
+	if c, ok := o.obj("config"); ok {
+		dev.Config = &DeviceConfig{}
+		if q := c.boolean("quickChip"); q != nil {
+			dev.Config.QuickChip = *q
+		} else if !c.has("quickChip") {
+			d.fault(c.path+"/quickChip", "required", "is required")
+		}
+		c.close()
+	}
+	o.close()
+	return dev
+}
+
+func (d *decoder) pinDetails(parent *object) *PINDetails {
+	o, ok := parent.obj("pinDetails")
+	if !ok {
+		return nil
+	}
+	p := &PINDetails{
+		DataFormat: DataFormat(o.str("dataFormat")),
+		PIN:        Sensitive(o.str("pin")),
+		PINKSN:     o.str("pinKsn"),
+	}
+	o.close()
+	return p
+}
+
+func (d *decoder) ebtDetails(parent *object) *EBTDetails {
+	o, ok := parent.obj("ebtDetails")
+	if !ok {
+		return nil
+	}
+	e := &EBTDetails{BenefitCategory: o.str("benefitCategory"), Withdrawal: o.boolean("withdrawal")}
+	if v, ok := o.obj("voucher"); ok {
+		e.Voucher = &EBTVoucher{ApprovalCode: v.str("approvalCode"), SerialNumber: v.str("serialNumber")}
+		v.close()
+	}
+	o.close()
+	return e
+}
+
+func (d *decoder) threeDSecure(parent *object) *ThreeDSecure {
+	o, ok := parent.obj("threeDSecure")
+	if !ok {
+		return nil
+	}
+	t := &ThreeDSecure{
+		ServiceProvider: o.str("serviceProvider"),
+		MPIReference:    o.str("mpiReference"),
+		ECI:             o.str("eci"),
+		XID:             o.str("xid"),
+		CAVV:            Sensitive(o.str("cavv")),
+		DSTransactionID: o.str("dsTransactionId"),
+	}
+	o.close()
+	return t
+}
+
+func index(path string, i int) string { return path + "/" + strconv.Itoa(i) }
+
+// ParseCreateRequest parses and validates the body of a create-secure-token
+// request.
+//
+// The body first passes internal/jsonx.Check (at most [MaxBodyBytes], [MaxDepth]
+// levels, no duplicate member, valid UTF-8); then every member the contract
+// lists is read, and every fault — wrong JSON type, broken constraint — is
+// reported in one *cardvault.InvalidError. Members the contract does not
+// list are ignored, as the publisher's API ignores them. An oversized body
+// gives [ErrTooLarge]. On error the request is the zero value.
+func ParseCreateRequest(body []byte) (CreateRequest, error) {
+	d, root, err := open(body, false)
+	if err != nil {
+		return CreateRequest{}, err
+	}
+	var req CreateRequest
+	if root != nil {
+		req = CreateRequest{
+			SecureTokenID: root.text("secureTokenId"),
+			Operator:      root.text("operator"),
+			MITAgreement:  MITAgreement(root.str("mitAgreement")),
+			IPAddress:     d.ipAddress(root),
+			Source:        d.paymentSource(root),
+			ThreeDSecure:  d.threeDSecure(root),
+			CustomFields:  d.customFields(root),
+		}
+		if c, ok := root.obj("customer"); ok {
+			req.Customer = d.customer(c)
+		}
+	}
+	if err := result(d.errs, req.Validate()); err != nil {
+		return CreateRequest{}, err
+	}
+	return req, nil
+}
+
+// ParseSingleUseTokenRequest parses and validates the body of a
+// create-single-use-token request, as [ParseCreateRequest] does.
+func ParseSingleUseTokenRequest(body []byte) (SingleUseTokenRequest, error) {
+	d, root, err := open(body, false)
+	if err != nil {
+		return SingleUseTokenRequest{}, err
+	}
+	var req SingleUseTokenRequest
+	if root != nil {
+		req = SingleUseTokenRequest{
+			Channel:  Channel(root.str("channel")),
+			Operator: root.text("operator"),
+			Source:   d.paymentSource(root),
+		}
+	}
+	if err := result(d.errs, req.Validate()); err != nil {
+		return SingleUseTokenRequest{}, err
+	}
+	return req, nil
+}
+
+// ParseAccountUpdateRequest parses and validates the body of an
+// update-account request, as [ParseCreateRequest] does.
+func ParseAccountUpdateRequest(body []byte) (AccountUpdateRequest, error) {
+	d, root, err := open(body, false)
+	if err != nil {
+		return AccountUpdateRequest{}, err
+	}
+	var req AccountUpdateRequest
+	if root != nil {
+		req = AccountUpdateRequest{Type: SourceType(root.str("type")), Token: root.str("token")}
+	}
+	if err := result(d.errs, req.Validate()); err != nil {
+		return AccountUpdateRequest{}, err
+	}
+	return req, nil
+}
+
+// open gates a document and returns a decoder on its root object. A root
+// that is not an object is a fault (root is nil then); a gate failure is
+// returned as err.
+func open(body []byte, strict bool) (*decoder, *object, error) {
+	if err := gate(body); err != nil {
+		return nil, nil, err
+	}
+	d := &decoder{strict: strict}
+	v := gjson.ParseBytes(body)
+	if !v.IsObject() {
+		d.fault("", "wrong type", "the document must be a JSON object")
+		return d, nil, nil
+	}
+	root, _ := d.object("", v)
+	return d, root, nil
+}
+
+// Reading and checking the public resource: the document ApplyPublic gets
+// back from a patch, and the one ParseResource reads.
+
+func (d *decoder) resource(o *object) Resource {
+	r := Resource{
+		SecureTokenID:        o.str("secureTokenId"),
+		ProcessingTerminalID: o.str("processingTerminalId"),
+		MITAgreement:         MITAgreement(o.str("mitAgreement")),
+		Token:                o.str("token"),
+		Status:               Status(o.str("status")),
+		CustomFields:         d.customFields(o),
+	}
+	if c, ok := o.obj("customer"); ok {
+		r.Customer = d.customer(c)
+	}
+	if s, ok := o.obj("source"); ok {
+		r.Source = d.source(s)
+	}
+	o.close()
+	return r
+}
+
+func (d *decoder) source(o *object) Source {
+	src := Source{Type: SourceType(o.str("type"))}
+	switch src.Type {
+	case SourceCard:
+		c := &CardSource{
+			CardholderName: o.str("cardholderName"),
+			CardNumber:     CardNumber(o.str("cardNumber")),
+			ExpiryDate:     o.str("expiryDate"),
+			CardType:       o.str("cardType"),
+			Currency:       o.str("currency"),
+			Debit:          o.boolean("debit"),
+		}
+		if s, ok := o.obj("surcharging"); ok {
+			c.Surcharging = &Surcharging{
+				Amount:     s.integer("amount"),
+				Percentage: s.number("percentage"),
+				Disclosure: s.str("disclosure"),
+			}
+			if b := s.boolean("allowed"); b != nil {
+				c.Surcharging.Allowed = *b
+			} else if !s.has("allowed") {
+				d.fault(s.path+"/allowed", "required", "is required")
+			}
+			s.close()
+		}
+		src.Card = c
+	case SourceACH:
+		src.ACH = &ACHSource{
+			NameOnAccount: o.str("nameOnAccount"),
+			AccountNumber: AccountNumber(o.str("accountNumber")),
+			RoutingNumber: o.str("routingNumber"),
+			AccountType:   AccountType(o.str("accountType")),
+		}
+	case SourcePAD:
+		src.PAD = &PADSource{
+			NameOnAccount:     o.str("nameOnAccount"),
+			AccountNumber:     AccountNumber(o.str("accountNumber")),
+			TransitNumber:     o.str("transitNumber"),
+			InstitutionNumber: o.str("institutionNumber"),
+			AccountType:       AccountType(o.str("accountType")),
+		}
+	default:
+		// Without a known type no member is known: the fault on type says
+		// all there is to say.
+		o.all = true
+	}
+	o.close()
+	return src
 }

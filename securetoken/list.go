@@ -1,12 +1,16 @@
 package securetoken
 
 import (
+	"context"
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 
+	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/store"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
@@ -252,4 +256,190 @@ func (r Record) IndexTerms() IndexTerms {
 		t.Last4 = r.Source.PAD.AccountNumber.Last4()
 	}
 	return t
+}
+
+// Page is one page of a list of secure tokens, in secureTokenId order.
+type Page struct {
+	Items []Resource
+	// HasMore says more tokens match in the direction the request paged
+	// (after its cursor, or before a "before" cursor).
+	HasMore bool
+	// Next is the cursor of the following page (list with After: Next),
+	// Previous that of the preceding one (Before: Previous); "" when no
+	// token matches there.
+	Next, Previous string
+}
+
+// errEnough stops a scan once a page is full.
+var errEnough = errors.New("enough")
+
+// List returns a page of terminal's secure tokens that match every filter
+// of q. Filters are answered from the keyed blind indexes (a hash of each
+// normalized value): a list decrypts only the tokens it returns. Cursors
+// are secureTokenIds, so paging is stable while tokens are added or
+// deleted: each token is listed once, in id order.
+func (s *Service) List(ctx context.Context, terminal string, q ListQuery) (Page, error) {
+	if err := checkTerminal(terminal); err != nil {
+		return Page{}, err
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultListLimit
+	}
+	if err := q.Validate(); err != nil {
+		return Page{}, err
+	}
+	kek, err := s.kek(ctx, terminal, false)
+	if errors.Is(err, ErrNotFound) {
+		return Page{}, nil // a terminal that never saved a token has none
+	}
+	if err != nil {
+		return Page{}, err
+	}
+	l := s.listing(terminal, q)
+	var page Page
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		page, err = l.page(tx, kek)
+		return err
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	return page, nil
+}
+
+// listing is the plan of one List: every filter is an index prefix; the
+// first one drives the scan (bucket, prefix) and the others are point
+// lookups. Without filters the records drive.
+type listing struct {
+	s        *Service
+	terminal string
+	q        ListQuery
+	bucket   string
+	prefix   []byte
+	filters  [][]byte
+}
+
+func (s *Service) listing(terminal string, q ListQuery) listing {
+	l := listing{s: s, terminal: terminal, q: q, bucket: bucketRecords, prefix: recordKey(terminal, "")}
+	add := func(field, value string) {
+		if value != "" {
+			l.filters = append(l.filters, s.indexPrefix(terminal, field, value))
+		}
+	}
+	add("name", NormalizeName(q.CustomerName))
+	add("email", NormalizeEmail(q.Email))
+	add("phone", NormalizePhone(q.Phone))
+	add("token", q.Token)
+	add("first6", q.First6)
+	add("last4", q.Last4)
+	if len(l.filters) > 0 {
+		l.bucket, l.prefix, l.filters = bucketIndex, l.filters[0], l.filters[1:]
+	}
+	return l
+}
+
+// match reports whether the secure token id passes every filter.
+func (l listing) match(tx store.Tx, id string) (bool, error) {
+	if l.q.SecureTokenID != "" && id != l.q.SecureTokenID {
+		return false, nil
+	}
+	for _, f := range l.filters {
+		if _, err := tx.Get(bucketIndex, append(slices.Clip(f), id...)); errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// scan returns up to want matching ids after (forward) or before (reverse)
+// the cursor, nearest first.
+func (l listing) scan(tx store.Tx, cursor string, reverse bool, want int) ([]string, error) {
+	prefix, id := l.prefix, l.q.SecureTokenID
+	r := store.Range{Start: prefix, End: store.PrefixEnd(prefix), Reverse: reverse}
+	if id != "" {
+		// One id at most can match: look at it alone.
+		r = store.Range{Start: append(slices.Clip(prefix), id...)}
+		r.End = append(slices.Clip(r.Start), 0)
+		if cursor != "" && (!reverse && id <= cursor || reverse && id >= cursor) {
+			return nil, nil
+		}
+	} else if cursor != "" {
+		if reverse {
+			r.End = append(slices.Clip(prefix), cursor...)
+		} else {
+			r.Start = append(append(slices.Clip(prefix), cursor...), 0)
+		}
+	}
+	var ids []string
+	err := tx.Scan(l.bucket, r, func(k, _ []byte) error {
+		id := string(k[len(prefix):])
+		ok, err := l.match(tx, id)
+		if err != nil || !ok {
+			return err
+		}
+		if ids = append(ids, id); len(ids) == want {
+			return errEnough
+		}
+		return nil
+	})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
+	return ids, err
+}
+
+// page reads the page the query asks for: its tokens, and the cursors to
+// the pages beyond each end when there are matching tokens there.
+func (l listing) page(tx store.Tx, kek *crypto.DataKey) (Page, error) {
+	var page Page
+	reverse := l.q.Before != ""
+	cursor := l.q.After
+	if reverse {
+		cursor = l.q.Before
+	}
+	ids, err := l.scan(tx, cursor, reverse, l.q.Limit+1)
+	if err != nil {
+		return page, err
+	}
+	if page.HasMore = len(ids) > l.q.Limit; page.HasMore {
+		ids = ids[:l.q.Limit]
+	}
+	if reverse {
+		slices.Reverse(ids)
+	}
+	for _, id := range ids {
+		rec, _, err := l.s.open(tx, kek, l.terminal, id)
+		if err != nil {
+			return page, err
+		}
+		page.Items = append(page.Items, rec.Public())
+	}
+	if len(ids) == 0 {
+		return page, nil
+	}
+	first, last := ids[0], ids[len(ids)-1]
+	more := func(from string, reverse bool) (bool, error) {
+		got, err := l.scan(tx, from, reverse, 1)
+		return len(got) > 0, err
+	}
+	after, before := page.HasMore && !reverse, page.HasMore && reverse
+	if reverse {
+		if after, err = more(last, false); err != nil {
+			return page, err
+		}
+	} else if l.q.After != "" {
+		if before, err = more(first, true); err != nil {
+			return page, err
+		}
+	}
+	if after {
+		page.Next = last
+	}
+	if before {
+		page.Previous = first
+	}
+	return page, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/patch"
 	"github.com/cardvault/cardvault/store"
-	"github.com/tidwall/gjson"
 )
 
 // Idempotent writes
@@ -249,7 +248,7 @@ func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte, ca
 		if err != nil {
 			return patchFault(err, PolicyFor(old.Source.Type))
 		}
-		if err := unknownPaths(ops, PolicyFor(old.Source.Type)); err != nil {
+		if err := unknownPaths(p, PolicyFor(old.Source.Type)); err != nil {
 			return err
 		}
 		doc, err := old.PublicJSON()
@@ -274,23 +273,21 @@ func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte, ca
 // and the from of move and copy) that names no member of the resource,
 // each with the nearest that does — all of them at once, where applying
 // the patch would stop at the first.
-func unknownPaths(ops []byte, pol PathPolicy) error {
+func unknownPaths(p patch.Patch, pol PathPolicy) error {
 	bad := &cardvault.InvalidError{}
-	for i, op := range gjson.ParseBytes(ops).Array() {
-		name := op.Get("op").Str // one of the six: the patch decoded
-		keys := []string{"path"}
-		if name == "move" || name == "copy" {
-			keys = append(keys, "from")
+	for i, op := range p.Ops() {
+		ptrs := []struct{ key, ptr string }{{"path", op.Path}}
+		if op.Op == "move" || op.Op == "copy" {
+			ptrs = append(ptrs, struct{ key, ptr string }{"from", op.From})
 		}
-		for _, key := range keys {
-			ptr := op.Get(key)
-			if ptr.Type != gjson.String || pol.Exists(ptr.Str) {
+		for _, pp := range ptrs {
+			if pol.Exists(pp.ptr) {
 				continue
 			}
 			var unknown *cardvault.InvalidError
-			if errors.As(pol.unknown(ptr.Str), &unknown) {
+			if errors.As(pol.unknown(pp.ptr), &unknown) {
 				for _, f := range unknown.Fields {
-					f.Message = fmt.Sprintf("op %d (%s), its %s: %s", i, name, key, f.Message)
+					f.Message = fmt.Sprintf("op %d (%s), its %s: %s", i, op.Op, pp.key, f.Message)
 					bad.Fields = append(bad.Fields, f)
 				}
 			}

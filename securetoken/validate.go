@@ -2,7 +2,14 @@ package securetoken
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/luhn"
+	"github.com/cardvault/cardvault/patch"
 )
 
 // Validate checks r against the contract's request schema and cardvault's
@@ -363,4 +370,341 @@ func (c *checker) threeDSecure(path string, t *ThreeDSecure) {
 	c.text(at(path, "xid"), t.XID, 0, 50, false)
 	c.text(at(path, "cavv"), string(t.CAVV), 0, 50, false)
 	c.text(at(path, "dsTransactionId"), t.DSTransactionID, 0, 36, false)
+}
+
+// maxFaults caps the faults one error lists. A document of 64 KiB can hold
+// thousands of bad array elements; a hundred faults tell a client all it
+// can act on, and keep the error (and the time to build it) small.
+const maxFaults = 100
+
+const tooManyFaults = "too many faults"
+
+// checker collects the faults of one value. Every message says what is
+// expected and never repeats the value: the values are card numbers, CVVs,
+// account numbers and personal data.
+type checker struct {
+	errs cardvault.InvalidError
+}
+
+func (c *checker) fault(path field, detail, message string) {
+	addFault(&c.errs, path.String(), detail, message)
+}
+
+// field names where a fault is: a member key under a base pointer, joined
+// only when a fault is recorded (validating a valid document then builds no
+// strings), or a whole pointer or query-parameter name in base.
+type field struct{ base, key string }
+
+// at is the member key under the pointer base.
+func at(base, key string) field { return field{base, key} }
+
+// whole is a complete pointer.
+func whole(p string) field { return field{base: p} }
+
+// param is a query parameter.
+func param(name string) field { return field{base: name} }
+
+func (f field) String() string {
+	if f.key == "" {
+		return f.base
+	}
+	return f.base + "/" + patch.EscapeToken(f.key)
+}
+
+func addFault(e *cardvault.InvalidError, path, detail, message string) {
+	switch n := len(e.Fields); {
+	case n < maxFaults:
+		e.Add(safePointer(path), detail, message)
+	case n == maxFaults:
+		e.Add("", tooManyFaults, fmt.Sprintf("more than %d faults; the rest are not listed", maxFaults))
+	}
+}
+
+// err returns the faults ordered by pointer, or nil.
+func (c *checker) err() error {
+	sortFaults(c.errs.Fields)
+	return c.errs.Err()
+}
+
+func (c *checker) required(path field) { c.fault(path, "required", "is required") }
+
+// text checks a string's length in characters (Unicode code points, as
+// JSON Schema counts them). An empty string is absent: a fault only when
+// required.
+func (c *checker) text(path field, s string, min, max int, required bool) {
+	if s == "" {
+		if required {
+			c.required(path)
+		}
+		return
+	}
+	if !utf8.ValidString(s) {
+		c.fault(path, "invalid value", "must be valid UTF-8")
+		return
+	}
+	n := utf8.RuneCountInString(s)
+	switch {
+	case min == max && n != min:
+		c.fault(path, "invalid length", fmt.Sprintf("must be exactly %d characters", min))
+	case n < min:
+		c.fault(path, "too short", fmt.Sprintf("must be at least %d characters", min))
+	case n > max:
+		c.fault(path, "too long", fmt.Sprintf("must be at most %d characters", max))
+	}
+}
+
+// digits checks a string of ASCII digits of a length within [min, max].
+func (c *checker) digits(path field, s string, min, max int, required bool) bool {
+	if s == "" {
+		if required {
+			c.required(path)
+		}
+		return false
+	}
+	if !allDigits(s) || len(s) < min || len(s) > max {
+		if min == max {
+			c.fault(path, "invalid format", fmt.Sprintf("must be exactly %d digits", min))
+		} else {
+			c.fault(path, "invalid format", fmt.Sprintf("must be %d to %d digits", min, max))
+		}
+		return false
+	}
+	return true
+}
+
+// hex checks a string of hexadecimal digits (the contract's format
+// "hexadecimal") of a length within [min, max]; max 0 means no maximum.
+func (c *checker) hex(path field, s string, min, max int, required bool) {
+	if s == "" {
+		if required {
+			c.required(path)
+		}
+		return
+	}
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) {
+			c.fault(path, "invalid format", "must be hexadecimal digits")
+			return
+		}
+	}
+	switch {
+	case min > 0 && min == max && len(s) != min:
+		c.fault(path, "invalid length", fmt.Sprintf("must be exactly %d hexadecimal digits", min))
+	case len(s) < min:
+		c.fault(path, "too short", fmt.Sprintf("must be at least %d hexadecimal digits", min))
+	case max > 0 && len(s) > max:
+		c.fault(path, "too long", fmt.Sprintf("must be at most %d hexadecimal digits", max))
+	}
+}
+
+func checkEnum[T ~string](c *checker, path field, v T, allowed enum[T], required bool) bool {
+	if v == "" {
+		if required {
+			c.required(path)
+		}
+		return false
+	}
+	if !allowed.has(v) {
+		c.fault(path, "invalid value", allowed.message())
+		return false
+	}
+	return true
+}
+
+// cardNumber checks a whole card number: 12–19 digits, Luhn-valid.
+func (c *checker) cardNumber(path field, n CardNumber) {
+	if n == "" {
+		c.required(path)
+		return
+	}
+	if !allDigits(string(n)) || len(n) < luhn.MinLength || len(n) > luhn.MaxLength || !luhn.Valid(string(n)) {
+		c.fault(path, "invalid card number", "must be 12 to 19 digits ending in a valid Luhn check digit")
+	}
+}
+
+// expiry checks an expiry date MMYY. The contract's pattern is the
+// unanchored '[0-9]{4}'; cardvault reads it as the description says:
+// exactly four digits, a month 01–12 then a year.
+func (c *checker) expiry(path field, s string, required bool) {
+	if s == "" {
+		if required {
+			c.required(path)
+		}
+		return
+	}
+	if !validExpiry(s) {
+		c.fault(path, "invalid format", "must be MMYY: four digits, month 01 to 12")
+	}
+}
+
+func validExpiry(s string) bool {
+	if len(s) != 4 || !allDigits(s) {
+		return false
+	}
+	m := (s[0]-'0')*10 + s[1] - '0'
+	return m >= 1 && m <= 12
+}
+
+// routingNumber checks a US ABA routing number: nine digits whose weighted
+// sum 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) is a multiple of ten. (The
+// contract's example '123456789' fails the check.)
+func (c *checker) routingNumber(path field, s string) {
+	if !c.digits(path, s, 9, 9, true) {
+		return
+	}
+	if !validRoutingNumber(s) {
+		c.fault(path, "invalid routing number", "must be a routing number with a valid ABA check digit")
+	}
+}
+
+func validRoutingNumber(s string) bool {
+	if len(s) != 9 || !allDigits(s) {
+		return false
+	}
+	w := [3]int{3, 7, 1}
+	sum := 0
+	for i := 0; i < 9; i++ {
+		sum += w[i%3] * int(s[i]-'0')
+	}
+	return sum%10 == 0
+}
+
+// date checks an RFC 3339 full-date (the contract's format "date"),
+// calendar-valid: 2023-02-29 is refused.
+func (c *checker) date(path field, s string) {
+	if s == "" {
+		return
+	}
+	if _, err := time.Parse(time.DateOnly, s); err != nil || len(s) != len(time.DateOnly) {
+		c.fault(path, "invalid date", "must be a calendar date YYYY-MM-DD")
+	}
+}
+
+// ip checks that value is an address of the declared version. The contract
+// gives no format for the value; an address that contradicts its own "type"
+// is refused all the same.
+func (c *checker) ip(path string, a *IPAddress) {
+	okType := checkEnum(c, at(path, "type"), a.Type, ipVersions, true)
+	if a.Value == "" {
+		c.required(at(path, "value"))
+		return
+	}
+	addr, err := netip.ParseAddr(a.Value)
+	if err != nil || addr.Zone() != "" {
+		c.fault(at(path, "value"), "invalid format", "must be an IPv4 or IPv6 address")
+		return
+	}
+	if okType && (a.Type == IPv4) != addr.Is4() {
+		c.fault(at(path, "value"), "invalid format", fmt.Sprintf("must be an %s address, as type says", a.Type))
+	}
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(b byte) bool {
+	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+}
+
+// resource checks a resource against the contract's response schema; full
+// says its numbers are whole (a record's) rather than masked.
+func (c *checker) resource(r Resource, full bool) {
+	// The contract allows an empty secureTokenId in responses; cardvault
+	// never makes one.
+	c.text(at("", "secureTokenId"), r.SecureTokenID, 1, 200, true)
+	c.text(at("", "processingTerminalId"), r.ProcessingTerminalID, 4, 50, true)
+	checkEnum(c, at("", "mitAgreement"), r.MITAgreement, mitAgreements, false)
+	if r.Customer != nil {
+		c.customer("/customer", r.Customer, false)
+	}
+	c.source("/source", r.Source, full)
+	c.digits(at("", "token"), r.Token, 12, 19, true)
+	checkEnum(c, at("", "status"), r.Status, statuses, true)
+	c.customFields("/customFields", r.CustomFields)
+}
+
+func (c *checker) source(path string, s Source, full bool) {
+	if !checkEnum(c, at(path, "type"), s.Type, resourceSources, true) {
+		return
+	}
+	switch s.Type {
+	case SourceCard:
+		if s.Card == nil {
+			c.required(at(path, "cardNumber"))
+			return
+		}
+		k := s.Card
+		c.text(at(path, "cardholderName"), k.CardholderName, 1, 50, true)
+		if full {
+			c.cardNumber(at(path, "cardNumber"), k.CardNumber)
+		} else {
+			c.masked(at(path, "cardNumber"), string(k.CardNumber), 12, 19)
+		}
+		c.expiry(at(path, "expiryDate"), k.ExpiryDate, false)
+		checkEnum(c, at(path, "currency"), k.Currency, currencies, false)
+		if sc := k.Surcharging; sc != nil {
+			if sc.Amount != nil && *sc.Amount <= 0 {
+				c.fault(at(path+"/surcharging", "amount"), "out of range", "must be greater than 0")
+			}
+			if p := sc.Percentage; p != nil && (*p <= 0 || *p > 100) {
+				c.fault(at(path+"/surcharging", "percentage"), "out of range", "must be greater than 0 and at most 100")
+			}
+		}
+	case SourceACH:
+		if s.ACH == nil {
+			c.required(at(path, "accountNumber"))
+			return
+		}
+		a := s.ACH
+		c.text(at(path, "nameOnAccount"), a.NameOnAccount, 1, 50, true)
+		c.account(at(path, "accountNumber"), a.AccountNumber, 4, 17, full)
+		c.routingNumber(at(path, "routingNumber"), a.RoutingNumber)
+		checkEnum(c, at(path, "accountType"), a.AccountType, accountTypes, false)
+	case SourcePAD:
+		if s.PAD == nil {
+			c.required(at(path, "accountNumber"))
+			return
+		}
+		p := s.PAD
+		c.text(at(path, "nameOnAccount"), p.NameOnAccount, 1, 29, true)
+		c.account(at(path, "accountNumber"), p.AccountNumber, 7, 12, full)
+		c.digits(at(path, "transitNumber"), p.TransitNumber, 5, 5, true)
+		c.digits(at(path, "institutionNumber"), p.InstitutionNumber, 3, 3, true)
+		checkEnum(c, at(path, "accountType"), p.AccountType, accountTypes, false)
+	}
+}
+
+// account checks a bank account number, whole or masked. (The contract's
+// response schema gives the masked number the pattern ^[0-9]*$, which its
+// own "*****5929" breaks; a masked number is checked for the mask's shape
+// instead.)
+func (c *checker) account(path field, n AccountNumber, min, max int, full bool) {
+	if full {
+		c.digits(path, string(n), min, max, true)
+		return
+	}
+	c.masked(path, string(n), 5, max)
+}
+
+// masked checks a masked number: digits and '*', of a length in [min, max].
+func (c *checker) masked(path field, s string, min, max int) {
+	if s == "" {
+		c.required(path)
+		return
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '*' && (s[i] < '0' || s[i] > '9') {
+			c.fault(path, "invalid format", "must be a masked number: digits and '*'")
+			return
+		}
+	}
+	if len(s) < min || len(s) > max {
+		c.fault(path, "invalid length", fmt.Sprintf("must be %d to %d characters", min, max))
+	}
 }
