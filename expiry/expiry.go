@@ -159,11 +159,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 		more := false
 		err := s.st.Update(ctx, func(tx store.Tx) error {
 			n, last, more = 0, nil, false
-			var keys [][]byte
-			err := tx.Scan(Bucket, store.Range{Start: start, End: end, Limit: BatchSize}, func(k, _ []byte) error {
-				keys = append(keys, k)
-				return nil
-			})
+			keys, err := store.Keys(tx, Bucket, store.Range{Start: start, End: end, Limit: BatchSize})
 			if err != nil {
 				return err
 			}

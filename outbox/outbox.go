@@ -448,108 +448,111 @@ func (o *Outbox) claim(ctx context.Context, want int) ([]Delivery, error) {
 	err := o.st.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		now := o.cfg.Now().UTC()
-		// Leases that ran out: their workers died or hang; the jobs are
-		// ready again (the try they were on counts).
-		var expired []string
-		err := tx.Scan(bucketLeases, store.Range{End: be64(now.Add(time.Nanosecond)), Limit: 256}, func(k, _ []byte) error {
-			expired = append(expired, string(k[8:]))
-			return nil
-		})
-		if err != nil {
+		if err := o.requeueExpired(tx, now); err != nil {
 			return err
-		}
-		for _, id := range expired {
-			r, err := getRecord(tx, id)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := release(tx, id, r); err != nil {
-				return err
-			}
-			if r.Tries >= r.MaxTries {
-				if err := o.bury(tx, id, r, now, "the lease ran out on the last try"); err != nil {
-					return err
-				}
-				continue
-			}
-			r.State, r.Due, r.Owner = stateReady, now, ""
-			if err := putRecord(tx, id, r); err != nil {
-				return err
-			}
-			if err := ready(tx, r.Tenant, id, now); err != nil {
-				return err
-			}
 		}
 		// Tenants whose first job is due, oldest first; each gives what
 		// its free share allows.
-		var tenants []string
-		err = tx.Scan(bucketHeads, store.Range{End: be64(now.Add(time.Nanosecond)), Limit: 1024}, func(k, _ []byte) error {
-			tenants = append(tenants, string(k[8:]))
-			return nil
-		})
+		heads, err := store.Keys(tx, bucketHeads, store.Range{End: be64(now.Add(time.Nanosecond)), Limit: 1024})
 		if err != nil {
 			return err
 		}
-		for _, tenant := range tenants {
+		for _, k := range heads {
 			if len(out) >= want {
 				break
 			}
+			tenant := string(k[8:])
 			n, err := running(tx, tenant)
 			if err != nil {
 				return err
 			}
-			free := min(o.cfg.PerTenant-n, want-len(out))
-			if free <= 0 {
-				continue
-			}
-			prefix := []byte(tenant + "\x00")
-			var keys [][]byte
-			err = tx.Scan(bucketQueue, store.Range{Start: prefix, End: append(bytes.Clone(prefix), be64(now.Add(time.Nanosecond))...), Limit: free}, func(k, _ []byte) error {
-				keys = append(keys, k)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				id := string(k[len(prefix)+8:])
-				if err := tx.Delete(bucketQueue, k); err != nil {
-					return err
-				}
-				r, err := getRecord(tx, id)
-				if errors.Is(err, store.ErrNotFound) {
-					continue
-				}
+			if free := min(o.cfg.PerTenant-n, want-len(out)); free > 0 {
+				ds, err := o.claimTenant(tx, tenant, free, now)
 				if err != nil {
 					return err
 				}
-				payload, err := o.key.Open(r.Sealed, jobAD(id))
-				if err != nil {
-					return fmt.Errorf("outbox: job %s does not open: %w", id, err)
-				}
-				r.State, r.Tries, r.Fence, r.Owner, r.Due = stateLeased, r.Tries+1, r.Fence+1, o.owner, now.Add(o.cfg.Lease)
-				if err := putRecord(tx, id, r); err != nil {
-					return err
-				}
-				if err := tx.Put(bucketLeases, timeKey(r.Due, id), nil); err != nil {
-					return err
-				}
-				if err := tx.Put(bucketRunning, tenantKey(tenant, id), nil); err != nil {
-					return err
-				}
-				out = append(out, Delivery{ID: id, Kind: r.Kind, Tenant: r.Tenant, Payload: payload, Try: r.Tries,
-					MaxTries: r.MaxTries, Enqueued: r.Enqueued, fence: r.Fence})
-			}
-			if err := resetHead(tx, tenant); err != nil {
-				return err
+				out = append(out, ds...)
 			}
 		}
 		return nil
 	})
 	return out, err
+}
+
+// requeueExpired puts the jobs whose leases ran out back in their queues:
+// their workers died or hang. The try they were on counts.
+func (o *Outbox) requeueExpired(tx store.Tx, now time.Time) error {
+	expired, err := store.Keys(tx, bucketLeases, store.Range{End: be64(now.Add(time.Nanosecond)), Limit: 256})
+	if err != nil {
+		return err
+	}
+	for _, k := range expired {
+		id := string(k[8:])
+		r, err := getRecord(tx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := release(tx, id, r); err != nil {
+			return err
+		}
+		if r.Tries >= r.MaxTries {
+			if err := o.bury(tx, id, r, now, "the lease ran out on the last try"); err != nil {
+				return err
+			}
+			continue
+		}
+		r.State, r.Due, r.Owner = stateReady, now, ""
+		if err := putRecord(tx, id, r); err != nil {
+			return err
+		}
+		if err := ready(tx, r.Tenant, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claimTenant leases at most n of tenant's due jobs.
+func (o *Outbox) claimTenant(tx store.Tx, tenant string, n int, now time.Time) ([]Delivery, error) {
+	prefix := []byte(tenant + "\x00")
+	keys, err := store.Keys(tx, bucketQueue, store.Range{Start: prefix, End: append(bytes.Clone(prefix), be64(now.Add(time.Nanosecond))...), Limit: n})
+	if err != nil {
+		return nil, err
+	}
+	var out []Delivery
+	for _, k := range keys {
+		id := string(k[len(prefix)+8:])
+		if err := tx.Delete(bucketQueue, k); err != nil {
+			return nil, err
+		}
+		r, err := getRecord(tx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		payload, err := o.key.Open(r.Sealed, jobAD(id))
+		if err != nil {
+			return nil, fmt.Errorf("outbox: job %s does not open: %w", id, err)
+		}
+		r.State, r.Tries, r.Fence, r.Owner, r.Due = stateLeased, r.Tries+1, r.Fence+1, o.owner, now.Add(o.cfg.Lease)
+		if err := putRecord(tx, id, r); err != nil {
+			return nil, err
+		}
+		if err := tx.Put(bucketLeases, timeKey(r.Due, id), nil); err != nil {
+			return nil, err
+		}
+		if err := tx.Put(bucketRunning, tenantKey(tenant, id), nil); err != nil {
+			return nil, err
+		}
+		out = append(out, Delivery{ID: id, Kind: r.Kind, Tenant: r.Tenant, Payload: payload, Try: r.Tries,
+			MaxTries: r.MaxTries, Enqueued: r.Enqueued, fence: r.Fence})
+	}
+	return out, resetHead(tx, tenant)
 }
 
 // bury dead-letters job id.

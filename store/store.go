@@ -206,6 +206,17 @@ type Tx interface {
 // the last down. Limit > 0 stops after that many keys.
 type Range = driver.Range
 
+// Keys returns the keys of bucket within r, in order: for a transaction
+// that first finds what to change and then changes it.
+func Keys(tx Tx, bucket string, r Range) ([][]byte, error) {
+	var keys [][]byte
+	err := tx.Scan(bucket, r, func(k, _ []byte) error {
+		keys = append(keys, k)
+		return nil
+	})
+	return keys, err
+}
+
 // Prefix returns the Range of all keys that begin with p.
 func Prefix(p []byte) Range {
 	return Range{Start: p, End: PrefixEnd(p)}
