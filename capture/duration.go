@@ -37,93 +37,116 @@ func ParseDuration(s string) (time.Duration, error) {
 	if s[0] != 'P' {
 		return 0, bad("does not start with P")
 	}
-	const limit = 100 * 365 * 24 * time.Hour
 	var total time.Duration
 	inTime := false
 	elements := 0
 	lastUnit := -1 // W D, then H M S: each at most once, in this order
-	i := 1
-	for i < len(s) {
+	for i := 1; i < len(s); {
 		if s[i] == 'T' {
 			if inTime {
 				return 0, bad("T twice")
 			}
 			inTime = true
-			i++
-			if i == len(s) {
+			if i++; i == len(s) {
 				return 0, bad("T without a time element")
 			}
 			continue
 		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
+		e, next, why := durationElement(s, i, inTime)
+		if why != "" {
+			return 0, bad(why)
 		}
-		whole := s[start:i]
-		frac := ""
-		if i < len(s) && (s[i] == '.' || s[i] == ',') {
-			i++
-			fs := i
-			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-				i++
-			}
-			frac = s[fs:i]
-			if frac == "" {
-				return 0, bad("a decimal separator needs digits after it")
-			}
-		}
-		if whole == "" {
-			return 0, bad(fmt.Sprintf("expected a number at position %d", start))
-		}
-		if i == len(s) {
-			return 0, bad("a number without a unit")
-		}
-		unit := s[i]
-		i++
-		var per time.Duration
-		var rank int
-		switch {
-		case unit == 'Y' || (unit == 'M' && !inTime):
-			return 0, bad("years and months have no fixed length; use weeks or days")
-		case unit == 'W' && !inTime:
-			per, rank = 7*24*time.Hour, 0
-		case unit == 'D' && !inTime:
-			per, rank = 24*time.Hour, 1
-		case unit == 'H' && inTime:
-			per, rank = time.Hour, 2
-		case unit == 'M' && inTime:
-			per, rank = time.Minute, 3
-		case unit == 'S' && inTime:
-			per, rank = time.Second, 4
-		default:
-			return 0, bad(fmt.Sprintf("unit %q is not valid there", unit))
-		}
-		if rank <= lastUnit {
+		i = next
+		if e.rank <= lastUnit {
 			return 0, bad("units out of order or repeated")
 		}
-		lastUnit = rank
-		if frac != "" && (unit != 'S' || i != len(s)) {
+		lastUnit = e.rank
+		if e.frac != "" && (e.per != time.Second || i != len(s)) {
 			return 0, bad("a fraction is allowed only on seconds, the last element")
 		}
-		n, err := strconv.ParseUint(whole, 10, 64)
-		if err != nil || n > uint64(limit/per) {
+		d, ok := e.value()
+		if !ok || total+d > maxTTL {
 			return 0, bad("longer than 100 years")
 		}
-		total += time.Duration(n) * per
-		if frac != "" {
-			if len(frac) > 9 {
-				frac = frac[:9] // below a nanosecond
-			}
-			ns, _ := strconv.Atoi(frac + "000000000"[len(frac):])
-			total += time.Duration(ns)
-		}
-		if total > limit {
-			return 0, bad("longer than 100 years")
-		}
+		total += d
 		elements++
 	}
 	if elements == 0 {
 		return 0, bad("no elements")
 	}
 	return total, nil
+}
+
+// maxTTL is the longest duration ParseDuration takes.
+const maxTTL = 100 * 365 * 24 * time.Hour
+
+// element is one number-and-unit of a duration.
+type element struct {
+	whole, frac string
+	per         time.Duration // the unit
+	rank        int           // the unit's place in W D H M S
+}
+
+// durationElement reads the element at s[i:], in the date part or (inTime)
+// the time part, and returns it and where the next begins, or why it is
+// not one.
+func durationElement(s string, i int, inTime bool) (element, int, string) {
+	var e element
+	digits := func() string {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return s[start:i]
+	}
+	start := i
+	e.whole = digits()
+	if i < len(s) && (s[i] == '.' || s[i] == ',') {
+		i++
+		if e.frac = digits(); e.frac == "" {
+			return e, i, "a decimal separator needs digits after it"
+		}
+	}
+	if e.whole == "" {
+		return e, i, fmt.Sprintf("expected a number at position %d", start)
+	}
+	if i == len(s) {
+		return e, i, "a number without a unit"
+	}
+	unit := s[i]
+	switch {
+	case unit == 'Y' || (unit == 'M' && !inTime):
+		return e, i, "years and months have no fixed length; use weeks or days"
+	case unit == 'W' && !inTime:
+		e.per, e.rank = 7*24*time.Hour, 0
+	case unit == 'D' && !inTime:
+		e.per, e.rank = 24*time.Hour, 1
+	case unit == 'H' && inTime:
+		e.per, e.rank = time.Hour, 2
+	case unit == 'M' && inTime:
+		e.per, e.rank = time.Minute, 3
+	case unit == 'S' && inTime:
+		e.per, e.rank = time.Second, 4
+	default:
+		return e, i, fmt.Sprintf("unit %q is not valid there", unit)
+	}
+	return e, i + 1, ""
+}
+
+// value is the element's length; ok is false past maxTTL.
+func (e element) value() (time.Duration, bool) {
+	n, err := strconv.ParseUint(e.whole, 10, 64)
+	if err != nil || n > uint64(maxTTL/e.per) {
+		return 0, false
+	}
+	d := time.Duration(n) * e.per
+	if e.frac != "" {
+		frac := e.frac
+		if len(frac) > 9 {
+			frac = frac[:9] // below a nanosecond
+		}
+		ns, _ := strconv.Atoi(frac + "000000000"[len(frac):])
+		d += time.Duration(ns)
+	}
+	return d, true
 }
