@@ -255,63 +255,73 @@ func parseArgs(ptr string, spec *opSpec, raw json.RawMessage, bad *cardvault.Inv
 		}
 		switch as.Type {
 		case "integer":
-			n, ok := integer(m)
-			if !ok || n < as.min || n > as.max {
-				bad.Add(at, "invalid value", fmt.Sprintf("must be an integer from %d to %d", as.min, as.max))
-				continue
-			}
-			switch as.Name {
-			case "start":
-				a.start = n
-			case "end":
-				a.end = n
-			case "base":
-				a.base = n
-			}
+			a.setInteger(at, as, m, bad)
 		case "string":
-			if m.Type != gjson.String {
-				bad.Add(at, "invalid value", "must be a string")
-				continue
-			}
-			s := m.Str
-			if len(as.Values) > 0 {
-				if !slices.Contains(as.Values, s) {
-					bad.Add(at, "invalid value", "must be one of "+strings.Join(as.Values, ", "))
-					continue
-				}
-			} else if len(s) < as.min || len(s) > as.max {
-				bad.Add(at, "invalid value", fmt.Sprintf("must be %d to %d bytes", as.min, as.max))
-				continue
-			}
-			switch as.Name {
-			case "substr":
-				a.substr = s
-			case "new_str":
-				a.newStr = s
-			case "style":
-				a.style = s
-			case "pattern":
-				a.pattern = s
-			case "placeholder":
-				r, size := utf8.DecodeRuneInString(s)
-				if size != len(s) || r == utf8.RuneError {
-					bad.Add(at, "invalid value", "must be one character")
-					continue
-				}
-				a.placeholder = r
-			case "encoding":
-				a.encoding = s
-			case "template":
-				t, err := mustachex.Parse(s, mustachex.None, mustachex.Limits{MaxTemplate: MaxTemplateSize, MaxOutput: MaxDocument})
-				if err != nil {
-					bad.Add(at, "invalid template", strings.TrimPrefix(err.Error(), "template: "))
-					continue
-				}
-				a.tmpl = t
-			}
+			a.setString(at, as, m, bad)
 		}
 	}
 	return a
+}
+
+// setInteger checks the integer argument as and sets it.
+func (a *args) setInteger(at string, as argSpec, m gjson.Result, bad *cardvault.InvalidError) {
+	n, ok := integer(m)
+	if !ok || n < as.min || n > as.max {
+		bad.Add(at, "invalid value", fmt.Sprintf("must be an integer from %d to %d", as.min, as.max))
+		return
+	}
+	switch as.Name {
+	case "start":
+		a.start = n
+	case "end":
+		a.end = n
+	case "base":
+		a.base = n
+	}
+}
+
+// setString checks the string argument as and sets it.
+func (a *args) setString(at string, as argSpec, m gjson.Result, bad *cardvault.InvalidError) {
+	if m.Type != gjson.String {
+		bad.Add(at, "invalid value", "must be a string")
+		return
+	}
+	s := m.Str
+	if len(as.Values) > 0 {
+		if !slices.Contains(as.Values, s) {
+			bad.Add(at, "invalid value", "must be one of "+strings.Join(as.Values, ", "))
+			return
+		}
+	} else if len(s) < as.min || len(s) > as.max {
+		bad.Add(at, "invalid value", fmt.Sprintf("must be %d to %d bytes", as.min, as.max))
+		return
+	}
+	switch as.Name {
+	case "substr":
+		a.substr = s
+	case "new_str":
+		a.newStr = s
+	case "style":
+		a.style = s
+	case "pattern":
+		a.pattern = s
+	case "placeholder":
+		r, size := utf8.DecodeRuneInString(s)
+		if size != len(s) || r == utf8.RuneError {
+			bad.Add(at, "invalid value", "must be one character")
+			return
+		}
+		a.placeholder = r
+	case "encoding":
+		a.encoding = s
+	case "template":
+		t, err := mustachex.Parse(s, mustachex.None, mustachex.Limits{MaxTemplate: MaxTemplateSize, MaxOutput: MaxDocument})
+		if err != nil {
+			bad.Add(at, "invalid template", strings.TrimPrefix(err.Error(), "template: "))
+			return
+		}
+		a.tmpl = t
+	}
 }
 
 // integer returns a JSON number that is an integer as written (no
