@@ -200,7 +200,11 @@ func memberString(ops []byte, src string, v span) string {
 	return src[v.start+1 : v.end-1]
 }
 
-// decodeOp decodes the operation object ops[e.start:e.end] into op.
+// decodeOp decodes the operation object ops[e.start:e.end] into op. It is
+// long on purpose: one pass over the object's members, each checked as it
+// is met, is what keeps decoding at a few allocations per patch (split into
+// helpers, the members' spans and states would have to be passed around or
+// found again).
 func decodeOp(op *operation, index int, ops []byte, src string, e span, tokens *Pointer, policy *Policy) error {
 	fail := func(format string, args ...any) error {
 		name := ""

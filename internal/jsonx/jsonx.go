@@ -386,6 +386,10 @@ func hex4(d []byte, at int) (rune, bool) {
 // switches from comparing against each earlier key to a map.
 const smallObject = 16
 
+// object checks one object, its members in one pass. It is long on
+// purpose: this loop is the hot path of every document cardvault reads, and
+// keeping the key decoding, the duplicate check and the recursion in one
+// frame is what keeps Check at a few nanoseconds a byte.
 func (c *checker) object(depth int) error {
 	if depth > c.maxDepth {
 		return c.fail(ErrTooDeep, fmt.Sprintf("limit %d", c.maxDepth))

@@ -314,7 +314,9 @@ func sameTree(nodes []node, tags []mustache.Tag) bool {
 // delimiters — find "{{"; read to "}}}" when a '{' follows, else to "}}";
 // trim spaces; the first character says the kind — and refuses what the
 // package refuses. No delimiter change can come before the first '=' tag,
-// which scan refuses, so it never loses step with the library.
+// which scan refuses, so it never loses step with the library. It is one
+// loop over the tags, as the library's own tokenizer is, so that the two can
+// be read side by side.
 func scan(src string) ([]node, error) {
 	var root []node
 	var section *node // the open section; sections do not nest
