@@ -1,0 +1,89 @@
+package pgstore
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+)
+
+// The store's connection settings: its defaults, and the connection
+// string's parameters, which override them and are not sent to the server.
+func TestConnectionSettings(t *testing.T) {
+	defaults := netSettings{readTimeout: DefaultReadTimeout, keepalive: true, keepaliveIdle: DefaultKeepaliveIdle,
+		keepaliveInterval: DefaultKeepaliveInterval, keepaliveCount: DefaultKeepaliveCount, tcpUserTimeout: DefaultTCPUserTimeout}
+	tests := []struct {
+		name, conn     string
+		ns             netSettings
+		connectTimeout time.Duration
+		params         map[string]string
+	}{
+		{"defaults", "postgres://u@127.0.0.1:5432/db", defaults, DefaultConnectTimeout,
+			map[string]string{"statement_timeout": DefaultStatementTimeout, "idle_in_transaction_session_timeout": DefaultIdleInTransactionTimeout}},
+		{"overridden in a URL",
+			"postgres://u@127.0.0.1:5432,127.0.0.1:5433/db?target_session_attrs=read-write&connect_timeout=7&cardvault_read_timeout=1500ms" +
+				"&keepalives_idle=9&keepalives_interval=2&keepalives_count=4&tcp_user_timeout=2500&statement_timeout=1min" +
+				"&idle_in_transaction_session_timeout=0&application_name=vault",
+			netSettings{readTimeout: 1500 * time.Millisecond, keepalive: true, keepaliveIdle: 9 * time.Second,
+				keepaliveInterval: 2 * time.Second, keepaliveCount: 4, tcpUserTimeout: 2500 * time.Millisecond},
+			7 * time.Second,
+			map[string]string{"statement_timeout": "1min", "idle_in_transaction_session_timeout": "0", "application_name": "vault"}},
+		{"turned off in a key=value string", "host=127.0.0.1 dbname=db cardvault_read_timeout=0 keepalives=0 tcp_user_timeout=0",
+			netSettings{keepaliveIdle: DefaultKeepaliveIdle, keepaliveInterval: DefaultKeepaliveInterval, keepaliveCount: DefaultKeepaliveCount},
+			DefaultConnectTimeout,
+			map[string]string{"statement_timeout": DefaultStatementTimeout, "idle_in_transaction_session_timeout": DefaultIdleInTransactionTimeout}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := pgxpool.ParseConfig(tc.conn)
+			require.NoError(t, err)
+			ns, err := configure(&cfg.ConnConfig.Config)
+			require.NoError(t, err)
+			require.Equal(t, tc.ns, ns)
+			require.Equal(t, tc.connectTimeout, cfg.ConnConfig.ConnectTimeout)
+			require.Equal(t, tc.params, cfg.ConnConfig.RuntimeParams, "only PostgreSQL's own parameters go to the server")
+		})
+	}
+}
+
+// A parameter of the store's that does not parse is refused, by name,
+// without quoting the connection string (which may hold a password).
+func TestConnectionSettingsRefused(t *testing.T) {
+	for _, bad := range []string{"cardvault_read_timeout=soon", "cardvault_read_timeout=-1s", "keepalives=2",
+		"keepalives_idle=1.5", "keepalives_count=-1", "tcp_user_timeout=5s"} {
+		_, err := Open(context.Background(), "postgres://u:hunter2-secret@127.0.0.1:1/db?"+bad, nil)
+		require.Error(t, err, bad)
+		name, _, _ := strings.Cut(bad, "=")
+		require.Contains(t, err.Error(), "invalid "+name+" ", bad)
+		require.NotContains(t, err.Error(), "hunter2")
+	}
+}
+
+// A server that accepts the connection and then never answers — a hung
+// primary, whose kernel still completes the TCP handshake — is given up on
+// after the read timeout, not left to the connect timeout or the kernel.
+func TestReadTimeoutGivesUpOnAHungServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c) }() // reads, never answers
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = Open(ctx, "postgres://u@"+ln.Addr().String()+"/db?sslmode=disable&connect_timeout=60&cardvault_read_timeout=200ms", &Options{MaxAttempts: 1})
+	require.Error(t, err)
+	require.ErrorContains(t, err, "no answer from the server within the read timeout (200ms)")
+	require.NoError(t, ctx.Err(), "given up on long before the connect timeout")
+}
