@@ -2,11 +2,15 @@ package pgstore
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -158,6 +162,12 @@ func configure(cfg *pgconn.Config) (netSettings, error) {
 // dial opens a TCP (or Unix socket) connection with the keepalive and user
 // timeout settings, wrapped so that every read has the read timeout.
 func (ns netSettings) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return ns.dialHost(ctx, network, addr, "")
+}
+
+// dialHost is dial for the host host:port of the connection string (addr
+// is its resolved address), which the connection remembers.
+func (ns netSettings) dialHost(ctx context.Context, network, addr, host string) (*timeoutConn, error) {
 	d := net.Dialer{KeepAlive: -1}
 	if ns.keepalive {
 		d.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: ns.keepaliveIdle, Interval: ns.keepaliveInterval, Count: ns.keepaliveCount}
@@ -178,27 +188,64 @@ func (ns netSettings) dial(ctx context.Context, network, addr string) (net.Conn,
 	if err != nil {
 		return nil, err
 	}
-	if ns.readTimeout <= 0 {
-		return c, nil
-	}
-	return &readTimeoutConn{Conn: c, timeout: ns.readTimeout}, nil
+	return &timeoutConn{Conn: c, host: host, timeout: ns.readTimeout}, nil
 }
 
-// readTimeoutConn gives every Read a deadline: the read timeout from the
-// moment the read starts, or the deadline pgx set, if earlier (pgx sets one
-// when a query's context ends). pgx reads only when it waits for an answer,
-// never on an idle connection, so the timeout bounds how long an answer may
-// keep the store waiting — which is what notices a server that hangs: TCP
+// timeoutConn gives every Read a deadline: the read timeout from the moment
+// the read starts, or the deadline pgx set, if earlier (pgx sets one when a
+// query's context ends). pgx reads only when it waits for an answer, never
+// on an idle connection, so the timeout bounds how long an answer may keep
+// the store waiting — which is what notices a server that hangs: TCP
 // keepalive cannot, since a hung server's kernel still answers the probes.
-type readTimeoutConn struct {
+// It also knows the host of the connection string it is to (see
+// hostOrder).
+type timeoutConn struct {
 	net.Conn
-	timeout time.Duration
+	host    string        // host:port as the connection string names it
+	timeout time.Duration // 0: no read timeout
+
+	wrote  bool // the first Write is done
+	cancel bool // the connection carries a CancelRequest
 
 	mu       sync.Mutex
 	deadline time.Time // the caller's read deadline; zero: none
 }
 
-func (c *readTimeoutConn) Read(b []byte) (int, error) {
+// cancelRequestCode opens a PostgreSQL CancelRequest message.
+const cancelRequestCode = 80877102
+
+// cancelWait bounds how long a connection that carries a CancelRequest waits
+// for the server to close it.
+const cancelWait = 100 * time.Millisecond
+
+func (c *timeoutConn) Write(b []byte) (int, error) {
+	if !c.wrote {
+		c.wrote = true
+		// pgx sends a CancelRequest on a connection of its own when it
+		// gives up on one (asyncClose), and waits for the server to
+		// close it — up to the read timeout when the server hangs, and
+		// the pool holds the given-up connection's slot meanwhile,
+		// which after a failover keeps new connections from being
+		// made. The request is a courtesy to a server about to lose
+		// the connection anyway: it gets a short wait.
+		c.cancel = len(b) == 16 && binary.BigEndian.Uint32(b[4:8]) == cancelRequestCode
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *timeoutConn) Read(b []byte) (int, error) {
+	if c.cancel {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(cancelWait))
+		n, err := c.Conn.Read(b)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = io.EOF // as if the server had closed it: done
+		}
+		return n, err
+	}
+	if c.timeout <= 0 {
+		return c.Conn.Read(b)
+	}
 	c.mu.Lock()
 	d := time.Now().Add(c.timeout)
 	if !c.deadline.IsZero() && c.deadline.Before(d) {
@@ -216,22 +263,124 @@ func (c *readTimeoutConn) Read(b []byte) (int, error) {
 		own := c.deadline.IsZero() || d.Before(c.deadline)
 		c.mu.Unlock()
 		if own {
-			err = fmt.Errorf("pgstore: no answer from the server within the read timeout (%v): %w", c.timeout, err)
+			// Not a timeout to pgx, which keeps a connection whose read
+			// timed out (its own deadlines serve to cancel a query),
+			// and would wait out the read timeout again on it: this
+			// one is dead.
+			c.Conn.Close()
+			err = &readTimeoutError{timeout: c.timeout, err: err}
 		}
 	}
 	return n, err
 }
 
-func (c *readTimeoutConn) SetDeadline(t time.Time) error {
+// readTimeoutError is a read that got no answer within the read timeout. It
+// is a net.Error whose Timeout is false, so that pgx closes the connection;
+// it does not unwrap to the deadline error, which pgx would find instead.
+type readTimeoutError struct {
+	timeout time.Duration
+	err     error
+}
+
+func (e *readTimeoutError) Error() string {
+	return fmt.Sprintf("pgstore: no answer from the server within the read timeout (%v): %v", e.timeout, e.err)
+}
+func (e *readTimeoutError) Timeout() bool   { return false }
+func (e *readTimeoutError) Temporary() bool { return false }
+
+func (c *timeoutConn) SetDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline = t
 	return c.Conn.SetDeadline(t)
 }
 
-func (c *readTimeoutConn) SetReadDeadline(t time.Time) error {
+func (c *timeoutConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline = t
 	return c.Conn.SetReadDeadline(t)
+}
+
+// hostOrder puts first, for every new connection, the host of a multi-host
+// connection string that the last connection was made to — the one that
+// was primary then (target_session_attrs=read-write) — instead of always
+// the first one named. When the first host hangs (a frozen primary, whose
+// kernel still completes the TCP handshake), every new connection would
+// otherwise wait out the connect timeout on it before trying the next, for
+// as long as it hangs; now only those made before one reached the new
+// primary do.
+type hostOrder struct {
+	ns    netSettings
+	names sync.Map // resolved IP → the host name it was resolved from
+	last  atomic.Pointer[string]
+}
+
+func newHostOrder(cfg *pgconn.Config, ns netSettings) *hostOrder {
+	h := &hostOrder{ns: ns}
+	lookup := cfg.LookupFunc
+	cfg.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
+		addrs, err := lookup(ctx, host)
+		for _, a := range addrs {
+			h.names.Store(a, host)
+		}
+		return addrs, err
+	}
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host := ""
+		if ip, port, err := net.SplitHostPort(addr); err == nil && network != "unix" {
+			name := ip
+			if n, ok := h.names.Load(ip); ok {
+				name = n.(string)
+			}
+			host = net.JoinHostPort(name, port)
+		}
+		return h.ns.dialHost(ctx, network, addr, host)
+	}
+	return h
+}
+
+// connected records the host of a connection that passed
+// target_session_attrs.
+func (h *hostOrder) connected(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*timeoutConn); ok && tc.host != "" {
+		host := tc.host
+		h.last.Store(&host)
+	}
+}
+
+// order moves the host last connected to to the front of cfg's hosts (with
+// all its entries: sslmode=prefer gives each host two, TLS and plain),
+// the others after it in their order.
+func (h *hostOrder) order(cfg *pgconn.Config) {
+	last := h.last.Load()
+	if last == nil || len(cfg.Fallbacks) == 0 {
+		return
+	}
+	is := func(fb *pgconn.FallbackConfig) bool {
+		return net.JoinHostPort(fb.Host, strconv.Itoa(int(fb.Port))) == *last
+	}
+	all := append([]*pgconn.FallbackConfig{{Host: cfg.Host, Port: cfg.Port, TLSConfig: cfg.TLSConfig}}, cfg.Fallbacks...)
+	if is(all[0]) {
+		return
+	}
+	sorted := make([]*pgconn.FallbackConfig, 0, len(all))
+	for _, fb := range all {
+		if is(fb) {
+			sorted = append(sorted, fb)
+		}
+	}
+	if len(sorted) == 0 {
+		return
+	}
+	for _, fb := range all {
+		if !is(fb) {
+			sorted = append(sorted, fb)
+		}
+	}
+	cfg.Host, cfg.Port, cfg.TLSConfig = sorted[0].Host, sorted[0].Port, sorted[0].TLSConfig
+	cfg.Fallbacks = sorted[1:]
 }

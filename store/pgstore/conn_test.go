@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +87,68 @@ func TestReadTimeoutGivesUpOnAHungServer(t *testing.T) {
 	require.Error(t, err)
 	require.ErrorContains(t, err, "no answer from the server within the read timeout (200ms)")
 	require.NoError(t, ctx.Err(), "given up on long before the connect timeout")
+}
+
+// A new connection tries first the host the last one was made to (the
+// primary then), the others after it in their order.
+func TestHostOrderPrefersTheLastPrimary(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig("postgres://u@10.0.0.1:5432,10.0.0.2:5433,10.0.0.3:5434/db?target_session_attrs=read-write&sslmode=disable")
+	require.NoError(t, err)
+	ns, err := configure(&cfg.ConnConfig.Config)
+	require.NoError(t, err)
+	h := newHostOrder(&cfg.ConnConfig.Config, ns)
+	hosts := func() []string {
+		c := cfg.ConnConfig.Copy()
+		h.order(&c.Config)
+		out := []string{net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))}
+		for _, fb := range c.Fallbacks {
+			out = append(out, net.JoinHostPort(fb.Host, strconv.Itoa(int(fb.Port))))
+		}
+		return out
+	}
+	require.Equal(t, []string{"10.0.0.1:5432", "10.0.0.2:5433", "10.0.0.3:5434"}, hosts(), "nothing connected yet")
+	h.connected(&timeoutConn{host: "10.0.0.3:5434"})
+	require.Equal(t, []string{"10.0.0.3:5434", "10.0.0.1:5432", "10.0.0.2:5433"}, hosts())
+	h.connected(&timeoutConn{host: "10.0.0.1:5432"})
+	require.Equal(t, []string{"10.0.0.1:5432", "10.0.0.2:5433", "10.0.0.3:5434"}, hosts())
+	require.Equal(t, "10.0.0.1", cfg.ConnConfig.Host, "the pool's own configuration is left alone")
+
+	// With sslmode=prefer each host is there twice, TLS first.
+	cfg, err = pgxpool.ParseConfig("postgres://u@10.0.0.1:5432,10.0.0.2:5433/db")
+	require.NoError(t, err)
+	h = newHostOrder(&cfg.ConnConfig.Config, ns)
+	h.connected(&timeoutConn{host: "10.0.0.2:5433"})
+	c := cfg.ConnConfig.Copy()
+	h.order(&c.Config)
+	require.Equal(t, "10.0.0.2", c.Host)
+	require.NotNil(t, c.TLSConfig, "TLS first")
+	require.Len(t, c.Fallbacks, 3)
+	require.Equal(t, "10.0.0.2", c.Fallbacks[0].Host)
+	require.Nil(t, c.Fallbacks[0].TLSConfig)
+	require.Equal(t, "10.0.0.1", c.Fallbacks[1].Host)
+	require.NotNil(t, c.Fallbacks[1].TLSConfig)
+}
+
+// A connection that carries a CancelRequest — which pgx sends when it gives
+// up on a connection — ends as if the server had closed it when a hung
+// server does not, rather than holding on for the read timeout.
+func TestCancelRequestDoesNotWaitForAHungServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			_, _ = io.Copy(io.Discard, c) // reads, never answers
+		}
+	}()
+	ns := netSettings{readTimeout: time.Hour}
+	c, err := ns.dial(context.Background(), "tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	msg := []byte{0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1, 0, 0, 0, 2} // CancelRequest, pid 1, key 2
+	_, err = c.Write(msg)
+	require.NoError(t, err)
+	_, err = c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF)
 }

@@ -155,8 +155,18 @@ func Open(ctx context.Context, connString string, opts *Options) (*store.Store, 
 		// all: say only that it did not parse.
 		return nil, errors.New("pgstore: the connection string does not parse")
 	}
-	if _, err := configure(&cfg.ConnConfig.Config); err != nil {
+	ns, err := configure(&cfg.ConnConfig.Config)
+	if err != nil {
 		return nil, err
+	}
+	hosts := newHostOrder(&cfg.ConnConfig.Config, ns)
+	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+		hosts.order(&cc.Config)
+		return nil
+	}
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		hosts.connected(c.PgConn().Conn())
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
