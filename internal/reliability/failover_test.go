@@ -10,6 +10,7 @@ import (
 
 	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/internal/pgaftest"
+	"github.com/cardvault/cardvault/internal/pgtest"
 	"github.com/cardvault/cardvault/internal/testkit"
 )
 
@@ -200,4 +201,40 @@ func watchReady(servers []*serverProc) func() map[string]readiness {
 		}
 		return m
 	}
+}
+
+// BenchmarkMixFormationVsPostgres is the price of synchronous replication:
+// the mix's request rate (8 clients over two server processes) on a
+// pg_auto_failover formation and on a single PostgreSQL (a private server,
+// synchronous_commit on and fsync off like the formation's nodes), in
+// alternating 2 s rounds, one pair per iteration; it reports the medians
+// and the median of the rounds' ratios.
+//
+//	CARDVAULT_TEST_PGAF=$PWD/scripts/with-pg-auto-failover.sh go test -run '^$' -bench MixFormationVsPostgres -benchtime 10x ./internal/reliability
+func BenchmarkMixFormationVsPostgres(b *testing.B) {
+	f := pgaftest.Start(b)
+	single := pgtest.StartPrivate(b)
+	var rates [2][]float64 // formation, single
+	var ratios []float64
+	var cfgs [2]loadgen.Config
+	for i, url := range []string{f.URL, single.CreateDatabase(b, "cardvault_bench")} {
+		d := newDeployment(b, url)
+		p1, p2 := d.start(), d.start()
+		cfgs[i] = d.config(8, p1.URL, p2.URL)
+		cfgs[i].Duration = 2 * time.Second
+	}
+	for b.Loop() {
+		var round [2]float64
+		for i := range cfgs {
+			res, err := loadgen.Mix(ctx, cfgs[i])
+			require.NoError(b, err)
+			require.Zero(b, res.Unintended())
+			round[i] = float64(res.Total()) / res.Elapsed.Seconds()
+			rates[i] = append(rates[i], round[i])
+		}
+		ratios = append(ratios, round[0]/round[1])
+	}
+	b.ReportMetric(loadgen.Median(rates[0]), "formation-req/s")
+	b.ReportMetric(loadgen.Median(rates[1]), "single-req/s")
+	b.ReportMetric(loadgen.Median(ratios), "formation/single")
 }
