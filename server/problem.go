@@ -160,7 +160,7 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 		p := s.newProblem(anchorAPIError)
 		msg := "Service unavailable, try again"
 		if errors.Is(err, store.ErrCommitUnknown) {
-			msg += ": whether the request took effect is unknown; retrying it with the same Idempotency-Key is safe"
+			msg += ": whether the request took effect is unknown"
 		}
 		p.Errors = []problemError{{Message: msg}}
 		return p

@@ -49,7 +49,7 @@ func TestStoreFailoverErrorsAreTryAgain(t *testing.T) {
 		tokenDetail string
 	}{
 		{"commit unknown", fmt.Errorf("pgstore: %w: the connection failed during COMMIT: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)", store.ErrCommitUnknown),
-			"whether the request took effect is unknown", "retrying it with the same Idempotency-Key is safe"},
+			"whether the request took effect is unknown", "whether the request took effect is unknown"},
 		{"unavailable", fmt.Errorf("pgstore: %w: gave up after 40 attempts: failed to connect", store.ErrUnavailable),
 			"try again", "Service unavailable, try again"},
 	} {
