@@ -92,13 +92,24 @@ func configure(cfg *pgconn.Config) (netSettings, error) {
 		}
 		return nil
 	}
-	seconds := func(d *time.Duration) func(string) error {
+	// count parses a whole number ≥ 0 into n; duration one into d, in unit.
+	count := func(n *int) func(string) error {
 		return func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return errors.New("bad")
+			i, err := strconv.Atoi(v)
+			if err != nil || i < 0 {
+				return errors.New("not a whole number ≥ 0")
 			}
-			*d = time.Duration(n) * time.Second
+			*n = i
+			return nil
+		}
+	}
+	duration := func(d *time.Duration, unit time.Duration) func(string) error {
+		return func(v string) error {
+			var i int
+			if err := count(&i)(v); err != nil {
+				return err
+			}
+			*d = time.Duration(i) * unit
 			return nil
 		}
 	}
@@ -106,40 +117,22 @@ func configure(cfg *pgconn.Config) (netSettings, error) {
 		take("cardvault_read_timeout", func(v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
-				return errors.New("bad")
+				return errors.New("not a duration ≥ 0")
 			}
 			ns.readTimeout = d
 			return nil
 		}),
 		take("keepalives", func(v string) error {
-			switch v {
-			case "0":
-				ns.keepalive = false
-			case "1":
-				ns.keepalive = true
-			default:
-				return errors.New("bad")
+			if v != "0" && v != "1" {
+				return errors.New("neither 0 nor 1")
 			}
+			ns.keepalive = v == "1"
 			return nil
 		}),
-		take("keepalives_idle", seconds(&ns.keepaliveIdle)),
-		take("keepalives_interval", seconds(&ns.keepaliveInterval)),
-		take("keepalives_count", func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return errors.New("bad")
-			}
-			ns.keepaliveCount = n
-			return nil
-		}),
-		take("tcp_user_timeout", func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return errors.New("bad")
-			}
-			ns.tcpUserTimeout = time.Duration(n) * time.Millisecond
-			return nil
-		}),
+		take("keepalives_idle", duration(&ns.keepaliveIdle, time.Second)),
+		take("keepalives_interval", duration(&ns.keepaliveInterval, time.Second)),
+		take("keepalives_count", count(&ns.keepaliveCount)),
+		take("tcp_user_timeout", duration(&ns.tcpUserTimeout, time.Millisecond)),
 	)
 	if err != nil {
 		return ns, err
@@ -151,8 +144,14 @@ func configure(cfg *pgconn.Config) (netSettings, error) {
 		"statement_timeout":                   DefaultStatementTimeout,
 		"idle_in_transaction_session_timeout": DefaultIdleInTransactionTimeout,
 	} {
-		if _, ok := cfg.RuntimeParams[name]; !ok {
+		switch v, ok := cfg.RuntimeParams[name]; {
+		case !ok:
 			cfg.RuntimeParams[name] = def
+		case v == "":
+			// Given empty: not sent at all (a connection pooler such
+			// as PgBouncer refuses startup parameters it does not
+			// know); the server's own setting holds.
+			delete(cfg.RuntimeParams, name)
 		}
 	}
 	cfg.DialFunc = ns.dial // every host of a multi-host string too

@@ -38,6 +38,8 @@ func TestConnectionSettings(t *testing.T) {
 			netSettings{keepaliveIdle: DefaultKeepaliveIdle, keepaliveInterval: DefaultKeepaliveInterval, keepaliveCount: DefaultKeepaliveCount},
 			DefaultConnectTimeout,
 			map[string]string{"statement_timeout": DefaultStatementTimeout, "idle_in_transaction_session_timeout": DefaultIdleInTransactionTimeout}},
+		{"server settings not sent", "postgres://u@127.0.0.1/db?statement_timeout=&idle_in_transaction_session_timeout=",
+			defaults, DefaultConnectTimeout, map[string]string{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -71,6 +71,10 @@
 //	keepalives_count        3    probes unanswered before the connection is dropped
 //	tcp_user_timeout        5000 milliseconds sent data may stay unacknowledged (Linux)
 //
+// Give statement_timeout= or idle_in_transaction_session_timeout= empty to
+// send nothing (a connection pooler such as PgBouncer refuses startup
+// parameters it does not know), and the server's own setting holds.
+//
 // statement_timeout is longer than the read timeout on purpose: the client
 // gives up first. A COMMIT waiting for a synchronous standby that the
 // server cancels is acknowledged without having been replicated, while one
