@@ -61,9 +61,10 @@ pids() {
 	local dir=$1 node=$2 sid pm
 	sid=$(cat "$dir/$node/keeper.pid" 2>/dev/null || true)
 	pm=$(head -1 "$dir/$node/data/postmaster.pid" 2>/dev/null || true)
+	# Nothing found is no error: a killed node has none.
 	{
-		[ -n "$pm" ] && kill -0 "$pm" 2>/dev/null && echo "$pm" && ps -o pid= --ppid "$pm"
-		[ -n "$sid" ] && ps -o pid= -s "$sid"
+		if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then echo "$pm"; ps -o pid= --ppid "$pm" || true; fi
+		if [ -n "$sid" ]; then ps -o pid= -s "$sid" || true; fi
 	} 2>/dev/null | awk '{print $1}' | sort -u
 }
 
@@ -193,12 +194,15 @@ chmod 700 "$dir"
 [ ${#as_pg[@]} -gt 0 ] && chown postgres: "$dir"
 self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 
-# The semaphores of the postgres user before the formation: a SIGKILLed
+# The semaphores of the formation's user before the formation: a SIGKILLed
 # keeper leaks its log semaphore, and teardown removes those it left.
-sems_before=$(ipcs -s 2>/dev/null | awk -v u="$(id -un postgres 2>/dev/null || id -un)" '$3==u {print $2}' | sort)
+owner=$(id -un)
+[ ${#as_pg[@]} -gt 0 ] && owner=postgres
+sems_before=$(ipcs -s 2>/dev/null | awk -v u="$owner" '$3==u {print $2}' | sort)
 
 cleanup() {
 	local rc=$? n p all=""
+	set +e # tear down all there is, whatever fails
 	for n in node2 node1 monitor; do
 		[ -d "$dir/$n" ] || continue
 		p=$(pids "$dir" "$n")
@@ -210,21 +214,26 @@ cleanup() {
 		sleep 0.05
 	done
 	local id pid
-	for id in $(ipcs -s 2>/dev/null | awk -v u="$(id -un postgres 2>/dev/null || id -un)" '$3==u {print $2}' | sort); do
+	for id in $(ipcs -s 2>/dev/null | awk -v u="$owner" '$3==u {print $2}' | sort); do
 		echo "$sems_before" | grep -qx "$id" && continue
 		pid=$(ipcs -s -i "$id" 2>/dev/null | awk '$1=="0" {print $5}')
 		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then ipcrm -s "$id" 2>/dev/null || true; fi
 	done
 	if [ "$rc" != 0 ] && [ -z "${cmd_started:-}" ]; then
 		for n in monitor node1 node2; do
-			[ -f "$dir/$n/keeper.log" ] && { log "--- $n's keeper log (last lines)"; tail -20 "$dir/$n/keeper.log" >&2; }
+			[ -f "$dir/$n/keeper.log" ] && { log "--- $n's keeper log (last lines)"; tail -20 "$dir/$n/keeper.log" >&2; } || true
 		done
 	fi
 	rm -rf "$dir"
 	exit $rc
 }
 trap cleanup EXIT
+# Every way the script can be stopped tears the formation down: HUP and
+# PIPE too (a reader of its output that went away killed it without its
+# EXIT trap, leaving a formation running).
+trap 'exit 129' HUP
 trap 'exit 130' INT
+trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
 # free_port: a random high port nothing listens on now.

@@ -333,6 +333,10 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 			cancel()
 		}
 	}()
+	if err := readOnlyServer(ptx.Conn().PgConn()); err != nil {
+		s.pool.Reset()
+		return err, !errors.Is(ctx.Err(), context.Canceled)
+	}
 	fnErr := fn(t)
 	if ctx.Err() != nil {
 		return fmt.Errorf("pgstore: %w", ctx.Err()), false
@@ -350,6 +354,12 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		committed = true // nothing left to roll back
+		if !writable {
+			// A View wrote nothing: whatever became of its COMMIT, it
+			// can run again.
+			s.resetOnLostServer(ctx, err)
+			return wrapErr(ctx, err), transient(ctx, err, true)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("pgstore: %w: %w", store.ErrCommitUnknown, ctx.Err()), false
 		}
@@ -377,6 +387,20 @@ func wrapErr(ctx context.Context, err error) error {
 func isConflict(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// readOnlyServer returns an error when the server of a connection says,
+// in the parameters PostgreSQL 14 and later report at every change, that it
+// is a standby or that its transactions are read-only by default: an old
+// primary that an HA engine fenced off from writes (pg_auto_failover does
+// so while switching over, before the standby is promoted). A connection
+// made before is still open to it, and reading there would read the past:
+// what the new primary has committed since is not there.
+func readOnlyServer(pc *pgconn.PgConn) error {
+	if pc.ParameterStatus("in_hot_standby") == "on" || pc.ParameterStatus("default_transaction_read_only") == "on" {
+		return errors.New("pgstore: the server is read-only now (a standby, or a primary fenced off by a failover)")
+	}
+	return nil
 }
 
 // commitUnknown reports whether err, the error of a COMMIT, leaves its
@@ -441,11 +465,20 @@ func transient(ctx context.Context, err error, beforeCommit bool) bool {
 		return false
 	}
 	var pgErr *pgconn.PgError
-	if isConflict(err) || pgconn.SafeToRetry(err) || errors.As(err, &pgErr) && pgErr.Code == queryCanceled {
+	if isConflict(err) || errors.As(err, &pgErr) && pgErr.Code == queryCanceled {
 		return true
 	}
 	if !beforeCommit {
+		// Not even pgconn.SafeToRetry: a COMMIT answered with a FATAL
+		// (57P01 as the postmaster dies, while the commit record may
+		// already be on the synchronous standby) closes the
+		// connection, and pgx may then return the "conn closed" of its
+		// next read, which says it is safe to retry. Seen: a
+		// transaction run twice after a primary was killed.
 		return false
+	}
+	if pgconn.SafeToRetry(err) {
+		return true
 	}
 	if errors.As(err, &pgErr) {
 		return lostServer(pgErr)

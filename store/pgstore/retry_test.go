@@ -34,6 +34,9 @@ func TestTransient(t *testing.T) {
 		{"unique violation", pg("23505"), false, false},
 		{"undefined table", pg("42P01"), false, false},
 		{"connection cut", fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), true, false},
+		// pgx's "conn closed" says it is safe to retry; at COMMIT it
+		// may follow a FATAL that answered the COMMIT itself.
+		{"conn closed", safeToRetryError{}, true, false},
 		{"plain error", errors.New("something else"), false, false},
 	}
 	ctx := context.Background()
@@ -54,6 +57,7 @@ func TestTransient(t *testing.T) {
 		{"connection failure", pg("08006"), true},
 		{"any FATAL", fmt.Errorf("w: %w", &pgconn.PgError{Code: "XX000", Severity: "FATAL"}), true},
 		{"connection cut", fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), true},
+		{"conn closed after the COMMIT's FATAL", safeToRetryError{}, true},
 		{"read timeout", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, true},
 		{"unique violation at a deferred check", pg("23505"), false},
 		{"an error the server serves on after", pg("25006"), false},
@@ -73,3 +77,9 @@ func TestTransient(t *testing.T) {
 func TestSchemaVersionIsTheLastMigration(t *testing.T) {
 	require.Equal(t, len(migrations)-1, SchemaVersion)
 }
+
+// safeToRetryError is what pgconn's "conn closed" looks like.
+type safeToRetryError struct{}
+
+func (safeToRetryError) Error() string     { return "conn closed" }
+func (safeToRetryError) SafeToRetry() bool { return true }
