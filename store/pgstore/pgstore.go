@@ -51,9 +51,14 @@
 // Give a multi-host string with target_session_attrs=read-write
 // (postgres://h1:5432,h2:5432/db?target_session_attrs=read-write) and the
 // store follows a failover on its own: a connection goes to the host that
-// is primary now, and when a transaction fails because its server is gone,
-// hung or fenced from writes, the pool drops all its connections, so that
-// the retry and every later transaction connect afresh.
+// is primary now (trying first the one the last connection reached), and
+// when a transaction fails because its server is gone, hung or fenced from
+// writes, the pool drops all its connections, so that the retry and every
+// later transaction connect afresh. A transaction also checks what the
+// server reports of itself (PostgreSQL 14 and later): on a standby, or a
+// primary whose transactions are read-only by default — an old primary
+// being fenced off — it does not read the past there but runs again
+// elsewhere.
 //
 // A server that hangs — its machine frozen or cut off — closes no
 // connection, so the store bounds every wait itself. Each has a default and
