@@ -10,11 +10,11 @@
 # writes around the fault), median and worst. Then the throughput of the
 # mix on a formation against a single PostgreSQL in the same run
 # (BenchmarkMixFormationVsPostgres, 10 alternating rounds). The whole log is
-# kept in $TMPDIR/cardvault-failover-figures.log.
+# kept in a new file under $TMPDIR, named at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-10}
-log=${TMPDIR:-/tmp}/cardvault-failover-figures.log
+log=$(mktemp "${TMPDIR:-/tmp}/cardvault-failover-figures.XXXXXX")
 CARDVAULT_TEST_PGAF=$PWD/scripts/with-pg-auto-failover.sh
 export CARDVAULT_TEST_PGAF
 scripts/with-pg-auto-failover.sh --install >/dev/null
