@@ -154,3 +154,38 @@ func TestCancelRequestDoesNotWaitForAHungServer(t *testing.T) {
 	_, err = c.Read(make([]byte, 1))
 	require.ErrorIs(t, err, io.EOF)
 }
+
+// FuzzConnectionSettings: whatever the values of the store's parameters,
+// configure either refuses them by name or takes them out of what goes to
+// the server, and never quotes them.
+func FuzzConnectionSettings(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"cardvault_read_timeout", "3s"}, {"cardvault_read_timeout", "-1ns"}, {"cardvault_read_timeout", "9999999h"},
+		{"keepalives", "1"}, {"keepalives", "yes"}, {"keepalives_idle", "5"}, {"keepalives_idle", "99999999999999999999"},
+		{"keepalives_interval", "0"}, {"keepalives_count", "-3"}, {"tcp_user_timeout", "5000"}, {"tcp_user_timeout", "1e3"},
+		{"statement_timeout", ""}, {"idle_in_transaction_session_timeout", "5s"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	names := []string{"cardvault_read_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"}
+	f.Fuzz(func(t *testing.T, name, value string) {
+		if len(value) > 64 {
+			return // a connection string's values are short; pgx has its own limits
+		}
+		cfg, err := pgxpool.ParseConfig("postgres://u@127.0.0.1:5432/db")
+		require.NoError(t, err)
+		cfg.ConnConfig.RuntimeParams[name] = value
+		_, err = configure(&cfg.ConnConfig.Config)
+		if err != nil {
+			require.Contains(t, err.Error(), "invalid "+name+" ")
+			if value != "" && !strings.Contains(errSetting{name}.Error(), value) {
+				require.NotContains(t, err.Error(), value)
+			}
+			return
+		}
+		for _, n := range names {
+			_, sent := cfg.ConnConfig.RuntimeParams[n]
+			require.False(t, sent, "%s is the store's, not the server's", n)
+		}
+	})
+}
