@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# test.sh: what `make test` runs. Vet and staticcheck, then every test with the race detector
-# against real dependencies: a throwaway PostgreSQL (scripts/with-postgres.sh)
-# and Chromium for the browser tests (scripts/ensure-chromium.sh).
+# test.sh: what `make test` runs. Vet and staticcheck, then every test with the
+# race detector against real dependencies: a throwaway PostgreSQL
+# (scripts/with-postgres.sh), Chromium for the browser tests
+# (scripts/ensure-chromium.sh) and pg_auto_failover for the failover tests
+# (scripts/with-pg-auto-failover.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,14 @@ if [ -f scripts/ensure-chromium.sh ]; then
 	CARDVAULT_TEST_CHROMIUM=$(scripts/ensure-chromium.sh)
 	export CARDVAULT_TEST_CHROMIUM
 fi
+
+# The failover tests (internal/reliability's TestFailover) start
+# pg_auto_failover formations of their own with this script; it installs
+# the packages now when it can, and the tests fail with a message that
+# names them when it could not.
+scripts/with-pg-auto-failover.sh --install >/dev/null || true
+CARDVAULT_TEST_PGAF=$PWD/scripts/with-pg-auto-failover.sh
+export CARDVAULT_TEST_PGAF
 
 echo "== go test -race" >&2
 scripts/with-postgres.sh go test -race -timeout 20m -count=1 ./...

@@ -166,7 +166,11 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 		// The contract has no 503: a store that does not answer or a
 		// request over its deadline is its api-error, with the reason.
 		p := s.newProblem(anchorAPIError)
-		p.Errors = []problemError{{Message: "Service unavailable, try again"}}
+		msg := "Service unavailable, try again"
+		if errors.Is(err, store.ErrCommitUnknown) {
+			msg += ": whether the request took effect is unknown"
+		}
+		p.Errors = []problemError{{Message: msg}}
 		return p
 	}
 	s.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)
@@ -187,14 +191,17 @@ func fieldErrors(fields []cardvault.FieldError) []problemError {
 }
 
 // unavailable reports whether err means "try again": the request's
-// deadline passed, the store gave up retrying a conflict or is closed, or
-// it could not reach its storage — a network error, such as pgstore's when
-// PostgreSQL is down for longer than its retries last (before, that was an
-// unexplained 500).
+// deadline passed, the store gave up retrying a conflict or is closed, it
+// could not reach its storage — store.ErrUnavailable, or a network error,
+// such as pgstore's when PostgreSQL is down for longer than its retries
+// last (before, that was an unexplained 500) — or it lost its storage
+// during a commit, whose outcome is then unknown (store.ErrCommitUnknown:
+// a database failing over).
 func unavailable(err error) bool {
 	var netErr net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
-		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrClosed) || errors.As(err, &netErr)
+		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrClosed) ||
+		errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrCommitUnknown) || errors.As(err, &netErr)
 }
 
 // instance is the URL a 403 or 409 problem names: the request's path on the

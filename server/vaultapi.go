@@ -763,6 +763,8 @@ func vaultStatus(err error) (int, string) {
 		return http.StatusGone, err.Error()
 	case errors.Is(err, cardvault.ErrLocked):
 		return http.StatusLocked, err.Error()
+	case errors.Is(err, store.ErrCommitUnknown):
+		return http.StatusServiceUnavailable, "the service lost its storage while committing: whether the request took effect is unknown; try again"
 	case unavailable(err):
 		return http.StatusServiceUnavailable, "the service cannot answer right now; try again"
 	}

@@ -78,6 +78,6 @@
 // # Errors
 //
 // Callers test errors with errors.Is against the sentinels of this package:
-// [ErrNotFound], [ErrConflict], [ErrCommitUnknown], [ErrClosed],
+// [ErrNotFound], [ErrConflict], [ErrCommitUnknown], [ErrUnavailable], [ErrClosed],
 // [ErrReadOnly], [ErrInvalid].
 package store

@@ -30,6 +30,11 @@ var (
 	// client yes or no; where the operation is idempotent under a key, the
 	// client's retry with that key is safe.
 	ErrCommitUnknown = driver.ErrCommitUnknown
+	// ErrUnavailable is returned by View and Update when the backend could
+	// not reach its storage and gave up retrying, before anything was
+	// committed (pgstore, when no PostgreSQL server answers as a primary
+	// for longer than its retries last). Trying again later may succeed.
+	ErrUnavailable = driver.ErrUnavailable
 	// ErrClosed is returned by every call on a store after Close.
 	ErrClosed = errors.New("store: closed")
 	// ErrReadOnly is returned by Put and Delete inside View.

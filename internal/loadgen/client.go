@@ -95,7 +95,31 @@ const (
 	outcomeOK         outcome = iota
 	outcomeIntended           // an error response the mix asked for
 	outcomeUnintended         // any other error, a wrong answer, or a failed exchange
+	// outcomeTryAgain is an unintended error that is the server's "try
+	// again": a 503, or the secure-token API's api-error that says so
+	// (its contract has no 503) — what a store that lost its database
+	// answers, as during a failover.
+	outcomeTryAgain
 )
+
+// tryAgainText is how the secure-token API's api-error says "try again".
+const tryAgainText = "Service unavailable, try again"
+
+// isTryAgain reports whether an error response is the server's "try
+// again".
+func isTryAgain(status int, body []byte) bool {
+	return status == http.StatusServiceUnavailable ||
+		status == http.StatusInternalServerError && bytes.Contains(body, []byte(tryAgainText))
+}
+
+// isWrite reports whether a route's success is an acknowledged write.
+func isWrite(r Route) bool {
+	switch r {
+	case RouteTokenize, RouteGrant, RouteRedeem, RouteSTCreate, RouteSTPatch, RouteSingleUse, RouteUpdateAccount:
+		return true
+	}
+	return false
+}
 
 // sample is one request's result.
 type sample struct {
@@ -112,11 +136,13 @@ type recorder struct {
 	fails    [numRoutes]int
 }
 
+func (o outcome) unintended() bool { return o == outcomeUnintended || o == outcomeTryAgain }
+
 const maxFailureNotes = 5
 
 func (r *recorder) add(route Route, d time.Duration, o outcome, note string) {
 	r.samples[route] = append(r.samples[route], sample{d, o})
-	if o == outcomeUnintended {
+	if o.unintended() {
 		r.fails[route]++
 		if len(r.failures[route]) < maxFailureNotes {
 			r.failures[route] = append(r.failures[route], note)
@@ -132,6 +158,8 @@ type client struct {
 	stop func() bool // true once the run is over: send nothing more
 	// budget takes one request from the run's bound; false when spent.
 	budget func() bool
+	// ledger, when set, gets the time of every acknowledged write.
+	ledger *Ledger
 }
 
 // errStop ends a client's loop: the run is over (time or request count).
@@ -198,13 +226,20 @@ func (c *client) do(k call) (reply, error) {
 			}
 		}
 		c.rec.add(k.route, d, outcomeOK, "")
+		if isWrite(k.route) {
+			c.ledger.writeAcked(start, start.Add(d))
+		}
 		return rep, nil
 	case slices.Contains(k.intended, resp.StatusCode):
 		c.rec.add(k.route, d, outcomeIntended, "")
 		return rep, nil
 	}
 	note := fmt.Sprintf("%d %s", resp.StatusCode, errorText(raw))
-	c.rec.add(k.route, d, outcomeUnintended, note)
+	o := outcomeUnintended
+	if isTryAgain(resp.StatusCode, raw) {
+		o = outcomeTryAgain
+	}
+	c.rec.add(k.route, d, o, note)
 	return rep, &StatusError{Route: k.route, Status: resp.StatusCode, Text: errorText(raw)}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Ledger records what the servers acknowledged during a run — items
@@ -25,6 +26,57 @@ type Ledger struct {
 	grants    []grantEntry
 	tokens    map[string]*tokenEntry // terminal + "/" + secureTokenId
 	singleUse map[string]*singleUseEntry
+	writes    []writeAck // every acknowledged write's times
+}
+
+// writeAck is when an acknowledged write was sent and answered.
+type writeAck struct{ sent, acked time.Time }
+
+func (l *Ledger) writeAcked(sent, acked time.Time) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes = append(l.writes, writeAck{sent, acked})
+}
+
+// LongestWriteGap returns the longest time between two successive write
+// acknowledgements (or from `from` to the first one, or from the last one to
+// `to`) within [from, to]: around a fault, the time without write service.
+func (l *Ledger) LongestWriteGap(from, to time.Time) time.Duration {
+	l.mu.Lock()
+	var acked []time.Time
+	for _, w := range l.writes {
+		if !w.acked.Before(from) && !w.acked.After(to) {
+			acked = append(acked, w.acked)
+		}
+	}
+	l.mu.Unlock()
+	slices.SortFunc(acked, time.Time.Compare)
+	gap, prev := time.Duration(0), from
+	for _, a := range append(acked, to) {
+		gap = max(gap, a.Sub(prev))
+		prev = a
+	}
+	return gap
+}
+
+// FirstWriteAfter returns how long after t the first write sent at or after
+// t was acknowledged, and how many such writes there were: after a fault
+// at t, the time without write service. ok is false when none was.
+func (l *Ledger) FirstWriteAfter(t time.Time) (d time.Duration, n int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.writes {
+		if w.sent.Before(t) {
+			continue
+		}
+		if n++; !ok || w.acked.Sub(t) < d {
+			d, ok = w.acked.Sub(t), true
+		}
+	}
+	return d, n, ok
 }
 
 type itemEntry struct {

@@ -123,7 +123,7 @@ func newSession(ctx context.Context, cfg *Config, id int, rec *recorder, hc *htt
 	if stop == nil {
 		stop = func() bool { return false }
 	}
-	return &session{client: &client{hc: hc, rec: rec, ctx: ctx, stop: stop, budget: func() bool { return true }},
+	return &session{client: &client{hc: hc, rec: rec, ctx: ctx, stop: stop, budget: func() bool { return true }, ledger: cfg.Ledger},
 		cfg: cfg, id: id, n: id, ledger: cfg.Ledger, badCapture: func() bool { return true }}
 }
 

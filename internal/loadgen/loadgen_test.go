@@ -95,3 +95,59 @@ func TestPacer(t *testing.T) {
 		require.False(t, p.take(), "then none until the interval has passed")
 	}
 }
+
+// A 503, and the secure-token API's api-error that says "try again", count
+// as unintended and as try-again; another 500 only as unintended. Each
+// acknowledged write is timed in the ledger.
+func TestClientTryAgainAndWriteTimes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok":
+			_, _ = w.Write([]byte(`{}`))
+		case "/503":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"the service cannot answer right now; try again"}`))
+		case "/api-error-try-again":
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(`{"type":"https://docs.payroc.com/api/errors#api-error","errors":[{"message":"Service unavailable, try again"}]}`))
+		case "/api-error":
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(`{"type":"https://docs.payroc.com/api/errors#api-error"}`))
+		}
+	}))
+	defer srv.Close()
+	rec := &recorder{}
+	l := NewLedger()
+	c := &client{hc: srv.Client(), rec: rec, ctx: context.Background(), stop: func() bool { return false }, budget: newBudget(0).take, ledger: l}
+	before := time.Now()
+	for _, path := range []string{"/503", "/api-error-try-again", "/api-error"} {
+		_, err := c.do(call{route: RouteSTCreate, method: "POST", url: srv.URL + path, want: 200})
+		require.Error(t, err, path)
+	}
+	_, _, ok := l.FirstWriteAfter(before)
+	require.False(t, ok, "no write acknowledged yet")
+	_, err := c.do(call{route: RouteSTList, method: "GET", url: srv.URL + "/ok", want: 200})
+	require.NoError(t, err)
+	_, _, ok = l.FirstWriteAfter(before)
+	require.False(t, ok, "a read is not a write")
+	_, err = c.do(call{route: RouteSTCreate, method: "POST", url: srv.URL + "/ok", want: 200})
+	require.NoError(t, err)
+	d, n, ok := l.FirstWriteAfter(before)
+	require.True(t, ok)
+	require.Equal(t, 1, n)
+	require.Positive(t, d)
+	_, n, _ = l.FirstWriteAfter(time.Now())
+	require.Zero(t, n, "sent before")
+	after := time.Now()
+	require.Equal(t, time.Duration(0), l.LongestWriteGap(after, after))
+	gap := l.LongestWriteGap(before, after)
+	require.Positive(t, gap)
+	require.LessOrEqual(t, gap, after.Sub(before))
+	require.Equal(t, 10*time.Second, l.LongestWriteGap(after.Add(time.Second), after.Add(11*time.Second)), "no write in the window")
+
+	res := merge([]*recorder{rec}, time.Second)
+	st := res.Route(RouteSTCreate)
+	require.Equal(t, 3, st.Unintended)
+	require.Equal(t, 2, st.TryAgain)
+	require.Equal(t, 2, res.TryAgain())
+}

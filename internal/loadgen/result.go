@@ -21,6 +21,7 @@ type RouteStats struct {
 	P999       time.Duration
 	Intended   int      // error responses the mix asked for
 	Unintended int      // any other error, wrong answer or failed exchange
+	TryAgain   int      // of the unintended: the server's "try again" (a 503, or the secure-token API's api-error that says so)
 	Failures   []string // a few unintended ones, described
 }
 
@@ -50,6 +51,16 @@ func (r *Result) Unintended() int {
 	return n
 }
 
+// TryAgain is the total of unintended errors that were the server's "try
+// again".
+func (r *Result) TryAgain() int {
+	n := 0
+	for _, s := range r.Routes {
+		n += s.TryAgain
+	}
+	return n
+}
+
 // Total is the number of requests.
 func (r *Result) Total() int {
 	n := 0
@@ -72,6 +83,9 @@ func merge(recs []*recorder, elapsed time.Duration) *Result {
 					st.Intended++
 				case outcomeUnintended:
 					st.Unintended++
+				case outcomeTryAgain:
+					st.Unintended++
+					st.TryAgain++
 				}
 			}
 			st.Failures = append(st.Failures, rec.failures[route]...)
@@ -103,11 +117,11 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 // Write prints the result as a table.
 func (r *Result) Write(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "route\tcount\treq/s\tp50\tp99\tp999\tintended err\tunintended err\t\n")
+	fmt.Fprintf(tw, "route\tcount\treq/s\tp50\tp99\tp999\tintended err\tunintended err\tof which try again\t\n")
 	for _, s := range r.Routes {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t\n", s.Route, s.Count, s.PerSecond, ms(s.P50), ms(s.P99), ms(s.P999), s.Intended, s.Unintended)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t%d\t\n", s.Route, s.Count, s.PerSecond, ms(s.P50), ms(s.P99), ms(s.P999), s.Intended, s.Unintended, s.TryAgain)
 	}
-	fmt.Fprintf(tw, "all\t%d\t%.0f\t\t\t\t\t%d\t\n", r.Total(), float64(r.Total())/r.Elapsed.Seconds(), r.Unintended())
+	fmt.Fprintf(tw, "all\t%d\t%.0f\t\t\t\t\t%d\t%d\t\n", r.Total(), float64(r.Total())/r.Elapsed.Seconds(), r.Unintended(), r.TryAgain())
 	tw.Flush()
 	for _, s := range r.Routes {
 		for _, f := range s.Failures {
@@ -173,6 +187,7 @@ func MedianResult(runs []*Result) *Result {
 			p50, p99, p999 = append(p50, float64(s.P50)), append(p99, float64(s.P99)), append(p999, float64(s.P999))
 			st.Intended += s.Intended
 			st.Unintended += s.Unintended
+			st.TryAgain += s.TryAgain
 			st.Failures = append(st.Failures, s.Failures...)
 		}
 		if len(count) == 0 {

@@ -30,6 +30,25 @@
 //     and 200 again once it is back, without the server being restarted,
 //     and requests succeed again (TestPostgresRestart).
 //
+// # Failover
+//
+//   - Two server processes on a pg_auto_failover formation (a monitor, a
+//     primary and a synchronous secondary, internal/pgaftest) under the mix,
+//     and the primary lost three ways, each on a formation of its own:
+//     its machine killed (SIGKILL of the keeper and PostgreSQL), a planned
+//     switchover (pg_autoctl perform failover), its processes frozen
+//     (SIGSTOP: a hung machine or a network split, which closes no
+//     connection). The servers follow the new primary without a restart;
+//     every error a client got meanwhile is a "try again", never another
+//     500; /readyz said 503 while there was no primary and says 200 after;
+//     the old primary rejoins as secondary; every acknowledged write reads
+//     back through a server on the new primary alone; single-use tokens
+//     are redeemed exactly once across the servers (TestFailover, which
+//     logs the figures scripts/failover-figures.sh sums up).
+//
+// BenchmarkMixFormationVsPostgres measures what synchronous replication
+// costs the mix.
+//
 // # Hostile input
 //
 //   - A table of hostile requests against every request parser of both

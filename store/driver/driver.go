@@ -26,7 +26,8 @@
 // for one call (a retry after a serialization failure); it returns an error
 // wrapping [ErrConflict] when it gives up, and one wrapping
 // [ErrCommitUnknown] when the commit was sent but its outcome could not be
-// learnt. A context that is done before the commit rolls the transaction back.
+// learnt, and one wrapping [ErrUnavailable] when it gave up reaching its
+// storage before a commit was sent. A context that is done before the commit rolls the transaction back.
 // Slices returned by Get and passed to a Scan callback belong to the caller,
 // and slices given to Put may be reused by the caller once Put returns.
 package driver
@@ -46,6 +47,10 @@ var (
 	// storage failed, so whether the transaction took effect is not known.
 	// It is not retried: running fn again could apply it twice.
 	ErrCommitUnknown = errors.New("store: the outcome of the commit is unknown")
+	// ErrUnavailable: the storage could not be reached, and the driver
+	// gave up retrying; nothing was committed. Trying again later may
+	// succeed.
+	ErrUnavailable = errors.New("store: the storage cannot be reached")
 )
 
 // Store is a backend.

@@ -20,13 +20,19 @@
 //
 // Update runs fn in a SERIALIZABLE transaction and View in a SERIALIZABLE
 // READ ONLY one, so the outcome is that of some serial order, also across
-// processes. When PostgreSQL aborts a transaction for a serialization
-// failure (SQLSTATE 40001) or a deadlock (40P01), or the connection fails
-// before COMMIT was sent (a server restart, say), the transaction is run
-// again — fn included — after a jittered exponential backoff, up to
+// processes. (Update does not say READ WRITE, which would override
+// default_transaction_read_only: an HA engine fences a node off from writes
+// with it.) When PostgreSQL aborts a transaction for a serialization
+// failure (SQLSTATE 40001) or a deadlock (40P01), or a statement times out,
+// or the connection fails or the server refuses writes before COMMIT was
+// sent (a server restart, a failover), the transaction is run again — fn
+// included — after a jittered exponential backoff, up to
 // [Options.MaxAttempts] times; a transaction that keeps conflicting returns
-// an error wrapping [store.ErrConflict]. A connection lost during COMMIT is
-// not retried: the error says the outcome is unknown.
+// an error wrapping [store.ErrConflict], one that keeps failing to reach a
+// primary an error wrapping [store.ErrUnavailable]. A connection lost during
+// COMMIT — or the server ending the session then, as a primary being
+// switched over does (57P01) — is not retried: the error wraps
+// [store.ErrCommitUnknown].
 //
 // Every Tx call is one round trip. Scan reads the range in pages (keyset
 // pagination, fewer rows when values are large) and calls fn between pages,
@@ -39,6 +45,47 @@
 // connections — after a PostgreSQL restart — are dropped by the pool and
 // replaced on demand, so the store recovers without being reopened;
 // [Store.Ping] reports whether the server answers.
+//
+// # High availability
+//
+// Give a multi-host string with target_session_attrs=read-write
+// (postgres://h1:5432,h2:5432/db?target_session_attrs=read-write) and the
+// store follows a failover on its own: a connection goes to the host that
+// is primary now (trying first the one the last connection reached), and
+// when a transaction fails because its server is gone, hung or fenced from
+// writes, the pool drops all its connections, so that the retry and every
+// later transaction connect afresh. A transaction also checks what the
+// server reports of itself (PostgreSQL 14 and later): on a standby, or a
+// primary whose transactions are read-only by default — an old primary
+// being fenced off — it does not read the past there but runs again
+// elsewhere.
+//
+// A server that hangs — its machine frozen or cut off — closes no
+// connection, so the store bounds every wait itself. Each has a default and
+// a parameter of the connection string, with libpq's name where libpq has
+// one:
+//
+//	cardvault_read_timeout  3s   each read from the server (a Go duration; 0: none):
+//	                             a query or COMMIT not answered within it fails
+//	connect_timeout         2    seconds per host, connect and startup (pgx's)
+//	statement_timeout       5s   PostgreSQL's, sent at startup
+//	idle_in_transaction_session_timeout  5s  PostgreSQL's, sent at startup
+//	keepalives              1    TCP keepalive on (0: off), with
+//	keepalives_idle         5    seconds idle before the first probe,
+//	keepalives_interval     1    seconds between probes,
+//	keepalives_count        3    probes unanswered before the connection is dropped
+//	tcp_user_timeout        5000 milliseconds sent data may stay unacknowledged (Linux)
+//
+// Give statement_timeout= or idle_in_transaction_session_timeout= empty to
+// send nothing (a connection pooler such as PgBouncer refuses startup
+// parameters it does not know), and the server's own setting holds.
+//
+// statement_timeout is longer than the read timeout on purpose: the client
+// gives up first. A COMMIT waiting for a synchronous standby that the
+// server cancels is acknowledged without having been replicated, while one
+// the client gave up on is answered with [store.ErrCommitUnknown]. A frozen
+// primary costs a request about the read timeout, and then each new
+// connection the connect timeout to it, before the next host is tried.
 //
 // # Performance
 //
@@ -116,6 +163,19 @@ func Open(ctx context.Context, connString string, opts *Options) (*store.Store, 
 		// The parse error can quote the connection string, password and
 		// all: say only that it did not parse.
 		return nil, errors.New("pgstore: the connection string does not parse")
+	}
+	ns, err := configure(&cfg.ConnConfig.Config)
+	if err != nil {
+		return nil, err
+	}
+	hosts := newHostOrder(&cfg.ConnConfig.Config, ns)
+	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+		hosts.order(&cc.Config)
+		return nil
+	}
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		hosts.connected(c.PgConn().Conn())
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -234,7 +294,7 @@ func (s *Driver) retry(ctx context.Context, attempt func() (err error, again boo
 			if isConflict(err) {
 				return fmt.Errorf("pgstore: %w: gave up after %d attempts: %v", store.ErrConflict, n, err)
 			}
-			return fmt.Errorf("pgstore: gave up after %d attempts: %w", n, err)
+			return fmt.Errorf("pgstore: %w: gave up after %d attempts: %w", store.ErrUnavailable, n, err)
 		}
 		// Equal jitter: at least half the backoff, so that retries thin
 		// out, and a random rest, so that they do not collide again.
@@ -245,7 +305,7 @@ func (s *Driver) retry(ctx context.Context, attempt func() (err error, again boo
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return fmt.Errorf("pgstore: %w (while retrying after: %v)", ctx.Err(), err)
+			return fmt.Errorf("pgstore: %w: %w (while retrying after: %v)", store.ErrUnavailable, ctx.Err(), err)
 		}
 	}
 }
@@ -253,12 +313,17 @@ func (s *Driver) retry(ctx context.Context, attempt func() (err error, again boo
 // attempt runs fn in one transaction and reports whether a failure is worth
 // another attempt.
 func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) error) (err error, again bool) {
-	opts := pgx.TxOptions{IsoLevel: pgx.Serializable, AccessMode: pgx.ReadWrite}
+	// A writable transaction does not say READ WRITE: that would override
+	// default_transaction_read_only, which an HA engine sets to fence a
+	// node off from writes (pg_auto_failover does on a primary being
+	// demoted and on a standby being promoted).
+	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
 	if !writable {
 		opts.AccessMode = pgx.ReadOnly
 	}
 	ptx, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
+		s.resetOnLostServer(ctx, err)
 		return wrapErr(ctx, err), transient(ctx, err, true)
 	}
 	t := &tx{ctx: ctx, ptx: ptx}
@@ -273,12 +338,17 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 			cancel()
 		}
 	}()
+	if err := readOnlyServer(ptx.Conn().PgConn()); err != nil {
+		s.pool.Reset()
+		return err, !errors.Is(ctx.Err(), context.Canceled)
+	}
 	fnErr := fn(t)
 	if ctx.Err() != nil {
 		return fmt.Errorf("pgstore: %w", ctx.Err()), false
 	}
 	if t.err != nil && transient(ctx, t.err, true) {
 		// The transaction is aborted whatever fn made of the error.
+		s.resetOnLostServer(ctx, t.err)
 		return wrapErr(ctx, t.err), true
 	}
 	if fnErr != nil {
@@ -289,14 +359,20 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		committed = true // nothing left to roll back
+		if !writable {
+			// A View wrote nothing: whatever became of its COMMIT, it
+			// can run again.
+			s.resetOnLostServer(ctx, err)
+			return wrapErr(ctx, err), transient(ctx, err, true)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("pgstore: %w: %w", store.ErrCommitUnknown, ctx.Err()), false
 		}
 		if transient(ctx, err, false) {
 			return wrapErr(ctx, err), true
 		}
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) {
+		if commitUnknown(err) {
+			s.resetOnLostServer(ctx, err)
 			return fmt.Errorf("pgstore: %w: the connection failed during COMMIT: %w", store.ErrCommitUnknown, err), false
 		}
 		return wrapErr(ctx, err), false
@@ -318,6 +394,74 @@ func isConflict(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
 
+// readOnlyServer returns an error when the server of a connection says,
+// in the parameters PostgreSQL 14 and later report at every change, that it
+// is a standby or that its transactions are read-only by default: an old
+// primary that an HA engine fenced off from writes (pg_auto_failover does
+// so while switching over, before the standby is promoted). A connection
+// made before is still open to it, and reading there would read the past:
+// what the new primary has committed since is not there.
+func readOnlyServer(pc *pgconn.PgConn) error {
+	if pc.ParameterStatus("in_hot_standby") == "on" || pc.ParameterStatus("default_transaction_read_only") == "on" {
+		return errors.New("pgstore: the server is read-only now (a standby, or a primary fenced off by a failover)")
+	}
+	return nil
+}
+
+// commitUnknown reports whether err, the error of a COMMIT, leaves its
+// outcome unknown: anything but an error the server answered the COMMIT
+// with and went on serving — a connection that failed or timed out, or the
+// server ending the session (57P01 terminating connection due to
+// administrator command, as a primary being switched over does while a
+// COMMIT waits for its synchronous standby: the transaction is committed
+// locally then, perhaps not on the standby), or any FATAL or PANIC.
+func commitUnknown(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true
+	}
+	return pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC" ||
+		strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+}
+
+// lostServer reports a server error that ends the session or says the
+// server is not the one to write to: connection_exception (08), operator
+// intervention (57: admin or crash shutdown, cannot connect now) but a
+// cancelled statement, system errors (58), too many connections (53300),
+// and read_only_sql_transaction (25006: a node fenced from writes, or a
+// standby).
+func lostServer(pgErr *pgconn.PgError) bool {
+	c := pgErr.Code
+	return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "57") && c != queryCanceled || strings.HasPrefix(c, "58") ||
+		c == "53300" || c == "25006"
+}
+
+// queryCanceled is the SQLSTATE of a statement cancelled by the server's
+// statement_timeout (the store's own deadlines close the connection
+// instead): the transaction was rolled back, the server serves on.
+const queryCanceled = "57014"
+
+// resetOnLostServer closes every connection of the pool when err says the
+// server of a connection is gone, hung or no longer the primary: the other
+// connections to it would each cost a read timeout to find out, and new
+// ones are made to the host that is primary now (a multi-host URL with
+// target_session_attrs=read-write). Connections in use are closed when
+// they are released.
+func (s *Driver) resetOnLostServer(ctx context.Context, err error) {
+	if ctx.Err() != nil || isConflict(err) {
+		return
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && !lostServer(pgErr) {
+		return
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return // the pool's connections may be fine: this one never was
+	}
+	s.pool.Reset()
+}
+
 // transient reports whether err is worth running the transaction again.
 // beforeCommit says COMMIT was not sent, so nothing can have been committed
 // and a failed connection is safe to retry.
@@ -325,18 +469,24 @@ func transient(ctx context.Context, err error, beforeCommit bool) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	if isConflict(err) || pgconn.SafeToRetry(err) {
+	var pgErr *pgconn.PgError
+	if isConflict(err) || errors.As(err, &pgErr) && pgErr.Code == queryCanceled {
 		return true
 	}
 	if !beforeCommit {
+		// Not even pgconn.SafeToRetry: a COMMIT answered with a FATAL
+		// (57P01 as the postmaster dies, while the commit record may
+		// already be on the synchronous standby) closes the
+		// connection, and pgx may then return the "conn closed" of its
+		// next read, which says it is safe to retry. Seen: a
+		// transaction run twice after a primary was killed.
 		return false
 	}
-	var pgErr *pgconn.PgError
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
 	if errors.As(err, &pgErr) {
-		// connection_exception, admin/crash shutdown, server starting,
-		// too many connections.
-		return strings.HasPrefix(pgErr.Code, "08") ||
-			pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || pgErr.Code == "53300"
+		return lostServer(pgErr)
 	}
 	var netErr net.Error
 	var connectErr *pgconn.ConnectError

@@ -1,0 +1,288 @@
+// Package pgaftest gives a test a pg_auto_failover formation of its own — a
+// monitor, a primary and a synchronous secondary on 127.0.0.1 — to lose its
+// primary in: kill it, freeze it, switch it over, and let it rejoin.
+//
+// Start runs scripts/with-pg-auto-failover.sh, whose path `make test` puts
+// in CARDVAULT_TEST_PGAF (scripts/test.sh, which also installs
+// pg_auto_failover's packages when it can), with a command that hands the
+// formation's settings back and holds it until the test ends: the script
+// tears the formation down when the test closes the command's input — also
+// when the test binary dies.
+//
+// A test that calls Start fails when the script cannot start a formation
+// (its message names the packages to install). Run outside `make test`,
+// without CARDVAULT_TEST_PGAF, it is skipped with a message that says how to
+// run it: unlike a plain PostgreSQL (internal/pgtest), a formation needs
+// packages most machines do not have.
+package pgaftest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cardvault/cardvault/internal/testkit"
+)
+
+// EnvScript names the variable that holds the path of
+// scripts/with-pg-auto-failover.sh.
+const EnvScript = "CARDVAULT_TEST_PGAF"
+
+// Formation is a running formation.
+type Formation struct {
+	// URL is the clients' URL: both nodes, target_session_attrs=read-write.
+	URL string
+	// MonitorURL is the monitor's database.
+	MonitorURL string
+
+	ctl    string // the script's per-node control command
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *testkit.Buffer
+	exited chan struct{}
+}
+
+// Node is one data node as the monitor sees it.
+type Node struct {
+	Name     string
+	Port     int
+	Reported string // the state the node's keeper reported
+	Goal     string // the state the monitor assigned
+}
+
+// Start starts a formation and waits until it is ready; it is torn down
+// when the test ends.
+func Start(t testing.TB) *Formation {
+	t.Helper()
+	script := os.Getenv(EnvScript)
+	if script == "" {
+		t.Skipf("this test needs a pg_auto_failover formation: run `make test`, or set %s to the path of "+
+			"scripts/with-pg-auto-failover.sh (which needs Debian's postgresql-NN-auto-failover and pg-auto-failover-cli)", EnvScript)
+	}
+	// The command prints the formation's settings, then holds it until
+	// its input closes.
+	const hold = `printf 'URL=%s\nMONITOR=%s\nCTL=%s\nready\n' "$CARDVAULT_TEST_PGAF_URL" "$CARDVAULT_TEST_PGAF_MONITOR_URL" "$CARDVAULT_TEST_PGAF_CTL"; exec cat >/dev/null`
+	started := time.Now()
+	f := &Formation{cmd: exec.Command(script, "sh", "-c", hold), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
+	f.cmd.Stderr = f.stderr
+	var err error
+	if f.stdin, err = f.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cmd.Start(); err != nil {
+		t.Fatalf("pgaftest: starting %s: %v", script, err)
+	}
+	go func() {
+		_ = f.cmd.Wait()
+		close(f.exited)
+	}()
+	t.Cleanup(f.stop)
+
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(4 * time.Minute)
+	for ready := false; !ready; {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				<-f.exited
+				t.Fatalf("pgaftest: the formation did not start (%s):\n%s", f.cmd.ProcessState, f.stderr.String())
+			}
+			k, v, _ := strings.Cut(line, "=")
+			switch k {
+			case "URL":
+				f.URL = v
+			case "MONITOR":
+				f.MonitorURL = v
+			case "CTL":
+				f.ctl = v
+			case "ready":
+				ready = true
+			}
+		case <-deadline:
+			t.Fatalf("pgaftest: the formation was not ready within 4 minutes:\n%s", f.stderr.String())
+		}
+	}
+	go func() {
+		for range lines { // the script's stdout, drained
+		}
+	}()
+	t.Logf("pgaftest: a pg_auto_failover formation ready in %v", time.Since(started).Round(100*time.Millisecond))
+	return f
+}
+
+// stop closes the command's input, so that the script tears the formation
+// down, and waits for it (interrupting it after a minute).
+func (f *Formation) stop() {
+	f.stdin.Close()
+	select {
+	case <-f.exited:
+		return
+	case <-time.After(time.Minute):
+	}
+	_ = f.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-f.exited:
+	case <-time.After(30 * time.Second):
+		_ = f.cmd.Process.Kill()
+	}
+}
+
+// Log is what the script has written on stderr.
+func (f *Formation) Log() string { return f.stderr.String() }
+
+// Nodes returns the data nodes, as the monitor has them now.
+func (f *Formation) Nodes(ctx context.Context) ([]Node, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, f.MonitorURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, "SELECT nodename, nodeport, reportedstate::text, goalstate::text FROM pgautofailover.node ORDER BY nodename")
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Node, error) {
+		var n Node
+		err := r.Scan(&n.Name, &n.Port, &n.Reported, &n.Goal)
+		return n, err
+	})
+}
+
+// Primary returns the name of the node that is primary — reported and
+// assigned primary, or wait_primary (a primary whose standby is not back
+// yet) — and false when there is none.
+func Primary(nodes []Node) (string, bool) {
+	for _, n := range nodes {
+		if n.Reported == n.Goal && (n.Reported == "primary" || n.Reported == "wait_primary") {
+			return n.Name, true
+		}
+	}
+	return "", false
+}
+
+// Settled reports whether primary is primary and every other node its
+// secondary: replication is synchronous again.
+func Settled(nodes []Node, primary string) bool {
+	for _, n := range nodes {
+		want := "secondary"
+		if n.Name == primary {
+			want = "primary"
+		}
+		if n.Reported != want || n.Goal != want {
+			return false
+		}
+	}
+	return len(nodes) > 1
+}
+
+// WaitNodes polls the monitor every 50 ms until cond holds for its nodes,
+// and returns them; it fails the test after timeout.
+func (f *Formation) WaitNodes(t testing.TB, timeout time.Duration, what string, cond func([]Node) bool) []Node {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last []Node
+	var lastErr error
+	for {
+		nodes, err := f.Nodes(context.Background())
+		if err == nil && cond(nodes) {
+			return nodes
+		}
+		if err == nil {
+			last = nodes
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			t.Fatalf("pgaftest: timed out after %v waiting for %s; nodes %+v (last error: %v)\n%s", timeout, what, last, lastErr, f.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// NodeURL is the URL of database db on one node alone.
+func (f *Formation) NodeURL(t testing.TB, node, db string) string {
+	t.Helper()
+	nodes, err := f.Nodes(context.Background())
+	if err != nil {
+		t.Fatalf("pgaftest: %v", err)
+	}
+	for _, n := range nodes {
+		if n.Name == node {
+			u, err := url.Parse(f.URL)
+			if err != nil {
+				t.Fatalf("pgaftest: %v", err)
+			}
+			u.Host = "127.0.0.1:" + strconv.Itoa(n.Port)
+			u.Path = "/" + db
+			u.RawQuery = "sslmode=disable"
+			return u.String()
+		}
+	}
+	t.Fatalf("pgaftest: no node %s", node)
+	return ""
+}
+
+// Kill SIGKILLs the node's keeper and PostgreSQL processes — a machine that
+// dies — and returns once they are gone.
+func (f *Formation) Kill(t testing.TB, node string) { f.run(t, node, "kill") }
+
+// Freeze SIGSTOPs the node's processes: a machine that hangs, or is cut
+// off, as a client sees it — connections stay open and nothing answers.
+func (f *Formation) Freeze(t testing.TB, node string) { f.run(t, node, "freeze") }
+
+// Thaw SIGCONTs the node's processes.
+func (f *Formation) Thaw(t testing.TB, node string) { f.run(t, node, "thaw") }
+
+// StartKeeper starts the node's keeper again: a killed old primary rewinds
+// and rejoins as secondary.
+func (f *Formation) StartKeeper(t testing.TB, node string) { f.run(t, node, "start") }
+
+// Autoctl runs pg_autoctl with args on the node, e.g. "perform",
+// "failover": a planned switchover.
+func (f *Formation) Autoctl(t testing.TB, node string, args ...string) {
+	f.run(t, node, append([]string{"autoctl"}, args...)...)
+}
+
+func (f *Formation) run(t testing.TB, node string, args ...string) {
+	t.Helper()
+	if err := f.Ctl(node, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Ctl runs one of the script's actions on a node (see
+// scripts/with-pg-auto-failover.sh): "kill", "freeze", "thaw", "start",
+// "autoctl" and pg_autoctl's arguments. Unlike the methods that call it, it
+// may be called from any goroutine.
+func (f *Formation) Ctl(node string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, f.ctl, append([]string{node}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pgaftest: %s %s: %v\n%s", node, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
