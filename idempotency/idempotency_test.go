@@ -18,6 +18,8 @@ import (
 	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/store/driver"
+	"github.com/cardvault/cardvault/store/memstore"
 )
 
 type result struct {
@@ -233,4 +235,42 @@ func TestBadCall(t *testing.T) {
 		require.ErrorIs(t, err, cardvault.ErrInvalid)
 		require.False(t, ran)
 	}
+}
+
+// unknownCommit is a driver whose next Update commits and then reports
+// that its outcome is unknown, as pgstore does when PostgreSQL fails over
+// during COMMIT.
+type unknownCommit struct {
+	driver.Store
+	once atomic.Bool
+}
+
+func (u *unknownCommit) Update(ctx context.Context, fn func(driver.Tx) error) error {
+	if err := u.Store.Update(ctx, fn); err != nil || !u.once.CompareAndSwap(true, false) {
+		return err
+	}
+	return fmt.Errorf("test: %w", store.ErrCommitUnknown)
+}
+
+// After a commit of unknown outcome, the client's retry with its key is
+// safe: the work committed once, and the retry gets its outcome.
+func TestRetryAfterUnknownCommit(t *testing.T) {
+	var d *memstore.Driver
+	mem := memstore.New()
+	require.True(t, mem.As(&d))
+	u := &unknownCommit{Store: d}
+	u.once.Store(true)
+	st := store.New(u)
+	k := idempotency.New(st, idempotency.Config{})
+	var ran atomic.Int32
+	var res result
+	err := k.Run(context.Background(), newCall("p", "k", "req"), &res, counter(&res, &ran))
+	require.ErrorIs(t, err, store.ErrCommitUnknown)
+	var again result
+	c := newCall("p", "k", "req")
+	require.NoError(t, k.Run(context.Background(), c, &again, counter(&again, &ran)))
+	require.True(t, c.Replayed, "the first run had committed: its outcome is replayed")
+	require.Equal(t, 1, again.N)
+	require.Equal(t, int32(1), ran.Load())
+	require.Equal(t, "1", stored(t, st))
 }

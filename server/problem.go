@@ -168,7 +168,10 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 		p := s.newProblem(anchorAPIError)
 		msg := "Service unavailable, try again"
 		if errors.Is(err, store.ErrCommitUnknown) {
-			msg += ": whether the request took effect is unknown"
+			// The outcome is kept in the work's own transaction
+			// (package idempotency): the same request with the same key
+			// gets the first outcome if it committed and runs if not.
+			msg += ": whether the request took effect is unknown; send it again with the same Idempotency-Key"
 		}
 		p.Errors = []problemError{{Message: msg}}
 		return p
