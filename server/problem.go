@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"mime"
 	"net"
@@ -95,12 +94,7 @@ func (s *Server) newProblem(anchor string) *problem {
 
 // writeProblem writes p as application/problem+json with its status.
 func writeProblem(w http.ResponseWriter, p *problem) {
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p)
+	writeBody(w, p.Status, "application/problem+json", p)
 }
 
 // problemFor maps an error of the library to the problem the secure-token
@@ -123,24 +117,6 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 		p := s.newProblem(anchorBadRequest)
 		p.Errors = fieldErrors(inv.Fields)
 		return p
-	case errors.Is(err, cardvault.ErrInvalid):
-		p := s.newProblem(anchorBadRequest)
-		p.Errors = []problemError{{Detail: "invalid value", Message: err.Error()}}
-		return p
-	case errors.Is(err, cardvault.ErrTooLarge):
-		return s.newProblem(anchorTooLarge)
-	case errors.Is(err, cardvault.ErrUnauthorized):
-		return s.newProblem(anchorNotAuthorized)
-	case errors.Is(err, cardvault.ErrForbidden), errors.Is(err, cardvault.ErrLocked):
-		p := s.newProblem(anchorForbidden)
-		p.Instance, p.Resource = s.instance(r), resource
-		return p
-	case errors.Is(err, cardvault.ErrNotFound), errors.Is(err, cardvault.ErrExpired):
-		// An expired or used-up thing (a single-use token) is, for this
-		// API, a thing that is not there.
-		p := s.newProblem(anchorNotFound)
-		p.Resource = resource
-		return p
 	case errors.Is(err, securetoken.ErrImmutable):
 		return s.newProblem(anchorCannotBeModified)
 	case errors.Is(err, patch.ErrTestFailed):
@@ -158,10 +134,6 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 		return p
 	case errors.Is(err, idempotency.ErrKeyInUse):
 		return s.newProblem(anchorIdemInUse)
-	case errors.Is(err, cardvault.ErrConflict):
-		p := s.newProblem(anchorAlreadyExists)
-		p.Instance = s.instance(r)
-		return p
 	case unavailable(err):
 		// The contract has no 503: a store that does not answer or a
 		// request over its deadline is its api-error, with the reason.
@@ -176,8 +148,50 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *proble
 		p.Errors = []problemError{{Message: msg}}
 		return p
 	}
-	s.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)
-	return s.newProblem(anchorAPIError)
+	a, ok := answerFor(err)
+	if !ok {
+		s.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "err", err)
+		return s.newProblem(anchorAPIError)
+	}
+	p := s.newProblem(a.anchor)
+	switch a.anchor {
+	case anchorBadRequest:
+		p.Errors = []problemError{{Detail: "invalid value", Message: err.Error()}}
+	case anchorForbidden:
+		p.Instance, p.Resource = s.instance(r), resource
+	case anchorNotFound:
+		p.Resource = resource
+	case anchorAlreadyExists:
+		p.Instance = s.instance(r)
+	}
+	return p
+}
+
+// kindAnswer is what each API answers for one kind of error.
+type kindAnswer struct {
+	status int    // the vault/capture API's
+	anchor string // the secure-token API's problem type
+}
+
+// kindAnswers is the one table from the root package's kinds of error to
+// each API's answer. The two differ where the secure-token API's contract
+// has no status of its own: an expired or used-up thing (a single-use
+// token) is a thing that is not there, a locked one a forbidden one.
+var kindAnswers = map[error]kindAnswer{
+	cardvault.ErrInvalid:      {http.StatusBadRequest, anchorBadRequest},
+	cardvault.ErrTooLarge:     {http.StatusRequestEntityTooLarge, anchorTooLarge},
+	cardvault.ErrUnauthorized: {http.StatusUnauthorized, anchorNotAuthorized},
+	cardvault.ErrForbidden:    {http.StatusForbidden, anchorForbidden},
+	cardvault.ErrNotFound:     {http.StatusNotFound, anchorNotFound},
+	cardvault.ErrConflict:     {http.StatusConflict, anchorAlreadyExists},
+	cardvault.ErrExpired:      {http.StatusGone, anchorNotFound},
+	cardvault.ErrLocked:       {http.StatusLocked, anchorForbidden},
+}
+
+// answerFor is err's kind's answer; ok is false for an error of no kind.
+func answerFor(err error) (kindAnswer, bool) {
+	a, ok := kindAnswers[cardvault.KindOf(err)]
+	return a, ok
 }
 
 // writeProblemFor writes problemFor(r, err, resource).

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,15 +74,6 @@ func (s *Server) readTokenBody(w http.ResponseWriter, r *http.Request, resource 
 	return body, true
 }
 
-// writeTokenJSON writes v as the route's JSON answer.
-func writeTokenJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // tokenURL is the absolute URL of path (and query q) on this server, for
 // Location headers and list links: on the public URL when one is
 // configured, else on the request's own scheme and host.
@@ -133,7 +123,7 @@ func (s *Server) createSecureToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Location", s.tokenURL(r, secureTokenPath(pt, res.SecureTokenID), nil))
-		writeTokenJSON(w, http.StatusCreated, res)
+		writeJSON(w, http.StatusCreated, res)
 	})
 }
 
@@ -144,7 +134,7 @@ func (s *Server) answerToken(r *http.Request, resource string) func(http.Respons
 			s.writeProblemFor(w, r, err, resource)
 			return
 		}
-		writeTokenJSON(w, http.StatusOK, res)
+		writeJSON(w, http.StatusOK, res)
 	}
 }
 
@@ -190,7 +180,7 @@ func (s *Server) listSecureTokens(w http.ResponseWriter, r *http.Request) {
 	if page.Previous != "" {
 		link("previous", "before", page.Previous)
 	}
-	writeTokenJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) getSecureToken(w http.ResponseWriter, r *http.Request) {
@@ -199,7 +189,7 @@ func (s *Server) getSecureToken(w http.ResponseWriter, r *http.Request) {
 		s.writeProblemFor(w, r, err, resourceSecureToken)
 		return
 	}
-	writeTokenJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) deleteSecureToken(w http.ResponseWriter, r *http.Request) {
@@ -262,7 +252,7 @@ func (s *Server) createSingleUseToken(w http.ResponseWriter, r *http.Request) {
 		// caches, and there is no route to read one back: the Location
 		// names the terminal's single-use tokens.
 		w.Header().Set("Location", s.tokenURL(r, terminalPath(pt)+"/single-use-tokens", nil))
-		writeTokenJSON(w, http.StatusCreated, res)
+		writeJSON(w, http.StatusCreated, res)
 	})
 }
 
@@ -334,7 +324,7 @@ func (s *Server) createCaptureEndpoint(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Location", s.tokenURL(r, capture.DefaultCapturePath+g.ID, nil))
-		writeTokenJSON(w, http.StatusCreated, captureEndpoint{
+		writeJSON(w, http.StatusCreated, captureEndpoint{
 			ID: g.ID, URL: s.capturePath + g.ID, Secret: g.Secret, ProcessingTerminalID: pt, ExpiresAt: g.ExpiresAt.UTC(),
 		})
 	})

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/store"
@@ -721,11 +720,15 @@ func boolParam(w http.ResponseWriter, v, name string) (bool, bool) {
 	return b, true
 }
 
-// writeJSON writes v as JSON with status. API replies are never cached:
-// they carry passphrases, secrets and card data.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v as the JSON answer of either API with status.
+func writeJSON(w http.ResponseWriter, status int, v any) { writeBody(w, status, "application/json", v) }
+
+// writeBody is the one JSON writer: every answer of both APIs, problems
+// included, goes through it, with the headers each needs — never cached
+// (they carry passphrases, secrets and card data), never sniffed.
+func writeBody(w http.ResponseWriter, status int, contentType string, v any) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
@@ -747,26 +750,15 @@ func vaultStatus(err error) (int, string) {
 	switch {
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, "the body is over " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"
-	case errors.Is(err, cardvault.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, err.Error()
-	case errors.Is(err, cardvault.ErrInvalid), errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, cardvault.ErrUnauthorized):
-		return http.StatusUnauthorized, err.Error()
-	case errors.Is(err, cardvault.ErrForbidden):
-		return http.StatusForbidden, err.Error()
-	case errors.Is(err, cardvault.ErrNotFound):
-		return http.StatusNotFound, err.Error()
-	case errors.Is(err, cardvault.ErrConflict):
-		return http.StatusConflict, err.Error()
-	case errors.Is(err, cardvault.ErrExpired):
-		return http.StatusGone, err.Error()
-	case errors.Is(err, cardvault.ErrLocked):
-		return http.StatusLocked, err.Error()
 	case errors.Is(err, store.ErrCommitUnknown):
 		return http.StatusServiceUnavailable, "the service lost its storage while committing: whether the request took effect is unknown; try again"
 	case unavailable(err):
 		return http.StatusServiceUnavailable, "the service cannot answer right now; try again"
+	}
+	if a, ok := answerFor(err); ok {
+		return a.status, err.Error()
 	}
 	return http.StatusInternalServerError, "internal error"
 }
