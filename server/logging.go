@@ -14,7 +14,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cardvault/cardvault/luhn"
+	"github.com/cardvault/cardvault/internal/mask"
 )
 
 // redacted replaces whatever the redacting handler removes.
@@ -140,11 +140,11 @@ func redactAttr(a slog.Attr) slog.Attr {
 	case slog.KindString:
 		a.Value = slog.StringValue(redactString(a.Value.String()))
 	case slog.KindInt64:
-		if isCardNumber(strconv.FormatInt(a.Value.Int64(), 10)) {
+		if mask.IsCardNumber(strconv.FormatInt(a.Value.Int64(), 10)) {
 			a.Value = slog.StringValue(redacted)
 		}
 	case slog.KindUint64:
-		if isCardNumber(strconv.FormatUint(a.Value.Uint64(), 10)) {
+		if mask.IsCardNumber(strconv.FormatUint(a.Value.Uint64(), 10)) {
 			a.Value = slog.StringValue(redacted)
 		}
 	case slog.KindGroup:
@@ -294,59 +294,12 @@ func hasLongRun(s string) bool {
 // between digits included — that holds 12 to 19 digits passing the Luhn
 // check, or more than 19 digits.
 func redactDigits(s string) string {
-	var b strings.Builder
-	last := 0 // s[last:i] is not written yet
-	for i := 0; i < len(s); {
-		if !isDigit(s[i]) {
-			i++
-			continue
+	return mask.Runs(s, 12, func(run, digits string) string {
+		if len(digits) > 19 || mask.IsCardNumber(digits) {
+			return redacted
 		}
-		start, end, n := i, i, 0
-		for j := i; j < len(s); {
-			if isDigit(s[j]) {
-				n++
-				j++
-				end = j
-				continue
-			}
-			if (s[j] == ' ' || s[j] == '-') && j+1 < len(s) && isDigit(s[j+1]) {
-				j++
-				continue
-			}
-			break
-		}
-		i = end
-		if n < 12 {
-			continue // too short to be a card number: no need to collect it
-		}
-		if n > 19 || isCardNumber(digitsOf(s[start:end])) {
-			b.WriteString(s[last:start])
-			b.WriteString(redacted)
-			last = end
-		}
-	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// digitsOf returns the digits of s.
-func digitsOf(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if isDigit(s[i]) {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
-}
-
-func isCardNumber(digits string) bool {
-	return len(digits) >= 12 && len(digits) <= 19 && luhn.Valid(digits)
+		return run
+	})
 }
 
 // newRequestID returns a random id for a request's log lines and its

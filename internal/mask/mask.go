@@ -10,9 +10,22 @@
 //     "*****5929".
 //
 // Both are idempotent: masking a masked number returns it unchanged.
+//
+// # Numbers in text
+//
+// [Runs] finds the digit runs of a text — digits with single spaces or
+// dashes between them, "4242 4242-4242 4242" — which is how a card number
+// stands in a log line or a payment service provider's answer, and
+// [IsCardNumber] tells which of them are card numbers: 12 to 19 digits that
+// pass the Luhn check. The log redaction of the reference server and the
+// proxy's masking of a provider's answers both scan text this way.
 package mask
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/cardvault/cardvault/luhn"
+)
 
 // Card returns number with every character but the first six and the last
 // four replaced by '*'. A value shorter than 12 characters — never a valid
@@ -39,4 +52,75 @@ func Account(number string) string {
 		shown = len(number) / 2
 	}
 	return "*****" + number[len(number)-shown:]
+}
+
+// IsCardNumber reports whether digits, all ASCII digits, may be a card
+// number: 12 to 19 of them, passing the Luhn check.
+func IsCardNumber(digits string) bool {
+	return len(digits) >= 12 && len(digits) <= 19 && luhn.Valid(digits)
+}
+
+// Runs returns s with each run of digits replaced by what replace returns
+// for it. A run is a longest stretch of ASCII digits with single spaces or
+// dashes between them ("4242 4242-4242 4242"; "12  34" is two runs); replace
+// gets the run as it stands in s and its digits alone, and returns the run
+// to keep it. Runs of fewer than minDigits digits are kept without a call,
+// so that a scan for card numbers (minDigits 12) costs no allocation for
+// the short numbers every text holds. s is returned as it is when nothing
+// is replaced.
+func Runs(s string, minDigits int, replace func(run, digits string) string) string {
+	var b strings.Builder
+	last := 0 // s[last:i] is not written yet
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		start, end, n := i, i, 0
+		for j := i; j < len(s); {
+			if isDigit(s[j]) {
+				n++
+				j++
+				end = j
+				continue
+			}
+			if (s[j] == ' ' || s[j] == '-') && j+1 < len(s) && isDigit(s[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		i = end
+		if n < minDigits {
+			continue
+		}
+		run := s[start:end]
+		digits := run
+		if n != len(run) {
+			digits = digitsOf(run, n)
+		}
+		if out := replace(run, digits); out != run {
+			b.WriteString(s[last:start])
+			b.WriteString(out)
+			last = end
+		}
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digitsOf returns the n digits of run.
+func digitsOf(run string, n int) string {
+	b := make([]byte, 0, n)
+	for i := 0; i < len(run); i++ {
+		if isDigit(run[i]) {
+			b = append(b, run[i])
+		}
+	}
+	return string(b)
 }

@@ -38,3 +38,78 @@ func TestAccount(t *testing.T) {
 		require.Equal(t, mask.Account(c.in), mask.Account(mask.Account(c.in)), "idempotent: %s", c.in)
 	}
 }
+
+func TestIsCardNumber(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{"4242424242424242", true},
+		{"378282246310005", true},
+		{"4242424242424241", false}, // check digit
+		{"42424242424", false},      // 11 digits
+		{"79927398713", false},      // Luhn-valid, too short
+		{"42424242424242424242", false},
+	} {
+		require.Equal(t, c.want, mask.IsCardNumber(c.in), c.in)
+	}
+}
+
+func TestRuns(t *testing.T) {
+	cards := func(run, digits string) string {
+		if mask.IsCardNumber(digits) {
+			return mask.Card(digits)
+		}
+		return run
+	}
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"no digits", "no digits"},
+		{`{"number":"4242424242424242"}`, `{"number":"424242******4242"}`},
+		{"card 4242 4242 4242 4242 ok", "card 424242******4242 ok"},
+		{"card 4242-4242-4242-4242", "card 424242******4242"},
+		{"4242424242424242", "424242******4242"},
+		{"two 4242424242424242,4000056655665556", "two 424242******4242,400005******5556"},
+		{"not Luhn 4242424242424241", "not Luhn 4242424242424241"},
+		{"double space 4242  4242424242424242", "double space 4242  424242******4242"},
+		{"trailing dash 4242424242424242- x", "trailing dash 424242******4242- x"},
+		{"amount 1234 and 12", "amount 1234 and 12"},
+	} {
+		require.Equal(t, c.want, mask.Runs(c.in, 12, cards), c.in)
+	}
+
+	// Short runs reach replace only when asked for.
+	var seen []string
+	mask.Runs("a 1, 22, 333, 4444-5", 3, func(run, digits string) string {
+		seen = append(seen, run+"="+digits)
+		return run
+	})
+	require.Equal(t, []string{"333=333", "4444-5=44445"}, seen)
+	require.Equal(t, "x ***, 1234", mask.Runs("x 737, 1234", 1, func(run, digits string) string {
+		if digits == "737" {
+			return "***"
+		}
+		return run
+	}))
+}
+
+func FuzzRuns(f *testing.F) {
+	for _, s := range []string{"", "4242 4242 4242 4242", "a-1-2-3", "1 2 3 4 5 6 7 8 9 0 1 2 3", "--9--"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// Keeping every run gives s back; masking card numbers leaves no
+		// run that is one.
+		require.Equal(t, s, mask.Runs(s, 0, func(run, _ string) string { return run }))
+		out := mask.Runs(s, 12, func(run, digits string) string {
+			if mask.IsCardNumber(digits) {
+				return mask.Card(digits)
+			}
+			return run
+		})
+		mask.Runs(out, 12, func(run, digits string) string {
+			require.False(t, mask.IsCardNumber(digits), "a card number is left in %q", out)
+			return run
+		})
+	})
+}
