@@ -168,18 +168,27 @@ func setCVV(tx store.Tx, key []byte, old, c *cvvRecord) error {
 	return nil
 }
 
-// RetrieveWithCVV returns the item under ref as Retrieve does, and the id
-// of the CVV it holds ("" when it holds none, or its CVV has expired): a
+// CVV names the card verification code an item held when it was read.
+// The zero CVV is none.
+type CVV struct {
+	// ID names it for ForgetCVV: a CVV captured again is another one.
+	ID string
+	// Expires is when it goes.
+	Expires time.Time
+}
+
+// RetrieveWithCVV returns the item under ref as Retrieve does, and the CVV
+// it holds (the zero CVV when it holds none, or its CVV has expired): a
 // caller that used the CVV — the proxy, after a payment service provider
-// accepted a call that sent it — gives the id to ForgetCVV.
-func (v *Vault) RetrieveWithCVV(ctx context.Context, c Credentials, ref ItemRef) ([]byte, string, error) {
+// accepted a call that sent it — gives its ID to ForgetCVV.
+func (v *Vault) RetrieveWithCVV(ctx context.Context, c Credentials, ref ItemRef) ([]byte, CVV, error) {
 	if err := checkRef(ref); err != nil {
-		return nil, "", err
+		return nil, CVV{}, err
 	}
 	key := itemKey(c.Owner, c.User, ref)
 	ad := itemAD(key)
 	var doc []byte
-	var cvvID string
+	var cvv CVV
 	err := v.withKey(ctx, c, false, func(tx store.Tx, uk *unlockedKey) error {
 		rec, err := getItem(tx, key)
 		if err != nil {
@@ -193,20 +202,20 @@ func (v *Vault) RetrieveWithCVV(ctx context.Context, c Credentials, ref ItemRef)
 		if doc, err = v.openDoc(rec, dk, ad); err != nil {
 			return err
 		}
-		cvvID = ""
+		cvv = CVV{}
 		if rec.CVV.live(v.now()) {
-			cvvID = rec.CVV.ID
+			cvv = CVV{ID: rec.CVV.ID, Expires: rec.CVV.Expires}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, CVV{}, err
 	}
-	return doc, cvvID, nil
+	return doc, cvv, nil
 }
 
 // ForgetCVV removes, inside tx, the CVV of owner's item under ref in the
-// key for user — if it still holds the CVV named id (RetrieveWithCVV's):
+// key for user — if it still holds the CVV named id (a CVV.ID):
 // a CVV captured since is another one and stays. It needs no passphrase,
 // since it opens nothing: the sealed CVV is dropped from the item's record,
 // which is written again without it. An item that is gone, or holds no

@@ -64,7 +64,8 @@ func testCVV(t *testing.T, b teststores.Backend) {
 	doc, first, err := v.RetrieveWithCVV(ctx, c, ref)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"card_number":"4242424242424242","cvv":"737","card_expiry":"06-2030"}`, string(doc))
-	require.NotEmpty(t, first, "the item holds a CVV")
+	require.NotEmpty(t, first.ID, "the item holds a CVV")
+	require.Equal(t, clock.Now().Add(time.Hour), first.Expires)
 	sealed := vault.SealedCVV(st, "acme", "alice", ref)
 	require.NotEmpty(t, sealed)
 	stored := base64.StdEncoding.EncodeToString(sealed) // as the record's JSON holds it
@@ -102,7 +103,7 @@ func testCVV(t *testing.T, b teststores.Backend) {
 	doc, id, err = v.RetrieveWithCVV(ctx, c, ref)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"card_number":"4242424242424242","card_holder":"Ada","card_expiry":"06-2030"}`, string(doc))
-	require.Empty(t, id)
+	require.Zero(t, id)
 	require.Contains(t, liveDump(t, st), stored, "not swept yet")
 
 	// ...and the sweeper, which has no passphrase, drops it from the
@@ -131,16 +132,16 @@ func testCVV(t *testing.T, b teststores.Backend) {
 	forget := func(id string) {
 		require.NoError(t, st.Update(ctx, func(tx store.Tx) error { return v.ForgetCVV(tx, "acme", "alice", ref, id) }))
 	}
-	forget(first)
+	forget(first.ID)
 	require.NotNil(t, vault.SealedCVV(st, "acme", "alice", ref), "another CVV's id removes nothing")
 	stored = base64.StdEncoding.EncodeToString(vault.SealedCVV(st, "acme", "alice", ref))
-	forget(id)
+	forget(id.ID)
 	require.Nil(t, vault.SealedCVV(st, "acme", "alice", ref))
 	require.NotContains(t, liveDump(t, st), stored)
 	require.Zero(t, expiryEntries(t, st))
-	forget(id) // gone already: no error
+	forget(id.ID) // gone already: no error
 	require.NoError(t, st.Update(ctx, func(tx store.Tx) error {
-		return v.ForgetCVV(tx, "acme", "alice", vault.ItemRef{Token: ref.Token, Reference: "nope"}, id)
+		return v.ForgetCVV(tx, "acme", "alice", vault.ItemRef{Token: ref.Token, Reference: "nope"}, id.ID)
 	}))
 
 	// Replacing or deleting an item takes its CVV's entry along.
