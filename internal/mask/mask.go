@@ -17,8 +17,9 @@
 // dashes between them, "4242 4242-4242 4242" — which is how a card number
 // stands in a log line or a payment service provider's answer, and
 // [IsCardNumber] tells which of them are card numbers: 12 to 19 digits that
-// pass the Luhn check. The log redaction of the reference server and the
-// proxy's masking of a provider's answers both scan text this way.
+// pass the Luhn check, which [CardRun] masks in place. The log redaction of
+// the reference server and the proxy's masking of a provider's answers both
+// scan text this way.
 package mask
 
 import (
@@ -54,6 +55,30 @@ func Account(number string) string {
 	return "*****" + number[len(number)-shown:]
 }
 
+// CardRun masks a digit run as Card masks its digits, keeping the
+// separators where they stand: "4242 4242 4242 4242" becomes
+// "4242 42** **** 4242", as long as the run was.
+func CardRun(run string) string {
+	n := 0
+	for i := 0; i < len(run); i++ {
+		if isDigit(run[i]) {
+			n++
+		}
+	}
+	masked := []byte(run)
+	k := 0
+	for i := range masked {
+		if !isDigit(masked[i]) {
+			continue
+		}
+		if n < 12 || k >= 6 && k < n-4 {
+			masked[i] = '*'
+		}
+		k++
+	}
+	return string(masked)
+}
+
 // IsCardNumber reports whether digits, all ASCII digits, may be a card
 // number: 12 to 19 of them, passing the Luhn check.
 func IsCardNumber(digits string) bool {
@@ -69,6 +94,13 @@ func IsCardNumber(digits string) bool {
 // the short numbers every text holds. s is returned as it is when nothing
 // is replaced.
 func Runs(s string, minDigits int, replace func(run, digits string) string) string {
+	return RunsWith(s, " -", minDigits, replace)
+}
+
+// RunsWith is Runs with other separators: any single byte of separators
+// may stand between two digits of a run. The proxy looks for an item's own
+// number with "+" and "." too, as a form encoding or a printout writes it.
+func RunsWith(s, separators string, minDigits int, replace func(run, digits string) string) string {
 	var b strings.Builder
 	last := 0 // s[last:i] is not written yet
 	for i := 0; i < len(s); {
@@ -84,7 +116,7 @@ func Runs(s string, minDigits int, replace func(run, digits string) string) stri
 				end = j
 				continue
 			}
-			if (s[j] == ' ' || s[j] == '-') && j+1 < len(s) && isDigit(s[j+1]) {
+			if strings.IndexByte(separators, s[j]) >= 0 && j+1 < len(s) && isDigit(s[j+1]) {
 				j++
 				continue
 			}

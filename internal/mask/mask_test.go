@@ -113,3 +113,24 @@ func FuzzRuns(f *testing.F) {
 		})
 	})
 }
+
+func TestCardRun(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"4242424242424242", "424242******4242"},
+		{"4242 4242 4242 4242", "4242 42** **** 4242"},
+		{"4242-4242-4242-4242", "4242-42**-****-4242"},
+		{"42424242424", "***********"},
+		{"737", "***"},
+	} {
+		got := mask.CardRun(c.in)
+		require.Equal(t, c.want, got, c.in)
+		require.Len(t, got, len(c.in))
+	}
+	// RunsWith takes other separators.
+	require.Equal(t, "n=4242+42**+****+4242", mask.RunsWith("n=4242+4242+4242+4242", "+", 12, func(run, digits string) string {
+		if mask.IsCardNumber(digits) {
+			return mask.CardRun(run)
+		}
+		return run
+	}))
+}
