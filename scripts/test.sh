@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: what `make test` runs. Vet, then every test with the race detector
-# against real dependencies: a throwaway PostgreSQL (scripts/with-postgres.sh)
-# and Chromium for the browser tests (scripts/ensure-chromium.sh).
+# against real dependencies: a throwaway PostgreSQL (scripts/with-postgres.sh),
+# Chromium for the browser tests (scripts/ensure-chromium.sh) and stripe-mock,
+# a payment provider for the proxy's tests (scripts/with-stripe-mock.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +15,4 @@ if [ -f scripts/ensure-chromium.sh ]; then
 fi
 
 echo "== go test -race" >&2
-scripts/with-postgres.sh go test -race -timeout 20m -count=1 ./...
+scripts/with-postgres.sh scripts/with-stripe-mock.sh go test -race -timeout 20m -count=1 ./...
