@@ -353,8 +353,10 @@ var dropped = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-
 // masker masks an answer: every digit run of 12 to 19 digits passing the
 // Luhn check, and the item's own numbers wherever they stand, show their
 // first six and last four digits (package internal/mask's rule), their
-// separators kept, so that the answer keeps its length; the item's CVV,
-// standing as a digit run of its own, is all stars. The
+// separators kept, so that the answer keeps its length — an item's bank
+// account number (or a run that holds a number within more digits) only
+// its last four; the item's CVV, standing as a digit run of its own, is
+// all stars. The
 // numbers are those of the item's number fields; the CVV only when the
 // request carried it.
 type masker struct {
@@ -372,10 +374,13 @@ func (m masker) text(s string) string {
 			least = min(least, len(n))
 		}
 		s = mask.RunsWith(s, " -+.", least, func(run, digits string) string {
-			if m.holds(digits) {
+			switch {
+			case !m.holds(digits):
+				return run
+			case mask.IsCardNumber(digits):
 				return mask.CardRun(run)
 			}
-			return run
+			return mask.AccountRun(run) // a bank account, or a card inside a longer run
 		})
 	}
 	least := 12

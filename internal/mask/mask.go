@@ -17,9 +17,9 @@
 // dashes between them, "4242 4242-4242 4242" — which is how a card number
 // stands in a log line or a payment service provider's answer, and
 // [IsCardNumber] tells which of them are card numbers: 12 to 19 digits that
-// pass the Luhn check, which [CardRun] masks in place. The log redaction of
-// the reference server and the proxy's masking of a provider's answers both
-// scan text this way.
+// pass the Luhn check, which [CardRun] masks in place ([AccountRun] a bank
+// account number). The log redaction of the reference server and the
+// proxy's masking of a provider's answers both scan text this way.
 package mask
 
 import (
@@ -75,6 +75,34 @@ func CardRun(run string) string {
 			masked[i] = '*'
 		}
 		k++
+	}
+	return string(masked)
+}
+
+// AccountRun masks a digit run that is a bank account number as Account
+// shows one — its last four digits, or half of a number under eight —
+// but in place: every other digit a '*', the separators kept, as long as
+// the run was.
+func AccountRun(run string) string {
+	n := 0
+	for i := 0; i < len(run); i++ {
+		if isDigit(run[i]) {
+			n++
+		}
+	}
+	shown := 4
+	if n < 8 {
+		shown = n / 2
+	}
+	masked := []byte(run)
+	k := 0
+	for i := range masked {
+		if isDigit(masked[i]) {
+			if k < n-shown {
+				masked[i] = '*'
+			}
+			k++
+		}
 	}
 	return string(masked)
 }

@@ -126,6 +126,13 @@ func TestCardRun(t *testing.T) {
 		require.Equal(t, c.want, got, c.in)
 		require.Len(t, got, len(c.in))
 	}
+	for _, c := range []struct{ in, want string }{
+		{"000123456789", "********6789"},
+		{"0001-2345-6789", "****-****-6789"},
+		{"1234", "**34"},
+	} {
+		require.Equal(t, c.want, mask.AccountRun(c.in), c.in)
+	}
 	// RunsWith takes other separators.
 	require.Equal(t, "n=4242+42**+****+4242", mask.RunsWith("n=4242+4242+4242+4242", "+", 12, func(run, digits string) string {
 		if mask.IsCardNumber(digits) {
