@@ -81,40 +81,70 @@ func Start(t testing.TB) *Server {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		t.Fatalf("stripemock: %s is not an https:// URL", EnvURL)
 	}
-	upstream, err := upstreamConfig(certFile)
+	cert, err := os.ReadFile(certFile)
 	if err != nil {
 		t.Fatalf("stripemock: %v", err)
 	}
-	front, leaf, err := frontConfig()
+	f, err := NewFront("127.0.0.1:0", u.Host, cert)
 	if err != nil {
 		t.Fatalf("stripemock: %v", err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", front)
-	if err != nil {
-		t.Fatalf("stripemock: %v", err)
-	}
-	r := &relay{ln: ln, upstream: u.Host, tls: upstream, conns: map[net.Conn]struct{}{}}
-	go r.serve()
-	t.Cleanup(r.close)
-
+	t.Cleanup(f.Close)
 	caFile := filepath.Join(t.TempDir(), "stripe-mock-front.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), 0o600); err != nil {
+	if err := os.WriteFile(caFile, f.CertPEM(), 0o600); err != nil {
 		t.Fatalf("stripemock: %v", err)
 	}
-	addr := ln.Addr().String()
-	return &Server{URL: "https://" + addr, Allow: addr, Roots: []*x509.Certificate{leaf}, CAFile: caFile}
+	return &Server{URL: f.URL, Allow: f.Addr, Roots: []*x509.Certificate{f.Cert}, CAFile: caFile}
 }
 
-// upstreamConfig trusts stripe-mock's embedded certificate, and nothing
-// else: the certificate it presents must be that one, byte for byte.
-func upstreamConfig(certFile string) (*tls.Config, error) {
-	pemBytes, err := os.ReadFile(certFile)
+// Front is a TLS endpoint in front of an HTTPS server whose certificate
+// the egress guard cannot verify: it serves a certificate of its own
+// (Cert) and relays each connection's bytes to the upstream over TLS,
+// pinned to the upstream's certificate. examples/psp-front runs one.
+type Front struct {
+	// URL is https://<Addr>.
+	URL, Addr string
+	// Cert is the endpoint's certificate: self-signed, for IP 127.0.0.1.
+	Cert *x509.Certificate
+	r    *relay
+}
+
+// NewFront listens on addr (a 127.0.0.1 address) and relays to upstream
+// (host:port), which must present exactly the certificate upstreamCert
+// (PEM).
+func NewFront(addr, upstream string, upstreamCert []byte) (*Front, error) {
+	up, err := upstreamConfig(upstreamCert)
 	if err != nil {
 		return nil, err
 	}
+	front, leaf, err := frontConfig()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := tls.Listen("tcp", addr, front)
+	if err != nil {
+		return nil, err
+	}
+	r := &relay{ln: ln, upstream: upstream, tls: up, conns: map[net.Conn]struct{}{}}
+	go r.serve()
+	a := ln.Addr().String()
+	return &Front{URL: "https://" + a, Addr: a, Cert: leaf, r: r}, nil
+}
+
+// CertPEM is Cert as a PEM file's contents: the server's -egress-ca-file.
+func (f *Front) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Cert.Raw})
+}
+
+// Close stops the endpoint and closes its connections.
+func (f *Front) Close() { f.r.close() }
+
+// upstreamConfig trusts stripe-mock's embedded certificate, and nothing
+// else: the certificate it presents must be that one, byte for byte.
+func upstreamConfig(pemBytes []byte) (*tls.Config, error) {
 	block, _ := pem.Decode(pemBytes)
 	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, errors.New(certFile + " holds no certificate")
+		return nil, errors.New("the upstream's certificate is not a PEM certificate")
 	}
 	want := block.Bytes
 	return &tls.Config{
