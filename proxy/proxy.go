@@ -410,7 +410,9 @@ func (p *Proxy) sendOnce(ctx context.Context, src Source, c Call, opts Options) 
 	defer prep.wipe()
 	a, tries, err := p.sendNow(ctx, prep)
 	if err != nil {
-		return res, err
+		// A destination refused is the caller's fault, kept; no answer
+		// (ErrUnreachable, ErrTimeout) is not.
+		return res, p.refuse(ctx, opts, &res, err)
 	}
 	defer clear(a.body)
 	res.Response, res.Tries = prep.response(a), tries
