@@ -227,20 +227,32 @@ func (p *Proxy) try(ctx context.Context, d outbox.Delivery, prep *prepared) (*an
 	return nil, verdict{d.Try, "the destination was refused: " + terr.msg, "refused"}, nil
 }
 
-// runSend is the handler of JobSend.
-func (p *Proxy) runSend(ctx context.Context, d outbox.Delivery) error {
-	prep, err := decodeJob(d, JobSend)
+// deliver is what a call's job does first: decode it, skip it when its
+// outcome is queued already (prep nil), and make the try.
+func (p *Proxy) deliver(ctx context.Context, d outbox.Delivery, kind string) (*prepared, *answer, verdict, error) {
+	prep, err := decodeJob(d, kind)
 	if err != nil {
-		return err
+		return nil, nil, verdict{}, err
 	}
-	defer prep.wipe()
 	if done, err := p.done(ctx, d.ID); err != nil || done {
-		return err
+		prep.wipe()
+		return nil, nil, verdict{}, err
 	}
 	a, v, err := p.try(ctx, d, prep)
 	if err != nil {
+		prep.wipe()
+		return nil, nil, verdict{}, err
+	}
+	return prep, a, v, nil
+}
+
+// runSend is the handler of JobSend.
+func (p *Proxy) runSend(ctx context.Context, d outbox.Delivery) error {
+	prep, a, v, err := p.deliver(ctx, d, JobSend)
+	if prep == nil {
 		return err
 	}
+	defer prep.wipe()
 	out := outcome{Token: prep.token, Reference: prep.reference, Tries: v.tries, Error: v.why}
 	status := 0
 	if a != nil {
@@ -269,18 +281,11 @@ func (p *Proxy) runSend(ctx context.Context, d outbox.Delivery) error {
 // object, is stored with the vault key's public recipient (no passphrase
 // needed) in the transaction that queues the webhook.
 func (p *Proxy) runReceive(ctx context.Context, d outbox.Delivery) error {
-	prep, err := decodeJob(d, JobReceive)
-	if err != nil {
+	prep, a, v, err := p.deliver(ctx, d, JobReceive)
+	if prep == nil {
 		return err
 	}
 	defer prep.wipe()
-	if done, err := p.done(ctx, d.ID); err != nil || done {
-		return err
-	}
-	a, v, err := p.try(ctx, d, prep)
-	if err != nil {
-		return err
-	}
 	out := outcome{User: prep.user, Reference: prep.reference, Tries: v.tries, Error: v.why}
 	status := 0
 	if a != nil {

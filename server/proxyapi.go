@@ -154,24 +154,33 @@ func writeSendResult(w http.ResponseWriter, res proxy.Result, write func(http.Re
 	write(w, http.StatusAccepted, queuedReply{ID: res.ID, Status: "queued", Populated: res.Populated})
 }
 
+// readCall reads a vault/capture API proxy route's body and options,
+// answering what is wrong with them.
+func (s *Server) readCall(w http.ResponseWriter, r *http.Request, withRules bool) (proxy.Call, proxy.Options, bool) {
+	body, ok := s.readBody(w, r, proxy.MaxCallSize)
+	if !ok {
+		return proxy.Call{}, proxy.Options{}, false
+	}
+	opts, err := proxyOptions(r.URL.Query(), withRules)
+	var call proxy.Call
+	if err == nil {
+		call, err = s.proxy.Parse(body)
+	}
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return proxy.Call{}, proxy.Options{}, false
+	}
+	return call, opts, true
+}
+
 // proxyPost answers POST /v1/proxy/post: a call with the data of the item
 // under token (and reference) in the key user and passphrase open.
 func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, proxy.MaxCallSize)
+	call, opts, ok := s.readCall(w, r, true)
 	if !ok {
 		return
 	}
 	q := r.URL.Query()
-	opts, err := proxyOptions(q, true)
-	if err != nil {
-		s.writeVaultError(w, r, err)
-		return
-	}
-	call, err := s.proxy.Parse(body)
-	if err != nil {
-		s.writeVaultError(w, r, err)
-		return
-	}
 	c := credentials(r)
 	if q.Get("token") == "" {
 		writeError(w, http.StatusBadRequest, "token is required: the item whose data the call sends")
@@ -193,23 +202,12 @@ func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
 // proxyGet answers POST /v1/proxy/get: a call whose answer becomes a new
 // item under the key and reference.
 func (s *Server) proxyGet(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, proxy.MaxCallSize)
+	call, opts, ok := s.readCall(w, r, false)
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	opts, err := proxyOptions(q, false)
-	if err != nil {
-		s.writeVaultError(w, r, err)
-		return
-	}
-	call, err := s.proxy.Parse(body)
-	if err != nil {
-		s.writeVaultError(w, r, err)
-		return
-	}
 	c := credentials(r)
-	got, err := s.proxy.Receive(r.Context(), c, q.Get("reference"), call, opts)
+	got, err := s.proxy.Receive(r.Context(), c, r.URL.Query().Get("reference"), call, opts)
 	if err != nil {
 		s.writeProxyError(w, r, err)
 		return
