@@ -743,7 +743,11 @@ func TestOldExpiryIndexesAreMoved(t *testing.T) {
 			}
 		}
 		return tx.Scan(expiry.Bucket, store.Range{}, func(k, _ []byte) error {
-			entries = append(entries, string(k))
+			// capture's own: the fixture's card has a CVV, whose entry
+			// is the vault's.
+			if bytes.HasPrefix(k[8:], []byte("capture.")) {
+				entries = append(entries, string(k))
+			}
 			return nil
 		})
 	}))

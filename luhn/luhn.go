@@ -144,6 +144,13 @@ func Generate(prefix string, length int, rnd io.Reader) (string, error) {
 	return string(out[:length]), nil
 }
 
+// IsCardNumber reports whether digits (digits only) can be a card number:
+// MinLength to MaxLength of them, passing the Luhn check. It is the one
+// test; CardNumberRuns applies it to text.
+func IsCardNumber(digits string) bool {
+	return len(digits) >= MinLength && len(digits) <= MaxLength && Valid(digits)
+}
+
 // CardNumberRuns yields the byte ranges [start, end) of s that may hold a
 // card number. A run is a stretch of digits in which single spaces or
 // dashes may separate groups, as in "4111 1111 1111 1111". A run of more

@@ -228,3 +228,19 @@ func TestCardNumberRuns(t *testing.T) {
 	}
 	require.Equal(t, 1, n)
 }
+
+func TestIsCardNumber(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{"4242424242424242", true},
+		{"378282246310005", true},
+		{"4242424242424241", false}, // check digit
+		{"42424242424", false},      // 11 digits
+		{"79927398713", false},      // Luhn-valid, too short
+		{"42424242424242424242", false},
+	} {
+		require.Equal(t, c.want, luhn.IsCardNumber(c.in), c.in)
+	}
+}

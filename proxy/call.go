@@ -112,6 +112,10 @@ type Policy struct {
 	// whole, ignoring case, without the port. Webhooks are not limited by
 	// it.
 	AllowHosts []string
+	// WebhookGuard, when not nil, checks the webhook's URL instead of
+	// Guard: the guard webhooks are delivered through (which may allow
+	// http:// where a payment service provider's never does).
+	WebhookGuard *egress.Guard
 }
 
 // Call is a checked proxy call, made by [ParseRequest] or [NewCall]: a
@@ -490,7 +494,11 @@ func NewCall(req Request, hook *Webhook, p Policy) (Call, error) {
 		case c.hook.URL == "":
 			bad.Add("/webhook/url", "required", "is required: where the answer goes, https://host/path")
 		default:
-			if err := p.Guard.CheckURL(c.hook.URL); err != nil {
+			hookGuard := p.Guard
+			if p.WebhookGuard != nil {
+				hookGuard = p.WebhookGuard
+			}
+			if err := hookGuard.CheckURL(c.hook.URL); err != nil {
 				if errors.Is(err, cardvault.ErrForbidden) {
 					refused = fmt.Errorf("%w: /webhook/url: %s", ErrRefused, guardMessage(err))
 				} else {
@@ -608,6 +616,17 @@ func (c Call) Webhook() (Webhook, bool) {
 		return Webhook{}, false
 	}
 	return *c.hook, true
+}
+
+// names returns every key the call's templates name.
+func (c Call) names() []string {
+	var out []string
+	for _, t := range append([]*mustachex.Template{c.url, c.body}, c.headers...) {
+		if t != nil {
+			out = append(out, t.Names()...)
+		}
+	}
+	return out
 }
 
 // Host returns the host the request goes to, in lower case, with its port

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,11 +19,10 @@ import (
 
 // cardFields are the keys whose values let someone pay with the card or
 // the account, or identify its holder: they may fill the body only.
-var cardFields = append(slices.Clone(vault.NumberFields),
-	"cvv", "cvc", "cvv2", "cvc2", "cid", "csc", "security_code", "pin",
-	"track1", "track2", "track_data",
+var cardFields = append(append(slices.Clone(vault.NumberFields), vault.CVVFields...),
+	"pin", "track1", "track2", "track_data",
 	"expiry", "card_expiry", "expiry_month", "expiry_year", "expiry_year_short",
-	"card_holder", "cardholder_name", "account_holder", "routing_number",
+	"card_holder", "cardholder_name", "account_holder", "routing_number", "transit_number", "institution_number",
 )
 
 // CardFields returns the keys that are card fields (see [IsCardField]).
@@ -33,7 +33,8 @@ func CardFields() []string { return slices.Clone(cardFields) }
 // verification code (cvv, cvc, cvv2, cvc2, cid, csc, security_code), a PIN,
 // track data (track1, track2, track_data), an expiry (expiry, card_expiry
 // and the derived expiry_month, expiry_year, expiry_year_short), a holder's
-// name (card_holder, cardholder_name, account_holder) or a routing number.
+// name (card_holder, cardholder_name, account_holder) or a bank's routing,
+// transit or institution number.
 // The comparison ignores case, and a dotted key is a card field when any of
 // its segments is ("card.number").
 func IsCardField(key string) bool {
@@ -66,6 +67,14 @@ type Rendered struct {
 	URL     string
 	Headers []Header
 	Body    []byte
+}
+
+// clone is a copy that shares nothing with r.
+func (r Rendered) clone() *Rendered {
+	c := r
+	c.Headers = slices.Clone(r.Headers)
+	c.Body = bytes.Clone(r.Body)
+	return &c
 }
 
 // Host returns the host of the rendered URL, as Call.Host.

@@ -2,8 +2,9 @@
 # test.sh: what `make test` runs. Vet and staticcheck, then every test with the
 # race detector against real dependencies: a throwaway PostgreSQL
 # (scripts/with-postgres.sh), Chromium for the browser tests
-# (scripts/ensure-chromium.sh) and pg_auto_failover for the failover tests
-# (scripts/with-pg-auto-failover.sh).
+# (scripts/ensure-chromium.sh), pg_auto_failover for the failover tests
+# (scripts/with-pg-auto-failover.sh) and stripe-mock, a payment provider for
+# the proxy's tests (scripts/with-stripe-mock.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +30,4 @@ CARDVAULT_TEST_PGAF=$PWD/scripts/with-pg-auto-failover.sh
 export CARDVAULT_TEST_PGAF
 
 echo "== go test -race" >&2
-scripts/with-postgres.sh go test -race -timeout 20m -count=1 ./...
+scripts/with-postgres.sh scripts/with-stripe-mock.sh go test -race -timeout 20m -count=1 ./...

@@ -31,6 +31,23 @@
 //	GET    /v1/capture/iframe/{id}?unique_id=&secret=    no auth: the form page; {id} pcd or ach is a standard form
 //	DELETE /v1/capture/iframe/{id}    {"id"}
 //	GET    /v1/audit?[from=][&to=][&limit=]   the account's own audit events, newest first (auditapi.go)
+//	POST   /v1/proxy/post?user=&passphrase=&token=[&reference=][&tries=][&rules=][&synchronous=][&debug=]   a call → 200 {"status", "headers", "body"} or 202 {"id", "status": "queued"}
+//	POST   /v1/proxy/get?user=&passphrase=[&reference=][&tries=][&synchronous=][&debug=]   a call → 200 {"token", "user", "reference"} or 202
+//	GET    /v1/rule[?id=]             the account's rules, or one: {"id", "operations", "created_at"}
+//	POST   /v1/rule?id=               body: the operations → the rule
+//	DELETE /v1/rule?id=               {"id"}
+//	GET    /v1/rule/operations        the operations and their arguments
+//
+// GET /v1/vault also takes rules= (comma-separated rule ids): the
+// account's rules run on a copy of the item, so that a merchant can read a
+// masked view. The proxy's routes are package proxy's (see proxyapi.go):
+// a call's body is {"request": {"method", "url", "headers": [{"Name":
+// "value"}], "body"}, "webhook": {"url", "secret"}}; a synchronous call's
+// reply is 200 whatever the provider answered — its status is the
+// envelope's "status", so a provider's 400 is passed through — and a
+// provider that could not be reached after every try is a 502, one slower
+// than the limit (Config.ProxyTimeout) a 504; debug=true adds
+// "populated_template" (test cards only: 403 otherwise).
 //
 // Where the reference leaves things open, the choices are these. A reference
 // may be left out wherever a token is given while the token has one item
@@ -119,6 +136,13 @@
 //	POST   /v1/processing-terminals/{pt}/secure-tokens/{id}/update-account
 //	POST   /v1/processing-terminals/{pt}/single-use-tokens                   201 + Location
 //	POST   /v1/processing-terminals/{pt}/capture-endpoints                   201 + Location (cardvault's own)
+//	POST   /v1/processing-terminals/{pt}/secure-tokens/{id}/proxy?[tries=][&synchronous=][&debug=]   (cardvault's own)
+//
+// The last is the proxy for a secure token: the same body and answers as
+// POST /v1/proxy/post, its errors as problems (502 and 504 with the
+// api-error type), under the API's Idempotency-Key — an asynchronous call
+// is queued once, a synchronous one made once and replayed byte for byte,
+// and the provider gets an Idempotency-Key derived from the caller's.
 //
 // Every rule is package securetoken's. The last route is not the
 // publisher's: it makes a single-use-token capture endpoint ({"ttl"}

@@ -140,11 +140,11 @@ func redactAttr(a slog.Attr) slog.Attr {
 	case slog.KindString:
 		a.Value = slog.StringValue(redactString(a.Value.String()))
 	case slog.KindInt64:
-		if isCardNumber(strconv.FormatInt(a.Value.Int64(), 10)) {
+		if luhn.IsCardNumber(strconv.FormatInt(a.Value.Int64(), 10)) {
 			a.Value = slog.StringValue(redacted)
 		}
 	case slog.KindUint64:
-		if isCardNumber(strconv.FormatUint(a.Value.Uint64(), 10)) {
+		if luhn.IsCardNumber(strconv.FormatUint(a.Value.Uint64(), 10)) {
 			a.Value = slog.StringValue(redacted)
 		}
 	case slog.KindGroup:
@@ -306,10 +306,6 @@ func redactDigits(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
-}
-
-func isCardNumber(digits string) bool {
-	return len(digits) >= luhn.MinLength && len(digits) <= luhn.MaxLength && luhn.Valid(digits)
 }
 
 // newRequestID returns a random id for a request's log lines and its

@@ -20,6 +20,8 @@ import (
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/outbox"
+	"github.com/cardvault/cardvault/proxy"
+	"github.com/cardvault/cardvault/rules"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
@@ -108,6 +110,21 @@ type Config struct {
 	// AllowHTTPWebhooks lets capture webhooks use http:// URLs (tests,
 	// private networks) when Egress is nil; otherwise they must be https://.
 	AllowHTTPWebhooks bool
+	// ProxyEgress is the guard of the proxy's requests to payment
+	// providers (POST /v1/proxy/post and /get, a secure token's /proxy):
+	// HTTPS only, whatever AllowHTTPWebhooks says. Nil means a guard with
+	// no allow-list and ProxyTimeout as its request timeout.
+	ProxyEgress *egress.Guard
+	// ProxyAllowHosts, when not empty, are the only hosts proxy calls may
+	// go to (-proxy-allow-hosts); empty means any public HTTPS host.
+	ProxyAllowHosts []string
+	// ProxyTimeout bounds a synchronous proxy call, every try included
+	// (0 means proxy.DefaultTimeout, 20 s); it must be under
+	// RequestTimeout.
+	ProxyTimeout time.Duration
+	// CVVTTL is how long a vault item keeps a CVV (-cvv-ttl; 0 means
+	// vault.DefaultCVVTTL, an hour).
+	CVVTTL time.Duration
 	// Outbox configures the durable queue of webhooks; its Store, Keyring
 	// and Logger are the server's. Its clock is its own (time.Now unless
 	// set): its waits — backoff, leases — are real ones.
@@ -140,6 +157,8 @@ type Server struct {
 	vault       *vault.Vault
 	capture     *capture.Service
 	tokens      *securetoken.Service // the secure-token API's; see tokenapi.go
+	rules       *rules.Service
+	proxy       *proxy.Proxy
 	auth        *authenticator
 	limits      *limiters
 	outbox      *outbox.Outbox
@@ -201,6 +220,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ErrorsBaseURL == "" {
 		cfg.ErrorsBaseURL = DefaultErrorsBaseURL
 	}
+	if cfg.ProxyTimeout == 0 {
+		cfg.ProxyTimeout = proxy.DefaultTimeout
+	}
+	if cfg.ProxyTimeout < 0 || cfg.ProxyTimeout >= cfg.RequestTimeout {
+		return nil, errors.New("server: ProxyTimeout must be positive and under RequestTimeout")
+	}
 	s := &Server{
 		log: slog.New(NewRedactingHandler(cfg.Logger.Handler())), now: cfg.Now,
 		mux: http.NewServeMux(), capturePath: capture.DefaultCapturePath,
@@ -236,6 +261,12 @@ func New(cfg Config) (*Server, error) {
 	case maxCaptureTTL < 0:
 		maxCaptureTTL = 0 // capture's "no maximum"
 	}
+	// The rules' hash operation is keyed by the server key too (the
+	// engine derives a key per account from it), so that every server on
+	// the store hashes a card alike.
+	if s.rules, err = rules.New(rules.Config{Store: cfg.Store, Hasher: hasher, Now: cfg.Now}); err != nil {
+		return nil, err
+	}
 	// The configuration's passwords and keys are not kept.
 	cfg.Accounts, cfg.APIKeys = nil, nil
 	s.cfg = cfg
@@ -259,7 +290,7 @@ func New(cfg Config) (*Server, error) {
 	// Closed last (closers run last added first): what the others note
 	// while they close is still chained.
 	s.closers = append(s.closers, s.audit.Close)
-	if s.vault, err = vault.Open(ctx, vault.Config{Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, Now: cfg.Now}); err != nil {
+	if s.vault, err = vault.Open(ctx, vault.Config{Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, CVVTTL: cfg.CVVTTL, Now: cfg.Now}); err != nil {
 		s.audit.Close()
 		return nil, fmt.Errorf("server: opening the vault: %w", err)
 	}
@@ -293,6 +324,12 @@ func New(cfg Config) (*Server, error) {
 		s.runClosers()
 		return nil, err
 	}
+	if err := s.openProxy(); err != nil {
+		s.runClosers()
+		return nil, err
+	}
+	s.registerProxyRoutes(s.mux)
+	s.registerRuleRoutes(s.mux)
 
 	bg, stop := context.WithCancel(context.Background())
 	s.bgCancel, s.bgDone = stop, make(chan struct{})

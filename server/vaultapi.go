@@ -208,7 +208,8 @@ func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
 }
 
 // retrieveOrList answers GET /v1/vault: with a token (and the passphrase),
-// the stored JSON; with only a user, {"<user>": [{"token", "reference"}]}.
+// the stored JSON — or, with rules=, the account's rules run on a copy of
+// it —; with only a user, {"<user>": [{"token", "reference"}]}.
 func (s *Server) retrieveOrList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("token") == "" {
@@ -225,6 +226,9 @@ func (s *Server) retrieveOrList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	doc, err := s.vault.Retrieve(r.Context(), c, ref)
+	if err == nil {
+		doc, err = s.retrieveRules(r, c, doc)
+	}
 	if err != nil {
 		s.writeKeyError(w, r, c, err)
 		return

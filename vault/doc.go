@@ -51,6 +51,42 @@
 // may be limited to a field allow-list (a hosted form's visible fields), and
 // fields outside it are refused with [ErrFieldNotAllowed].
 //
+// # Card verification codes
+//
+// A card verification code is kept briefly: PCI DSS lets a merchant hold
+// one (encrypted) only until the authorization it is for, and the capture
+// seed's scenario is "updating the CVV temporarily for a call to a payment
+// service provider". The top-level fields of [CVVFields] (cvv, cvc, ...)
+// of an item are therefore sealed apart from the rest of it, under the
+// item's data key with additional data of their own, and live
+// [Config.CVVTTL] (an hour by default) from the write that gave them:
+//
+//   - Retrieve, Update and the capture writes see them while they live and
+//     not after — past its time a CVV is not read even before it is swept;
+//   - an update that names a CVV field gives the item a new CVV (a new
+//     hour), one that does not keeps the CVV and its expiry as they are;
+//   - the expiry index (package expiry, kind "vault.cvv") holds one entry
+//     per CVV, written in the item's transaction, and the sweeper drops the
+//     sealed CVV from the item's record when it is due. It needs no
+//     passphrase for that, since it opens nothing: the record is written
+//     again without the sealed CVV;
+//   - [Vault.ForgetCVV] drops a CVV at once, inside the caller's
+//     transaction, if it is still the one [Vault.RetrieveWithCVV] named:
+//     the proxy calls it after a payment service provider accepted the
+//     request that carried it.
+//
+// What "gone" means, precisely: after the sweep (or ForgetCVV) no live
+// record of the store holds the sealed CVV — a raw scan of every bucket
+// finds it nowhere, on every backend, and memstore's and PostgreSQL's
+// persisted rows are live rows. Older copies of the ciphertext may remain
+// where the backend keeps superseded bytes (bbolt's free pages until it
+// reuses them, PostgreSQL's dead tuples until VACUUM and its WAL, any
+// backup): they are not crypto-shredded, since the item's data key, which
+// opens them, lives on with the item — but that key opens only with the
+// vault key's passphrase (or a capture grant locked to the item, while it
+// lives), so the database and the server's configuration alone never read
+// them. Deleting the item, or its key, shreds them as it shreds the item.
+//
 // # Capture
 //
 // Package capture writes to the vault for a third party that holds a grant's

@@ -64,7 +64,7 @@ func (v *Vault) StoreForRecipient(ctx context.Context, owner, user, recipient st
 	ad := itemAD(key)
 	dk := crypto.NewDataKey()
 	defer dk.Wipe()
-	sealed := dk.Seal(doc, ad)
+	sealed, cvv := v.sealDoc(dk, ad, doc)
 	wrapped, err := crypto.WrapTo(recipient, dk)
 	if err != nil {
 		return ItemRef{}, err
@@ -74,7 +74,7 @@ func (v *Vault) StoreForRecipient(ctx context.Context, owner, user, recipient st
 		if err != nil || rec.Recipient != recipient {
 			return ErrWrongKey
 		}
-		return v.putNew(tx, key, &itemRecord{Wrap: wrapAge, WrappedDK: wrapped, Sealed: sealed, Number: fp}, ref, doc, opts.Within)
+		return v.putNew(tx, key, &itemRecord{Wrap: wrapAge, WrappedDK: wrapped, Sealed: sealed, Number: fp, CVV: cvv}, ref, doc, opts.Within)
 	})
 	if err != nil {
 		return ItemRef{}, err
@@ -95,7 +95,6 @@ func (v *Vault) UpdateWithKey(ctx context.Context, owner, user string, ref ItemR
 		return nil, 0, err
 	}
 	key := itemKey(owner, user, ref)
-	ad := itemAD(key)
 	var merged []byte
 	var version uint64
 	err := v.st.Update(ctx, func(tx store.Tx) error {
@@ -109,7 +108,7 @@ func (v *Vault) UpdateWithKey(ctx context.Context, owner, user string, ref ItemR
 		if id, err := crypto.SealedKeyID(rec.Sealed); err != nil || id != dk.ID() {
 			return ErrItemNotFound // replaced: not the item the grant was made for
 		}
-		if merged, err = v.merge(tx, ref, rec, dk, ad, mergePatch, opts); err != nil {
+		if merged, err = v.merge(tx, key, ref, rec, dk, mergePatch, opts); err != nil {
 			return err
 		}
 		version = rec.Version

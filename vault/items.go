@@ -85,6 +85,9 @@ type itemRecord struct {
 	Sealed    []byte    `json:"sealed"`
 	Number    []byte    `json:"fp"` // keyed fingerprint of the tokenized number
 	Updated   time.Time `json:"updated"`
+	// CVV holds the item's CVV fields apart from Sealed, until they
+	// expire (see cvv.go).
+	CVV *cvvRecord `json:"cvv,omitempty"`
 }
 
 const (
@@ -290,9 +293,9 @@ func (v *Vault) Tokenize(ctx context.Context, c Credentials, doc []byte, opts To
 	ad := itemAD(key)
 	dk := crypto.NewDataKey()
 	defer dk.Wipe()
-	sealed := dk.Seal(doc, ad)
+	sealed, cvv := v.sealDoc(dk, ad, doc)
 	err = v.withKey(ctx, c, true, func(tx store.Tx, uk *unlockedKey) error {
-		return v.putNew(tx, key, &itemRecord{Wrap: wrapKEK, WrappedDK: uk.kek.Wrap(dk, ad), Sealed: sealed, Number: fp}, ref, doc, opts.Within)
+		return v.putNew(tx, key, &itemRecord{Wrap: wrapKEK, WrappedDK: uk.kek.Wrap(dk, ad), Sealed: sealed, Number: fp, CVV: cvv}, ref, doc, opts.Within)
 	})
 	if err != nil {
 		return ItemRef{}, err
@@ -313,7 +316,12 @@ func (v *Vault) putNew(tx store.Tx, key []byte, rec *itemRecord, ref ItemRef, do
 	switch {
 	case err == nil:
 		rec.Version = old.Version + 1
-	case !errors.Is(err, ErrItemNotFound):
+	case errors.Is(err, ErrItemNotFound):
+		old = &itemRecord{}
+	default:
+		return err
+	}
+	if err := setCVV(tx, key, old.CVV, rec.CVV); err != nil {
 		return err
 	}
 	rec.Updated = v.now().UTC()
@@ -323,9 +331,13 @@ func (v *Vault) putNew(tx store.Tx, key []byte, rec *itemRecord, ref ItemRef, do
 	return putItem(tx, key, rec)
 }
 
-// deleteItem removes an item and its entry in the number index.
+// deleteItem removes an item, its entry in the number index and its CVV's
+// in the expiry index.
 func deleteItem(tx store.Tx, key []byte, rec *itemRecord) error {
 	if err := tx.Delete(bucketNumbers, append(append([]byte(nil), rec.Number...), key...)); err != nil {
+		return err
+	}
+	if err := setCVV(tx, key, rec.CVV, nil); err != nil {
 		return err
 	}
 	return tx.Delete(bucketItems, key)
@@ -362,30 +374,10 @@ func itemKeyFor(uk *unlockedKey, rec *itemRecord, ad []byte) (*crypto.DataKey, e
 	return nil, fmt.Errorf("vault: stored item has unknown key wrapping %q", rec.Wrap)
 }
 
-// Retrieve returns the item stored under ref with the key c opens.
+// Retrieve returns the item stored under ref with the key c opens — with
+// its CVV fields while they live (see RetrieveWithCVV).
 func (v *Vault) Retrieve(ctx context.Context, c Credentials, ref ItemRef) ([]byte, error) {
-	if err := checkRef(ref); err != nil {
-		return nil, err
-	}
-	key := itemKey(c.Owner, c.User, ref)
-	ad := itemAD(key)
-	var doc []byte
-	err := v.withKey(ctx, c, false, func(tx store.Tx, uk *unlockedKey) error {
-		rec, err := getItem(tx, key)
-		if err != nil {
-			return err
-		}
-		dk, err := itemKeyFor(uk, rec, ad)
-		if err != nil {
-			return fmt.Errorf("vault: item key: %w", err)
-		}
-		defer dk.Wipe()
-		doc, err = dk.Open(rec.Sealed, ad)
-		if err != nil {
-			return fmt.Errorf("vault: item: %w", err)
-		}
-		return nil
-	})
+	doc, _, err := v.RetrieveWithCVV(ctx, c, ref)
 	return doc, err
 }
 
@@ -412,7 +404,7 @@ func (v *Vault) Update(ctx context.Context, c Credentials, ref ItemRef, mergePat
 		if rec.Wrap == wrapAge {
 			rec.Wrap, rec.WrappedDK = wrapKEK, uk.kek.Wrap(dk, ad)
 		}
-		if _, err := v.merge(tx, ref, rec, dk, ad, mergePatch, opts); err != nil {
+		if _, err := v.merge(tx, key, ref, rec, dk, mergePatch, opts); err != nil {
 			return err
 		}
 		version = rec.Version
@@ -429,14 +421,19 @@ func (v *Vault) checkUpdate(ref ItemRef, mergePatch []byte, opts UpdateOptions) 
 }
 
 // merge applies mergePatch to the item rec holds, in place, under the
-// immutability and version rules, and returns the merged document.
-func (v *Vault) merge(tx store.Tx, ref ItemRef, rec *itemRecord, dk *crypto.DataKey, ad, mergePatch []byte, opts UpdateOptions) ([]byte, error) {
+// immutability and version rules, and returns the merged document. The
+// item's CVV is merged with the rest while it lives: a patch that names a
+// CVV field gives the item a new CVV (with a new expiry) or none; one that
+// does not keeps the CVV as it was, expiry included — or drops it once it
+// has expired.
+func (v *Vault) merge(tx store.Tx, key []byte, ref ItemRef, rec *itemRecord, dk *crypto.DataKey, mergePatch []byte, opts UpdateOptions) ([]byte, error) {
+	ad := itemAD(key)
 	if opts.IfVersion != 0 && rec.Version != opts.IfVersion {
 		return nil, fmt.Errorf("%w: at version %d, not %d", ErrVersion, rec.Version, opts.IfVersion)
 	}
-	doc, err := dk.Open(rec.Sealed, ad)
+	doc, err := v.openDoc(rec, dk, ad)
 	if err != nil {
-		return nil, fmt.Errorf("vault: item: %w", err)
+		return nil, err
 	}
 	defer clear(doc)
 	if err := v.checkNumbers(doc, mergePatch, rec.Number); err != nil {
@@ -454,7 +451,23 @@ func (v *Vault) merge(tx store.Tx, ref ItemRef, rec *itemRecord, dk *crypto.Data
 			return nil, err
 		}
 	}
-	rec.Sealed = dk.Seal(merged, ad)
+	rest, cvvDoc := splitCVV(merged)
+	var cvv *cvvRecord
+	switch {
+	case !namesCVV(mergePatch) && rec.CVV.live(v.now()):
+		cvv = rec.CVV // unchanged: the same CVV, the same expiry
+		clear(cvvDoc)
+	case cvvDoc != nil:
+		cvv = v.sealCVV(dk, ad, cvvDoc)
+	}
+	sealed := dk.Seal(rest, ad)
+	if cvvDoc != nil {
+		clear(rest) // a copy; merged is the caller's
+	}
+	if err := setCVV(tx, key, rec.CVV, cvv); err != nil {
+		return nil, err
+	}
+	rec.Sealed, rec.CVV = sealed, cvv
 	rec.Version++
 	rec.Updated = v.now().UTC()
 	return merged, nil

@@ -79,6 +79,9 @@ type Config struct {
 	MaxUnlocksPerOwner int
 	// MaxItemSize bounds an item's JSON (and an update's); 0 means 256 KiB.
 	MaxItemSize int
+	// CVVTTL is how long an item keeps the card verification code it is
+	// given (the server's -cvv-ttl); 0 means DefaultCVVTTL, an hour.
+	CVVTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -92,6 +95,7 @@ type Vault struct {
 	workFactor    int
 	maxWorkFactor int
 	maxItem       int
+	cvvTTL        time.Duration
 	now           func() time.Time
 	cache         *keyCache
 	flight        flight
@@ -125,6 +129,7 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 		workFactor:    cfg.WorkFactor,
 		maxWorkFactor: cfg.MaxWorkFactor,
 		maxItem:       cfg.MaxItemSize,
+		cvvTTL:        cfg.CVVTTL,
 		now:           cfg.Now,
 	}
 	if v.workFactor == 0 {
@@ -142,6 +147,12 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 	v.owners.per = cfg.MaxUnlocksPerOwner
 	if v.owners.per <= 0 {
 		v.owners.per = defaultOwnerSlots()
+	}
+	switch {
+	case v.cvvTTL == 0:
+		v.cvvTTL = DefaultCVVTTL
+	case v.cvvTTL < 0:
+		return nil, errors.New("vault: CVVTTL is negative")
 	}
 	if v.now == nil {
 		v.now = time.Now

@@ -25,6 +25,9 @@
 //	-allow-unexpiring-capture CARDVAULT_ALLOW_UNEXPIRING_CAPTURE  capture endpoints may never expire (ttl=P0T)
 //	-egress-allow        CARDVAULT_EGRESS_ALLOW        private destinations outbound calls may reach: host, host:port or CIDR, comma-separated
 //	-egress-ca-file      CARDVAULT_EGRESS_CA_FILE      a PEM file of extra roots for outbound TLS
+//	-proxy-allow-hosts   CARDVAULT_PROXY_ALLOW_HOSTS   the only hosts proxy calls may go to, comma-separated (any public HTTPS host)
+//	-proxy-timeout       CARDVAULT_PROXY_TIMEOUT       the most a synchronous proxy call waits, every try included (20s)
+//	-cvv-ttl             CARDVAULT_CVV_TTL             how long a vault item keeps a CVV (1h)
 //	-outbox-lease        CARDVAULT_OUTBOX_LEASE        how long a worker holds a webhook job before another process may take it over (30s)
 //	-log-format          CARDVAULT_LOG_FORMAT          text or json
 //	-tls-cert            CARDVAULT_TLS_CERT            serve TLS with this certificate chain (PEM)
@@ -151,11 +154,11 @@ func main() {
 type options struct {
 	addr, data, postgres, publicURL, basicAuth, apiKeys, masterKeyFile, logFormat, pprof  string
 	tlsCert, tlsKey, acmeEmail, acmeDirectory, acmeHTTPAddr, opsAddr                      string
-	acmeDomains                                                                           []string
+	acmeDomains, proxyAllowHosts                                                          []string
 	egressAllow                                                                           []egress.AllowEntry
 	egressRoots                                                                           []*x509.Certificate
 	workFactor                                                                            int
-	outboxLease, maxCaptureTTL, auditRetention                                            time.Duration
+	outboxLease, maxCaptureTTL, auditRetention, proxyTimeout, cvvTTL                      time.Duration
 	allowHTTPWebhooks, rotateMasterKey, insecureHTTP, allowUnexpiringCapture, verifyAudit bool
 	exportAudit                                                                           string
 
@@ -196,6 +199,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("CARDVAULT_OUTBOX_LEASE must be a duration such as 30s")
 	}
 	fs.DurationVar(&o.outboxLease, "outbox-lease", lease, "how long a worker holds a webhook job before another process may take it over")
+	proxyAllowHosts := fs.String("proxy-allow-hosts", env("CARDVAULT_PROXY_ALLOW_HOSTS", ""), "the only hosts proxy calls may go to, comma-separated (empty: any public HTTPS host)")
+	proxyTimeout, err := time.ParseDuration(env("CARDVAULT_PROXY_TIMEOUT", "20s"))
+	if err != nil {
+		return o, errors.New("CARDVAULT_PROXY_TIMEOUT must be a duration such as 20s")
+	}
+	fs.DurationVar(&o.proxyTimeout, "proxy-timeout", proxyTimeout, "the most a synchronous proxy call waits for the provider, every try included")
+	cvvTTL, err := time.ParseDuration(env("CARDVAULT_CVV_TTL", "1h"))
+	if err != nil {
+		return o, errors.New("CARDVAULT_CVV_TTL must be a duration such as 1h")
+	}
+	fs.DurationVar(&o.cvvTTL, "cvv-ttl", cvvTTL, "how long a vault item keeps a card verification code")
 	allow, _ := strconv.ParseBool(env("CARDVAULT_ALLOW_HTTP_WEBHOOKS", "false"))
 	fs.BoolVar(&o.allowHTTPWebhooks, "allow-http-webhooks", allow, "capture webhooks may use http:// URLs")
 	insecure, err := strconv.ParseBool(env("CARDVAULT_INSECURE_HTTP", "false"))
@@ -266,12 +280,39 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.egressAllow, err = egress.ParseAllowList(*egressAllow); err != nil {
 		return o, fmt.Errorf("-egress-allow: %w", err)
 	}
+	if o.proxyAllowHosts, err = parseHosts(*proxyAllowHosts); err != nil {
+		return o, fmt.Errorf("-proxy-allow-hosts: %w", err)
+	}
+	if o.proxyTimeout <= 0 || o.proxyTimeout >= server.DefaultRequestTimeout {
+		return o, fmt.Errorf("-proxy-timeout must be over 0 and under %v (a request's deadline)", server.DefaultRequestTimeout)
+	}
+	if o.cvvTTL <= 0 {
+		return o, errors.New("-cvv-ttl must be over 0")
+	}
 	if *egressCA != "" {
 		if o.egressRoots, err = egress.LoadRoots(*egressCA); err != nil {
 			return o, fmt.Errorf("-egress-ca-file: %w", err)
 		}
 	}
 	return o, nil
+}
+
+// parseHosts reads -proxy-allow-hosts: comma-separated host names, each
+// an allow-list host entry without a port (egress.ParseAllowList's rules).
+func parseHosts(s string) ([]string, error) {
+	entries, err := egress.ParseAllowList(s)
+	if err != nil {
+		return nil, err
+	}
+	var hosts []string
+	for i, e := range entries {
+		h := e.String()
+		if strings.ContainsAny(h, ":/") {
+			return nil, fmt.Errorf("entry %d: a host name, without a port or a CIDR prefix", i+1)
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
 }
 
 // servesTLS reports whether the API listener serves TLS.
@@ -320,6 +361,12 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The proxy's door: the same allow-list and roots, HTTPS only, and
+	// each request may take as long as a synchronous call does.
+	proxyGuard, err := egress.New(egress.Config{Allow: o.egressAllow, ExtraRoots: o.egressRoots, Timeout: o.proxyTimeout})
+	if err != nil {
+		return err
+	}
 	if o.acmeHTTPClient == nil {
 		o.acmeHTTPClient = guard.Client()
 	}
@@ -354,6 +401,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	cfg := server.Config{
 		Keyring: keyring, PublicURL: o.publicURL, WorkFactor: o.workFactor,
 		Egress: guard, Outbox: outbox.Config{Lease: o.outboxLease}, Logger: logger, SeparateOps: lns.ops != nil,
+		ProxyEgress: proxyGuard, ProxyAllowHosts: o.proxyAllowHosts, ProxyTimeout: o.proxyTimeout, CVVTTL: o.cvvTTL,
 		MaxCaptureTTL: o.maxCaptureTTL, AllowUnexpiringCapture: o.allowUnexpiringCapture,
 		// bbolt runs one write transaction at a time: entries are chained
 		// in the transactions that write them. On PostgreSQL they would

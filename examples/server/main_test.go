@@ -165,6 +165,40 @@ func TestDefaults(t *testing.T) {
 	o, err = parseFlags(nil, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, 14*24*time.Hour, o.auditRetention)
+	require.Empty(t, o.proxyAllowHosts, "any public HTTPS host")
+	require.Equal(t, 20*time.Second, o.proxyTimeout)
+	require.Equal(t, time.Hour, o.cvvTTL)
+}
+
+func TestProxyFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-proxy-allow-hosts", "API.Stripe.com,psp.example", "-proxy-timeout", "5s", "-cvv-ttl", "15m"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{"api.stripe.com", "psp.example"}, o.proxyAllowHosts)
+	require.Equal(t, 5*time.Second, o.proxyTimeout)
+	require.Equal(t, 15*time.Minute, o.cvvTTL)
+	t.Setenv("CARDVAULT_PROXY_ALLOW_HOSTS", "api.stripe.com")
+	t.Setenv("CARDVAULT_CVV_TTL", "30m")
+	o, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{"api.stripe.com"}, o.proxyAllowHosts)
+	require.Equal(t, 30*time.Minute, o.cvvTTL)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-proxy-allow-hosts", "psp.example:443"}, "without a port"},
+		{[]string{"-proxy-allow-hosts", "10.0.0.0/8"}, "without a port or a CIDR"},
+		{[]string{"-proxy-allow-hosts", "psp.example,"}, "-proxy-allow-hosts"},
+		{[]string{"-proxy-timeout", "0s"}, "-proxy-timeout must be over 0"},
+		{[]string{"-proxy-timeout", "45s"}, "under 30s"},
+		{[]string{"-cvv-ttl", "-1m"}, "-cvv-ttl must be over 0"},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		require.ErrorContains(t, err, tc.want, "%q", tc.args)
+	}
+	t.Setenv("CARDVAULT_PROXY_TIMEOUT", "soon")
+	_, err = parseFlags(nil, io.Discard)
+	require.ErrorContains(t, err, "CARDVAULT_PROXY_TIMEOUT must be a duration")
 }
 
 func TestFlagErrors(t *testing.T) {

@@ -12,9 +12,23 @@
 // Both are idempotent: masking a masked number returns it unchanged. The
 // digits a mask shows are the only ones anything else may show or index:
 // [CardFirst6], [CardLast4] and [AccountLast4] return exactly those.
+//
+// # Numbers in text
+//
+// [Runs] finds the digit runs of a text — digits with single spaces or
+// dashes between them, "4242 4242-4242 4242" — which is how a card number
+// stands in a log line or a payment service provider's answer, and
+// [luhn.IsCardNumber] tells which of them are card numbers, which [CardRun]
+// masks in place; [CardNumbers] masks every card number of a text ([AccountRun] a bank
+// account number). The log redaction of the reference server and the
+// proxy's masking of a provider's answers both scan text this way.
 package mask
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/cardvault/cardvault/luhn"
+)
 
 // Card returns number with every character but the first six and the last
 // four replaced by '*'. A value shorter than 12 characters — never a valid
@@ -68,4 +82,146 @@ func Account(number string) string {
 		shown = len(number) / 2
 	}
 	return "*****" + number[len(number)-shown:]
+}
+
+// CardRun masks a digit run as Card masks its digits, keeping the
+// separators where they stand: "4242 4242 4242 4242" becomes
+// "4242 42** **** 4242", as long as the run was.
+func CardRun(run string) string {
+	n := 0
+	for i := 0; i < len(run); i++ {
+		if isDigit(run[i]) {
+			n++
+		}
+	}
+	masked := []byte(run)
+	k := 0
+	for i := range masked {
+		if !isDigit(masked[i]) {
+			continue
+		}
+		if n < 12 || k >= 6 && k < n-4 {
+			masked[i] = '*'
+		}
+		k++
+	}
+	return string(masked)
+}
+
+// AccountRun masks a digit run that is a bank account number as Account
+// shows one — its last four digits, or half of a number under eight —
+// but in place: every other digit a '*', the separators kept, as long as
+// the run was.
+func AccountRun(run string) string {
+	n := 0
+	for i := 0; i < len(run); i++ {
+		if isDigit(run[i]) {
+			n++
+		}
+	}
+	shown := 4
+	if n < 8 {
+		shown = n / 2
+	}
+	masked := []byte(run)
+	k := 0
+	for i := range masked {
+		if isDigit(masked[i]) {
+			if k < n-shown {
+				masked[i] = '*'
+			}
+			k++
+		}
+	}
+	return string(masked)
+}
+
+// CardNumbers returns s with every run of it that may hold a card number
+// (luhn.CardNumberRuns: the scan the log redaction and the audit trail use)
+// masked in place by CardRun, its separators kept.
+func CardNumbers(s string) string {
+	var b strings.Builder
+	last := 0 // s[last:start] is not written yet
+	for start, end := range luhn.CardNumberRuns(s) {
+		b.WriteString(s[last:start])
+		b.WriteString(CardRun(s[start:end]))
+		last = end
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// Runs returns s with each run of digits replaced by what replace returns
+// for it. A run is a longest stretch of ASCII digits with single spaces or
+// dashes between them ("4242 4242-4242 4242"; "12  34" is two runs); replace
+// gets the run as it stands in s and its digits alone, and returns the run
+// to keep it. Runs of fewer than minDigits digits are kept without a call,
+// so that a scan for card numbers (minDigits 12) costs no allocation for
+// the short numbers every text holds. s is returned as it is when nothing
+// is replaced.
+func Runs(s string, minDigits int, replace func(run, digits string) string) string {
+	return RunsWith(s, " -", minDigits, replace)
+}
+
+// RunsWith is Runs with other separators: any single byte of separators
+// may stand between two digits of a run. The proxy looks for an item's own
+// number with "+" and "." too, as a form encoding or a printout writes it.
+func RunsWith(s, separators string, minDigits int, replace func(run, digits string) string) string {
+	var b strings.Builder
+	last := 0 // s[last:i] is not written yet
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		start, end, n := i, i, 0
+		for j := i; j < len(s); {
+			if isDigit(s[j]) {
+				n++
+				j++
+				end = j
+				continue
+			}
+			if strings.IndexByte(separators, s[j]) >= 0 && j+1 < len(s) && isDigit(s[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		i = end
+		if n < minDigits {
+			continue
+		}
+		run := s[start:end]
+		digits := run
+		if n != len(run) {
+			digits = digitsOf(run, n)
+		}
+		if out := replace(run, digits); out != run {
+			b.WriteString(s[last:start])
+			b.WriteString(out)
+			last = end
+		}
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digitsOf returns the n digits of run.
+func digitsOf(run string, n int) string {
+	b := make([]byte, 0, n)
+	for i := 0; i < len(run); i++ {
+		if isDigit(run[i]) {
+			b = append(b, run[i])
+		}
+	}
+	return string(b)
 }

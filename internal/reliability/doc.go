@@ -25,6 +25,11 @@
 //     grants, secure tokens, patches, single-use tokens — nothing that was
 //     not acknowledged is visible but as a whole, and grants and tokens
 //     still work (TestCrash).
+//   - The binary killed with SIGKILL while a try of an asynchronous proxy
+//     call is in flight, on bbolt and PostgreSQL: after a restart the call
+//     goes on, its webhook gets the provider's final answer exactly as
+//     sent, signed, once, and the CVV it sent is gone from the item
+//     (TestProxyCrashMidRetry).
 //   - PostgreSQL (a private server, never the shared one) stopped in
 //     immediate mode under the mix: /readyz answers 503 while it is down
 //     and 200 again once it is back, without the server being restarted,
@@ -58,9 +63,16 @@
 //     panic, and the store is the same afterwards, byte for byte
 //     (memstore.Store.Dump), but for what such a request is meant to write
 //     (TestHostileInput).
+//   - Hostile proxy calls — template injection, oversized templates and
+//     calls, CR/LF and transport headers, user-info, IP literals outside
+//     the allow-list, encoded '#' and '?' in hosts, bad rules, another
+//     account's rule — each the right 400/403/404 naming the fault, the
+//     store unchanged, and not one connection to the provider's listener
+//     (TestHostileProxyInput).
 //   - Fuzz targets at the HTTP level (FuzzVaultPost, FuzzCaptureGrant,
 //     FuzzCapturePost, FuzzSecureTokenCreate, FuzzPatch, FuzzTokenQuery,
-//     FuzzTokenHeaders): never a 5xx; a refused request changes nothing.
+//     FuzzTokenHeaders, FuzzProxyPost): never a 5xx; a refused request
+//     changes nothing (and a refused proxy call connects nowhere).
 //
 // # Security
 //
@@ -78,5 +90,7 @@
 //     server binaries' logs under load, are scanned when their test or the
 //     package's run ends).
 //
-// BenchmarkAccessLogLine measures what the log redaction costs per request.
+// BenchmarkAccessLogLine measures what the log redaction costs per request;
+// BenchmarkProxySyncLatency, BenchmarkProxySyncThroughput and
+// BenchmarkProxyAsync give the proxy's figures (BENCHMARKS.md).
 package reliability

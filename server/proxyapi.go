@@ -1,0 +1,274 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/idempotency"
+	"github.com/cardvault/cardvault/proxy"
+	"github.com/cardvault/cardvault/rules"
+	"github.com/cardvault/cardvault/vault"
+)
+
+// The proxy's routes: every rule is package proxy's; these handlers read
+// the query and the body, call it and write its answer.
+//
+//	POST /v1/proxy/post?user=&passphrase=&token=[&reference=][&tries=][&rules=][&synchronous=][&debug=]
+//	POST /v1/proxy/get?user=&passphrase=[&reference=][&tries=][&synchronous=][&debug=]
+//	POST /v1/processing-terminals/{pt}/secure-tokens/{id}/proxy?[tries=][&synchronous=][&debug=]
+//
+// The body is a call, {"request": {...}, "webhook": {...}}. A synchronous
+// call answers 200 {"status", "headers", "body"} — the provider's answer,
+// masked, whatever its status — and a receiving one 200 {"token", "user",
+// "reference"}; an asynchronous call answers 202 {"id", "status":
+// "queued"}. debug=true adds "populated_template". A destination that
+// could not be reached is a 502, one that did not answer in time a 504.
+// cardvault's own refusals have the API's error shape: {"error": "..."} on
+// the vault/capture API, RFC 7807 problems on the secure-token API.
+func (s *Server) registerProxyRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/proxy/post", s.requireBasic(s.proxyPost))
+	mux.HandleFunc("POST /v1/proxy/get", s.requireBasic(s.proxyGet))
+	mux.Handle("POST /v1/processing-terminals/{processingTerminalId}/secure-tokens/{secureTokenId}/proxy", s.secureTokenRoute(http.HandlerFunc(s.secureTokenProxy)))
+}
+
+// openProxy makes the server's proxy: over its store, vault, secure
+// tokens, rules and outbox, through Config.ProxyEgress.
+func (s *Server) openProxy() error {
+	guard := s.cfg.ProxyEgress
+	if guard == nil {
+		var err error
+		if guard, err = egress.New(egress.Config{Timeout: s.cfg.ProxyTimeout}); err != nil {
+			return err
+		}
+	}
+	var err error
+	s.proxy, err = proxy.New(proxy.Config{
+		Store: s.cfg.Store, Vault: s.vault, Tokens: s.tokens, Rules: s.rules, Outbox: s.outbox, Idempotency: s.idem,
+		Guard: guard, WebhookGuard: s.cfg.Egress, AllowHosts: s.cfg.ProxyAllowHosts, Timeout: s.cfg.ProxyTimeout,
+		Logger: s.log, Now: s.now,
+	})
+	if err != nil {
+		return fmt.Errorf("server: the proxy: %w", err)
+	}
+	return nil
+}
+
+// proxyOptions reads tries, synchronous, debug and — where allowed —
+// rules from the query.
+func proxyOptions(q url.Values, withRules bool) (proxy.Options, error) {
+	bad := &cardvault.InvalidError{}
+	var o proxy.Options
+	if v := q.Get("tries"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > proxy.MaxTries {
+			bad.Add("tries", "invalid value", fmt.Sprintf("tries must be a number from 1 to %d", proxy.MaxTries))
+		}
+		o.Tries = n
+	}
+	for _, b := range []struct {
+		name string
+		to   *bool
+	}{{"synchronous", &o.Synchronous}, {"debug", &o.Debug}} {
+		if v := q.Get(b.name); v != "" {
+			x, err := strconv.ParseBool(v)
+			if err != nil {
+				bad.Add(b.name, "invalid value", b.name+" must be true or false")
+			}
+			*b.to = x
+		}
+	}
+	if v, ok := q["rules"]; ok {
+		ids, err := ruleIDs(v[0])
+		switch {
+		case !withRules:
+			bad.Add("rules", "not allowed", "rules belong to the vault/capture API's accounts; this call takes none")
+		case err != nil:
+			bad.Add("rules", "invalid value", err.Error())
+		}
+		o.Rules = ids
+	}
+	return o, bad.Err()
+}
+
+// ruleIDs splits a rules= parameter: comma-separated rule ids, in the
+// order they run.
+func ruleIDs(v string) ([]string, error) {
+	ids := strings.Split(v, ",")
+	if len(ids) > rules.MaxRulesPerApply {
+		return nil, fmt.Errorf("at most %d rules run at once", rules.MaxRulesPerApply)
+	}
+	for _, id := range ids {
+		if !rules.ValidID(id) {
+			return nil, fmt.Errorf("rules must be comma-separated rule ids of 1 to %d letters, digits, '_', '-' and '.'", rules.MaxIDLen)
+		}
+	}
+	return ids, nil
+}
+
+// proxyStatus maps the errors of a call that reached the sending: no
+// answer (502), no answer in time (504), an answer that cannot be stored
+// (502). Others are the API's usual mapping.
+func proxyStatus(err error) (int, bool) {
+	switch {
+	case errors.Is(err, proxy.ErrTimeout):
+		return http.StatusGatewayTimeout, true
+	case errors.Is(err, proxy.ErrUnreachable), errors.Is(err, proxy.ErrBadAnswer):
+		return http.StatusBadGateway, true
+	}
+	return 0, false
+}
+
+func (s *Server) writeProxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if status, ok := proxyStatus(err); ok {
+		writeError(w, status, err.Error())
+		return
+	}
+	s.writeVaultError(w, r, err)
+}
+
+// sendReply is a synchronous call's answer on the wire.
+type sendReply struct {
+	*proxy.Response
+	Populated *proxy.Rendered `json:"populated_template,omitempty"`
+}
+
+// queuedReply is an asynchronous call's.
+type queuedReply struct {
+	ID        string          `json:"id"`
+	Status    string          `json:"status"`
+	Populated *proxy.Rendered `json:"populated_template,omitempty"`
+}
+
+// writeSendResult writes Send's result: 200 with the answer, or 202 queued.
+func writeSendResult(w http.ResponseWriter, res proxy.Result, write func(http.ResponseWriter, int, any)) {
+	if res.Response != nil {
+		write(w, http.StatusOK, sendReply{Response: res.Response, Populated: res.Populated})
+		return
+	}
+	write(w, http.StatusAccepted, queuedReply{ID: res.ID, Status: "queued", Populated: res.Populated})
+}
+
+// readCall reads a vault/capture API proxy route's body and options,
+// answering what is wrong with them.
+func (s *Server) readCall(w http.ResponseWriter, r *http.Request, withRules bool) (proxy.Call, proxy.Options, bool) {
+	body, ok := s.readBody(w, r, proxy.MaxCallSize)
+	if !ok {
+		return proxy.Call{}, proxy.Options{}, false
+	}
+	opts, err := proxyOptions(r.URL.Query(), withRules)
+	var call proxy.Call
+	if err == nil {
+		call, err = s.proxy.Parse(body)
+	}
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return proxy.Call{}, proxy.Options{}, false
+	}
+	return call, opts, true
+}
+
+// proxyPost answers POST /v1/proxy/post: a call with the data of the item
+// under token (and reference) in the key user and passphrase open.
+func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
+	call, opts, ok := s.readCall(w, r, true)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	c := credentials(r)
+	if q.Get("token") == "" {
+		writeError(w, http.StatusBadRequest, "token is required: the item whose data the call sends")
+		return
+	}
+	ref, err := s.resolveItem(r, c.User, q.Get("token"), q.Get("reference"))
+	if err != nil {
+		s.writeVaultError(w, r, err)
+		return
+	}
+	res, err := s.proxy.Send(r.Context(), proxy.VaultItem(c, ref), call, opts)
+	if err != nil {
+		s.writeProxyError(w, r, err)
+		return
+	}
+	writeSendResult(w, res, writeJSON)
+}
+
+// proxyGet answers POST /v1/proxy/get: a call whose answer becomes a new
+// item under the key and reference.
+func (s *Server) proxyGet(w http.ResponseWriter, r *http.Request) {
+	call, opts, ok := s.readCall(w, r, false)
+	if !ok {
+		return
+	}
+	c := credentials(r)
+	got, err := s.proxy.Receive(r.Context(), c, r.URL.Query().Get("reference"), call, opts)
+	if err != nil {
+		s.writeProxyError(w, r, err)
+		return
+	}
+	if got.ID != "" {
+		writeJSON(w, http.StatusAccepted, queuedReply{ID: got.ID, Status: "queued", Populated: got.Populated})
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		itemReply
+		Populated *proxy.Rendered `json:"populated_template,omitempty"`
+	}{itemReply{Token: got.Item.Token, User: c.User, Reference: got.Item.Reference}, got.Populated})
+}
+
+// secureTokenProxy answers POST .../secure-tokens/{id}/proxy: the same call
+// with a secure token's data, under the route's Idempotency-Key (an
+// asynchronous call is queued once; a synchronous one is made once, and
+// its answer replayed).
+func (s *Server) secureTokenProxy(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readTokenBody(w, r, resourceSecureToken)
+	if !ok {
+		return
+	}
+	pt, id := r.PathValue("processingTerminalId"), r.PathValue("secureTokenId")
+	writeOnce(s, w, r, func(call *idempotency.Call) (res proxy.Result, err error) {
+		opts, err := proxyOptions(r.URL.Query(), false)
+		var c proxy.Call
+		if err == nil {
+			c, err = s.proxy.Parse(body)
+		}
+		if err != nil {
+			return res, s.idem.Refuse(r.Context(), call, &res, err)
+		}
+		opts.Idempotency = call
+		return s.proxy.Send(r.Context(), proxy.SecureToken(pt, id), c, opts)
+	}, func(w http.ResponseWriter, res proxy.Result, err error) {
+		if err != nil {
+			if status, ok := proxyStatus(err); ok {
+				p := s.newProblem(anchorAPIError)
+				p.Status, p.Title, p.Detail = status, http.StatusText(status), err.Error()
+				writeProblem(w, p)
+				return
+			}
+			s.writeProblemFor(w, r, err, resourceSecureToken)
+			return
+		}
+		writeSendResult(w, res, writeJSON)
+	})
+}
+
+// retrieveRules applies the rules= of GET /v1/vault to the item it read:
+// the masked view a merchant may read instead of the card.
+func (s *Server) retrieveRules(r *http.Request, c vault.Credentials, doc []byte) ([]byte, error) {
+	v, ok := r.URL.Query()["rules"]
+	if !ok {
+		return doc, nil
+	}
+	ids, err := ruleIDs(v[0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: rules: %s", cardvault.ErrInvalid, err)
+	}
+	defer clear(doc)
+	return s.rules.Apply(r.Context(), c.Owner, ids, doc)
+}
