@@ -222,7 +222,7 @@
 // write and idle timeouts. Every reply of the APIs is Cache-Control:
 // no-store and carries an X-Request-Id.
 //
-// The server logs with log/slog through NewRedactingHandler: one line per
+// The server logs with log/slog through redact.NewHandler: one line per
 // request (method, route pattern, path, status, size, duration, account or
 // API client id — never a query string, a header or a body), and errors.
 // The handler also scrubs whatever else reaches it of card numbers (any 12–19

@@ -58,18 +58,3 @@ func ExampleNew() {
 	// {"user":"test-user","passphrase":"ALongAndVerySecretPassphraseThatIsSuperSecure"}
 	// 401 Unauthorized Basic realm="cardvault", charset="UTF-8"
 }
-
-// The redacting handler in front of any slog handler.
-func ExampleNewRedactingHandler() {
-	log := slog.New(server.NewRedactingHandler(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	})))
-	log.Info("charge failed for 4111 1111 1111 1111", "passphrase", "hunter2", "url", "/v1/vault?user=u&passphrase=hunter2")
-	// Output:
-	// level=INFO msg="charge failed for [REDACTED]" passphrase=[REDACTED] url="/v1/vault?user=u&passphrase=[REDACTED]"
-}

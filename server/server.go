@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +23,7 @@ import (
 	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/proxy"
+	"github.com/cardvault/cardvault/redact"
 	"github.com/cardvault/cardvault/rules"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
@@ -139,7 +142,7 @@ type Config struct {
 	SeparateOps bool
 
 	// Logger receives the access log and errors, through
-	// NewRedactingHandler. Nil means slog.Default().
+	// redact.NewHandler. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -227,7 +230,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: ProxyTimeout must be positive and under RequestTimeout")
 	}
 	s := &Server{
-		log: slog.New(NewRedactingHandler(cfg.Logger.Handler())), now: cfg.Now,
+		log: slog.New(redact.NewHandler(cfg.Logger.Handler())), now: cfg.Now,
 		mux: http.NewServeMux(), capturePath: capture.DefaultCapturePath,
 		errorsBase: strings.TrimSuffix(cfg.ErrorsBaseURL, "#"), timeout: cfg.RequestTimeout,
 	}
@@ -595,4 +598,12 @@ func (s *Server) secureTokenRoute(h http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, securetoken.MaxBodyBytes)
 		inner.ServeHTTP(w, r)
 	}))
+}
+
+// newRequestID returns a random id for a request's log lines and its
+// X-Request-Id header.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -132,6 +132,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/outbox"
+	"github.com/cardvault/cardvault/redact"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
@@ -344,7 +345,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	default:
 		return errors.New("-log-format must be text or json")
 	}
-	handler = server.NewRedactingHandler(handler)
+	handler = redact.NewHandler(handler)
 	logger := slog.New(handler)
 
 	switch {

@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cardvault/cardvault/server"
+	"github.com/cardvault/cardvault/redact"
 )
 
 // BenchmarkAccessLogLine is the cost of the redacting handler on one access
 // log line as the server writes it for a capture redemption (the text
 // handler writing to io.Discard behind it).
 func BenchmarkAccessLogLine(b *testing.B) {
-	log := slog.New(server.NewRedactingHandler(slog.NewTextHandler(io.Discard, nil)))
+	log := slog.New(redact.NewHandler(slog.NewTextHandler(io.Discard, nil)))
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,9 +1,12 @@
-package server
+// Package redact keeps secrets out of logs: a log/slog Handler that no
+// record can pass with a card number, a CVV, a passphrase, a secret, a
+// password, a bearer token or an API key in it, for the reference server's
+// logs and any other program's. Its scan for card numbers is
+// luhn.CardNumberRuns, the one the audit trail and the proxy's masking use.
+package redact
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,7 +23,7 @@ import (
 // redacted replaces whatever the redacting handler removes.
 const redacted = "[REDACTED]"
 
-// NewRedactingHandler wraps next so that no record reaching it can carry a
+// NewHandler wraps next so that no record reaching it can carry a
 // card number, CVV, passphrase, secret, password, bearer token or API key:
 //
 //   - an attribute whose key names a secret (passphrase, password, secret,
@@ -37,10 +40,10 @@ const redacted = "[REDACTED]"
 //     single-use tokens);
 //   - integers of 12 to 19 digits that pass Luhn are replaced too.
 //
-// The server logs through it whatever Logger it is given; it is exported so
-// that a program's other logs (http.Server's ErrorLog, say) can use it too.
-// Wrapping a redacting handler again returns it as it is.
-func NewRedactingHandler(next slog.Handler) slog.Handler {
+// The reference server logs through it whatever Logger it is given; a
+// program's other logs (http.Server's ErrorLog, say) should too. Wrapping a
+// redacting handler again returns it as it is.
+func NewHandler(next slog.Handler) slog.Handler {
 	if h, ok := next.(*redactingHandler); ok {
 		return h
 	}
@@ -215,7 +218,7 @@ var (
 // numbers).
 var secretNameWords = []string{"passphrase", "password", "secret", "token", "api", "authorization", "cookie", "cvv", "cvc", "number"}
 
-// redactString scrubs s of what NewRedactingHandler promises to remove.
+// redactString scrubs s of what NewHandler promises to remove.
 //
 // It runs on every string of every log line — an access log line per
 // request — so each pattern runs only when s holds what every one of its
@@ -225,6 +228,10 @@ var secretNameWords = []string{"passphrase", "password", "secret", "token", "api
 // instead of five regular expressions. A replacement never adds a name or
 // punctuation that a later pattern needs, so the checks are made once, on s
 // as given.
+// String returns s with what NewHandler would remove from a log line
+// removed.
+func String(s string) string { return redactString(s) }
+
 func redactString(s string) string {
 	if s == "" {
 		return s
@@ -306,12 +313,4 @@ func redactDigits(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
-}
-
-// newRequestID returns a random id for a request's log lines and its
-// X-Request-Id header.
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

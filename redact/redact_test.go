@@ -1,4 +1,4 @@
-package server
+package redact
 
 import (
 	"bytes"
@@ -76,8 +76,8 @@ func FuzzRedactString(f *testing.F) {
 
 func TestRedactingHandler(t *testing.T) {
 	var buf bytes.Buffer
-	log := slog.New(NewRedactingHandler(slog.NewJSONHandler(&buf, nil)))
-	require.Same(t, log.Handler(), NewRedactingHandler(log.Handler()), "wrapping twice is once")
+	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, nil)))
+	require.Same(t, log.Handler(), NewHandler(log.Handler()), "wrapping twice is once")
 
 	u, _ := url.Parse("https://vault/v1/vault?user=u&passphrase=pp-secret-1")
 	log.With("api_key", "k-secret-2").WithGroup("req").Info("saw 4111111111111111",
