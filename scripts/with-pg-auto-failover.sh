@@ -255,6 +255,14 @@ as_node() {
 	env $(node_env "$dir" "$node") "${as_pg[@]}" "$@"
 }
 
+# server_log NODE: the last lines of NODE's PostgreSQL log, which its
+# logging collector writes under the data directory.
+server_log() {
+	local f
+	f=$(ls -t "$dir/$1/data/log/"* 2>/dev/null | head -1 || true)
+	[ -n "$f" ] && { log "--- $1's PostgreSQL log (last lines)"; tail -20 "$f" >&2; } || true
+}
+
 # tune NODE SETTING...: settings in postgresql.auto.conf, which pg_autoctl
 # does not rewrite on every start as it does postgresql-auto-failover.conf.
 tune() {
@@ -316,7 +324,7 @@ for n in 1 2; do
 	as_node "$node" pg_autoctl create postgres --pgctl "$bindir/pg_ctl" --pgport "$port" --listen 127.0.0.1 \
 		--hostname 127.0.0.1 --name "$node" --dbname cardvault --auth trust --no-ssl \
 		--monitor "$monitor_url" >"$dir/$node/create.log" 2>&1 ||
-		{ cat "$dir/$node/create.log" >&2; log "pg_autoctl create postgres ($node) failed"; exit 1; }
+		{ cat "$dir/$node/create.log" >&2; server_log "$node"; log "pg_autoctl create postgres ($node) failed"; exit 1; }
 	grep -q "^wal_retrieve_retry_interval" "$dir/$node/data/postgresql.auto.conf" ||
 		tune "$node" "${small[@]}" "wal_retrieve_retry_interval = '200ms'"
 	ctl "$dir" "$node" start

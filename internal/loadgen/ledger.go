@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -301,23 +302,31 @@ func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string,
 		fail("%d of %d acknowledged capture endpoints no longer take a capture", bad, len(l.grants))
 	}
 
-	bad = 0
+	// By what went wrong: the message names kinds and counts.
+	var tokenProblems []string
 	for _, e := range l.tokens {
 		s.cfg.Terminal = e.terminal
 		rep, err := s.do(call{route: RouteSTGet, method: "GET", url: base + s.terminalPath("/secure-tokens/"+url.PathEscape(e.st.id)),
 			header: s.tokenHeader("GET", ""), want: http.StatusOK})
 		if err != nil {
-			bad++
+			tokenProblems = append(tokenProblems, "not read back")
 			continue
 		}
 		var got struct{ Token string }
 		names, err := customFieldNames(rep.body)
-		if err != nil || json.Unmarshal(rep.body, &got) != nil || got.Token != e.st.token || !fieldsAccountedFor(names, e.acked, e.maybe) {
-			bad++
+		switch {
+		case err != nil || json.Unmarshal(rep.body, &got) != nil:
+			tokenProblems = append(tokenProblems, "not a secure token")
+		case got.Token != e.st.token:
+			tokenProblems = append(tokenProblems, "another token")
+		default:
+			if why := fieldsProblem(names, e.acked, e.maybe); why != "" {
+				tokenProblems = append(tokenProblems, why)
+			}
 		}
 	}
-	if bad > 0 {
-		fail("%d of %d acknowledged secure tokens are missing or lost an acknowledged patch", bad, len(l.tokens))
+	if len(tokenProblems) > 0 {
+		fail("%d of %d acknowledged secure tokens are missing or lost an acknowledged patch (%s)", len(tokenProblems), len(l.tokens), tally(tokenProblems))
 	}
 
 	bad = 0
@@ -347,19 +356,48 @@ func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string,
 // once, and otherwise only fields that were sent without an answer, each
 // at most once.
 func fieldsAccountedFor(names, acked, maybe []string) bool {
+	return fieldsProblem(names, acked, maybe) == ""
+}
+
+// fieldsProblem says what is wrong with names (see fieldsAccountedFor):
+// "" when nothing is.
+func fieldsProblem(names, acked, maybe []string) string {
 	seen := map[string]bool{}
 	for _, n := range names {
-		if seen[n] || !slices.Contains(acked, n) && !slices.Contains(maybe, n) {
-			return false
+		switch {
+		case seen[n]:
+			return "a patch applied twice"
+		case !slices.Contains(acked, n) && !slices.Contains(maybe, n):
+			return "a field never sent"
 		}
 		seen[n] = true
 	}
 	for _, a := range acked {
 		if !seen[a] {
-			return false
+			return "an acknowledged write lost"
 		}
 	}
-	return true
+	return ""
+}
+
+// tally counts equal strings: "a lost: 2, b: 1", most frequent first.
+func tally(kinds []string) string {
+	n := map[string]int{}
+	for _, k := range kinds {
+		n[k]++
+	}
+	keys := slices.Collect(maps.Keys(n))
+	slices.SortFunc(keys, func(a, b string) int {
+		if n[a] != n[b] {
+			return n[b] - n[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, n[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Secrets returns the secret values the ledger holds — card numbers,

@@ -46,11 +46,20 @@ func TestQuantileAndMedian(t *testing.T) {
 // only if they were sent without an answer.
 func TestFieldsAccountedFor(t *testing.T) {
 	acked, maybe := []string{"created", "a"}, []string{"b"}
-	require.True(t, fieldsAccountedFor([]string{"created", "a"}, acked, maybe))
-	require.True(t, fieldsAccountedFor([]string{"created", "a", "b"}, acked, maybe), "a write without an answer may have happened")
-	require.False(t, fieldsAccountedFor([]string{"created"}, acked, maybe), "an acknowledged write is lost")
-	require.False(t, fieldsAccountedFor([]string{"created", "a", "a"}, acked, maybe), "a write happened twice")
-	require.False(t, fieldsAccountedFor([]string{"created", "a", "c"}, acked, maybe), "a write nobody sent")
+	for _, c := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"created", "a"}, ""},
+		{[]string{"created", "a", "b"}, ""}, // a write without an answer may have happened
+		{[]string{"created"}, "an acknowledged write lost"},
+		{[]string{"created", "a", "a"}, "a patch applied twice"},
+		{[]string{"created", "a", "c"}, "a field never sent"},
+	} {
+		require.Equal(t, c.want, fieldsProblem(c.names, acked, maybe), "%v", c.names)
+		require.Equal(t, c.want == "", fieldsAccountedFor(c.names, acked, maybe), "%v", c.names)
+	}
+	require.Equal(t, "lost: 2, another: 1, twice: 1", tally([]string{"twice", "lost", "another", "lost"}))
 }
 
 // The client counts what it was told to: a success, an intended error, an

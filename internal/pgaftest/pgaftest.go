@@ -62,7 +62,10 @@ type Node struct {
 }
 
 // Start starts a formation and waits until it is ready; it is torn down
-// when the test ends.
+// when the test ends. A formation that fails to start is tried once more
+// (the first failure is logged): on a machine busy with the rest of `make
+// test`, a node's PostgreSQL has been seen not to come up in the 10 s that
+// pg_autoctl create gives it.
 func Start(t testing.TB) *Formation {
 	t.Helper()
 	script := os.Getenv(EnvScript)
@@ -70,6 +73,18 @@ func Start(t testing.TB) *Formation {
 		t.Skipf("this test needs a pg_auto_failover formation: run `make test`, or set %s to the path of "+
 			"scripts/with-pg-auto-failover.sh (which needs Debian's postgresql-NN-auto-failover and pg-auto-failover-cli)", EnvScript)
 	}
+	f, err := start(t, script)
+	if err != nil {
+		t.Logf("pgaftest: %v\nstarting another formation", err)
+		if f, err = start(t, script); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// start starts one formation; the test's cleanup tears it down.
+func start(t testing.TB, script string) (*Formation, error) {
 	// The command prints the formation's settings, then holds it until
 	// its input closes.
 	const hold = `printf 'URL=%s\nMONITOR=%s\nCTL=%s\nready\n' "$CARDVAULT_TEST_PGAF_URL" "$CARDVAULT_TEST_PGAF_MONITOR_URL" "$CARDVAULT_TEST_PGAF_CTL"; exec cat >/dev/null`
@@ -78,14 +93,14 @@ func Start(t testing.TB) *Formation {
 	f.cmd.Stderr = f.stderr
 	var err error
 	if f.stdin, err = f.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	out, err := f.cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := f.cmd.Start(); err != nil {
-		t.Fatalf("pgaftest: starting %s: %v", script, err)
+		return nil, fmt.Errorf("pgaftest: starting %s: %w", script, err)
 	}
 	go func() {
 		_ = f.cmd.Wait()
@@ -107,7 +122,7 @@ func Start(t testing.TB) *Formation {
 		case line, ok := <-lines:
 			if !ok {
 				<-f.exited
-				t.Fatalf("pgaftest: the formation did not start (%s):\n%s", f.cmd.ProcessState, f.stderr.String())
+				return nil, fmt.Errorf("pgaftest: the formation did not start (%s):\n%s", f.cmd.ProcessState, f.stderr.String())
 			}
 			k, v, _ := strings.Cut(line, "=")
 			switch k {
@@ -121,7 +136,7 @@ func Start(t testing.TB) *Formation {
 				ready = true
 			}
 		case <-deadline:
-			t.Fatalf("pgaftest: the formation was not ready within 4 minutes:\n%s", f.stderr.String())
+			return nil, fmt.Errorf("pgaftest: the formation was not ready within 4 minutes:\n%s", f.stderr.String())
 		}
 	}
 	go func() {
@@ -129,7 +144,7 @@ func Start(t testing.TB) *Formation {
 		}
 	}()
 	t.Logf("pgaftest: a pg_auto_failover formation ready in %v", time.Since(started).Round(100*time.Millisecond))
-	return f
+	return f, nil
 }
 
 // stop closes the command's input, so that the script tears the formation
@@ -154,22 +169,63 @@ func (f *Formation) Log() string { return f.stderr.String() }
 
 // Nodes returns the data nodes, as the monitor has them now.
 func (f *Formation) Nodes(ctx context.Context) ([]Node, error) {
+	return monitorRows(ctx, f.MonitorURL, "SELECT nodename, nodeport, reportedstate::text, goalstate::text FROM pgautofailover.node ORDER BY nodename",
+		func(r pgx.CollectableRow) (Node, error) {
+			var n Node
+			err := r.Scan(&n.Name, &n.Port, &n.Reported, &n.Goal)
+			return n, err
+		})
+}
+
+// monitorRows runs query on the monitor over a connection of its own.
+func monitorRows[T any](ctx context.Context, monitor, query string, scan pgx.RowToFunc[T]) ([]T, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, f.MonitorURL)
+	conn, err := pgx.Connect(ctx, monitor)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := conn.Query(ctx, "SELECT nodename, nodeport, reportedstate::text, goalstate::text FROM pgautofailover.node ORDER BY nodename")
+	rows, err := conn.Query(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Node, error) {
-		var n Node
-		err := r.Scan(&n.Name, &n.Port, &n.Reported, &n.Goal)
-		return n, err
-	})
+	return pgx.CollectRows(rows, scan)
+}
+
+// Event is one state change the monitor recorded.
+type Event struct {
+	At          time.Time
+	Node        string
+	Reported    string // the state the node's keeper reported then
+	Goal        string // the state the monitor assigned
+	Description string
+}
+
+// Events returns the monitor's history of state changes, oldest first:
+// what a test that failed over prints to say what the formation did.
+func (f *Formation) Events(ctx context.Context) ([]Event, error) {
+	return monitorRows(ctx, f.MonitorURL, "SELECT eventtime, nodename, reportedstate::text, goalstate::text, description FROM pgautofailover.event ORDER BY eventid",
+		func(r pgx.CollectableRow) (Event, error) {
+			var e Event
+			err := r.Scan(&e.At, &e.Node, &e.Reported, &e.Goal, &e.Description)
+			return e, err
+		})
+}
+
+// Asynchronous returns the times at which node, as primary, acknowledged
+// commits without a synchronous standby: pg_auto_failover moves a primary
+// to wait_primary when its standby is unhealthy or being promoted, and a
+// commit acknowledged then may be missing on the standby. It returns each
+// event after since in which node was assigned wait_primary.
+func Asynchronous(events []Event, node string, since time.Time) []Event {
+	var out []Event
+	for _, e := range events {
+		if e.Node == node && e.At.After(since) && e.Goal == "wait_primary" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Primary returns the name of the node that is primary — reported and

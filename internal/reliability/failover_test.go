@@ -50,8 +50,13 @@ func failover(t *testing.T, fault string) {
 	nodes := f.WaitNodes(t, time.Minute, "a primary", func(n []pgaftest.Node) bool { _, ok := pgaftest.Primary(n); return ok })
 	old, _ := pgaftest.Primary(nodes)
 	stopReady := watchReady(servers)
+	loadFrom := time.Now()
 	stop := loadUntil(t, cfg, 10)
 	before := cfg.Ledger.Counts()
+	// The promise holds for a synchronous formation: wait until the
+	// standby is back in sync should the monitor have judged it unhealthy
+	// under load (the primary then acknowledges alone, as wait_primary).
+	f.WaitNodes(t, time.Minute, "the formation synchronous", func(n []pgaftest.Node) bool { return pgaftest.Settled(n, old) })
 
 	faultAt := time.Now()
 	switchedOver := make(chan struct{})
@@ -132,6 +137,18 @@ func failover(t *testing.T, fault string) {
 	// The line scripts/failover-figures.sh sums up over runs.
 	t.Logf("figures: fault=%s acknowledged=%d problems=%d no-write-service=%.2fs", fault,
 		c.Items+c.Grants+c.SecureTokens+c.Patches, len(problems), noWrites.Seconds())
+	if len(problems) > 0 {
+		// What the formation did, to tell a lost write of the vault's
+		// from one pg_auto_failover acknowledged without its standby.
+		events, err := f.Events(ctx)
+		require.NoError(t, err)
+		for _, e := range events {
+			t.Logf("monitor: %s %s reported %s, assigned %s: %s", e.At.Format("15:04:05.000"), e.Node, e.Reported, e.Goal, e.Description)
+		}
+		if async := pgaftest.Asynchronous(events, old, loadFrom); len(async) > 0 {
+			t.Logf("%s was assigned wait_primary %d times after the load began: it acknowledged commits without a synchronous standby then", old, len(async))
+		}
+	}
 	require.Empty(t, problems, "every acknowledged write reads back from the new primary")
 
 	// Single-use tokens: exactly once across the servers, on the new
