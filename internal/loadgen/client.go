@@ -134,6 +134,9 @@ type recorder struct {
 	// message, never a request or a success body), a few per route.
 	failures [numRoutes][]string
 	fails    [numRoutes]int
+	// tooMany counts the 429 answers (a limit on failed attempts said no),
+	// whatever they counted as.
+	tooMany [numRoutes]int
 }
 
 func (o outcome) unintended() bool { return o == outcomeUnintended || o == outcomeTryAgain }
@@ -217,6 +220,9 @@ func (c *client) do(k call) (reply, error) {
 		return reply{}, fmt.Errorf("%s: %w", k.route, err)
 	}
 	rep := reply{status: resp.StatusCode, header: resp.Header, body: raw}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.rec.tooMany[k.route]++
+	}
 	switch {
 	case resp.StatusCode == k.want:
 		if k.check != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,11 +73,15 @@ func TestClientCounts(t *testing.T) {
 		case "/gone":
 			w.WriteHeader(http.StatusGone)
 			_, _ = w.Write([]byte(`{"error":"gone"}`))
+		case "/throttled":
+			w.Header().Set("Retry-After", "60")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"error":"too many failed attempts: try again later (see Retry-After)"}`))
 		}
 	}))
 	defer srv.Close()
 	rec := &recorder{}
-	c := &client{hc: srv.Client(), rec: rec, ctx: context.Background(), stop: func() bool { return false }, budget: newBudget(4).take}
+	c := &client{hc: srv.Client(), rec: rec, ctx: context.Background(), stop: func() bool { return false }, budget: newBudget(6).take}
 	_, err := c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/ok", want: 200, check: func(b []byte) error { return expectMembers(b, "token") }})
 	require.NoError(t, err)
 	_, err = c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/gone", want: 200, intended: []int{410}})
@@ -85,16 +90,30 @@ func TestClientCounts(t *testing.T) {
 	require.Error(t, err)
 	_, err = c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/ok", want: 200, check: func(b []byte) error { return expectMembers(b, "secret") }})
 	require.ErrorIs(t, err, errWrongAnswer)
+	// A 429 is unintended, and counted as such per route.
+	_, err = c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/throttled", want: 200})
+	require.Error(t, err)
+	_, err = c.do(call{route: RouteRedeem, method: "GET", url: srv.URL + "/throttled", want: 200})
+	require.Error(t, err)
 	_, err = c.do(call{route: RouteTokenize, method: "GET", url: srv.URL + "/ok", want: 200})
-	require.ErrorIs(t, err, errStop, "the budget of four requests is spent")
+	require.ErrorIs(t, err, errStop, "the budget of six requests is spent")
 
 	res := merge([]*recorder{rec}, time.Second)
 	st := res.Route(RouteTokenize)
-	require.Equal(t, 4, st.Count)
+	require.Equal(t, 5, st.Count)
 	require.Equal(t, 1, st.Intended)
-	require.Equal(t, 2, st.Unintended)
-	require.Len(t, st.Failures, 2)
+	require.Equal(t, 3, st.Unintended)
+	require.Equal(t, 1, st.TooMany)
+	require.Len(t, st.Failures, 3)
 	require.Contains(t, st.Failures[0], "410")
+	require.Contains(t, st.Failures[2], "429")
+	require.Equal(t, 1, res.Route(RouteRedeem).TooMany)
+	require.Equal(t, 2, res.TooMany())
+	require.Equal(t, 2, MedianResult([]*Result{res, res}).Route(RouteTokenize).TooMany, "runs' 429s add up")
+	var table strings.Builder
+	res.Write(&table)
+	require.Regexp(t, `of which try again +429 *\n`, table.String(), "the table has the column")
+	require.Regexp(t, `\n +all .* 2 *\n`, table.String(), "and the total")
 }
 
 func TestPacer(t *testing.T) {

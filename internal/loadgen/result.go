@@ -22,6 +22,7 @@ type RouteStats struct {
 	Intended   int      // error responses the mix asked for
 	Unintended int      // any other error, wrong answer or failed exchange
 	TryAgain   int      // of the unintended: the server's "try again" (a 503, or the secure-token API's api-error that says so)
+	TooMany    int      // 429 answers: a limit on failed attempts held the client back (each is unintended too: the mix never asks for one)
 	Failures   []string // a few unintended ones, described
 }
 
@@ -61,6 +62,15 @@ func (r *Result) TryAgain() int {
 	return n
 }
 
+// TooMany is the total of 429 answers.
+func (r *Result) TooMany() int {
+	n := 0
+	for _, s := range r.Routes {
+		n += s.TooMany
+	}
+	return n
+}
+
 // Total is the number of requests.
 func (r *Result) Total() int {
 	n := 0
@@ -89,6 +99,7 @@ func merge(recs []*recorder, elapsed time.Duration) *Result {
 				}
 			}
 			st.Failures = append(st.Failures, rec.failures[route]...)
+			st.TooMany += rec.tooMany[route]
 		}
 		if len(ds) == 0 {
 			continue
@@ -117,11 +128,11 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 // Write prints the result as a table.
 func (r *Result) Write(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "route\tcount\treq/s\tp50\tp99\tp999\tintended err\tunintended err\tof which try again\t\n")
+	fmt.Fprintf(tw, "route\tcount\treq/s\tp50\tp99\tp999\tintended err\tunintended err\tof which try again\t429\t\n")
 	for _, s := range r.Routes {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t%d\t\n", s.Route, s.Count, s.PerSecond, ms(s.P50), ms(s.P99), ms(s.P999), s.Intended, s.Unintended, s.TryAgain)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t\n", s.Route, s.Count, s.PerSecond, ms(s.P50), ms(s.P99), ms(s.P999), s.Intended, s.Unintended, s.TryAgain, s.TooMany)
 	}
-	fmt.Fprintf(tw, "all\t%d\t%.0f\t\t\t\t\t%d\t%d\t\n", r.Total(), float64(r.Total())/r.Elapsed.Seconds(), r.Unintended(), r.TryAgain())
+	fmt.Fprintf(tw, "all\t%d\t%.0f\t\t\t\t\t%d\t%d\t%d\t\n", r.Total(), float64(r.Total())/r.Elapsed.Seconds(), r.Unintended(), r.TryAgain(), r.TooMany())
 	tw.Flush()
 	for _, s := range r.Routes {
 		for _, f := range s.Failures {
@@ -188,6 +199,7 @@ func MedianResult(runs []*Result) *Result {
 			st.Intended += s.Intended
 			st.Unintended += s.Unintended
 			st.TryAgain += s.TryAgain
+			st.TooMany += s.TooMany
 			st.Failures = append(st.Failures, s.Failures...)
 		}
 		if len(count) == 0 {
