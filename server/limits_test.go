@@ -197,17 +197,79 @@ func TestAuthorizeBruteForce(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, auth(attacker, "ak_guess_0123456789abcdef").status)
 	}
 	for _, key := range []string{"ak_guess_0123456789abcdef", keyAll.Key} {
-		r := auth(attacker, key)
-		require.Equal(t, http.StatusTooManyRequests, r.status)
-		require.Equal(t, "60", r.header.Get("Retry-After"))
-		require.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
-		require.Equal(t, map[string]any{"type": "https://docs.payroc.com/api/errors#too-many-requests", "title": "Too many requests",
-			"status": 429.0, "detail": "Too many failed attempts; try again after the time the Retry-After header gives"}, r.json(t))
+		requireTooManyProblem(t, auth(attacker, key), "60")
 	}
 	require.Equal(t, http.StatusOK, auth("203.0.113.6:1", keyAll.Key).status, "another client is not held back")
 	// The Basic account's failures and the API key's share the client's
 	// budget: one client, one count of wrong credentials.
 	require.Equal(t, http.StatusTooManyRequests, e.do(req{method: "GET", path: "/v1/key", basic: &aliceBasic, remote: attacker}).status)
+}
+
+// requireTooManyProblem checks POST /authorize's answer to a client over a
+// limit: 429, Retry-After, the too-many-requests problem.
+func requireTooManyProblem(t *testing.T, r reply, retryAfter string) {
+	t.Helper()
+	require.Equal(t, http.StatusTooManyRequests, r.status)
+	require.Equal(t, retryAfter, r.header.Get("Retry-After"))
+	require.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
+	require.Equal(t, map[string]any{"type": "https://docs.payroc.com/api/errors#too-many-requests", "title": "Too many requests",
+		"status": 429.0, "detail": "Too many failed attempts; try again after the time the Retry-After header gives"}, r.json(t))
+}
+
+// Finding 4, the per-account half for /authorize: wrong API keys from many
+// addresses, each under its own client limit, add up. An API key names no
+// account before it matches, so /authorize's failures all count against
+// one account of their own (authorizeAccount) — never against a Basic
+// account. Past that limit every client with failures on record is held
+// back (the right key too); a client with none still gets its token, so
+// guessing from many addresses cannot lock the integration out; each new
+// guessing address gets one guess checked, then is held back too.
+func TestAuthorizeAccountLimit(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.FailureLimits.ClientCredentials = FailureLimit{Failures: 3, Per: 3 * time.Minute}
+		c.FailureLimits.AccountCredentials = FailureLimit{Failures: 5, Per: 5 * time.Minute}
+	})
+	const wrongKey = "ak_guess_0123456789abcdef"
+	wrongAlice := Account{Name: aliceBasic.Name, Password: "not-alices-password"}
+	for i, step := range []struct {
+		remote, key string
+		basic       *Account // GET /v1/key with it instead of POST /authorize
+		advance     time.Duration
+		want        int
+		retryAfter  string // of a 429
+		why         string
+	}{
+		{remote: "203.0.113.1:1", key: keyAll.Key, want: http.StatusOK, why: "successes are not counted"},
+		{remote: "203.0.113.1:1", key: wrongKey, want: http.StatusUnauthorized, why: "failure 1 (client .1: 1)"},
+		{remote: "203.0.113.1:1", key: wrongKey, want: http.StatusUnauthorized, why: "failure 2 (client .1: 2, under its 3)"},
+		{remote: "203.0.113.2:1", key: wrongKey, want: http.StatusUnauthorized, why: "failure 3"},
+		{remote: "203.0.113.2:1", key: wrongKey, want: http.StatusUnauthorized, why: "failure 4"},
+		{remote: "203.0.113.3:1", key: wrongKey, want: http.StatusUnauthorized, why: "failure 5: the account's burst is spent"},
+		{remote: "203.0.113.3:1", key: wrongKey, want: http.StatusTooManyRequests, retryAfter: "60", why: "the account's limit, not the client's (1 of 3)"},
+		{remote: "203.0.113.1:1", key: keyAll.Key, want: http.StatusTooManyRequests, retryAfter: "60", why: "a client that failed is held back before checking: the right key too"},
+		{remote: "203.0.113.9:1", key: keyAll.Key, want: http.StatusOK, why: "a client with no failures gets its token: others' failures do not lock the key out"},
+		{remote: "[2001:db8:1::1]:1", key: keyAll.Key, want: http.StatusOK, why: "nor over IPv6"},
+		{remote: "203.0.113.4:1", key: wrongKey, want: http.StatusUnauthorized, why: "a new address: its first guess is checked"},
+		{remote: "203.0.113.4:1", key: wrongKey, want: http.StatusTooManyRequests, retryAfter: "120", why: "and then it is held back by the account's limit, one failure further"},
+		{remote: "203.0.113.3:1", basic: &aliceBasic, want: http.StatusOK, why: "alice's Basic account is another account: not limited"},
+		{remote: "203.0.113.3:1", basic: &wrongAlice, want: http.StatusUnauthorized, why: "a wrong password for alice is checked: her account has no failures"},
+		{remote: "203.0.113.3:1", key: keyAll.Key, advance: time.Minute, want: http.StatusTooManyRequests, retryAfter: "60", why: "a minute on: one failure drained of the 6"},
+		{remote: "203.0.113.3:1", key: keyAll.Key, advance: time.Minute, want: http.StatusOK, why: "two minutes on: one attempt again (5 per 5 minutes)"},
+	} {
+		e.clock.Advance(step.advance)
+		var r reply
+		if step.basic != nil {
+			r = e.do(req{method: "GET", path: "/v1/key", basic: step.basic, remote: step.remote})
+		} else {
+			r = e.do(req{method: "POST", path: "/authorize", header: map[string]string{"x-api-key": step.key}, remote: step.remote})
+		}
+		require.Equal(t, step.want, r.status, "step %d: %s", i+1, step.why)
+		if step.want == http.StatusTooManyRequests {
+			requireTooManyProblem(t, r, step.retryAfter)
+		}
+	}
+	m := e.do(req{method: "GET", path: "/metrics"})
+	require.Equal(t, 4.0, sample(t, string(m.body), `cardvault_throttled_total{limit="credentials"}`))
 }
 
 // Wrong vault passphrases are limited per client and per vault key.
