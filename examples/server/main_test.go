@@ -435,17 +435,7 @@ func TestTLS(t *testing.T) {
 		"-tls-cert", certA.certFile, "-tls-key", certA.keyFile, "-basic-auth", testAccount)
 	require.True(t, strings.HasPrefix(r.url, "https://127.0.0.1:"), r.url)
 
-	resp, _ := get(t, tlsClient(0, certA.cert), r.url+"/healthz")
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, "max-age=63072000; includeSubDomains", resp.Header.Get("Strict-Transport-Security"))
-	require.True(t, resp.TLS.PeerCertificates[0].Equal(certA.cert))
-	require.GreaterOrEqual(t, resp.TLS.Version, uint16(tls.VersionTLS12))
-
-	// TLS 1.2 is the minimum.
-	_, err := tlsClient(tls.VersionTLS11, certA.cert).Get(r.url + "/healthz")
-	require.ErrorContains(t, err, "protocol version")
-	resp, _ = get(t, tlsClient(tls.VersionTLS12, certA.cert), r.url+"/healthz")
-	require.Equal(t, uint16(tls.VersionTLS12), resp.TLS.Version)
+	requireTLS(t, r, certA)
 
 	// Plain HTTP on the TLS port gets no API.
 	resp, body := get(t, http.DefaultClient, "http://127.0.0.1:"+port(t, r.url)+"/healthz")
@@ -462,11 +452,7 @@ func TestTLS(t *testing.T) {
 	require.Equal(t, "max-age=63072000; includeSubDomains", resp.Header.Get("Strict-Transport-Security"))
 
 	// A renewal: new files, and the next connection sees the new pair.
-	certB.installAs(t, certA)
-	resp, _ = get(t, tlsClient(0, certB.cert), r.url+"/healthz")
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.True(t, resp.TLS.PeerCertificates[0].Equal(certB.cert), "the renewed certificate is served")
-	require.Contains(t, r.logs.String(), "reloaded the TLS certificate")
+	requireReload(t, r, certA, certB)
 
 	// A broken renewal: logged, and the pair that works stays in service.
 	require.NoError(t, os.WriteFile(certA.certFile, []byte("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"), 0o644))
@@ -486,6 +472,94 @@ func TestTLS(t *testing.T) {
 	resp, _ = get(t, tlsClient(0, certB.cert), r.url+"/healthz")
 	require.True(t, resp.TLS.PeerCertificates[0].Equal(certB.cert))
 	require.NoError(t, r.stop())
+}
+
+// requireTLS checks that r serves TLS with cert: TLS 1.2 at least (a TLS
+// 1.1 client is refused), and HSTS.
+func requireTLS(t *testing.T, r *running, cert testCert) {
+	t.Helper()
+	resp, _ := get(t, tlsClient(0, cert.cert), r.url+"/healthz")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "max-age=63072000; includeSubDomains", resp.Header.Get("Strict-Transport-Security"))
+	require.True(t, resp.TLS.PeerCertificates[0].Equal(cert.cert))
+	require.GreaterOrEqual(t, resp.TLS.Version, uint16(tls.VersionTLS12))
+
+	// TLS 1.2 is the minimum.
+	_, err := tlsClient(tls.VersionTLS11, cert.cert).Get(r.url + "/healthz")
+	require.ErrorContains(t, err, "protocol version")
+	resp, _ = get(t, tlsClient(tls.VersionTLS12, cert.cert), r.url+"/healthz")
+	require.Equal(t, uint16(tls.VersionTLS12), resp.TLS.Version)
+}
+
+// requireReload installs renewed in place of served's files and checks
+// that the next connection to r gets the renewed pair.
+func requireReload(t *testing.T, r *running, served, renewed testCert) {
+	t.Helper()
+	renewed.installAs(t, served)
+	resp, _ := get(t, tlsClient(0, renewed.cert), r.url+"/healthz")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.True(t, resp.TLS.PeerCertificates[0].Equal(renewed.cert), "the renewed certificate is served")
+	require.Contains(t, r.logs.String(), "reloaded the TLS certificate")
+}
+
+// The configuration by environment variables, where the flags' tests do
+// not cover it: TLS from CARDVAULT_TLS_CERT and CARDVAULT_TLS_KEY
+// (served, and reloaded when the files change), CARDVAULT_INSECURE_HTTP
+// and CARDVAULT_OPS_ADDR. No flag names them: the server is started with
+// only the variables set.
+func TestEnvConfiguration(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		tls  bool // CARDVAULT_TLS_CERT and CARDVAULT_TLS_KEY name the files of a new test certificate
+		// check gets what start returned, and the certificate when tls.
+		check func(t *testing.T, r *running, err error, cert testCert)
+	}{
+		{"TLS from the variables, reloaded", nil, true, func(t *testing.T, r *running, err error, cert testCert) {
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(r.url, "https://127.0.0.1:"), r.url)
+			requireTLS(t, r, cert)
+			requireReload(t, r, cert, newTestCert(t, t.TempDir(), "renewed"))
+		}},
+		{"plain HTTP on every interface without CARDVAULT_INSECURE_HTTP: refused", map[string]string{"CARDVAULT_ADDR": "0.0.0.0:0"}, false,
+			func(t *testing.T, r *running, err error, _ testCert) {
+				require.Nil(t, r)
+				require.ErrorContains(t, err, "refusing to serve plain HTTP on 0.0.0.0:0")
+				require.NoDirExists(t, os.Getenv("CARDVAULT_DATA"), "a refused start writes nothing")
+			}},
+		{"CARDVAULT_INSECURE_HTTP and CARDVAULT_OPS_ADDR",
+			map[string]string{"CARDVAULT_ADDR": "0.0.0.0:0", "CARDVAULT_INSECURE_HTTP": "true", "CARDVAULT_OPS_ADDR": "127.0.0.1:0"}, false,
+			func(t *testing.T, r *running, err error, _ testCert) {
+				require.NoError(t, err)
+				require.Contains(t, r.logs.String(), "serving plain HTTP on an address that is not loopback")
+				api := "http://127.0.0.1:" + port(t, r.url)
+				require.NotEmpty(t, r.ops, "the ops listener is up")
+				require.NotEqual(t, port(t, r.url), port(t, r.ops))
+				for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+					resp, _ := get(t, http.DefaultClient, r.ops+path)
+					require.Equal(t, http.StatusOK, resp.StatusCode, path)
+					resp, _ = get(t, http.DefaultClient, api+path)
+					require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s is not on the API listener", path)
+					require.Empty(t, resp.Header.Values("Strict-Transport-Security"), "no HSTS over plain HTTP")
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("CARDVAULT_ADDR", "127.0.0.1:0")
+			t.Setenv("CARDVAULT_DATA", filepath.Join(t.TempDir(), "data"))
+			var cert testCert
+			if tc.tls {
+				cert = newTestCert(t, t.TempDir(), "served")
+				t.Setenv("CARDVAULT_TLS_CERT", cert.certFile)
+				t.Setenv("CARDVAULT_TLS_KEY", cert.keyFile)
+			}
+			for name, value := range tc.env {
+				t.Setenv(name, value)
+			}
+			r, err := start(t)
+			tc.check(t, r, err, cert)
+		})
+	}
 }
 
 func TestTLSStartErrors(t *testing.T) {
