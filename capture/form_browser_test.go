@@ -314,6 +314,24 @@ func TestFormInBrowser(t *testing.T) {
 		)
 	}
 
+	// typeCard types a whole card into a standard card form, without
+	// submitting it.
+	typeCard := func(frame *browsertest.Frame) {
+		frame.Do(
+			chromedp.SendKeys(chromedp.CSS("#cv-card-number"), "4242 4242 4242 4242", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-card-holder"), "Ada Lovelace", frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-expiry"), nextYear, frame.Query...),
+			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "123", frame.Query...),
+		)
+	}
+	// skimmer is the review's finding 1: spliced into a script, as the old
+	// page did, it ran as the page loaded, read the fields as they were
+	// typed and posted them to another capture endpoint ("skim").
+	skimmer := "0);window.__pwned=1;document.title='pwned';" +
+		"setInterval(function(){ var v = Array.prototype.map.call(document.querySelectorAll('input'), function(i){ return i.value; }).join('');" +
+		" if (v) { fetch('/v1/capture/skim', {method: 'POST', headers: {'X-PCIVault-Capture-Secret': 'skim-secret'}, body: JSON.stringify({leak: v})}); } }, 10);(0"
+	const notPwned = `window.__pwned === undefined && document.title !== "pwned"`
+
 	// (a) The seed's flow: a CVV-only form whose success callback redirects
 	// with the reference the vault returned.
 	t.Run("seed CVV update redirects", func(t *testing.T) {
@@ -557,9 +575,6 @@ func TestFormInBrowser(t *testing.T) {
 	// not run on load, nor while typing, nor anywhere a card field exists.
 	t.Run("a load-time callback never runs with the card fields", func(t *testing.T) {
 		v.addGrant(capture.Form{}, "skim", grant{secret: "skim-secret"})
-		skimmer := "0);window.__pwned=1;document.title='pwned';" +
-			"setInterval(function(){ var v = Array.prototype.map.call(document.querySelectorAll('input'), function(i){ return i.value; }).join('');" +
-			" if (v) { fetch('/v1/capture/skim', {method: 'POST', headers: {'X-PCIVault-Capture-Secret': 'skim-secret'}, body: JSON.stringify({leak: v})}); } }, 10);(0"
 		f := v.addForm(t, "pcd", formBody(t, map[string]any{
 			"success_callback": b64(skimmer), "error_callback": b64(skimmer), "frame_ancestors": []string{m.origin},
 		}))
@@ -567,16 +582,10 @@ func TestFormInBrowser(t *testing.T) {
 		tab := b.NewTab(t, timeout)
 		tab.Do(chromedp.Navigate(m.embed(link)))
 		frame := tab.Frame("#cv", v.srv.URL)
-		notPwned := `window.__pwned === undefined && document.title !== "pwned"`
 		waitFor(t, frame.Ctx, `document.readyState === "complete"`, timeout)
 		require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran as the page loaded")
 		require.Equal(t, "Card details", evalIn[string](t, frame, `document.title`))
-		frame.Do(
-			chromedp.SendKeys(chromedp.CSS("#cv-card-number"), "4242424242424242", frame.Query...),
-			chromedp.SendKeys(chromedp.CSS("#cv-card-holder"), "Ada Lovelace", frame.Query...),
-			chromedp.SendKeys(chromedp.CSS("#cv-expiry"), nextYear, frame.Query...),
-			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "123", frame.Query...),
-		)
+		typeCard(frame)
 		require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran while the visitor typed")
 		require.Empty(t, v.postsTo("skim"), "nothing read the fields")
 		frame.Do(chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...))
@@ -586,6 +595,63 @@ func TestFormInBrowser(t *testing.T) {
 		require.True(t, evalIn[bool](t, frame, notPwned), "nor on the result page: the callback runs in a worker, with no DOM")
 		require.Len(t, v.postsTo("hostile-grant"), 1)
 		require.Empty(t, v.postsTo("skim"), "no field was ever sent elsewhere")
+	})
+
+	// The same for the error callback: it runs only after a failed
+	// submission — not as the page loads, nor while the visitor types —
+	// once the card fields are gone, and what it gets holds no card field:
+	// the number masked, no CVV.
+	t.Run("an error callback runs only after a failed submit, never with the card fields", func(t *testing.T) {
+		v.addGrant(capture.Form{}, "skim", grant{secret: "skim-secret"})
+		reporter := `function(error, requestData) {
+			window.parent.postMessage({code: error.code, request: requestData, document: typeof document}, "*");
+		}`
+		for _, c := range []struct {
+			name, callback string
+			reports        bool // the callback posts what it got to the merchant's page
+		}{
+			{"a splice meant to run at load time", skimmer, false},
+			{"a function that reports what it gets", reporter, true},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				f := v.addForm(t, "pcd", formBody(t, map[string]any{"error_callback": b64(c.callback), "frame_ancestors": []string{m.origin}}))
+				id := "refusing-" + strings.ReplaceAll(c.name, " ", "-")
+				link := v.addGrant(f, id, grant{secret: "s-" + id, status: http.StatusBadRequest, reply: `{"error": "expiry: must be MM/YY"}`})
+				tab := b.NewTab(t, timeout)
+				tab.Do(chromedp.Navigate(m.embed(link)))
+				frame := tab.Frame("#cv", v.srv.URL)
+				waitFor(t, frame.Ctx, `document.readyState === "complete"`, timeout)
+				require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran as the page loaded")
+				require.Zero(t, evalTab[int](t, tab, `received.length`), "the error callback did not run at load time")
+				typeCard(frame)
+				require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran while the visitor typed")
+				require.Zero(t, evalTab[int](t, tab, `received.length`), "nor while the visitor typed")
+				require.Empty(t, v.postsTo(id), "nothing was submitted yet")
+				frame.Do(chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...))
+
+				requireResultPage(t, frame)
+				waitFor(t, frame.Ctx, `document.getElementById("cv-status").textContent === "The details were refused."`, timeout)
+				require.True(t, evalIn[bool](t, frame, notPwned), "nor on the result page: the callback runs in a worker, with no DOM")
+				require.Len(t, v.postsTo(id), 1, "one failed submission")
+				require.Empty(t, v.postsTo("skim"), "no field was ever sent elsewhere")
+				if !c.reports {
+					return
+				}
+				var got struct {
+					Data struct {
+						Code     int               `json:"code"`
+						Request  map[string]string `json:"request"`
+						Document string            `json:"document"`
+					} `json:"data"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(received(t, tab, timeout)), &got))
+				require.Equal(t, http.StatusBadRequest, got.Data.Code, "it ran after the failed submission")
+				requireFields(t, map[string]string{"card_number": "424242******4242", "card_holder": "Ada Lovelace", "expiry": nextYear},
+					got.Data.Request, "the error callback's requestData: the number masked, no CVV")
+				require.Equal(t, "undefined", got.Data.Document, "the callback has no DOM")
+				require.Equal(t, 1, evalTab[int](t, tab, `received.length`), "it ran once")
+			})
+		}
 	})
 
 	// What a callback sees: no DOM, no network, the reply, and the request
@@ -606,13 +672,8 @@ func TestFormInBrowser(t *testing.T) {
 		tab.ExpectCSPViolation("/v1/capture/skim") // the callback's fetch, refused by connect-src
 		tab.Do(chromedp.Navigate(m.embed(link)))
 		frame := tab.Frame("#cv", v.srv.URL)
-		frame.Do(
-			chromedp.SendKeys(chromedp.CSS("#cv-card-number"), "4242 4242 4242 4242", frame.Query...),
-			chromedp.SendKeys(chromedp.CSS("#cv-card-holder"), "Ada Lovelace", frame.Query...),
-			chromedp.SendKeys(chromedp.CSS("#cv-expiry"), nextYear, frame.Query...),
-			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "123", frame.Query...),
-			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
-		)
+		typeCard(frame)
+		frame.Do(chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...))
 		var got struct {
 			Origin string `json:"origin"`
 			Data   struct {

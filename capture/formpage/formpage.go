@@ -40,7 +40,9 @@
 // expressions — never run on the card page, which does not even hold their
 // code: [Page.HasSuccessCallback] and [Page.HasErrorCallback] only say that
 // a success, or any failure (code 0 when the request failed before a
-// reply), is handed over. The card page then removes every field from the
+// reply), is handed over. So each runs only after a submission with its
+// outcome — the error callback after a failed one — never as the page
+// loads or while the visitor types. The card page then removes every field from the
 // page, clearing it, and replaces itself — location.replace, in the same
 // window, so that a framed form stays in its frame and the card page's
 // history entry, whose URL holds the secret, is gone — with
