@@ -8,7 +8,10 @@
 //
 //   - The load generator's mix (internal/loadgen), run against the real
 //     binary (examples/server) on bbolt, gets no unintended error and every
-//     acknowledged write reads back (TestLoadMix).
+//     acknowledged write reads back (TestLoadMix); with 64 clients, all
+//     from one address, no 429 on any route: the limits on failed
+//     attempts never hold back a client that does not fail
+//     (TestLoadOneAddressNoThrottle).
 //   - Two server processes on one PostgreSQL database, under that mix:
 //     each single-use token is redeemed exactly once however many
 //     update-account requests race for it across the processes; a request
