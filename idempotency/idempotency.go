@@ -198,6 +198,10 @@ func (k *Keeper) Run(ctx context.Context, call *Call, result any, work func(tx s
 		return workErr
 	}
 	if err != nil {
+		// The outcome was rendered inside a transaction that did not
+		// commit, or whose commit is unknown: it is no answer. A caller
+		// that sent it would acknowledge a write that may never be.
+		call.Outcome, call.Replayed = nil, false
 		return err
 	}
 	if call.Replayed && call.Encode == nil {

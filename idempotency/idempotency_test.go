@@ -264,8 +264,11 @@ func TestRetryAfterUnknownCommit(t *testing.T) {
 	k := idempotency.New(st, idempotency.Config{})
 	var ran atomic.Int32
 	var res result
-	err := k.Run(context.Background(), newCall("p", "k", "req"), &res, counter(&res, &ran))
+	first := newCall("p", "k", "req")
+	err := k.Run(context.Background(), first, &res, counter(&res, &ran))
 	require.ErrorIs(t, err, store.ErrCommitUnknown)
+	require.Nil(t, first.Outcome, "an outcome whose commit is unknown is no answer to send")
+	require.False(t, first.Replayed)
 	var again result
 	c := newCall("p", "k", "req")
 	require.NoError(t, k.Run(context.Background(), c, &again, counter(&again, &ran)))
