@@ -23,6 +23,9 @@
 #       ctl NODE autoctl ARG...   pg_autoctl ARG... on the node, e.g.
 #                         `ctl node1 autoctl perform failover`
 #       ctl NODE pids     the node's process ids
+#       ctl NODE logs     what the node's keeper and PostgreSQL logged about
+#                         replication, promotion and recovery (a failed
+#                         test prints it)
 #
 # and kills and removes the formation when CMD ends, also when CMD fails or
 # the script is interrupted. NODE is node1 or node2 (the monitor names the
@@ -84,17 +87,30 @@ ctl() {
 	local p
 	case $action in
 	pids) pids "$dir" "$node" ;;
+	logs)
+		[ -f "$dir/$node/killed-at" ] && echo "SIGKILL sent at $(tr '\n' ' ' <"$dir/$node/killed-at")"
+		[ -f "$dir/$node/log-at-kill" ] && { echo "--- the last lines it logged before the kill"; tail -40 "$dir/$node/log-at-kill"; echo "---"; }
+		grep -h -i -E 'synchronous|cancel|promot|redo|rewind|timeline|recovery|shut ?down|ready to accept|terminat|WARN|PANIC|FSM transition' \
+			"$dir/$node/keeper.log" "$dir/$node/log-at-kill" "$dir/$node/data/log/"* 2>/dev/null | grep -v 'as a pivot' | tail -200 || true
+		;;
 	kill)
 		# Twice: a service the keeper forked between the listing and
 		# the signal is caught the second time.
 		for _ in 1 2; do
 			p=$(pids "$dir" "$node")
 			[ -n "$p" ] && kill -KILL $p 2>/dev/null || true
+			date +%T.%N >>"$dir/$node/killed-at"
 		done
 		local all
 		all=$p
 		for _ in $(seq 1 200); do
-			gone $all && return 0
+			if gone $all; then
+				# What it logged up to its death: a basebackup that
+				# replaces a rewind (pg_rewind needs full_page_writes)
+				# copies the new primary's log directory over it.
+				cat "$dir/$node/data/log/"* >"$dir/$node/log-at-kill" 2>/dev/null || true
+				return 0
+			fi
 			sleep 0.05
 		done
 		log "the processes of $node did not go away"; return 1

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -97,12 +98,48 @@ type tokenEntry struct {
 	st       secureToken
 	acked    []string // custom fields whose PATCH got 200
 	maybe    []string // custom fields sent without an answer
+	// history is what happened to the token, in order, with clock times
+	// and the server that answered: for a lost write, what Verify says
+	// about it (it holds no secret — field names, times, server ordinals).
+	history  []string
+	troubled bool // a request about it was not acknowledged
+}
+
+// failure says briefly why a request was not acknowledged: the status, or
+// that there was no answer.
+func failure(err error) string {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("status %d", se.Status)
+	}
+	return "no answer"
+}
+
+// Troubled returns the history of every secure token a request about which
+// was not acknowledged (at most max): for a test that failed, what
+// happened to them when.
+func (l *Ledger) Troubled(max int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, e := range l.tokens {
+		if e.troubled && len(out) < max {
+			out = append(out, strings.Join(e.history, "; "))
+		}
+	}
+	return out
+}
+
+// event formats one line of a token's history.
+func event(what string, sent time.Time, target int) string {
+	return fmt.Sprintf("%s sent %s to server %d", what, sent.Format("15:04:05.000"), target+1)
 }
 
 type singleUseEntry struct {
 	terminal string
 	st       secureToken
-	sent     bool // redeemed, or sent to be
+	sent     bool   // redeemed, or sent to be
+	history  string // when it was made, where
 }
 
 // NewLedger returns an empty ledger.
@@ -158,13 +195,14 @@ func (l *Ledger) grantCreated(g grant, it item) {
 
 func tokenKey(terminal, id string) string { return terminal + "/" + id }
 
-func (l *Ledger) secureTokenCreated(terminal string, st secureToken) {
+func (l *Ledger) secureTokenCreated(terminal string, st secureToken, sent time.Time, target int) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.tokens[tokenKey(terminal, st.id)] = &tokenEntry{terminal: terminal, st: st, acked: []string{"created"}}
+	l.tokens[tokenKey(terminal, st.id)] = &tokenEntry{terminal: terminal, st: st, acked: []string{"created"},
+		history: []string{event("created", sent, target) + ", acknowledged " + time.Now().Format("15:04:05.000")}}
 }
 
 func (l *Ledger) patchSent(terminal, id, name string) {
@@ -178,25 +216,54 @@ func (l *Ledger) patchSent(terminal, id, name string) {
 	}
 }
 
-func (l *Ledger) patchAcked(terminal, id, name string) {
+// patchAnswered records the answer to the PATCH that adds name: err nil is
+// an acknowledgement.
+func (l *Ledger) patchAnswered(terminal, id, name string, sent time.Time, target int, err error) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.tokens[tokenKey(terminal, id)]
+	if e == nil {
+		return
+	}
+	what := event("patch "+name, sent, target)
+	if err != nil {
+		e.troubled = true
+		e.history = append(e.history, fmt.Sprintf("%s, not acknowledged at %s (%s)", what, time.Now().Format("15:04:05.000"), failure(err)))
+		return
+	}
+	e.history = append(e.history, what+", acknowledged "+time.Now().Format("15:04:05.000"))
+	e.acked = append(e.acked, name)
+	e.maybe = slices.DeleteFunc(e.maybe, func(s string) bool { return s == name })
+}
+
+// accountUpdated records the answer to an update-account of the token.
+func (l *Ledger) accountUpdated(terminal, id, su string, sent time.Time, target, status int) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e := l.tokens[tokenKey(terminal, id)]; e != nil {
-		e.acked = append(e.acked, name)
-		e.maybe = slices.DeleteFunc(e.maybe, func(s string) bool { return s == name })
+		e.troubled = e.troubled || status/100 == 5 || status == http.StatusNotFound
+		from := "an unknown single-use token"
+		if u := l.singleUse[su]; u != nil {
+			from = u.history
+		}
+		e.history = append(e.history, fmt.Sprintf("%s (from %s), answered %d at %s", event("update-account", sent, target), from, status, time.Now().Format("15:04:05.000")))
 	}
 }
 
-func (l *Ledger) singleUseCreated(terminal string, st secureToken, su string) {
+func (l *Ledger) singleUseCreated(terminal string, st secureToken, su string, sent time.Time, target int) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.singleUse[su] = &singleUseEntry{terminal: terminal, st: st}
+	l.singleUse[su] = &singleUseEntry{terminal: terminal, st: st,
+		history: event("a single-use token created", sent, target) + ", acknowledged " + time.Now().Format("15:04:05.000")}
 }
 
 func (l *Ledger) singleUseSent(su string) {
@@ -302,8 +369,14 @@ func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string,
 		fail("%d of %d acknowledged capture endpoints no longer take a capture", bad, len(l.grants))
 	}
 
-	// By what went wrong: the message names kinds and counts.
-	var tokenProblems []string
+	// By what went wrong: the message names kinds and counts, and the
+	// history of the first few tokens concerned.
+	var tokenProblems, histories []string
+	story := func(e *tokenEntry, names []string) {
+		if len(histories) < 3 {
+			histories = append(histories, fmt.Sprintf("a secure token read back with fields %q: %s", names, strings.Join(e.history, "; ")))
+		}
+	}
 	for _, e := range l.tokens {
 		s.cfg.Terminal = e.terminal
 		rep, err := s.do(call{route: RouteSTGet, method: "GET", url: base + s.terminalPath("/secure-tokens/"+url.PathEscape(e.st.id)),
@@ -322,11 +395,13 @@ func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string,
 		default:
 			if why := fieldsProblem(names, e.acked, e.maybe); why != "" {
 				tokenProblems = append(tokenProblems, why)
+				story(e, names)
 			}
 		}
 	}
 	if len(tokenProblems) > 0 {
-		fail("%d of %d acknowledged secure tokens are missing or lost an acknowledged patch (%s)", len(tokenProblems), len(l.tokens), tally(tokenProblems))
+		fail("%d of %d acknowledged secure tokens are missing or lost an acknowledged patch (%s)\n%s", len(tokenProblems), len(l.tokens), tally(tokenProblems),
+			strings.Join(histories, "\n"))
 	}
 
 	bad = 0

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"time"
 
 	"github.com/cardvault/cardvault/luhn"
 )
@@ -29,6 +30,9 @@ type session struct {
 	// badCapture says whether this iteration may post to an unknown
 	// capture endpoint (see BadCaptureEvery).
 	badCapture func() bool
+	// sent is when the last single-use token request was sent, for the
+	// ledger.
+	sent time.Time
 }
 
 // base returns the target of the next request: the targets in turn, so that
@@ -39,6 +43,9 @@ func (s *session) base() string {
 	s.n++
 	return b
 }
+
+// last returns the ordinal of the target base returned last.
+func (s *session) last() int { return (s.n - 1) % len(s.cfg.Targets) }
 
 func (s *session) basic() http.Header {
 	h := http.Header{}
@@ -232,6 +239,7 @@ func (s *session) createSecureToken() (secureToken, error) {
 		"customFields": []map[string]string{{"name": "created", "value": "by loadgen"}},
 		"source":       cardSource(cardNumber(), "1231", false),
 	})
+	sent := time.Now()
 	rep, err := s.do(call{route: RouteSTCreate, method: "POST", url: s.base() + s.terminalPath("/secure-tokens"), body: body,
 		header: s.tokenHeader("POST", ""), want: http.StatusCreated,
 		check: func(b []byte) error { return expectMembers(b, "secureTokenId", "token", "source") }})
@@ -243,7 +251,7 @@ func (s *session) createSecureToken() (secureToken, error) {
 		return secureToken{}, err
 	}
 	st := secureToken{id: out.SecureTokenID, token: out.Token}
-	s.ledger.secureTokenCreated(s.cfg.Terminal, st)
+	s.ledger.secureTokenCreated(s.cfg.Terminal, st, sent, s.last())
 	return st, nil
 }
 
@@ -252,14 +260,12 @@ func (s *session) patch(st secureToken, name string) error {
 	body, _ := json.Marshal([]map[string]any{{"op": "add", "path": "/customFields/-",
 		"value": map[string]string{"name": name, "value": "patched"}}})
 	s.ledger.patchSent(s.cfg.Terminal, st.id, name)
+	sent := time.Now()
 	_, err := s.do(call{route: RouteSTPatch, method: "PATCH", url: s.base() + s.terminalPath("/secure-tokens/"+url.PathEscape(st.id)),
 		body: body, header: s.tokenHeader("PATCH", ""), want: http.StatusOK,
 		check: func(b []byte) error { return hasCustomField(b, name) }})
-	if err != nil {
-		return err
-	}
-	s.ledger.patchAcked(s.cfg.Terminal, st.id, name)
-	return nil
+	s.ledger.patchAnswered(s.cfg.Terminal, st.id, name, sent, s.last(), err)
+	return err
 }
 
 func (s *session) list() error {
@@ -271,6 +277,7 @@ func (s *session) list() error {
 
 func (s *session) singleUse() (string, error) {
 	body, _ := json.Marshal(map[string]any{"channel": "web", "operator": "loadgen", "source": cardSource(cardNumber(), "1230", true)})
+	s.sent = time.Now()
 	rep, err := s.do(call{route: RouteSingleUse, method: "POST", url: s.base() + s.terminalPath("/single-use-tokens"), body: body,
 		header: s.tokenHeader("POST", ""), want: http.StatusCreated,
 		check: func(b []byte) error { return expectMembers(b, "token", "expiresAt", "source") }})
@@ -296,10 +303,13 @@ func (s *session) updateAccount(st secureToken, su string, intended ...int) (rep
 	if len(intended) > 0 {
 		want = -1
 	}
-	return s.do(call{route: RouteUpdateAccount, method: "POST",
+	sent := time.Now()
+	rep, err := s.do(call{route: RouteUpdateAccount, method: "POST",
 		url:  s.base() + s.terminalPath("/secure-tokens/"+url.PathEscape(st.id)+"/update-account"),
 		body: body, header: s.tokenHeader("POST", ""), want: want, intended: intended,
 		check: func(b []byte) error { return expectMembers(b, "secureTokenId", "token", "source") }})
+	s.ledger.accountUpdated(s.cfg.Terminal, st.id, su, sent, s.last(), rep.status)
+	return rep, err
 }
 
 // UsedSingleUseStatus is the status the secure-token API answers for a
@@ -350,7 +360,7 @@ func (s *session) iteration() error {
 	if err != nil {
 		return err
 	}
-	s.ledger.singleUseCreated(s.cfg.Terminal, st, su)
+	s.ledger.singleUseCreated(s.cfg.Terminal, st, su, s.sent, s.last())
 	// The single-use token of the previous iteration updates this one's
 	// secure token: a session always holds one it has not used yet, as a
 	// merchant holds a form's token until the customer checks out.

@@ -301,6 +301,32 @@ func (f *Formation) NodeURL(t testing.TB, node, db string) string {
 	return ""
 }
 
+// Replication says how a node replicates now: its synchronous_standby_names
+// and, for each standby streaming from it, the standby's name, sync_state
+// and how far it has flushed — for a failed test to log what the primary
+// was doing just before its fault.
+func (f *Formation) Replication(ctx context.Context, t testing.TB, node string) string {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, f.NodeURL(t, node, "postgres"))
+	if err != nil {
+		return fmt.Sprintf("pgaftest: %s: %v", node, err)
+	}
+	defer conn.Close(context.Background())
+	var names, lsn string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_standby_names'), pg_current_wal_lsn()::text").Scan(&names, &lsn); err != nil {
+		return fmt.Sprintf("pgaftest: %s: %v", node, err)
+	}
+	rows, err := conn.Query(ctx, "SELECT application_name || ' ' || sync_state || ' flushed ' || coalesce(flush_lsn::text, '-') FROM pg_stat_replication")
+	if err != nil {
+		return fmt.Sprintf("pgaftest: %s: %v", node, err)
+	}
+	standbys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Sprintf("pgaftest: %s: %v", node, err)
+	}
+	return fmt.Sprintf("synchronous_standby_names=%q at %s; standbys %q", names, lsn, standbys)
+}
+
 // Kill SIGKILLs the node's keeper and PostgreSQL processes — a machine that
 // dies — and returns once they are gone.
 func (f *Formation) Kill(t testing.TB, node string) { f.run(t, node, "kill") }
@@ -315,6 +341,18 @@ func (f *Formation) Thaw(t testing.TB, node string) { f.run(t, node, "thaw") }
 // StartKeeper starts the node's keeper again: a killed old primary rewinds
 // and rejoins as secondary.
 func (f *Formation) StartKeeper(t testing.TB, node string) { f.run(t, node, "start") }
+
+// Logs returns what the node's keeper and PostgreSQL logged about
+// replication, promotion and recovery, for a failed test to print.
+func (f *Formation) Logs(node string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, f.ctl, node, "logs").CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("pgaftest: the logs of %s: %v\n%s", node, err, out)
+	}
+	return string(out)
+}
 
 // Autoctl runs pg_autoctl with args on the node, e.g. "perform",
 // "failover": a planned switchover.

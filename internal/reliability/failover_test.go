@@ -51,6 +51,16 @@ func failover(t *testing.T, fault string) {
 	old, _ := pgaftest.Primary(nodes)
 	stopReady := watchReady(servers)
 	loadFrom := time.Now()
+	var faultAt time.Time
+	var replication string // the old primary's, just before the fault
+	// When the case fails, what the formation and the ledger say about
+	// when things happened — before the formation is torn down.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s just before the fault: %s", old, replication)
+			explainFailover(t, f, cfg.Ledger, old, loadFrom, faultAt)
+		}
+	})
 	stop := loadUntil(t, cfg, 10)
 	before := cfg.Ledger.Counts()
 	// The promise holds for a synchronous formation: wait until the
@@ -58,7 +68,8 @@ func failover(t *testing.T, fault string) {
 	// under load (the primary then acknowledges alone, as wait_primary).
 	f.WaitNodes(t, time.Minute, "the formation synchronous", func(n []pgaftest.Node) bool { return pgaftest.Settled(n, old) })
 
-	faultAt := time.Now()
+	replication = f.Replication(ctx, t, old)
+	faultAt = time.Now()
 	switchedOver := make(chan struct{})
 	var switchErr error
 	switch fault {
@@ -137,18 +148,6 @@ func failover(t *testing.T, fault string) {
 	// The line scripts/failover-figures.sh sums up over runs.
 	t.Logf("figures: fault=%s acknowledged=%d problems=%d no-write-service=%.2fs", fault,
 		c.Items+c.Grants+c.SecureTokens+c.Patches, len(problems), noWrites.Seconds())
-	if len(problems) > 0 {
-		// What the formation did, to tell a lost write of the vault's
-		// from one pg_auto_failover acknowledged without its standby.
-		events, err := f.Events(ctx)
-		require.NoError(t, err)
-		for _, e := range events {
-			t.Logf("monitor: %s %s reported %s, assigned %s: %s", e.At.Format("15:04:05.000"), e.Node, e.Reported, e.Goal, e.Description)
-		}
-		if async := pgaftest.Asynchronous(events, old, loadFrom); len(async) > 0 {
-			t.Logf("%s was assigned wait_primary %d times after the load began: it acknowledged commits without a synchronous standby then", old, len(async))
-		}
-	}
 	require.Empty(t, problems, "every acknowledged write reads back from the new primary")
 
 	// Single-use tokens: exactly once across the servers, on the new
@@ -159,6 +158,31 @@ func failover(t *testing.T, fault string) {
 	cross.Write(&b)
 	require.Empty(t, cross.Failures(), "%s", b.String())
 	require.Equal(t, 4, cross.Redeemed)
+}
+
+// explainFailover logs what tells a lost write of the vault's from one
+// pg_auto_failover acknowledged without its standby: the monitor's events,
+// whether the old primary ran without a synchronous standby during the
+// load, what both nodes logged about replication and promotion, and the
+// history of the secure tokens whose requests were not acknowledged.
+func explainFailover(t *testing.T, f *pgaftest.Formation, l *loadgen.Ledger, old string, loadFrom, faultAt time.Time) {
+	t.Logf("the load from %s, the fault at %s", loadFrom.Format("15:04:05.000"), faultAt.Format("15:04:05.000"))
+	events, err := f.Events(ctx)
+	if err != nil {
+		t.Logf("the monitor's events: %v", err)
+	}
+	for _, e := range events {
+		t.Logf("monitor: %s %s reported %s, assigned %s: %s", e.At.Format("15:04:05.000"), e.Node, e.Reported, e.Goal, e.Description)
+	}
+	if async := pgaftest.Asynchronous(events, old, loadFrom); len(async) > 0 {
+		t.Logf("%s was assigned wait_primary %d times after the load began: it acknowledged commits without a synchronous standby then", old, len(async))
+	}
+	for _, n := range []string{"node1", "node2"} {
+		t.Logf("%s logged:\n%s", n, f.Logs(n))
+	}
+	for _, h := range l.Troubled(10) {
+		t.Logf("a secure token: %s", h)
+	}
 }
 
 // serverProc names a server whose readiness is watched.
