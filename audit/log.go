@@ -188,8 +188,11 @@ func (l *Log) RewrapMasterKey(ctx context.Context) (int, error) {
 // Config.FlushEvery; with Config.ChainInTransaction it is chained in tx
 // itself. It returns an error wrapping ErrInvalid for an event with an
 // unknown operation or outcome; fields that hold what they must not are
-// redacted (see Event).
+// redacted (see Event). A nil Log records nothing.
 func (l *Log) Record(tx store.Tx, e Event) error {
+	if l == nil {
+		return nil
+	}
 	now := l.cfg.Now()
 	ev, err := clean(e, now, l.k.redactMark)
 	if err != nil {
@@ -234,8 +237,11 @@ func (l *Log) Record(tx store.Tx, e Event) error {
 // commit. A crash loses what was noted and not flushed yet; a full queue
 // drops the event and counts it (see Config.MaxNotes). Note never blocks
 // on the store. It returns an error wrapping ErrInvalid for an event with
-// an unknown operation or outcome.
+// an unknown operation or outcome. A nil Log notes nothing.
 func (l *Log) Note(e Event) error {
+	if l == nil {
+		return nil
+	}
 	ev, err := clean(e, l.cfg.Now(), l.k.redactMark)
 	if err != nil {
 		return err
