@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/store"
@@ -211,6 +212,7 @@ func (v *Vault) RetrieveWithCVV(ctx context.Context, c Credentials, ref ItemRef)
 	if err != nil {
 		return nil, CVV{}, err
 	}
+	audit.NoteTo(ctx, v.audit, itemEvent(audit.OpItemRead, c.Owner, c.User, ref))
 	return doc, cvv, nil
 }
 

@@ -74,7 +74,7 @@ func (v *Vault) StoreForRecipient(ctx context.Context, owner, user, recipient st
 		if err != nil || rec.Recipient != recipient {
 			return ErrWrongKey
 		}
-		return v.putNew(tx, key, &itemRecord{Wrap: wrapAge, WrappedDK: wrapped, Sealed: sealed, Number: fp, CVV: cvv}, ref, doc, opts.Within)
+		return v.putNew(ctx, tx, owner, user, &itemRecord{Wrap: wrapAge, WrappedDK: wrapped, Sealed: sealed, Number: fp, CVV: cvv}, ref, doc, opts.Within)
 	})
 	if err != nil {
 		return ItemRef{}, err
@@ -112,7 +112,7 @@ func (v *Vault) UpdateWithKey(ctx context.Context, owner, user string, ref ItemR
 			return err
 		}
 		version = rec.Version
-		return putItem(tx, key, rec)
+		return v.putUpdated(ctx, tx, owner, user, ref, rec)
 	})
 	if err != nil {
 		return nil, 0, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/luhn"
@@ -295,7 +296,7 @@ func (v *Vault) Tokenize(ctx context.Context, c Credentials, doc []byte, opts To
 	defer dk.Wipe()
 	sealed, cvv := v.sealDoc(dk, ad, doc)
 	err = v.withKey(ctx, c, true, func(tx store.Tx, uk *unlockedKey) error {
-		return v.putNew(tx, key, &itemRecord{Wrap: wrapKEK, WrappedDK: uk.kek.Wrap(dk, ad), Sealed: sealed, Number: fp, CVV: cvv}, ref, doc, opts.Within)
+		return v.putNew(ctx, tx, c.Owner, c.User, &itemRecord{Wrap: wrapKEK, WrappedDK: uk.kek.Wrap(dk, ad), Sealed: sealed, Number: fp, CVV: cvv}, ref, doc, opts.Within)
 	})
 	if err != nil {
 		return ItemRef{}, err
@@ -303,9 +304,11 @@ func (v *Vault) Tokenize(ctx context.Context, c Credentials, doc []byte, opts To
 	return ref, nil
 }
 
-// putNew stores a new item, replacing (and superseding the version of) an
-// item at the same address, after within.
-func (v *Vault) putNew(tx store.Tx, key []byte, rec *itemRecord, ref ItemRef, doc []byte, within func(store.Tx, ItemRef, []byte) error) error {
+// putNew stores a new item of owner's key for user, replacing (and
+// superseding the version of) an item at the same address, after within,
+// and records it.
+func (v *Vault) putNew(ctx context.Context, tx store.Tx, owner, user string, rec *itemRecord, ref ItemRef, doc []byte, within func(store.Tx, ItemRef, []byte) error) error {
+	key := itemKey(owner, user, ref)
 	if within != nil {
 		if err := within(tx, ref, doc); err != nil {
 			return err
@@ -328,7 +331,19 @@ func (v *Vault) putNew(tx store.Tx, key []byte, rec *itemRecord, ref ItemRef, do
 	if err := tx.Put(bucketNumbers, append(append([]byte(nil), rec.Number...), key...), nil); err != nil {
 		return err
 	}
-	return putItem(tx, key, rec)
+	if err := putItem(tx, key, rec); err != nil {
+		return err
+	}
+	return audit.RecordIn(ctx, v.audit, tx, itemEvent(audit.OpItemStored, owner, user, ref))
+}
+
+// putUpdated writes back the item rec of owner's key for user that merge
+// updated, and records it.
+func (v *Vault) putUpdated(ctx context.Context, tx store.Tx, owner, user string, ref ItemRef, rec *itemRecord) error {
+	if err := putItem(tx, itemKey(owner, user, ref), rec); err != nil {
+		return err
+	}
+	return audit.RecordIn(ctx, v.audit, tx, itemEvent(audit.OpItemUpdated, owner, user, ref))
 }
 
 // deleteItem removes an item, its entry in the number index and its CVV's
@@ -408,7 +423,7 @@ func (v *Vault) Update(ctx context.Context, c Credentials, ref ItemRef, mergePat
 			return err
 		}
 		version = rec.Version
-		return putItem(tx, key, rec)
+		return v.putUpdated(ctx, tx, c.Owner, c.User, ref, rec)
 	})
 	return version, err
 }
@@ -523,7 +538,10 @@ func (v *Vault) Delete(ctx context.Context, owner, user string, ref ItemRef) err
 		if err != nil {
 			return err
 		}
-		return deleteItem(tx, key, rec)
+		if err := deleteItem(tx, key, rec); err != nil {
+			return err
+		}
+		return audit.RecordIn(ctx, v.audit, tx, itemEvent(audit.OpItemDeleted, owner, user, ref))
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store"
 )
@@ -132,7 +133,10 @@ func (v *Vault) CreateKey(ctx context.Context, c Credentials) (Credentials, erro
 		} else if !errors.Is(err, ErrKeyNotFound) {
 			return err
 		}
-		return putKeyRecord(tx, c.Owner, c.User, rec)
+		if err := putKeyRecord(tx, c.Owner, c.User, rec); err != nil {
+			return err
+		}
+		return audit.RecordIn(ctx, v.audit, tx, keyEvent(audit.OpKeyCreated, c.Owner, c.User))
 	})
 	if err != nil {
 		return Credentials{}, err
@@ -213,7 +217,10 @@ func (v *Vault) ChangePassphrase(ctx context.Context, c Credentials, newPassphra
 			return err
 		}
 		rec.Locked = locked
-		return putKeyRecord(tx, c.Owner, c.User, rec)
+		if err := putKeyRecord(tx, c.Owner, c.User, rec); err != nil {
+			return err
+		}
+		return audit.RecordIn(ctx, v.audit, tx, keyEvent(audit.OpKeyPassphraseChanged, c.Owner, c.User))
 	})
 	if err != nil {
 		return Credentials{}, err
@@ -260,7 +267,12 @@ func (v *Vault) DeleteKey(ctx context.Context, owner, user string, safe bool) er
 				return err
 			}
 		}
-		return tx.Delete(bucketKeys, keyStoreKey(owner, user))
+		if err := tx.Delete(bucketKeys, keyStoreKey(owner, user)); err != nil {
+			return err
+		}
+		e := keyEvent(audit.OpKeyDeleted, owner, user)
+		e.Count = len(items)
+		return audit.RecordIn(ctx, v.audit, tx, e)
 	})
 	if err != nil {
 		return err
@@ -270,7 +282,8 @@ func (v *Vault) DeleteKey(ctx context.Context, owner, user string, safe bool) er
 }
 
 // unlock returns the unlocked key c opens, from the cache or by paying for
-// scrypt, holding a cache reference the caller releases.
+// scrypt, holding a cache reference the caller releases. A wrong user or
+// passphrase is noted in the audit trail (the user, never the passphrase).
 func (v *Vault) unlock(ctx context.Context, c Credentials) (*unlockedKey, error) {
 	if err := checkCredentials(c); err != nil {
 		return nil, err
@@ -279,7 +292,13 @@ func (v *Vault) unlock(ctx context.Context, c Credentials) (*unlockedKey, error)
 	if uk := v.cache.get(id); uk != nil {
 		return uk, nil
 	}
-	return v.unlockSlow(ctx, c, id)
+	uk, err := v.unlockSlow(ctx, c, id)
+	if errors.Is(err, ErrWrongKey) {
+		e := keyEvent(audit.OpKeyUnlockFailed, c.Owner, c.User)
+		e.Outcome, e.Reason = audit.OutcomeRefused, "wrong_key"
+		audit.NoteTo(ctx, v.audit, e)
+	}
+	return uk, err
 }
 
 // unlockSlow opens the stored key with the passphrase. Concurrent calls

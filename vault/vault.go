@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/store"
@@ -82,6 +83,11 @@ type Config struct {
 	// CVVTTL is how long an item keeps the card verification code it is
 	// given (the server's -cvv-ttl); 0 means DefaultCVVTTL, an hour.
 	CVVTTL time.Duration
+	// Audit receives the vault's events: keys created, deleted and
+	// re-locked and items stored, updated and deleted are recorded in the
+	// transaction of the write; items read and failed unlocks are noted.
+	// Nil means no audit.
+	Audit audit.Recorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -101,6 +107,7 @@ type Vault struct {
 	flight        flight
 	owners        ownerSlots
 	unlocks       atomic.Uint64
+	audit         audit.Recorder
 
 	decoyOnce sync.Once
 	decoy     []byte // a lock for unknown users to spend scrypt on
@@ -131,6 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 		maxItem:       cfg.MaxItemSize,
 		cvvTTL:        cfg.CVVTTL,
 		now:           cfg.Now,
+		audit:         cfg.Audit,
 	}
 	if v.workFactor == 0 {
 		v.workFactor = crypto.DefaultWorkFactor
@@ -238,4 +246,18 @@ func checkName(what, s string, maxLen int, empty bool) error {
 		}
 	}
 	return nil
+}
+
+// keyEvent is an event about owner's key for user. Owner is the account
+// (the vault/capture API's HTTP Basic account).
+func keyEvent(op audit.Op, owner, user string) audit.Event {
+	return audit.Event{Op: op, Outcome: audit.OutcomeOK, Account: owner, User: user}
+}
+
+// itemEvent is an event about the item under ref in owner's key for user:
+// named by its token and reference, never by anything it holds.
+func itemEvent(op audit.Op, owner, user string, ref ItemRef) audit.Event {
+	e := keyEvent(op, owner, user)
+	e.Token, e.Reference = ref.Token, ref.Reference
+	return e
 }
