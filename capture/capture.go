@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/throttle"
@@ -118,6 +119,12 @@ type Config struct {
 	// outbox handler of WebhookJob.
 	Outbox *outbox.Outbox
 	Egress *egress.Guard
+	// Audit receives the service's events: endpoints created, redeemed,
+	// locked and deleted, forms configured and deleted, single-use tokens
+	// created and used are recorded in the transaction of the write;
+	// refused captures (wrong secret, unknown id, expired, used, locked)
+	// are noted. Nil means no audit.
+	Audit audit.Recorder
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -189,3 +196,31 @@ func New(cfg Config) (*Service, error) {
 // Close releases the service. Webhooks not yet delivered stay queued in
 // the outbox, for the next process that runs its workers.
 func (s *Service) Close() error { return nil }
+
+// grantEvent is an event about the grant id: its owner's key, its
+// terminal, the item it is locked to — ids only, never its secret.
+func grantEvent(op audit.Op, id string, rec *grantRecord) audit.Event {
+	e := audit.Event{Op: op, Outcome: audit.OutcomeOK, Account: rec.Owner, User: rec.User, Terminal: rec.Terminal, Endpoint: id}
+	if rec.Lock != nil {
+		e.Token, e.Reference = rec.Lock.Token, rec.Lock.Reference
+	}
+	return e
+}
+
+// refusal is the reason code of a capture refused by err, "" for an error
+// that is not a refusal of the endpoint (a bad body, a failing store).
+func refusal(err error) string {
+	switch {
+	case errors.Is(err, ErrLocked):
+		return "locked"
+	case errors.Is(err, ErrWrongSecret):
+		return "wrong_secret"
+	case errors.Is(err, ErrGrantNotFound), errors.Is(err, ErrDeleted):
+		return "unknown_id"
+	case errors.Is(err, ErrUsed):
+		return "used"
+	case errors.Is(err, ErrExpired):
+		return "expired"
+	}
+	return ""
+}

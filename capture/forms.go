@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/store"
 )
 
@@ -35,7 +36,10 @@ func (s *Service) CreateForm(ctx context.Context, owner, formType string, body [
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		return putJSON(tx, bucketForms, []byte(f.ID), ownedForm{Owner: owner, Form: f})
+		if err := putJSON(tx, bucketForms, []byte(f.ID), ownedForm{Owner: owner, Form: f}); err != nil {
+			return err
+		}
+		return audit.RecordIn(ctx, s.cfg.Audit, tx, formEvent(audit.OpFormConfigured, owner, f.ID))
 	})
 	if err != nil {
 		return Form{}, err
@@ -87,8 +91,16 @@ func (s *Service) DeleteForm(ctx context.Context, owner, id string) error {
 		if rec.Owner != owner {
 			return ErrFormNotFound
 		}
-		return tx.Delete(bucketForms, []byte(id))
+		if err := tx.Delete(bucketForms, []byte(id)); err != nil {
+			return err
+		}
+		return audit.RecordIn(ctx, s.cfg.Audit, tx, formEvent(audit.OpFormDeleted, owner, id))
 	})
+}
+
+// formEvent is an event about owner's form id.
+func formEvent(op audit.Op, owner, id string) audit.Event {
+	return audit.Event{Op: op, Outcome: audit.OutcomeOK, Account: owner, Resource: id}
 }
 
 // ServeFormPage answers GET <link>?unique_id=<grant id>&secret=<grant

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/idempotency"
@@ -245,9 +246,11 @@ func (s *Service) CreateGrant(ctx context.Context, req GrantRequest) (Grant, err
 		}
 		g = Grant{ID: id, Secret: secret, ExpiresAt: rec.Expires, Lock: rec.Lock}
 		if !rec.Expires.IsZero() {
-			return expiry.Set(tx, expiryGrant, []byte(id), rec.Expires)
+			if err := expiry.Set(tx, expiryGrant, []byte(id), rec.Expires); err != nil {
+				return err
+			}
 		}
-		return nil
+		return audit.RecordIn(ctx, s.cfg.Audit, tx, grantEvent(audit.OpCaptureCreated, id, rec))
 	})
 	return g, err
 }
@@ -413,7 +416,10 @@ func (s *Service) DeleteGrant(ctx context.Context, owner, id string) error {
 		if err := putGrant(tx, id, tomb); err != nil {
 			return err
 		}
-		return expiry.Set(tx, expiryGrant, []byte(id), tomb.Expires)
+		if err := expiry.Set(tx, expiryGrant, []byte(id), tomb.Expires); err != nil {
+			return err
+		}
+		return audit.RecordIn(ctx, s.cfg.Audit, tx, grantEvent(audit.OpCaptureDeleted, id, rec))
 	})
 }
 

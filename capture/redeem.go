@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/internal/jsonx"
@@ -62,7 +63,23 @@ var dummyHash = crypto.HashSecret(crypto.NewSecret())
 // but a server should answer both the same way. A single-use grant is used
 // up in the same transaction that writes, so it writes exactly once however
 // many requests race for it.
+//
+// A capture refused for its endpoint (a wrong secret, an unknown id, an
+// expired, used or locked endpoint) is noted in the audit trail; one that
+// writes is recorded in the transaction of the write.
 func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (Result, error) {
+	res, err := s.redeem(ctx, id, secret, body)
+	if reason := refusal(err); reason != "" {
+		e := audit.Event{Op: audit.OpCaptureRefused, Outcome: audit.OutcomeRefused, Reason: reason}
+		if ValidID(id) {
+			e.Endpoint = id
+		}
+		audit.NoteTo(ctx, s.cfg.Audit, e)
+	}
+	return res, err
+}
+
+func (s *Service) redeem(ctx context.Context, id, secret string, body []byte) (Result, error) {
 	rec, err := s.authenticate(ctx, id, secret)
 	if err != nil {
 		return Result{}, err
@@ -110,9 +127,13 @@ func (s *Service) Redeem(ctx context.Context, id, secret string, body []byte) (R
 			}
 		}
 		if whSecret != nil && doc != nil {
-			return s.enqueueWebhook(tx, rec.Owner, id, rec.User, item, doc, rec.WebhookURL, string(whSecret))
+			if err := s.enqueueWebhook(tx, rec.Owner, id, rec.User, item, doc, rec.WebhookURL, string(whSecret)); err != nil {
+				return err
+			}
 		}
-		return nil
+		e := grantEvent(audit.OpCaptureRedeemed, id, rec)
+		e.Token, e.Reference = item.Token, item.Reference
+		return audit.RecordIn(ctx, s.cfg.Audit, tx, e)
 	}
 
 	switch {
@@ -279,7 +300,13 @@ func (s *Service) countFailure(ctx context.Context, id string, known bool) error
 		if err := putJSON(tx, bucketFailures, key, f); err != nil {
 			return err
 		}
-		return expiry.Set(tx, expiryFailures, key, f.Last.Add(failureTTL))
+		if err := expiry.Set(tx, expiryFailures, key, f.Last.Add(failureTTL)); err != nil {
+			return err
+		}
+		if known && f.lockedAt(now) {
+			return s.recordLock(ctx, tx, id)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -304,6 +331,19 @@ func (s *Service) countFailure(ctx context.Context, id string, known bool) error
 		return ErrGrantNotFound
 	}
 	return ErrWrongSecret
+}
+
+// recordLock records, in the transaction that counted the failure that
+// locked it, that the grant id is locked. Only then does a failure read
+// the grant (for its owner): once per lock, not once per guess.
+func (s *Service) recordLock(ctx context.Context, tx store.Tx, id string) error {
+	e := audit.Event{Op: audit.OpCaptureLocked, Outcome: audit.OutcomeOK, Endpoint: id}
+	if rec, err := getGrant(tx, id); err == nil {
+		e = grantEvent(audit.OpCaptureLocked, id, rec)
+	} else if !errors.Is(err, ErrGrantNotFound) {
+		return err
+	}
+	return audit.RecordIn(ctx, s.cfg.Audit, tx, e)
 }
 
 // decoyFirst are the first bytes of the decoy failure counters' keys, one

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/store"
@@ -96,7 +97,7 @@ func (s *Service) mintSingleUse(ctx context.Context, terminal string, details []
 			}
 		}
 		var err error
-		su, err = s.MintSingleUseTx(tx, terminal, details)
+		su, err = s.MintSingleUseTx(ctx, tx, terminal, details)
 		return err
 	})
 	if err != nil {
@@ -119,7 +120,10 @@ func checkSingleUse(terminal string, details []byte) error {
 // that the token exists only if that transaction commits — the
 // secure-token API keeps its idempotency record in the same one. The
 // returned token is valid once tx has committed.
-func (s *Service) MintSingleUseTx(tx store.Tx, terminal string, details []byte) (SingleUseToken, error) {
+//
+// The token's creation is recorded in tx, under the token's id (see
+// SingleUseID), never the token.
+func (s *Service) MintSingleUseTx(ctx context.Context, tx store.Tx, terminal string, details []byte) (SingleUseToken, error) {
 	if err := checkSingleUse(terminal, details); err != nil {
 		return SingleUseToken{}, err
 	}
@@ -138,6 +142,9 @@ func (s *Service) MintSingleUseTx(tx store.Tx, terminal string, details []byte) 
 	if err := expiry.Set(tx, expirySingleUse, h[:], rec.Expires); err != nil {
 		return SingleUseToken{}, err
 	}
+	if err := audit.RecordIn(ctx, s.cfg.Audit, tx, singleUseEvent(audit.OpSingleUseCreated, terminal, h)); err != nil {
+		return SingleUseToken{}, err
+	}
 	return SingleUseToken{Token: token, Terminal: terminal, ExpiresAt: rec.Expires}, nil
 }
 
@@ -150,7 +157,7 @@ func (s *Service) MintSingleUseTx(tx store.Tx, terminal string, details []byte) 
 // (the store retries transactions), so it must only write through tx.
 func (s *Service) RedeemSingleUse(ctx context.Context, terminal, token string, fn func(tx store.Tx, details []byte) error) error {
 	return s.st.Update(ctx, func(tx store.Tx) error {
-		details, err := s.RedeemSingleUseTx(tx, terminal, token)
+		details, err := s.RedeemSingleUseTx(ctx, tx, terminal, token)
 		if err != nil {
 			return err
 		}
@@ -161,8 +168,9 @@ func (s *Service) RedeemSingleUse(ctx context.Context, terminal, token string, f
 
 // RedeemSingleUseTx uses up token for terminal inside the caller's
 // transaction tx and returns the payment details it stands for: the token
-// is used up only if tx commits. The errors are RedeemSingleUse's.
-func (s *Service) RedeemSingleUseTx(tx store.Tx, terminal, token string) ([]byte, error) {
+// is used up only if tx commits, and its use is recorded in tx. The errors
+// are RedeemSingleUse's.
+func (s *Service) RedeemSingleUseTx(ctx context.Context, tx store.Tx, terminal, token string) ([]byte, error) {
 	if len(token) != SingleUseTokenLen {
 		return nil, ErrTokenNotFound
 	}
@@ -200,7 +208,28 @@ func (s *Service) RedeemSingleUseTx(tx store.Tx, terminal, token string) ([]byte
 		clear(details)
 		return nil, err
 	}
+	if err := audit.RecordIn(ctx, s.cfg.Audit, tx, singleUseEvent(audit.OpSingleUseUsed, terminal, h)); err != nil {
+		clear(details)
+		return nil, err
+	}
 	return details, nil
+}
+
+// SingleUseID is the id the audit trail names a single-use token by: the
+// first 16 hex digits of the hash it is stored under. The token itself
+// opens the payment details it stands for, so it is a secret and appears
+// nowhere; the id, a hash of 512 random bits, tells nothing of it.
+func SingleUseID(token string) string {
+	h := crypto.HashSecret(token)
+	return singleUseID(h)
+}
+
+func singleUseID(h crypto.SecretHash) string { return "su_" + hex.EncodeToString(h[:8]) }
+
+// singleUseEvent is an event about terminal's single-use token stored
+// under the hash h.
+func singleUseEvent(op audit.Op, terminal string, h crypto.SecretHash) audit.Event {
+	return audit.Event{Op: op, Outcome: audit.OutcomeOK, Terminal: terminal, Resource: singleUseID(h)}
 }
 
 func init() {

@@ -110,7 +110,7 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 		err = s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
 			sr, pub := prepared, public
 			if req.Source.Type == SourceSingleUseToken {
-				src, err := s.redeem(tx, terminal, req.Source.SingleUseToken.Token, "/source/token", nil)
+				src, err := s.redeem(ctx, tx, terminal, req.Source.SingleUseToken.Token, "/source/token", nil)
 				if err != nil {
 					return err
 				}
@@ -131,12 +131,12 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 // redeem uses up a single-use token of terminal inside tx and returns what
 // it stands for, mapping its errors to a fault at field — except an unknown
 // token (or another terminal's), which is unknown when that is not nil.
-func (s *Service) redeem(tx store.Tx, terminal, token, field string, unknown error) (Source, error) {
+func (s *Service) redeem(ctx context.Context, tx store.Tx, terminal, token, field string, unknown error) (Source, error) {
 	var src Source
 	if s.capture == nil {
 		return src, ErrNoSingleUse
 	}
-	details, err := s.capture.RedeemSingleUseTx(tx, terminal, token)
+	details, err := s.capture.RedeemSingleUseTx(ctx, tx, terminal, token)
 	if err == nil {
 		defer clear(details)
 		return src, src.UnmarshalBinary(details)
@@ -380,7 +380,7 @@ func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req Ac
 		return res, s.refuse(ctx, call, &res, err)
 	}
 	err = s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
-		src, err := s.redeem(tx, terminal, req.Token, "/token", ErrSingleUseNotFound)
+		src, err := s.redeem(ctx, tx, terminal, req.Token, "/token", ErrSingleUseNotFound)
 		if err != nil {
 			return err
 		}
@@ -423,7 +423,7 @@ func (s *Service) CreateSingleUseToken(ctx context.Context, terminal string, req
 	}
 	defer clear(details)
 	err = s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
-		su, err := s.capture.MintSingleUseTx(tx, terminal, details)
+		su, err := s.capture.MintSingleUseTx(ctx, tx, terminal, details)
 		if err != nil {
 			return err
 		}

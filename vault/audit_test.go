@@ -32,68 +32,61 @@ func TestAuditEvents(t *testing.T) {
 			}
 			return e
 		}
-		steps := []struct {
-			name string
-			run  func(ctx context.Context) error
-			want func() []audit.Event
-		}{
-			{"create a key", func(ctx context.Context) error { _, err := v.CreateKey(ctx, c); return err },
-				func() []audit.Event { return []audit.Event{ev(audit.OpKeyCreated, false)} }},
-			{"a duplicate key is refused and leaves nothing", func(ctx context.Context) error {
+		steps := []audittest.Step{
+			{Name: "create a key", Run: func(ctx context.Context) error { _, err := v.CreateKey(ctx, c); return err },
+				Want: func() []audit.Event { return []audit.Event{ev(audit.OpKeyCreated, false)} }},
+			{Name: "a duplicate key is refused and leaves nothing", Run: func(ctx context.Context) error {
 				_, err := v.CreateKey(ctx, c)
 				require.ErrorIs(t, err, vault.ErrKeyExists)
 				return nil
-			}, func() []audit.Event { return nil }},
-			{"store an item", func(ctx context.Context) error {
+			}, Want: func() []audit.Event { return nil }},
+			{Name: "store an item", Run: func(ctx context.Context) error {
 				var err error
 				ref, err = v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: "order-1"})
 				return err
-			}, func() []audit.Event { return []audit.Event{ev(audit.OpItemStored, true)} }},
-			{"read it", func(ctx context.Context) error { _, err := v.Retrieve(ctx, c, ref); return err },
-				func() []audit.Event { return []audit.Event{ev(audit.OpItemRead, true)} }},
-			{"update it", func(ctx context.Context) error {
+			}, Want: func() []audit.Event { return []audit.Event{ev(audit.OpItemStored, true)} }},
+			{Name: "read it", Run: func(ctx context.Context) error { _, err := v.Retrieve(ctx, c, ref); return err },
+				Want: func() []audit.Event { return []audit.Event{ev(audit.OpItemRead, true)} }},
+			{Name: "update it", Run: func(ctx context.Context) error {
 				_, err := v.Update(ctx, c, ref, []byte(`{"card_expiry":"07-2031"}`), vault.UpdateOptions{})
 				return err
-			}, func() []audit.Event { return []audit.Event{ev(audit.OpItemUpdated, true)} }},
-			{"an update of a missing item leaves nothing", func(ctx context.Context) error {
+			}, Want: func() []audit.Event { return []audit.Event{ev(audit.OpItemUpdated, true)} }},
+			{Name: "an update of a missing item leaves nothing", Run: func(ctx context.Context) error {
 				_, err := v.Update(ctx, c, vault.ItemRef{Token: ref.Token, Reference: "nope"}, []byte(`{"a":1}`), vault.UpdateOptions{})
 				require.ErrorIs(t, err, vault.ErrItemNotFound)
 				return nil
-			}, func() []audit.Event { return nil }},
-			{"a wrong passphrase is noted", func(ctx context.Context) error {
+			}, Want: func() []audit.Event { return nil }},
+			{Name: "a wrong passphrase is noted", Run: func(ctx context.Context) error {
 				bad := c
 				bad.Passphrase = "not the passphrase at all"
 				_, err := v.Retrieve(ctx, bad, ref)
 				require.ErrorIs(t, err, vault.ErrWrongKey)
 				return nil
-			}, func() []audit.Event {
+			}, Want: func() []audit.Event {
 				e := ev(audit.OpKeyUnlockFailed, false)
 				e.Outcome, e.Reason = audit.OutcomeRefused, "wrong_key"
 				return []audit.Event{e}
 			}},
-			{"change the passphrase", func(ctx context.Context) error {
+			{Name: "change the passphrase", Run: func(ctx context.Context) error {
 				var err error
 				c, err = v.ChangePassphrase(ctx, c, newPass)
 				return err
-			}, func() []audit.Event { return []audit.Event{ev(audit.OpKeyPassphraseChanged, false)} }},
-			{"delete the item", func(ctx context.Context) error { return v.Delete(ctx, c.Owner, c.User, ref) },
-				func() []audit.Event { return []audit.Event{ev(audit.OpItemDeleted, true)} }},
-			{"store another", func(ctx context.Context) error {
+			}, Want: func() []audit.Event { return []audit.Event{ev(audit.OpKeyPassphraseChanged, false)} }},
+			{Name: "delete the item", Run: func(ctx context.Context) error { return v.Delete(ctx, c.Owner, c.User, ref) },
+				Want: func() []audit.Event { return []audit.Event{ev(audit.OpItemDeleted, true)} }},
+			{Name: "store another", Run: func(ctx context.Context) error {
 				var err error
 				ref, err = v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: "order-2"})
 				return err
-			}, func() []audit.Event { return []audit.Event{ev(audit.OpItemStored, true)} }},
-			{"delete the key, and the item it holds", func(ctx context.Context) error { return v.DeleteKey(ctx, c.Owner, c.User, false) },
-				func() []audit.Event {
+			}, Want: func() []audit.Event { return []audit.Event{ev(audit.OpItemStored, true)} }},
+			{Name: "delete the key, and the item it holds", Run: func(ctx context.Context) error { return v.DeleteKey(ctx, c.Owner, c.User, false) },
+				Want: func() []audit.Event {
 					e := ev(audit.OpKeyDeleted, false)
 					e.Count = 1
 					return []audit.Event{e}
 				}},
 		}
-		for _, s := range steps {
-			require.NoError(t, s.run(actx), s.name)
-			require.Equal(t, s.want(), tr.Events(secrets...), s.name)
-		}
+		tr.Run(actx, steps, &secrets)
 
 		// Without an actor in the context the event says only what the
 		// vault knows.

@@ -139,6 +139,25 @@ func (f Failing) Record(tx store.Tx, e audit.Event) error {
 	return nil
 }
 
+// Step is one operation of a service's audit test and the events it must
+// leave: Want is called after Run, so that it can name the ids Run made.
+type Step struct {
+	Name string
+	Run  func(ctx context.Context) error
+	Want func() []audit.Event
+}
+
+// Run runs the steps in order with ctx and checks, after each, that the
+// trail gained exactly the events it wants, and none of secrets (read when
+// each step is done, so that a step may plant more).
+func (tr *Trail) Run(ctx context.Context, steps []Step, secrets *[]string) {
+	tr.t.Helper()
+	for _, s := range steps {
+		require.NoError(tr.t, s.Run(ctx), s.Name)
+		require.Equal(tr.t, s.Want(), tr.Events(*secrets...), s.Name)
+	}
+}
+
 // Ops returns the operations of events, in order: what a test compares
 // when the ids are checked elsewhere.
 func Ops(events []audit.Event) []audit.Op {
