@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store"
 	"golang.org/x/text/cases"
@@ -305,6 +306,9 @@ func (s *Service) List(ctx context.Context, terminal string, q ListQuery) (Page,
 	if err != nil {
 		return Page{}, err
 	}
+	e := tokenEvent(audit.OpSecureTokenListed, terminal, "")
+	e.Count = len(page.Items)
+	audit.NoteTo(ctx, s.audit, e)
 	return page, nil
 }
 

@@ -8,7 +8,9 @@ import (
 	"sync"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/patch"
@@ -94,7 +96,10 @@ func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest
 			if err := tx.Put(bucketTokens, []byte(tok), key); err != nil {
 				return err
 			}
-			return s.write(tx, sr, nil)
+			if err := s.write(tx, sr, nil); err != nil {
+				return err
+			}
+			return s.record(ctx, tx, audit.OpSecureTokenCreated, terminal, id)
 		}
 		var prepared preparedRecord
 		var public Resource
@@ -178,6 +183,7 @@ func (s *Service) Retrieve(ctx context.Context, terminal, id string) (Resource, 
 	if err != nil {
 		return Resource{}, err
 	}
+	audit.NoteTo(ctx, s.audit, tokenEvent(audit.OpSecureTokenRead, terminal, id))
 	return res, nil
 }
 
@@ -206,7 +212,10 @@ func (s *Service) Delete(ctx context.Context, terminal, id string, call *idempot
 		}
 		// The token stays in bucketTokens, pointing at a retired id: a
 		// token is never handed out twice.
-		return tx.Put(bucketRetired, key, nil)
+		if err := tx.Put(bucketRetired, key, nil); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, audit.OpSecureTokenDeleted, terminal, id)
 	})
 }
 
@@ -264,7 +273,7 @@ func (s *Service) Patch(ctx context.Context, terminal, id string, ops []byte, ca
 			return err
 		}
 		res = rec.Public()
-		return s.put(tx, kek, rec, *env, &old)
+		return s.putRecorded(ctx, tx, kek, rec, *env, &old, audit.OpSecureTokenPatched)
 	})
 	return res, err
 }
@@ -393,7 +402,7 @@ func (s *Service) UpdateAccount(ctx context.Context, terminal, id string, req Ac
 			return err
 		}
 		res = rec.Public()
-		return s.put(tx, kek, rec, *env, &old)
+		return s.putRecorded(ctx, tx, kek, rec, *env, &old, audit.OpSecureTokenUpdatedFromSingle)
 	})
 	return res, err
 }
@@ -431,4 +440,26 @@ func (s *Service) CreateSingleUseToken(ctx context.Context, terminal string, req
 		return nil
 	})
 	return res, err
+}
+
+// tokenEvent is an event about terminal's secure token id. It names the
+// token by its secureTokenId only: the token itself is Luhn-valid by
+// design, and the trail would redact it as a card number.
+func tokenEvent(op audit.Op, terminal, id string) audit.Event {
+	return audit.Event{Op: op, Outcome: audit.OutcomeOK, Terminal: terminal, Resource: id}
+}
+
+// record records op on terminal's secure token id in tx, the write's
+// transaction — within the idempotency keeper's work, so that a replay
+// records nothing new.
+func (s *Service) record(ctx context.Context, tx store.Tx, op audit.Op, terminal, id string) error {
+	return audit.RecordIn(ctx, s.audit, tx, tokenEvent(op, terminal, id))
+}
+
+// putRecorded saves rec over old, as put does, and records op on it.
+func (s *Service) putRecorded(ctx context.Context, tx store.Tx, kek *crypto.DataKey, rec Record, env envelope, old *Record, op audit.Op) error {
+	if err := s.put(tx, kek, rec, env, old); err != nil {
+		return err
+	}
+	return s.record(ctx, tx, op, rec.ProcessingTerminalID, rec.SecureTokenID)
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/idempotency"
@@ -68,6 +69,11 @@ type Config struct {
 	// IdempotencyTTL is how long the outcome of an idempotent write is kept
 	// (idempotency.DefaultTTL, 24 hours, when zero).
 	IdempotencyTTL time.Duration
+	// Audit receives the service's events: secure tokens created,
+	// patched, updated from a single-use token and deleted are recorded
+	// in the transaction of the write; reads and listings are noted.
+	// Single-use tokens are Capture's to record. Nil means no audit.
+	Audit audit.Recorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -84,6 +90,7 @@ type Service struct {
 	now     func() time.Time
 	hasher  *crypto.Hasher
 	idem    *idempotency.Keeper
+	audit   audit.Recorder
 
 	mu   sync.Mutex
 	keks map[string]*crypto.DataKey // terminal → its KEK, unwrapped
@@ -108,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, errors.New("securetoken: Config.Store and Config.Keyring are required")
 	}
 	s := &Service{st: cfg.Store, keyring: cfg.Keyring, capture: cfg.Capture, prefix: cfg.TokenPrefix,
-		length: cfg.TokenLength, inUse: cfg.NumberInUse, now: cfg.Now, keks: map[string]*crypto.DataKey{}}
+		length: cfg.TokenLength, inUse: cfg.NumberInUse, now: cfg.Now, audit: cfg.Audit, keks: map[string]*crypto.DataKey{}}
 	if s.prefix == "" {
 		s.prefix = DefaultTokenPrefix
 	}
