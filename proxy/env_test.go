@@ -64,10 +64,17 @@ type envOpt func(*proxy.Config)
 
 func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
+	st := memstore.New()
+	t.Cleanup(func() { st.Close() })
+	return newEnvOn(t, st, opts...)
+}
+
+// newEnvOn is newEnv on the store st, which the caller closes.
+func newEnvOn(t *testing.T, st *store.Store, opts ...envOpt) *env {
+	t.Helper()
 	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
 	require.NoError(t, err)
-	e := &env{t: t, st: memstore.New(), clock: testkit.NewClock(time.Now().UTC()), logs: &testkit.Buffer{}}
-	t.Cleanup(func() { e.st.Close() })
+	e := &env{t: t, st: st, clock: testkit.NewClock(time.Now().UTC()), logs: &testkit.Buffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.vault, err = vault.Open(ctx, vault.Config{Store: e.st, Keyring: kr, WorkFactor: 10, Now: e.clock.Now})
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/idempotency"
@@ -94,6 +95,13 @@ type Config struct {
 	// Backoff is a synchronous call's first wait between tries
 	// (DefaultBackoff).
 	Backoff time.Duration
+	// Audit receives the calls made: proxy.sent for a call made with an
+	// item's or a secure token's data, proxy.received for one whose answer
+	// becomes an item. It is recorded in the transaction the call has —
+	// the one that queues it, keeps its idempotent outcome, forgets a CVV
+	// it used or stores its answer — and noted when it has none (a
+	// synchronous call that writes nothing). Nil means no audit.
+	Audit audit.Recorder
 	// Logger gets a line per call (method, host, status, tries,
 	// duration) and never card data; nil means slog.Default().
 	Logger *slog.Logger
@@ -341,15 +349,21 @@ func (p *Proxy) Send(ctx context.Context, src Source, c Call, opts Options) (Res
 		}
 		defer clear(a.body)
 		res.Response, res.Tries = prep.response(a), tries
-		if prep.forgetsCVV(a.status) {
-			err = p.cfg.Store.Update(ctx, func(tx store.Tx) error { return prep.forgetCVV(tx, p.cfg.Vault) })
+		sent := sourceEvent(audit.OpProxySent, src)
+		sent.Count = tries
+		if !prep.forgetsCVV(a.status) {
+			audit.NoteTo(ctx, p.cfg.Audit, sent)
+			return res, nil
 		}
-		return res, err
+		return res, p.cfg.Store.Update(ctx, func(tx store.Tx) error { return p.sentTx(ctx, tx, prep, a, sent) })
 	}
 	work := func(tx store.Tx) error {
 		id, err := p.enqueue(tx, JobSend, prep)
 		res.ID = id
-		return err
+		if err != nil {
+			return err
+		}
+		return audit.RecordIn(ctx, p.cfg.Audit, tx, sourceEvent(audit.OpProxySent, src))
 	}
 	if opts.Idempotency != nil {
 		return res, p.cfg.Idempotency.Run(ctx, opts.Idempotency, &res, work)
@@ -419,12 +433,31 @@ func (p *Proxy) sendOnce(ctx context.Context, src Source, c Call, opts Options) 
 	if opts.Debug {
 		res.Populated = prep.req.clone()
 	}
-	return res, p.cfg.Idempotency.Run(ctx, call, &res, func(tx store.Tx) error {
-		if prep.forgetsCVV(a.status) {
-			return prep.forgetCVV(tx, p.cfg.Vault)
+	sent := sourceEvent(audit.OpProxySent, src)
+	sent.Count = tries
+	return res, p.cfg.Idempotency.Run(ctx, call, &res, func(tx store.Tx) error { return p.sentTx(ctx, tx, prep, a, sent) })
+}
+
+// sentTx is the write a synchronous call that got answer a makes: it
+// forgets the CVV the call used if the answer says so, and records the
+// call, sent, in the same transaction.
+func (p *Proxy) sentTx(ctx context.Context, tx store.Tx, prep *prepared, a *answer, sent audit.Event) error {
+	if prep.forgetsCVV(a.status) {
+		if err := prep.forgetCVV(tx, p.cfg.Vault); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return audit.RecordIn(ctx, p.cfg.Audit, tx, sent)
+}
+
+// sourceEvent is an event about a call made with src's data, naming it by
+// ids only: a vault item by its key's user, token and reference, a secure
+// token by its terminal and secureTokenId.
+func sourceEvent(op audit.Op, src Source) audit.Event {
+	if src.isToken() {
+		return audit.Event{Op: op, Outcome: audit.OutcomeOK, Terminal: src.terminal, Resource: src.tokenID}
+	}
+	return audit.Event{Op: op, Outcome: audit.OutcomeOK, Account: src.creds.Owner, User: src.creds.User, Token: src.ref.Token, Reference: src.ref.Reference}
 }
 
 // Receive makes a call whose answer, a JSON object, becomes a new item of
@@ -459,11 +492,15 @@ func (p *Proxy) Receive(ctx context.Context, c vault.Credentials, reference stri
 	if opts.Debug {
 		out.Populated = prep.req.clone()
 	}
+	received := sourceEvent(audit.OpProxyReceived, VaultItem(c, vault.ItemRef{Reference: reference}))
 	if !opts.Synchronous {
 		err := p.cfg.Store.Update(ctx, func(tx store.Tx) error {
 			id, err := p.enqueue(tx, JobReceive, prep)
 			out.ID = id
-			return err
+			if err != nil {
+				return err
+			}
+			return audit.RecordIn(ctx, p.cfg.Audit, tx, received)
 		})
 		return out, err
 	}
@@ -477,7 +514,11 @@ func (p *Proxy) Receive(ctx context.Context, c vault.Credentials, reference stri
 	if err != nil {
 		return out, err
 	}
-	ref, err := p.cfg.Vault.Tokenize(ctx, c, doc, vault.TokenizeOptions{Reference: reference})
+	received.Count = tries
+	ref, err := p.cfg.Vault.Tokenize(ctx, c, doc, vault.TokenizeOptions{Reference: reference, Within: func(tx store.Tx, ref vault.ItemRef, _ []byte) error {
+		received.Token = ref.Token
+		return audit.RecordIn(ctx, p.cfg.Audit, tx, received)
+	}})
 	if err != nil {
 		return out, badAnswer(err)
 	}

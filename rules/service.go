@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store"
 )
@@ -30,6 +31,9 @@ type Config struct {
 	Store *store.Store
 	// Hasher keys the hash operation (see NewEngine).
 	Hasher *crypto.Hasher
+	// Audit receives rules created and deleted, recorded in the
+	// transaction of the write; nil means no audit.
+	Audit audit.Recorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -39,6 +43,7 @@ type Config struct {
 type Service struct {
 	st     *store.Store
 	engine *Engine
+	audit  audit.Recorder
 	now    func() time.Time
 }
 
@@ -51,7 +56,7 @@ func New(cfg Config) (*Service, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{st: cfg.Store, engine: NewEngine(cfg.Hasher), now: now}, nil
+	return &Service{st: cfg.Store, engine: NewEngine(cfg.Hasher), audit: cfg.Audit, now: now}, nil
 }
 
 // Engine returns the service's engine, to run rules loaded with Load.
@@ -161,7 +166,10 @@ func (s *Service) Create(ctx context.Context, owner, id string, r *Rule) (Stored
 		if err != nil {
 			return err
 		}
-		return tx.Put(bucketRules, ruleKey(owner, id), rec)
+		if err := tx.Put(bucketRules, ruleKey(owner, id), rec); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, audit.OpRulesCreated, owner, id)
 	})
 	if err != nil {
 		return Stored{}, err
@@ -259,8 +267,16 @@ func (s *Service) Delete(ctx context.Context, owner, id string) error {
 		if err != nil {
 			return err
 		}
-		return tx.Delete(bucketRules, ruleKey(owner, id))
+		if err := tx.Delete(bucketRules, ruleKey(owner, id)); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, audit.OpRulesDeleted, owner, id)
 	})
+}
+
+// record records op on owner's rule id in tx, the write's transaction.
+func (s *Service) record(ctx context.Context, tx store.Tx, op audit.Op, owner, id string) error {
+	return audit.RecordIn(ctx, s.audit, tx, audit.Event{Op: op, Outcome: audit.OutcomeOK, Account: owner, Resource: id})
 }
 
 // Load returns owner's rules ids, in the order given, from one consistent
