@@ -287,8 +287,11 @@ func (l *Log) Flush(ctx context.Context) error {
 // Close stops chaining in the background, flushes what this Log noted and
 // recorded, and returns the flush's error. Notes after Close are dropped;
 // Record still writes pending entries, which another Log chains. Close is
-// idempotent.
+// idempotent; a nil Log has nothing to close.
 func (l *Log) Close() error {
+	if l == nil {
+		return nil
+	}
 	l.closeOnce.Do(func() {
 		if l.cfg.FlushEvery > 0 {
 			close(l.stop)

@@ -20,8 +20,18 @@ func (s *Server) registerAuditRoutes(mux *http.ServeMux) {
 }
 
 // Audit returns the server's audit trail, for an embedding program's
-// export (Log.Export) and the services it wires itself.
+// export (Log.Export) and the services it wires itself; nil with
+// Config.DisableAudit.
 func (s *Server) Audit() *audit.Log { return s.audit }
+
+// recorder is the trail the services record through: nil — no audit —
+// with Config.DisableAudit (a nil interface, not a nil *audit.Log in one).
+func (s *Server) recorder() audit.Recorder {
+	if s.audit == nil {
+		return nil
+	}
+	return s.audit
+}
 
 // listAudit answers GET /v1/audit?from=&to=&limit= with the account's own
 // events, newest first: [{"seq", "op", "outcome", "time", ...}], and

@@ -146,3 +146,62 @@ func TestAuditOfCredentials(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(4), rep.Entries)
 }
+
+// The server tells the services who acts: the Basic account, the API key
+// and its terminal, the capture endpoint, the client's address — and the
+// services' events carry it.
+func TestAuditEventsCarryTheActor(t *testing.T) {
+	e := newEnv(t)
+	k := e.newKey("actor")
+	tok := e.storeCard(k, "ref")
+	g := e.alice("POST", "/v1/capture", k.query("ttl", "PT10M", "token", tok, "reference", "ref"), "").json(t)
+	id, gs := g["id"].(string), secret2(g["secret"].(string))
+	require.Equal(t, http.StatusOK, e.capturePost(t, id, gs, `{"cvv":"321"}`).status)
+	res := e.caller(keyAll).create("1234001", fixture(t, "create-card.json"))
+	e.flushAudit()
+
+	lines := e.exportAudit()
+	type who struct {
+		op                                    audit.Op
+		account, user, apiKey, terminal       string
+		endpoint, reference, resource, client string
+	}
+	var got []who
+	for _, l := range lines {
+		got = append(got, who{l.Op, l.Account, l.User, l.APIKeyID, l.Terminal, l.Endpoint, l.Reference, l.Resource, l.Client})
+	}
+	keyID := lines[len(lines)-1].APIKeyID
+	require.Len(t, keyID, 32)
+	const client = "192.0.2.1"
+	require.Equal(t, []who{
+		{op: audit.OpKeyCreated, account: "alice", user: "actor", client: client},
+		{op: audit.OpItemStored, account: "alice", user: "actor", reference: "ref", client: client},
+		{op: audit.OpCaptureCreated, account: "alice", user: "actor", endpoint: id, reference: "ref", client: client},
+		{op: audit.OpCaptureRedeemed, account: "alice", user: "actor", endpoint: id, reference: "ref", client: client},
+		{op: audit.OpItemUpdated, account: "alice", user: "actor", endpoint: id, reference: "ref", client: client},
+		{op: audit.OpSecureTokenCreated, apiKey: keyID, terminal: "1234001", resource: res["secureTokenId"].(string), client: client},
+		// Noted, so chained after what was recorded in the same flush.
+		{op: audit.OpBearerIssued, apiKey: keyID, client: client},
+	}, got)
+	_, err := audit.Verify(ctx, e.st, e.kr)
+	require.NoError(t, err)
+}
+
+// With DisableAudit nothing is kept and the route is not served; the
+// services work as before.
+func TestDisableAudit(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.DisableAudit = true })
+	require.Nil(t, e.srv.Audit())
+	k := e.newKey("quiet")
+	e.storeCard(k, "ref")
+	require.Equal(t, http.StatusNotFound, e.alice("GET", "/v1/audit", nil, "").status)
+	_, err := e.srv.RewrapMasterKey(ctx)
+	require.NoError(t, err, "a rotation without a trail")
+	var n int
+	memstore.Dump(e.st, func(bucket string, _, _ []byte) {
+		if len(bucket) >= 6 && bucket[:6] == "audit." {
+			n++
+		}
+	})
+	require.Zero(t, n, "no audit bucket written")
+}

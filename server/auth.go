@@ -470,7 +470,8 @@ func (s *Server) requireBearer(next http.Handler) http.Handler {
 			return
 		}
 		infoFrom(r.Context()).client = c.ID
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, c)))
+		ctx := withActor(r.Context(), func(a *audit.Actor) { a.APIKeyID, a.Terminal = c.ID, r.PathValue(terminalWildcard) })
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, clientKey{}, c)))
 	})
 }
 
@@ -511,7 +512,8 @@ func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		infoFrom(r.Context()).account = name
-		next(w, r.WithContext(context.WithValue(r.Context(), accountKey{}, name)))
+		ctx := withActor(r.Context(), func(a *audit.Actor) { a.Account = name })
+		next(w, r.WithContext(context.WithValue(ctx, accountKey{}, name)))
 	}
 }
 

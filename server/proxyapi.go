@@ -51,7 +51,7 @@ func (s *Server) openProxy() error {
 	s.proxy, err = proxy.New(proxy.Config{
 		Store: s.cfg.Store, Vault: s.vault, Tokens: s.tokens, Rules: s.rules, Outbox: s.outbox, Idempotency: s.idem,
 		Guard: guard, WebhookGuard: s.cfg.Egress, AllowHosts: s.cfg.ProxyAllowHosts, Timeout: s.cfg.ProxyTimeout,
-		Logger: s.log, Now: s.now,
+		Audit: s.recorder(), Logger: s.log, Now: s.now,
 	})
 	if err != nil {
 		return fmt.Errorf("server: the proxy: %w", err)

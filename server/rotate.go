@@ -52,6 +52,9 @@ func (s *Server) rewrapMasterKey(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, err
 	}
+	if s.audit == nil {
+		return n, nil
+	}
 	m, err = s.audit.RewrapMasterKey(ctx)
 	n += m
 	return n, err

@@ -135,6 +135,11 @@ type Config struct {
 	// Audit configures the audit trail (retention, how often it is
 	// chained); its Store, Keyring, Logger and Now are the server's.
 	Audit audit.Config
+	// DisableAudit keeps no audit trail (examples/server's -audit=false):
+	// no service records or notes anything, and GET /v1/audit is not
+	// served. For an embedder with a trail of its own, and for measuring
+	// what the trail costs; a deployment that holds card data keeps one.
+	DisableAudit bool
 	// SeparateOps leaves GET /healthz, GET /readyz and GET /metrics off the
 	// Server's own handler: they are served only by OpsHandler, on an
 	// internal listener of their own (examples/server's -ops-addr).
@@ -264,10 +269,18 @@ func New(cfg Config) (*Server, error) {
 	case maxCaptureTTL < 0:
 		maxCaptureTTL = 0 // capture's "no maximum"
 	}
+	if !cfg.DisableAudit {
+		ac := cfg.Audit
+		ac.Store, ac.Keyring, ac.Logger, ac.Now = cfg.Store, cfg.Keyring, s.log, cfg.Now
+		if s.audit, err = audit.Open(ctx, ac); err != nil {
+			return nil, fmt.Errorf("server: opening the audit trail: %w", err)
+		}
+	}
 	// The rules' hash operation is keyed by the server key too (the
 	// engine derives a key per account from it), so that every server on
 	// the store hashes a card alike.
-	if s.rules, err = rules.New(rules.Config{Store: cfg.Store, Hasher: hasher, Now: cfg.Now}); err != nil {
+	if s.rules, err = rules.New(rules.Config{Store: cfg.Store, Hasher: hasher, Audit: s.recorder(), Now: cfg.Now}); err != nil {
+		s.audit.Close()
 		return nil, err
 	}
 	// The configuration's passwords and keys are not kept.
@@ -283,22 +296,20 @@ func New(cfg Config) (*Server, error) {
 	oc := cfg.Outbox
 	oc.Store, oc.Keyring, oc.Logger = cfg.Store, cfg.Keyring, s.log
 	if s.outbox, err = outbox.Open(ctx, oc); err != nil {
+		s.audit.Close()
 		return nil, fmt.Errorf("server: opening the outbox: %w", err)
 	}
-	ac := cfg.Audit
-	ac.Store, ac.Keyring, ac.Logger, ac.Now = cfg.Store, cfg.Keyring, s.log, cfg.Now
-	if s.audit, err = audit.Open(ctx, ac); err != nil {
-		return nil, fmt.Errorf("server: opening the audit trail: %w", err)
+	if !cfg.DisableAudit {
+		// Closed last (closers run last added first): what the others
+		// note while they close is still chained.
+		s.closers = append(s.closers, s.audit.Close)
 	}
-	// Closed last (closers run last added first): what the others note
-	// while they close is still chained.
-	s.closers = append(s.closers, s.audit.Close)
-	if s.vault, err = vault.Open(ctx, vault.Config{Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, CVVTTL: cfg.CVVTTL, Now: cfg.Now}); err != nil {
+	if s.vault, err = vault.Open(ctx, vault.Config{Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, CVVTTL: cfg.CVVTTL, Audit: s.recorder(), Now: cfg.Now}); err != nil {
 		s.audit.Close()
 		return nil, fmt.Errorf("server: opening the vault: %w", err)
 	}
 	s.capture, err = capture.New(capture.Config{
-		Store: cfg.Store, Vault: s.vault, Outbox: s.outbox, Egress: cfg.Egress, Logger: s.log, Now: cfg.Now,
+		Store: cfg.Store, Vault: s.vault, Outbox: s.outbox, Egress: cfg.Egress, Audit: s.recorder(), Logger: s.log, Now: cfg.Now,
 		MaxLockedTTL: maxCaptureTTL, AllowUnexpiring: cfg.AllowUnexpiringCapture,
 		// A single-use-token grant captures for the secure-token API.
 		SingleUseDetails: securetoken.CapturedSource,
@@ -321,7 +332,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.registerVaultRoutes(s.mux)
 	s.registerOutboxRoutes(s.mux)
-	s.registerAuditRoutes(s.mux)
+	if !cfg.DisableAudit {
+		s.registerAuditRoutes(s.mux)
+	}
 	s.mux.HandleFunc("POST /authorize", s.authorize)
 	if err := s.registerTokenRoutes(s.mux); err != nil {
 		s.runClosers()
@@ -364,6 +377,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	info := &requestInfo{}
 	ctx = context.WithValue(ctx, requestInfoKey{}, info)
+	// Who acts, for the services' audit events: the client's address
+	// now, the credentials once a middleware has checked them.
+	ctx = audit.WithActor(ctx, audit.Actor{Client: r.RemoteAddr})
 	r = r.WithContext(ctx)
 
 	defer func() {
@@ -477,6 +493,14 @@ func infoFrom(ctx context.Context) *requestInfo {
 		return info
 	}
 	return &requestInfo{}
+}
+
+// withActor returns ctx with its audit Actor changed by set: what an
+// authentication middleware learnt about who sends the request.
+func withActor(ctx context.Context, set func(*audit.Actor)) context.Context {
+	a := audit.ActorFrom(ctx)
+	set(&a)
+	return audit.WithActor(ctx, a)
 }
 
 // statusWriter remembers the status and size of a response.

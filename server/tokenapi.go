@@ -35,7 +35,7 @@ func (s *Server) registerTokenRoutes(mux *http.ServeMux) error {
 	defer cancel()
 	svc, err := securetoken.Open(ctx, securetoken.Config{
 		Store: s.cfg.Store, Keyring: s.cfg.Keyring, Capture: s.capture,
-		NumberInUse: s.vault.HoldsNumber, Now: s.now,
+		NumberInUse: s.vault.HoldsNumber, Audit: s.recorder(), Now: s.now,
 	})
 	if err != nil {
 		return fmt.Errorf("server: opening the secure-token service: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/store"
@@ -481,7 +482,14 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		s.metrics.redemption(outcomeInvalid)
 		return
 	}
-	res, err := s.capture.Redeem(r.Context(), r.PathValue("id"), r.Header.Get(headerCaptureSecret), body)
+	// The capture endpoint acts, and only its id says who: the request
+	// has no other credentials than the endpoint's secret. An id that
+	// cannot be one is the client's text, and stays out of the trail.
+	ctx := r.Context()
+	if id := r.PathValue("id"); capture.ValidID(id) {
+		ctx = withActor(ctx, func(a *audit.Actor) { a.Endpoint = id })
+	}
+	res, err := s.capture.Redeem(ctx, r.PathValue("id"), r.Header.Get(headerCaptureSecret), body)
 	if err != nil {
 		var locked *capture.LockedError
 		switch {

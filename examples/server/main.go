@@ -38,6 +38,7 @@
 //	-acme-http-addr      CARDVAULT_ACME_HTTP_ADDR      answer HTTP-01 challenges here, e.g. :80 (off)
 //	-insecure-http       CARDVAULT_INSECURE_HTTP       allow plain HTTP on a non-loopback -addr
 //	-ops-addr            CARDVAULT_OPS_ADDR            serve /healthz, /readyz, /metrics here only (off)
+//	-audit               CARDVAULT_AUDIT               keep the audit trail (true; false: no trail, GET /v1/audit off)
 //	-audit-retention     CARDVAULT_AUDIT_RETENTION     how long audit entries are kept, ISO 8601 (P400D; P0D: for ever)
 //	-rotate-master-key                                 a new master identity, every key re-wrapped; then exit
 //	-verify-audit                                      check the whole audit trail, print the number of entries; then exit
@@ -161,6 +162,7 @@ type options struct {
 	workFactor                                                                            int
 	outboxLease, maxCaptureTTL, auditRetention, proxyTimeout, cvvTTL                      time.Duration
 	allowHTTPWebhooks, rotateMasterKey, insecureHTTP, allowUnexpiringCapture, verifyAudit bool
+	audit                                                                                 bool
 	exportAudit                                                                           string
 
 	// acmeHTTPClient is the ACME client's (nil: http.DefaultClient); the
@@ -229,6 +231,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	fs.BoolVar(&o.allowUnexpiringCapture, "allow-unexpiring-capture", unexpiring, "capture endpoints may never expire (ttl=P0T): open ones; locked ones too with -max-capture-ttl 0")
 	fs.BoolVar(&o.rotateMasterKey, "rotate-master-key", false, "add a new master identity to the key file, re-wrap every key under it, and exit")
+	keepAudit, err := strconv.ParseBool(env("CARDVAULT_AUDIT", "true"))
+	if err != nil {
+		return o, errors.New("CARDVAULT_AUDIT must be true or false")
+	}
+	fs.BoolVar(&o.audit, "audit", keepAudit, "keep the tamper-evident audit trail of every access to card data (false: none, and GET /v1/audit is off)")
 	retention := fs.String("audit-retention", env("CARDVAULT_AUDIT_RETENTION", "P400D"), "how long audit entries are kept: an ISO 8601 duration (P0D: for ever)")
 	fs.BoolVar(&o.verifyAudit, "verify-audit", false, "check the whole audit trail, print the number of entries, and exit (1 when it does not verify)")
 	fs.StringVar(&o.exportAudit, "export-audit", "", "write the audit trail as JSON lines to this file (- for standard output), and exit")
@@ -407,7 +414,8 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		// bbolt runs one write transaction at a time: entries are chained
 		// in the transactions that write them. On PostgreSQL they would
 		// all conflict on the chain's head (see package audit).
-		Audit: audit.Config{Retention: o.auditRetention, ChainInTransaction: o.postgres == ""},
+		Audit:        audit.Config{Retention: o.auditRetention, ChainInTransaction: o.postgres == ""},
+		DisableAudit: !o.audit,
 	}
 	if o.maxCaptureTTL == 0 {
 		cfg.MaxCaptureTTL = -1 // the flag's 0: no maximum
