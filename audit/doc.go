@@ -11,6 +11,19 @@
 // JSON lines for a SIEM; retention removes the oldest entries through
 // package expiry's sweeper, and the chain stays verifiable.
 //
+// # Who records
+//
+// The services record their own operations: vault (keys, items, failed
+// unlocks), capture (endpoints, forms, single-use tokens, refused
+// captures), securetoken, rules and proxy each take a [Recorder] — a
+// *Log; nil means no audit — and call [RecordIn] as the last step of a
+// write's transaction (within idempotency's work function, so a replay
+// records nothing new) and [NoteTo] for a read or a refusal. Neither
+// knows who acts: the layer that authenticated the request puts an
+// [Actor] in its context ([WithActor]; the server does in ServeHTTP and
+// its auth middlewares) and both fill the event's who-fields from it.
+// This package imports none of the services.
+//
 // # Events
 //
 // An event says who (account, API key id, processing terminal, capture
