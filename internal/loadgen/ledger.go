@@ -299,6 +299,33 @@ func (l *Ledger) Counts() Counts {
 	return c
 }
 
+// AuditedWrite is an acknowledged write as an audit trail names it: the
+// operation, and the id its entry carries — an item's reference, a secure
+// token's secureTokenId (with its terminal).
+type AuditedWrite struct {
+	Op, Terminal, ID string
+}
+
+// AuditedWrites returns every acknowledged write the ledger holds that the
+// audit trail must have an entry for: each item stored, each secure token
+// created and each of its acknowledged patches — so that after a crash a
+// test can check that no acknowledged write is missing from the trail.
+func (l *Ledger) AuditedWrites() []AuditedWrite {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []AuditedWrite
+	for _, e := range l.items {
+		out = append(out, AuditedWrite{Op: "item.stored", ID: e.it.ref})
+	}
+	for _, e := range l.tokens {
+		out = append(out, AuditedWrite{Op: "securetoken.created", Terminal: e.terminal, ID: e.st.id})
+		for range e.acked[1:] { // acked[0] is "created"
+			out = append(out, AuditedWrite{Op: "securetoken.patched", Terminal: e.terminal, ID: e.st.id})
+		}
+	}
+	return out
+}
+
 // Verify checks, against the server at base, everything the ledger holds:
 //
 //   - every stored item reads back whole: exactly the document stored,

@@ -119,8 +119,8 @@ func loadUntil(t *testing.T, cfg loadgen.Config, min int) (stop func() *loadgen.
 
 // TestCrash: SIGKILL in the middle of the mix, on bbolt and on
 // PostgreSQL; after a restart on the same data every acknowledged write is
-// there whole, and grants and single-use tokens made before the crash
-// still work.
+// there whole, and has its entry in an audit trail that verifies, and
+// grants and single-use tokens made before the crash still work.
 func TestCrash(t *testing.T) {
 	for _, backend := range []string{"bbolt", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
@@ -138,6 +138,7 @@ func TestCrash(t *testing.T) {
 			c := cfg.Ledger.Counts()
 			t.Logf("acknowledged before the kill: %+v", c)
 			registerLedger(cfg.Ledger)
+			d.requireAuditComplete(cfg.Ledger)
 
 			p = d.start()
 			cfg.Targets = []string{p.URL}

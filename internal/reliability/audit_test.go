@@ -1,0 +1,93 @@
+package reliability
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault/internal/loadgen"
+)
+
+// runBinary runs the deployment's binary with args on its data (the
+// server must be down: bbolt's file is locked while one runs) and returns
+// its exit code and output.
+func (d *deployment) runBinary(args ...string) (int, string) {
+	d.t.Helper()
+	cmd := exec.Command(d.bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CARDVAULT_") || strings.HasPrefix(kv, "CARDVAULT_TEST_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "CARDVAULT_DATA="+d.data, "CARDVAULT_MASTER_KEY_FILE="+d.keyFile)
+	if d.postgres != "" {
+		cmd.Env = append(cmd.Env, "CARDVAULT_POSTGRES_URL="+d.postgres)
+	}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &exit):
+		return exit.ExitCode(), string(out)
+	}
+	d.t.Fatal(err)
+	return 0, ""
+}
+
+// requireAuditComplete checks the trail a crash left: -verify-audit passes,
+// and the export has an entry for every write the ledger says was
+// acknowledged (an answered write is committed, and its entry with it),
+// and none of the load's secrets.
+func (d *deployment) requireAuditComplete(l *loadgen.Ledger) {
+	t := d.t
+	t.Helper()
+	code, out := d.runBinary("-verify-audit")
+	require.Equal(t, 0, code, "%s", out)
+	require.Contains(t, out, "the audit trail verifies")
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	code, out = d.runBinary("-export-audit", file)
+	require.Equal(t, 0, code, "%s", out)
+	export, err := os.ReadFile(file)
+	require.NoError(t, err)
+	for _, s := range l.Secrets() {
+		if len(s) >= 8 && bytes.Contains(export, []byte(s)) {
+			t.Fatalf("a secret of the load (%d bytes) is in the audit export", len(s))
+		}
+	}
+	type key struct{ op, terminal, id string }
+	have := map[key]int{}
+	sc := bufio.NewScanner(bytes.NewReader(export))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e struct{ Op, Terminal, Reference, Resource string }
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &e))
+		id := e.Resource
+		if strings.HasPrefix(e.Op, "item.") {
+			id = e.Reference
+		}
+		have[key{e.Op, e.Terminal, id}]++
+	}
+	require.NoError(t, sc.Err())
+	want := map[key]int{}
+	writes := l.AuditedWrites()
+	for _, w := range writes {
+		want[key{w.Op, w.Terminal, w.ID}]++
+	}
+	require.NotEmpty(t, want)
+	missing := 0
+	for k, n := range want {
+		if have[k] < n {
+			missing++
+		}
+	}
+	require.Zero(t, missing, "resources with acknowledged writes missing from the trail, of %d", len(want))
+	t.Logf("the trail after the crash: %d entries; every one of the %d acknowledged writes has its entry", bytes.Count(export, []byte("\n")), len(writes))
+}
