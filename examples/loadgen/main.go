@@ -12,6 +12,13 @@
 //
 //	go run ./examples/loadgen -spawn -runs 3
 //	go run ./examples/loadgen -spawn -servers 2 -postgres "$URL" -cross
+//	go run ./examples/loadgen -spawn -audit-compare -runs 5 -ratio-rounds 0
+//
+// -audit-compare starts two servers of the one build, the audit trail on
+// in one and off (-audit=false) in the other, each on data of its own,
+// runs the mix against them in turns -runs times, and prints the
+// throughput with the trail as a share of the throughput without it, and
+// the reads' p99 latencies side by side.
 //
 // Or drive a server that runs already (only a loopback IP is accepted):
 //
@@ -50,7 +57,7 @@ func main() {
 
 type options struct {
 	urls, postgres, basicAuth, apiKey, terminal, pprof, binary string
-	spawn, bad, cross, verify                                  bool
+	spawn, bad, cross, verify, auditCompare                    bool
 	servers, clients, requests, runs, rounds, workFact         int
 	duration, phase                                            time.Duration
 }
@@ -78,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.bad, "bad", true, "add the mix's intended bad requests")
 	fs.BoolVar(&o.cross, "cross", false, "with several servers: check exactly-once, idempotent replays and lost updates across them")
 	fs.BoolVar(&o.verify, "verify", true, "after the mix, read back everything the servers acknowledged")
+	fs.BoolVar(&o.auditCompare, "audit-compare", false, "with -spawn: run the mix -runs times in turns against a server with the audit trail and one without (-audit=false), and compare")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -93,6 +101,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("several servers share one PostgreSQL: give -postgres")
 	case o.servers < 1 || o.clients < 1 || o.runs < 1:
 		return o, errors.New("-servers, -clients and -runs must be at least 1")
+	case o.auditCompare && (!o.spawn || o.servers != 1 || o.cross):
+		return o, errors.New("-audit-compare starts its own two servers: give -spawn, and no -servers or -cross")
 	}
 	return o, nil
 }
@@ -128,6 +138,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := loadgen.CheckLoopback(t); err != nil {
 			return err
 		}
+	}
+	if o.auditCompare {
+		return compareAudit(ctx, o, cfg, store, stdout)
 	}
 	cfg, err = loadgen.Setup(ctx, cfg)
 	if err != nil {
@@ -208,6 +221,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// compareAudit runs the mix in turns against cfg's two servers, the first
+// with the audit trail and the second without, and prints the comparison.
+func compareAudit(ctx context.Context, o options, cfg loadgen.Config, store string, stdout io.Writer) error {
+	var cfgs [2]loadgen.Config
+	for i, target := range cfg.Targets {
+		c := cfg
+		c.Targets = []string{target}
+		var err error
+		if cfgs[i], err = loadgen.Setup(ctx, c); err != nil {
+			return fmt.Errorf("making the run's vault key: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "loadgen: audit on vs off, one server each on %s, %d clients, %v a run, GOMAXPROCS %d, %d CPUs, load average %s\n",
+		store, cfg.Clients, o.duration, runtime.GOMAXPROCS(0), runtime.NumCPU(), loadgen.LoadAverage())
+	res, err := loadgen.Compare(ctx, cfgs[0], cfgs[1], o.runs, "audit on", "audit off")
+	if err != nil {
+		return err
+	}
+	res.Write(stdout)
+	fmt.Fprintf(stdout, "load average after: %s\n", loadgen.LoadAverage())
+	return nil
+}
+
 func percents(xs []float64) string {
 	var s []string
 	for _, x := range xs {
@@ -250,13 +286,20 @@ func spawn(ctx context.Context, o options, cfg *loadgen.Config, stderr io.Writer
 	cfg.Account = loadgen.Account{Name: "loadgen", Password: "lg-" + crypto.NewID(16)}
 	cfg.APIKey = "lgk-" + crypto.NewID(24)
 	var targets []string
-	for i := range o.servers {
+	servers := o.servers
+	if o.auditCompare {
+		servers = 2 // the second without the audit trail
+	}
+	for i := range servers {
 		sc := serverproc.Config{
 			Binary: bin, Data: filepath.Join(dir, fmt.Sprintf("data%d", i)), Postgres: o.postgres, MasterKeyFile: keyFile,
 			BasicAuth: cfg.Account.Name + ":" + cfg.Account.Password, APIKeys: cfg.APIKey + ":*", WorkFactor: o.workFact,
 		}
 		if i == 0 {
 			sc.Pprof = o.pprof
+		}
+		if o.auditCompare && i == 1 {
+			sc.Env = append(sc.Env, "CARDVAULT_AUDIT=false")
 		}
 		p, err := serverproc.Start(ctx, sc)
 		if err != nil {

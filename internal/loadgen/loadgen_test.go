@@ -179,3 +179,23 @@ func TestClientTryAgainAndWriteTimes(t *testing.T) {
 	require.Equal(t, 2, st.TryAgain)
 	require.Equal(t, 2, res.TryAgain())
 }
+
+// Compare's figures are pair by pair: A's throughput over B's in the same
+// turn, and the median over runs of each read route's p99.
+func TestCompareFigures(t *testing.T) {
+	run := func(reads int, elapsed time.Duration, p99 time.Duration) *Result {
+		return &Result{Elapsed: elapsed, Routes: []RouteStats{{Route: RouteRetrieve, Count: reads, P99: p99}, {Route: RouteTokenize, Count: reads}}}
+	}
+	c := CompareResult{NameA: "on", NameB: "off",
+		A: []*Result{run(90, time.Second, 3*time.Millisecond), run(45, time.Second, 5*time.Millisecond), run(100, 2*time.Second, 4*time.Millisecond)},
+		B: []*Result{run(100, time.Second, 2*time.Millisecond), run(50, time.Second, 2*time.Millisecond), run(100, time.Second, 9*time.Millisecond)}}
+	require.Equal(t, []float64{0.9, 0.9, 0.5}, c.Ratios())
+	require.Equal(t, 4*time.Millisecond, ReadP99(c.A, RouteRetrieve))
+	require.Equal(t, 2*time.Millisecond, ReadP99(c.B, RouteRetrieve))
+	require.Zero(t, ReadP99(c.B, RouteSTGet))
+	var out strings.Builder
+	c.Write(&out)
+	require.Contains(t, out.String(), "median of 3 alternating runs: 90.0 %")
+	require.Contains(t, out.String(), "+2.00 ms")
+	require.NotContains(t, out.String(), RouteSTGet.String(), "a route without samples is left out")
+}
