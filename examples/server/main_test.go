@@ -157,6 +157,18 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 24*time.Hour, o.maxCaptureTTL, "update endpoints live a day at most")
 	require.False(t, o.allowUnexpiringCapture)
 	require.Equal(t, 400*24*time.Hour, o.auditRetention, "PCI asks for a year")
+	require.True(t, o.audit, "the audit trail is on unless turned off")
+	o, err = parseFlags([]string{"-audit=false"}, io.Discard)
+	require.NoError(t, err)
+	require.False(t, o.audit)
+	t.Setenv("CARDVAULT_AUDIT", "false")
+	o, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	require.False(t, o.audit)
+	t.Setenv("CARDVAULT_AUDIT", "off-ish")
+	_, err = parseFlags(nil, io.Discard)
+	require.ErrorContains(t, err, "CARDVAULT_AUDIT must be true or false")
+	os.Unsetenv("CARDVAULT_AUDIT") // t.Setenv restores it at the end
 
 	o, err = parseFlags([]string{"-audit-retention", "P0D"}, io.Discard)
 	require.NoError(t, err)
