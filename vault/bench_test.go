@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/vault"
 )
@@ -65,3 +66,63 @@ func BenchmarkVault(b *testing.B) {
 // concurrency is how many callers per CPU the parallel benchmarks run: a
 // server has many requests in flight, and group commit needs them.
 const concurrency = 16
+
+// BenchmarkVaultAudit is what the audit trail costs the vault on the
+// embedded store: Tokenize (an entry chained in its transaction, as
+// examples/server runs boltstore) and Retrieve (a note, chained in the
+// background every 100 ms), each with the trail and without.
+func BenchmarkVaultAudit(b *testing.B) {
+	for _, be := range teststores.All()[:2] { // memstore, boltstore
+		for _, on := range []bool{false, true} {
+			name := be.Name + "/off"
+			if on {
+				name = be.Name + "/on"
+			}
+			b.Run(name, func(b *testing.B) {
+				st, kr := be.Open(b), newKeyring(b)
+				var rec audit.Recorder
+				if on {
+					l, err := audit.Open(ctx, audit.Config{Store: st, Keyring: kr, ChainInTransaction: true})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { _ = l.Close() })
+					rec = l
+				}
+				v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: testWorkFactor, Audit: rec})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { v.Close() })
+				c := newKey(b, v, "acme", "bench")
+				ref, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: "r"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var n atomic.Int64
+				b.Run("Tokenize", func(b *testing.B) {
+					b.SetParallelism(concurrency)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if _, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: fmt.Sprint(n.Add(1))}); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
+				b.Run("Retrieve", func(b *testing.B) {
+					b.SetParallelism(concurrency)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if _, err := v.Retrieve(ctx, c, ref); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
+			})
+		}
+	}
+}
