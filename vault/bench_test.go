@@ -16,51 +16,51 @@ func BenchmarkVault(b *testing.B) {
 	for _, be := range teststores.All() {
 		b.Run(be.Name, func(b *testing.B) {
 			v := openVault(b, be.Open(b), newKeyring(b))
-			c := newKey(b, v, "acme", "bench")
-			ref, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: "r"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var n atomic.Int64
-			b.Run("Tokenize", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						ref := fmt.Sprint(n.Add(1))
-						if _, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: ref}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			})
-			b.Run("Retrieve", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := v.Retrieve(ctx, c, ref); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			})
-			b.Run("Update", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := v.Update(ctx, c, ref, []byte(`{"cvv":"123"}`), vault.UpdateOptions{}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
+			benchItems(b, v, true)
+		})
+	}
+}
+
+// benchItems runs the parallel Tokenize and Retrieve benchmarks, and with
+// update Update too, on a new key of v.
+func benchItems(b *testing.B, v *vault.Vault, update bool) {
+	c := newKey(b, v, "acme", "bench")
+	ref, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: "r"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n atomic.Int64
+	b.Run("Tokenize", func(b *testing.B) {
+		parallel(b, func() error {
+			_, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: fmt.Sprint(n.Add(1))})
+			return err
+		})
+	})
+	b.Run("Retrieve", func(b *testing.B) {
+		parallel(b, func() error { _, err := v.Retrieve(ctx, c, ref); return err })
+	})
+	if update {
+		b.Run("Update", func(b *testing.B) {
+			parallel(b, func() error {
+				_, err := v.Update(ctx, c, ref, []byte(`{"cvv":"123"}`), vault.UpdateOptions{})
+				return err
 			})
 		})
 	}
+}
+
+// parallel runs op concurrency callers per CPU at a time, b.N times in all.
+func parallel(b *testing.B, op func() error) {
+	b.ReportAllocs()
+	b.SetParallelism(concurrency)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // concurrency is how many callers per CPU the parallel benchmarks run: a
@@ -94,34 +94,7 @@ func BenchmarkVaultAudit(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.Cleanup(func() { v.Close() })
-				c := newKey(b, v, "acme", "bench")
-				ref, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: "r"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				var n atomic.Int64
-				b.Run("Tokenize", func(b *testing.B) {
-					b.SetParallelism(concurrency)
-					b.RunParallel(func(pb *testing.PB) {
-						for pb.Next() {
-							if _, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: fmt.Sprint(n.Add(1))}); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					})
-				})
-				b.Run("Retrieve", func(b *testing.B) {
-					b.SetParallelism(concurrency)
-					b.RunParallel(func(pb *testing.PB) {
-						for pb.Next() {
-							if _, err := v.Retrieve(ctx, c, ref); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					})
-				})
+				benchItems(b, v, false)
 			})
 		}
 	}
