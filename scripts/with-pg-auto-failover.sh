@@ -35,7 +35,8 @@
 # 500 ms and gives up on a node after about 2 s (see the pgautofailover.*
 # settings below, and RELIABILITY.md), the standby retries WAL every 200 ms,
 # each instance gets 32 MB of shared buffers instead of a quarter of RAM, and
-# fsync is off (the tests kill processes, not the machine). Authentication
+# fsync is off (the tests kill processes, not the machine; full_page_writes
+# stays on for pg_rewind). Authentication
 # is trust and SSL off: a test formation on loopback only.
 #
 # pg_autoctl comes from Debian's pg-auto-failover-cli and the monitor's
@@ -106,8 +107,8 @@ ctl() {
 		for _ in $(seq 1 200); do
 			if gone $all; then
 				# What it logged up to its death: a basebackup that
-				# replaces a rewind (pg_rewind needs full_page_writes)
-				# copies the new primary's log directory over it.
+				# replaces a failed rewind copies the new primary's log
+				# directory over it.
 				cat "$dir/$node/data/log/"* >"$dir/$node/log-at-kill" 2>/dev/null || true
 				return 0
 			fi
@@ -287,8 +288,11 @@ tune() {
 	for s in "$@"; do echo "$s"; done >>"$dir/$node/data/postgresql.auto.conf"
 }
 
+# fsync off, but full_page_writes at PostgreSQL's default (on) on the nodes:
+# pg_rewind needs it, and an old primary that rejoins is rewound as in
+# production rather than copied afresh by pg_basebackup.
 small=("shared_buffers = '32MB'" "work_mem = '4MB'" "maintenance_work_mem = '16MB'" "max_connections = 100"
-	"fsync = off" "full_page_writes = off")
+	"fsync = off")
 
 # initdb_fast NODE: the data directory, made without the fsync pass that
 # pg_autoctl's own initdb makes (seconds on a busy machine); pg_autoctl
@@ -310,7 +314,7 @@ as_node monitor pg_autoctl config set postgresql.listen_addresses 127.0.0.1 >/de
 # after 1 s, one retry 250 ms later; a node is unhealthy when it also has
 # not reported for 2 s; a primary that does not answer is given 1 s to
 # demote itself; failover is allowed 1 s after the monitor starts.
-tune monitor "${small[@]}" \
+tune monitor "${small[@]}" "full_page_writes = off" \
 	"pgautofailover.health_check_period = 500" \
 	"pgautofailover.health_check_timeout = 1000" \
 	"pgautofailover.health_check_max_retries = 1" \
