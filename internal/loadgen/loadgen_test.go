@@ -63,6 +63,36 @@ func TestFieldsAccountedFor(t *testing.T) {
 	require.Equal(t, "lost: 2, another: 1, twice: 1", tally([]string{"twice", "lost", "another", "lost"}))
 }
 
+// A ledger keeps each secure token's history — what was sent when, to
+// which server, how it was answered — and lists the tokens a request about
+// which went unacknowledged, with no secret in it.
+func TestLedgerHistory(t *testing.T) {
+	l := NewLedger()
+	at := time.Date(2026, 12, 3, 6, 36, 22, 935_000_000, time.UTC)
+	calm := secureToken{id: "st-calm", token: "2967530000000001"}
+	l.secureTokenCreated("1234001", calm, at, 0)
+	l.patchAnswered("1234001", calm.id, "lg-1-1-0", at, 1, nil)
+	require.Empty(t, l.Troubled(10), "every request about it was acknowledged")
+
+	hit := secureToken{id: "st-hit", token: "2967530000000002"}
+	l.secureTokenCreated("1234001", hit, at, 1)
+	l.patchSent("1234001", hit.id, "lg-1-1-1")
+	l.patchAnswered("1234001", hit.id, "lg-1-1-1", at, 0, &StatusError{Route: RouteSTPatch, Status: 503, Text: "try again"})
+	l.singleUseCreated("1234001", hit, "su-secret", at, 1)
+	l.accountUpdated("1234001", hit.id, "su-secret", at, 0, 404)
+
+	got := l.Troubled(10)
+	require.Len(t, got, 1)
+	for _, want := range []string{"created sent 06:36:22.935 to server 2", "patch lg-1-1-1 sent 06:36:22.935 to server 1, not acknowledged",
+		"(status 503)", "update-account sent 06:36:22.935 to server 1 (from a single-use token created sent 06:36:22.935 to server 2", "answered 404"} {
+		require.Contains(t, got[0], want)
+	}
+	for _, secret := range []string{hit.token, "su-secret", calm.token} {
+		require.NotContains(t, got[0], secret)
+	}
+	require.Equal(t, []string{"lg-1-1-1"}, l.tokens[tokenKey("1234001", hit.id)].maybe, "an unanswered patch may have happened")
+}
+
 // The client counts what it was told to: a success, an intended error, an
 // unintended one (a wrong status or a wrong answer).
 func TestClientCounts(t *testing.T) {
