@@ -125,7 +125,10 @@ type Call struct {
 
 	// Outcome is what is kept for the request, once Run returns: the
 	// encoding of this run's outcome, or of the first run's on a replay.
-	// It is nil when the work failed in a way that is not kept.
+	// It is nil when the work failed in a way that is not kept, and
+	// whenever Run returns the store's error (a commit that failed, or
+	// whose outcome is unknown): then nothing is known to be kept, and an
+	// answer rendered from it would acknowledge a write that may not be.
 	Outcome []byte
 	// Replayed reports that the work did not run: Outcome is a kept one.
 	Replayed bool
