@@ -132,8 +132,12 @@ func (l *Ledger) Troubled(max int) []string {
 
 // event formats one line of a token's history.
 func event(what string, sent time.Time, target int) string {
-	return fmt.Sprintf("%s sent %s to server %d", what, sent.Format("15:04:05.000"), target+1)
+	return fmt.Sprintf("%s sent %s to server %d", what, clock(sent), target+1)
 }
+
+// clock is t as a history and the monitor's events show it, to the
+// millisecond.
+func clock(t time.Time) string { return t.Format("15:04:05.000") }
 
 type singleUseEntry struct {
 	terminal string
@@ -202,7 +206,7 @@ func (l *Ledger) secureTokenCreated(terminal string, st secureToken, sent time.T
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.tokens[tokenKey(terminal, st.id)] = &tokenEntry{terminal: terminal, st: st, acked: []string{"created"},
-		history: []string{event("created", sent, target) + ", acknowledged " + time.Now().Format("15:04:05.000")}}
+		history: []string{event("created", sent, target) + ", acknowledged " + clock(time.Now())}}
 }
 
 func (l *Ledger) patchSent(terminal, id, name string) {
@@ -231,10 +235,10 @@ func (l *Ledger) patchAnswered(terminal, id, name string, sent time.Time, target
 	what := event("patch "+name, sent, target)
 	if err != nil {
 		e.troubled = true
-		e.history = append(e.history, fmt.Sprintf("%s, not acknowledged at %s (%s)", what, time.Now().Format("15:04:05.000"), failure(err)))
+		e.history = append(e.history, fmt.Sprintf("%s, not acknowledged at %s (%s)", what, clock(time.Now()), failure(err)))
 		return
 	}
-	e.history = append(e.history, what+", acknowledged "+time.Now().Format("15:04:05.000"))
+	e.history = append(e.history, what+", acknowledged "+clock(time.Now()))
 	e.acked = append(e.acked, name)
 	e.maybe = slices.DeleteFunc(e.maybe, func(s string) bool { return s == name })
 }
@@ -247,12 +251,12 @@ func (l *Ledger) accountUpdated(terminal, id, su string, sent time.Time, target,
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e := l.tokens[tokenKey(terminal, id)]; e != nil {
-		e.troubled = e.troubled || status/100 == 5 || status == http.StatusNotFound
+		e.troubled = e.troubled || status == 0 || status/100 == 5 || status == http.StatusNotFound // 0: no answer
 		from := "an unknown single-use token"
 		if u := l.singleUse[su]; u != nil {
 			from = u.history
 		}
-		e.history = append(e.history, fmt.Sprintf("%s (from %s), answered %d at %s", event("update-account", sent, target), from, status, time.Now().Format("15:04:05.000")))
+		e.history = append(e.history, fmt.Sprintf("%s (from %s), answered %d at %s", event("update-account", sent, target), from, status, clock(time.Now())))
 	}
 }
 
@@ -263,7 +267,7 @@ func (l *Ledger) singleUseCreated(terminal string, st secureToken, su string, se
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.singleUse[su] = &singleUseEntry{terminal: terminal, st: st,
-		history: event("a single-use token created", sent, target) + ", acknowledged " + time.Now().Format("15:04:05.000")}
+		history: event("a single-use token created", sent, target) + ", acknowledged " + clock(time.Now())}
 }
 
 func (l *Ledger) singleUseSent(su string) {

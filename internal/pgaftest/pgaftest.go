@@ -307,20 +307,24 @@ func (f *Formation) NodeURL(t testing.TB, node, db string) string {
 // was doing just before its fault.
 func (f *Formation) Replication(ctx context.Context, t testing.TB, node string) string {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, f.NodeURL(t, node, "postgres"))
-	if err != nil {
-		return fmt.Sprintf("pgaftest: %s: %v", node, err)
-	}
-	defer conn.Close(context.Background())
 	var names, lsn string
-	if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_standby_names'), pg_current_wal_lsn()::text").Scan(&names, &lsn); err != nil {
-		return fmt.Sprintf("pgaftest: %s: %v", node, err)
-	}
-	rows, err := conn.Query(ctx, "SELECT application_name || ' ' || sync_state || ' flushed ' || coalesce(flush_lsn::text, '-') FROM pg_stat_replication")
-	if err != nil {
-		return fmt.Sprintf("pgaftest: %s: %v", node, err)
-	}
-	standbys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var standbys []string
+	err := func() error {
+		conn, err := pgx.Connect(ctx, f.NodeURL(t, node, "postgres"))
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_standby_names'), pg_current_wal_lsn()::text").Scan(&names, &lsn); err != nil {
+			return err
+		}
+		rows, err := conn.Query(ctx, "SELECT application_name || ' ' || sync_state || ' flushed ' || coalesce(flush_lsn::text, '-') FROM pg_stat_replication")
+		if err != nil {
+			return err
+		}
+		standbys, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	}()
 	if err != nil {
 		return fmt.Sprintf("pgaftest: %s: %v", node, err)
 	}
