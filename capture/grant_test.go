@@ -420,8 +420,11 @@ func TestUnknownIDFlood(t *testing.T) {
 	g, err := svc.CreateGrant(ctx, capture.GrantRequest{Credentials: key, Lock: &ref, TTL: "PT10M"})
 	require.NoError(t, err)
 	// Some posts first, so that the decoy counters exist before the
-	// measurement starts: what is measured is what the flood adds.
-	for range 500 {
+	// measurement starts: what is measured is what the flood adds. Each
+	// post picks one of 64 decoys at random; after 500 posts one was
+	// still missing in about 1 run in 40 (64 × (63/64)^500), and the
+	// flood then created it. After 2,000, 1 in 10^12.
+	for range 2000 {
 		_, err := svc.Redeem(ctx, crypto.NewID(16), crypto.NewSecret(), []byte(`{"cvv":"000"}`))
 		require.ErrorIs(t, err, capture.ErrGrantNotFound)
 	}
