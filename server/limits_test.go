@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/testkit"
 )
@@ -137,10 +138,10 @@ func TestBasicBruteForce(t *testing.T) {
 		c.FailureLimits.ClientCredentials = FailureLimit{Failures: 5, Per: 5 * time.Minute}
 		c.FailureLimits.AccountCredentials = FailureLimit{Failures: 8, Per: 8 * time.Minute}
 	})
-	list := func(remote string, acc Account) reply {
+	list := func(remote string, acc access.Account) reply {
 		return e.do(req{method: "GET", path: "/v1/key", basic: &acc, remote: remote})
 	}
-	wrong := Account{Name: aliceBasic.Name, Password: "not-alices-password"}
+	wrong := access.Account{Name: aliceBasic.Name, Password: "not-alices-password"}
 	const attacker = "203.0.113.5:5555"
 
 	// Requests without credentials are no guesses.
@@ -161,7 +162,7 @@ func TestBasicBruteForce(t *testing.T) {
 	require.Equal(t, "60", r.header.Get("Retry-After"))
 	require.Equal(t, msgTooMany, r.errorText(t))
 	require.Equal(t, http.StatusTooManyRequests, list(attacker, aliceBasic).status, "held back before checking: the right password too")
-	require.Equal(t, http.StatusTooManyRequests, list(attacker, Account{Name: "nobody", Password: "x"}).status, "whatever account it names")
+	require.Equal(t, http.StatusTooManyRequests, list(attacker, access.Account{Name: "nobody", Password: "x"}).status, "whatever account it names")
 	require.Equal(t, http.StatusOK, list("203.0.113.6:1", aliceBasic).status, "another client is not")
 
 	// Guesses at alice from more addresses: the account's limit (8) holds
@@ -230,10 +231,10 @@ func TestAuthorizeAccountLimit(t *testing.T) {
 		c.FailureLimits.AccountCredentials = FailureLimit{Failures: 5, Per: 5 * time.Minute}
 	})
 	const wrongKey = "ak_guess_0123456789abcdef"
-	wrongAlice := Account{Name: aliceBasic.Name, Password: "not-alices-password"}
+	wrongAlice := access.Account{Name: aliceBasic.Name, Password: "not-alices-password"}
 	for i, step := range []struct {
 		remote, key string
-		basic       *Account // GET /v1/key with it instead of POST /authorize
+		basic       *access.Account // GET /v1/key with it instead of POST /authorize
 		advance     time.Duration
 		want        int
 		retryAfter  string // of a 429
@@ -330,8 +331,8 @@ func TestMinimumLengths(t *testing.T) {
 	require.Contains(t, r.errorText(t), "new_passphrase must be at least 16 characters")
 
 	for _, cfg := range []Config{
-		{Accounts: []Account{{Name: "user", Password: "a"}}},
-		{APIKeys: []APIKey{{Key: "an-api-key", Terminals: []string{"*"}}}},
+		{Accounts: []access.Account{{Name: "user", Password: "a"}}},
+		{APIKeys: []access.APIKey{{Key: "an-api-key", Terminals: []string{"*"}}}},
 	} {
 		cfg.Store, cfg.Keyring = e.st, e.kr
 		_, err := New(cfg)

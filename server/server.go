@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
@@ -62,10 +63,10 @@ type Config struct {
 	// Accounts are the HTTP Basic accounts of the vault/capture API.
 	// Each account owns the vault keys it creates. The server keeps only
 	// keyed hashes of their names and passwords.
-	Accounts []Account
+	Accounts []access.Account
 	// APIKeys are the keys of the secure-token API. The server keeps only
 	// keyed hashes of them.
-	APIKeys []APIKey
+	APIKeys []access.APIKey
 
 	// PublicURL is where clients reach the server ("https://vault.example"
 	// or, behind a proxy that adds a prefix, "https://example.com/vault"):
@@ -167,7 +168,8 @@ type Server struct {
 	tokens      *securetoken.Service // the secure-token API's; see tokenapi.go
 	rules       *rules.Service
 	proxy       *proxy.Proxy
-	auth        *authenticator
+	accounts    *access.Accounts // the vault/capture API's Basic accounts
+	keys        *access.Keys     // the secure-token API's keys and bearer tokens
 	limits      *limiters
 	outbox      *outbox.Outbox
 	audit       *audit.Log
@@ -213,9 +215,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BearerTTL <= 0 {
 		cfg.BearerTTL = DefaultBearerTTL
 	}
-	if cfg.BearerTTL < time.Second {
-		return nil, errors.New("server: BearerTTL is under a second")
-	}
 	if cfg.IdempotencyTTL == 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
@@ -256,7 +255,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	hasher := crypto.NewHasherFromKey(key)
 	key.Wipe()
-	if s.auth, err = newAuthenticator(cfg.Accounts, cfg.APIKeys, hasher, cfg.BearerTTL, cfg.Now); err != nil {
+	if s.accounts, err = access.NewAccounts(cfg.Accounts); err != nil {
+		return nil, err
+	}
+	if s.keys, err = access.NewKeys(cfg.APIKeys, hasher, cfg.BearerTTL, cfg.Now); err != nil {
 		return nil, err
 	}
 	if s.limits, err = newLimiters(cfg.FailureLimits, cfg.Now); err != nil {
