@@ -34,7 +34,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("X-Api-Key")
 	client := clientAddr(r)
 	if key != "" {
-		if wait := s.limits.credentialsWait(client, authorizeAccount); wait > 0 {
+		if wait := s.limits.APIKeyWait(client); wait > 0 {
 			s.metrics.throttled(limitCredentials)
 			setRetryAfter(w.Header(), wait)
 			writeProblem(w, s.newProblem(anchorTooMany))
@@ -44,7 +44,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.keys.Lookup(key)
 	if !ok {
 		if key != "" {
-			s.limits.credentialsFailed(client, authorizeAccount)
+			s.limits.APIKeyFailed(client)
 		}
 		s.noteAuthFailure(r, "api_key")
 		writeProblem(w, s.newProblem(anchorNotAuthorized))
@@ -123,7 +123,7 @@ func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
 		user, pass, given := r.BasicAuth()
 		client := clientAddr(r)
 		if given {
-			if wait := s.limits.credentialsWait(client, s.accounts.Named(user)); wait > 0 {
+			if wait := s.limits.CredentialsWait(client, s.accounts.Named(user)); wait > 0 {
 				s.writeTooMany(w, limitCredentials, wait)
 				return
 			}
@@ -134,7 +134,7 @@ func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
 		}
 		if !ok {
 			if given {
-				s.limits.credentialsFailed(client, name)
+				s.limits.CredentialsFailed(client, name)
 			}
 			s.noteAuthFailure(r, "basic")
 			w.Header().Set("WWW-Authenticate", `Basic realm="cardvault", charset="UTF-8"`)

@@ -105,8 +105,8 @@ type Config struct {
 	AllowUnexpiringCapture bool
 	// FailureLimits bound failed attempts — Basic passwords, API keys,
 	// vault passphrases, capture secrets — per client and per account
-	// (see limits.go); zero fields take their defaults.
-	FailureLimits FailureLimits
+	// (see access.FailureLimits); zero fields take their defaults.
+	FailureLimits access.FailureLimits
 	// Egress is the guard every outbound connection goes through (capture
 	// webhooks): nil means a guard with no allow-list, HTTPS only — or
 	// http:// too with AllowHTTPWebhooks.
@@ -170,7 +170,7 @@ type Server struct {
 	proxy       *proxy.Proxy
 	accounts    *access.Accounts // the vault/capture API's Basic accounts
 	keys        *access.Keys     // the secure-token API's keys and bearer tokens
-	limits      *limiters
+	limits      *access.Limits
 	outbox      *outbox.Outbox
 	audit       *audit.Log
 	idem        *idempotency.Keeper // refuses, under the request's key, what fails before the library's work
@@ -261,7 +261,7 @@ func New(cfg Config) (*Server, error) {
 	if s.keys, err = access.NewKeys(cfg.APIKeys, hasher, cfg.BearerTTL, cfg.Now); err != nil {
 		return nil, err
 	}
-	if s.limits, err = newLimiters(cfg.FailureLimits, cfg.Now); err != nil {
+	if s.limits, err = access.NewLimits(cfg.FailureLimits, cfg.Now); err != nil {
 		return nil, err
 	}
 	maxCaptureTTL := cfg.MaxCaptureTTL

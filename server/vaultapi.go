@@ -472,7 +472,7 @@ func (s *Server) capturePreflight(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 	setCORS(w.Header())
 	client := clientAddr(r)
-	if wait := s.limits.clientCapture.Wait(client); wait > 0 {
+	if wait := s.limits.CaptureWait(client); wait > 0 {
 		s.metrics.redemption(outcomeThrottled)
 		s.writeTooMany(w, limitCapture, wait)
 		return
@@ -494,14 +494,14 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		var locked *capture.LockedError
 		switch {
 		case errors.Is(err, capture.ErrGrantNotFound), errors.Is(err, capture.ErrWrongSecret):
-			s.limits.clientCapture.Fail(client)
+			s.limits.CaptureFailed(client)
 			s.metrics.redemption(outcomeRefused)
 			writeError(w, http.StatusForbidden, msgCaptureRefused)
 		case errors.Is(err, capture.ErrDeleted), errors.Is(err, capture.ErrExpired), errors.Is(err, capture.ErrUsed):
 			s.metrics.redemption(outcomeClosed)
 			writeError(w, http.StatusGone, "this capture endpoint has expired, was used or was deleted")
 		case errors.Is(err, capture.ErrLocked):
-			s.limits.clientCapture.Fail(client)
+			s.limits.CaptureFailed(client)
 			s.metrics.redemption(outcomeLocked)
 			if errors.As(err, &locked) {
 				setRetryAfter(w.Header(), locked.Until.Sub(s.now()))
@@ -538,7 +538,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 // client and the vault key c names, is over its limit of wrong
 // passphrases: the guess is not even checked (an unlock is a full scrypt).
 func (s *Server) passphraseAllowed(w http.ResponseWriter, r *http.Request, c vault.Credentials) bool {
-	if wait := s.limits.passphraseWait(clientAddr(r), c); wait > 0 {
+	if wait := s.limits.PassphraseWait(clientAddr(r), c.Owner, c.User); wait > 0 {
 		s.writeTooMany(w, limitPassphrase, wait)
 		return false
 	}
@@ -548,7 +548,9 @@ func (s *Server) passphraseAllowed(w http.ResponseWriter, r *http.Request, c vau
 // writeKeyError writes err, the error of a call that opened the vault key
 // c, after counting it when it says the user or passphrase was wrong.
 func (s *Server) writeKeyError(w http.ResponseWriter, r *http.Request, c vault.Credentials, err error) {
-	s.limits.passphraseFailed(clientAddr(r), c, err)
+	if errors.Is(err, vault.ErrWrongKey) {
+		s.limits.PassphraseFailed(clientAddr(r), c.Owner, c.User)
+	}
 	s.writeVaultError(w, r, err)
 }
 
@@ -607,7 +609,7 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
 	checks := r.Method == http.MethodGet && q.Get("unique_id") != "" && q.Get("secret") != ""
 	client := clientAddr(r)
 	if checks {
-		if wait := s.limits.clientCapture.Wait(client); wait > 0 {
+		if wait := s.limits.CaptureWait(client); wait > 0 {
 			s.metrics.throttled(limitCapture)
 			w.Header().Set("Cache-Control", "no-store")
 			setRetryAfter(w.Header(), wait)
@@ -623,7 +625,7 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
 		s.capture.ServeFormPage(rw, r, id, s.capturePath)
 	}
 	if checks && rw.status == http.StatusGone {
-		s.limits.clientCapture.Fail(client)
+		s.limits.CaptureFailed(client)
 	}
 }
 

@@ -192,7 +192,7 @@ func TestCaptureTimingDoesNotTell(t *testing.T) {
 	// posts is lifted, or it would answer 429 long before the end. The
 	// limiter counts both kinds alike.
 	e := newEnv(t, func(c *server.Config) {
-		c.FailureLimits.ClientCaptures = server.FailureLimit{Failures: 1 << 20, Per: time.Minute}
+		c.FailureLimits.ClientCaptures = access.FailureLimit{Failures: 1 << 20, Per: time.Minute}
 	})
 	const n = 1000
 	var grants []string
