@@ -2,10 +2,8 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
-	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/proxy"
 	"github.com/cardvault/cardvault/rules"
@@ -31,28 +29,6 @@ func (s *Server) registerProxyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/proxy/post", s.requireBasic(s.proxyPost))
 	mux.HandleFunc("POST /v1/proxy/get", s.requireBasic(s.proxyGet))
 	mux.Handle("POST /v1/processing-terminals/{processingTerminalId}/secure-tokens/{secureTokenId}/proxy", s.secureTokenRoute(http.HandlerFunc(s.secureTokenProxy)))
-}
-
-// openProxy makes the server's proxy: over its store, vault, secure
-// tokens, rules and outbox, through Config.ProxyEgress.
-func (s *Server) openProxy() error {
-	guard := s.cfg.ProxyEgress
-	if guard == nil {
-		var err error
-		if guard, err = egress.New(egress.Config{Timeout: s.cfg.ProxyTimeout}); err != nil {
-			return err
-		}
-	}
-	var err error
-	s.proxy, err = proxy.New(proxy.Config{
-		Store: s.cfg.Store, Vault: s.vault, Tokens: s.tokens, Rules: s.rules, Outbox: s.outbox, Idempotency: s.idem,
-		Guard: guard, WebhookGuard: s.cfg.Egress, AllowHosts: s.cfg.ProxyAllowHosts, Timeout: s.cfg.ProxyTimeout,
-		Audit: s.recorder(), Logger: s.log, Now: s.now,
-	})
-	if err != nil {
-		return fmt.Errorf("server: the proxy: %w", err)
-	}
-	return nil
 }
 
 // proxyStatus maps the errors of a call that reached the sending: no

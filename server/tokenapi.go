@@ -2,9 +2,7 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -27,21 +25,8 @@ const (
 	resourceSingleUseToken = "singleUseToken"
 )
 
-// registerTokenRoutes opens the secure-token service over the server's
-// store and registers its routes on mux.
-func (s *Server) registerTokenRoutes(mux *http.ServeMux) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	svc, err := securetoken.Open(ctx, securetoken.Config{
-		Store: s.cfg.Store, Keyring: s.cfg.Keyring, Capture: s.capture,
-		NumberInUse: s.vault.HoldsNumber, Audit: s.recorder(), Now: s.now,
-	})
-	if err != nil {
-		return fmt.Errorf("server: opening the secure-token service: %w", err)
-	}
-	s.tokens = svc
-	s.closers = append(s.closers, svc.Close)
-
+// registerTokenRoutes registers the secure-token API's routes on mux.
+func (s *Server) registerTokenRoutes(mux *http.ServeMux) {
 	const base = "/v1/processing-terminals/{processingTerminalId}"
 	for _, r := range []struct {
 		pattern string
@@ -59,7 +44,6 @@ func (s *Server) registerTokenRoutes(mux *http.ServeMux) error {
 	} {
 		mux.Handle(r.pattern, s.secureTokenRoute(r.h))
 	}
-	return nil
 }
 
 // readTokenBody reads a request body the route has capped; a body over the
