@@ -38,7 +38,7 @@ const (
 	DefaultSweepEvery     = time.Minute
 	// DefaultIdempotencyTTL is how long a response is kept for
 	// Idempotency-Key replays.
-	DefaultIdempotencyTTL = 24 * time.Hour
+	DefaultIdempotencyTTL = idempotency.DefaultTTL
 	// DefaultMaxCaptureTTL is the longest a capture endpoint for existing
 	// data may live unless Config.MaxCaptureTTL says otherwise: the hosted
 	// vault's advice for update endpoints.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -318,6 +319,11 @@ type lockdownInfo struct {
 	Reference string `json:"reference"`
 }
 
+// lockdownOf is the lockdown_info of an endpoint locked to ref.
+func lockdownOf(ref *vault.ItemRef) *lockdownInfo {
+	return &lockdownInfo{Token: ref.Token, Reference: ref.Reference}
+}
+
 type grantReply struct {
 	ID           string        `json:"id"`
 	URL          string        `json:"url"`
@@ -378,7 +384,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 		reply.ExpiresAt = &t
 	}
 	if g.Lock != nil {
-		reply.LockdownInfo = &lockdownInfo{Token: g.Lock.Token, Reference: g.Lock.Reference}
+		reply.LockdownInfo = lockdownOf(g.Lock)
 	}
 	writeJSON(w, http.StatusOK, reply)
 }
@@ -421,7 +427,7 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
 			out[i].ExpiresAt = &t
 		}
 		if g.Lock != nil {
-			out[i].LockdownInfo = &lockdownInfo{Token: g.Lock.Token, Reference: g.Lock.Reference}
+			out[i].LockdownInfo = lockdownOf(g.Lock)
 		}
 	}
 	if len(grants) == limit {
@@ -690,18 +696,26 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
+// limitParam reads a list's limit, 1 to 1000, def when left out.
+func limitParam(w http.ResponseWriter, q url.Values, def int) (int, bool) {
+	l := q.Get("limit")
+	if l == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > maxPage {
+		writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
+		return 0, false
+	}
+	return n, true
+}
+
 // pageParams reads limit (1-1000, default 1000) and the cursor of a list,
 // from the query parameter next_token or the X-PCIVault-Next-Token header.
 func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string, ok bool) {
 	q := r.URL.Query()
-	limit = maxPage
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > maxPage {
-			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
-			return 0, "", false
-		}
-		limit = n
+	if limit, ok = limitParam(w, q, maxPage); !ok {
+		return 0, "", false
 	}
 	token := q.Get("next_token")
 	if token == "" {
