@@ -146,10 +146,3 @@ func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
 		next(w, r.WithContext(context.WithValue(ctx, accountKey{}, name)))
 	}
 }
-
-// serverKeyBucket holds the deployment's server key, wrapped by the master
-// keyring; serverKeyName is its key there.
-const (
-	serverKeyBucket = "server.keys"
-	serverKeyName   = "server-key"
-)

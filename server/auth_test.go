@@ -149,7 +149,7 @@ func TestBearerAcrossServers(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, revoked.do(req{method: "GET", path: "/test/bearer/1234001/thing", header: h}).status)
 	// The server key in the store is wrapped, not in clear.
 	raw := dumpStore(t, a.st)
-	require.Contains(t, raw, serverKeyBucket)
+	require.Contains(t, raw, "server.keys", "the bucket of the deployment's key")
 }
 
 func dumpStore(t testing.TB, s *store.Store) string {

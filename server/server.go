@@ -153,8 +153,8 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	// The secure-token API (securetoken's service) is wired by
-	// registerTokenRoutes in tokenapi.go, from Store and Keyring.
+	// The services (securetoken's among them) are opened by package
+	// deployment, from Store and Keyring and the fields above.
 }
 
 // Server serves the vault/capture API and the secure-token API. It is an
