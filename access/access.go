@@ -11,7 +11,10 @@
 // whatever matches. Errors never repeat a password or a key.
 //
 // What is no one's is refused with a plain false: the caller (the server's
-// middleware) decides what to answer, and counts the failure.
+// middleware) decides what to answer, and counts the failure in [Limits],
+// which holds back a client — and, for the clients that failed, an account
+// or vault key — past its [FailureLimits] before its next guess is even
+// checked.
 package access
 
 import (

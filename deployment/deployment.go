@@ -118,7 +118,7 @@ type Deployment struct {
 // Open opens the deployment over cfg.Store: it loads (or, on the first
 // start of a deployment, creates) the deployment's key and opens every
 // service. On an error, what it opened is closed again.
-func Open(ctx context.Context, cfg Config) (_ *Deployment, err error) {
+func Open(ctx context.Context, cfg Config) (*Deployment, error) {
 	if cfg.Store == nil || cfg.Keyring == nil {
 		return nil, errors.New("deployment: Config.Store and Config.Keyring are required")
 	}
@@ -129,14 +129,19 @@ func Open(ctx context.Context, cfg Config) (_ *Deployment, err error) {
 		cfg.Logger = slog.Default()
 	}
 	d := &Deployment{cfg: cfg}
-	defer func() {
-		if err != nil {
-			_ = d.runClosers()
-		}
-	}()
+	if err := d.open(ctx); err != nil {
+		_ = d.runClosers()
+		return nil, err
+	}
+	return d, nil
+}
+
+// open opens the services in order, each added to the closers once open.
+func (d *Deployment) open(ctx context.Context) error {
+	cfg := d.cfg
 	key, err := wrappedkey.Load(ctx, cfg.Store, cfg.Keyring, keyBucket, []byte(keyName), true)
 	if err != nil {
-		return nil, fmt.Errorf("deployment: the server key: %w", err)
+		return fmt.Errorf("deployment: the server key: %w", err)
 	}
 	d.Hasher = crypto.NewHasherFromKey(key)
 	key.Wipe()
@@ -144,7 +149,7 @@ func Open(ctx context.Context, cfg Config) (_ *Deployment, err error) {
 		ac := cfg.Audit
 		ac.Store, ac.Keyring, ac.Logger, ac.Now = cfg.Store, cfg.Keyring, cfg.Logger, cfg.Now
 		if d.Audit, err = audit.Open(ctx, ac); err != nil {
-			return nil, fmt.Errorf("deployment: opening the audit trail: %w", err)
+			return fmt.Errorf("deployment: opening the audit trail: %w", err)
 		}
 		// Closed last: what the others note while they close is still
 		// chained.
@@ -154,21 +159,21 @@ func Open(ctx context.Context, cfg Config) (_ *Deployment, err error) {
 	// engine derives a key per account from it), so that every process on
 	// the store hashes a card alike.
 	if d.Rules, err = rules.New(rules.Config{Store: cfg.Store, Hasher: d.Hasher, Audit: d.Recorder(), Now: cfg.Now}); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.Egress == nil {
 		if cfg.Egress, err = egress.New(egress.Config{}); err != nil {
-			return nil, err
+			return err
 		}
 		d.cfg.Egress = cfg.Egress
 	}
 	oc := cfg.Outbox
 	oc.Store, oc.Keyring, oc.Logger = cfg.Store, cfg.Keyring, cfg.Logger
 	if d.Outbox, err = outbox.Open(ctx, oc); err != nil {
-		return nil, fmt.Errorf("deployment: opening the outbox: %w", err)
+		return fmt.Errorf("deployment: opening the outbox: %w", err)
 	}
 	if d.Vault, err = vault.Open(ctx, vault.Config{Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, CVVTTL: cfg.CVVTTL, Audit: d.Recorder(), Now: cfg.Now}); err != nil {
-		return nil, fmt.Errorf("deployment: opening the vault: %w", err)
+		return fmt.Errorf("deployment: opening the vault: %w", err)
 	}
 	d.closers = append(d.closers, d.Vault.Close)
 	d.Capture, err = capture.New(capture.Config{
@@ -178,7 +183,7 @@ func Open(ctx context.Context, cfg Config) (_ *Deployment, err error) {
 		SingleUseDetails: securetoken.CapturedSource,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("deployment: opening the capture service: %w", err)
+		return fmt.Errorf("deployment: opening the capture service: %w", err)
 	}
 	d.closers = append(d.closers, d.Capture.Close)
 	d.Idempotency = idempotency.New(cfg.Store, idempotency.Config{TTL: cfg.IdempotencyTTL, Now: cfg.Now})
@@ -187,13 +192,13 @@ func Open(ctx context.Context, cfg Config) (_ *Deployment, err error) {
 		Store: cfg.Store, Keyring: cfg.Keyring, Capture: d.Capture,
 		NumberInUse: d.Vault.HoldsNumber, Audit: d.Recorder(), Now: cfg.Now,
 	}); err != nil {
-		return nil, fmt.Errorf("deployment: opening the secure-token service: %w", err)
+		return fmt.Errorf("deployment: opening the secure-token service: %w", err)
 	}
 	d.closers = append(d.closers, d.Tokens.Close)
 	guard := cfg.ProxyEgress
 	if guard == nil {
 		if guard, err = egress.New(egress.Config{Timeout: cfg.ProxyTimeout}); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if d.Proxy, err = proxy.New(proxy.Config{
@@ -201,9 +206,9 @@ func Open(ctx context.Context, cfg Config) (_ *Deployment, err error) {
 		Guard: guard, WebhookGuard: cfg.Egress, AllowHosts: cfg.ProxyAllowHosts, Timeout: cfg.ProxyTimeout,
 		Audit: d.Recorder(), Logger: cfg.Logger, Now: cfg.Now,
 	}); err != nil {
-		return nil, fmt.Errorf("deployment: the proxy: %w", err)
+		return fmt.Errorf("deployment: the proxy: %w", err)
 	}
-	return d, nil
+	return nil
 }
 
 // Recorder is the trail the services record through: nil — no audit —
