@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/cardvault/cardvault"
 )
 
 // maxDurationLen bounds the input ParseDuration looks at.
@@ -149,4 +151,28 @@ func (e element) value() (time.Duration, bool) {
 		d += time.Duration(ns)
 	}
 	return d, true
+}
+
+// The lifetime of a capture endpoint made for a processing terminal (a
+// single-use-token grant of the secure-token API): DefaultTerminalTTL
+// unless its creator asks for another, from a second to MaxTerminalTTL.
+const (
+	DefaultTerminalTTL = "PT30M"
+	MaxTerminalTTL     = 24 * time.Hour
+)
+
+// TerminalTTL checks the time to live asked for a processing terminal's
+// capture endpoint and returns the one to put in its GrantRequest:
+// DefaultTerminalTTL for "". Its error is a *cardvault.InvalidError naming
+// "/ttl".
+func TerminalTTL(ttl string) (string, error) {
+	if ttl == "" {
+		return DefaultTerminalTTL, nil
+	}
+	if d, err := ParseDuration(ttl); err != nil || d < time.Second || d > MaxTerminalTTL {
+		bad := &cardvault.InvalidError{}
+		bad.Add("/ttl", "invalid value", "must be an ISO 8601 duration from PT1S to P1D")
+		return "", bad
+	}
+	return ttl, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
 )
 
@@ -63,4 +64,21 @@ func FuzzParseDuration(f *testing.F) {
 			t.Fatalf("%q accepted", s)
 		}
 	})
+}
+
+func TestTerminalTTL(t *testing.T) {
+	for in, want := range map[string]string{
+		"": capture.DefaultTerminalTTL, "PT1S": "PT1S", "PT10M": "PT10M", "P1D": "P1D", "PT24H": "PT24H",
+	} {
+		got, err := capture.TerminalTTL(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got)
+	}
+	for _, bad := range []string{"P0T", "0", "PT0.5S", "P1DT1S", "P2D", "PT", "-PT1M", "10m"} {
+		_, err := capture.TerminalTTL(bad)
+		var inv *cardvault.InvalidError
+		require.ErrorAs(t, err, &inv, bad)
+		require.Equal(t, []cardvault.FieldError{{Field: "/ttl", Detail: "invalid value",
+			Message: "must be an ISO 8601 duration from PT1S to P1D"}}, inv.Fields, bad)
+	}
 }

@@ -26,8 +26,8 @@
 // polling.
 //
 // Outcomes are bytes. [Call.Encode] turns the work's result and error into
-// them — the reference server renders the HTTP response there, so that a
-// replay is byte-identical — and by default [EncodeJSON] keeps the result's
+// them — the reference server renders the HTTP response there, as a
+// [Response], so that a replay is byte-identical — and by default [EncodeJSON] keeps the result's
 // JSON and the error's kind, message and fields, which Run decodes again on
 // a replay ([DecodeJSON]).
 //

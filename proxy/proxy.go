@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -224,6 +226,46 @@ type Options struct {
 	// same call again gets the first outcome (Config.Idempotency keeps
 	// it), and the request carries an Idempotency-Key derived from it.
 	Idempotency *idempotency.Call
+}
+
+// ParseOptions reads Options from a query: tries (1 to MaxTries),
+// synchronous and debug (true or false) and — withRules, for a vault item's
+// call — rules (rules.ParseIDs). Its error is a *cardvault.InvalidError
+// naming every bad parameter.
+func ParseOptions(q url.Values, withRules bool) (Options, error) {
+	bad := &cardvault.InvalidError{}
+	var o Options
+	if v := q.Get("tries"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxTries {
+			bad.Add("tries", "invalid value", fmt.Sprintf("tries must be a number from 1 to %d", MaxTries))
+		}
+		o.Tries = n
+	}
+	for _, b := range []struct {
+		name string
+		to   *bool
+	}{{"synchronous", &o.Synchronous}, {"debug", &o.Debug}} {
+		if v := q.Get(b.name); v != "" {
+			x, err := strconv.ParseBool(v)
+			if err != nil {
+				bad.Add(b.name, "invalid value", b.name+" must be true or false")
+			}
+			*b.to = x
+		}
+	}
+	if v, ok := q["rules"]; ok {
+		ids, err := rules.ParseIDs(v[0])
+		var inv *cardvault.InvalidError
+		switch {
+		case !withRules:
+			bad.Add("rules", "not allowed", "rules belong to the vault/capture API's accounts; this call takes none")
+		case errors.As(err, &inv):
+			bad.Fields = append(bad.Fields, inv.Fields...)
+		}
+		o.Rules = ids
+	}
+	return o, bad.Err()
 }
 
 // Result is the outcome of Send.

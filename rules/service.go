@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store"
@@ -101,6 +103,25 @@ func ValidID(id string) bool {
 		}
 	}
 	return true
+}
+
+// ParseIDs parses rule ids as a rules= query parameter carries them:
+// comma-separated, in the order they run, at most [MaxRulesPerApply], each
+// one [ValidID]. Its error is a *cardvault.InvalidError naming "rules".
+func ParseIDs(v string) ([]string, error) {
+	ids := strings.Split(v, ",")
+	msg := ""
+	if len(ids) > MaxRulesPerApply {
+		msg = fmt.Sprintf("at most %d rules run at once", MaxRulesPerApply)
+	} else if slices.ContainsFunc(ids, func(id string) bool { return !ValidID(id) }) {
+		msg = fmt.Sprintf("rules must be comma-separated rule ids of 1 to %d letters, digits, '_', '-' and '.'", MaxIDLen)
+	}
+	if msg != "" {
+		bad := &cardvault.InvalidError{}
+		bad.Add("rules", "invalid value", msg)
+		return nil, bad
+	}
+	return ids, nil
 }
 
 func checkOwner(owner string) error {

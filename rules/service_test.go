@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,5 +215,30 @@ func TestVaultItemUnchanged(t *testing.T) {
 			require.Equal(t, "4111 1111 1111 1111", gjson.GetBytes(again, "card_number").Str)
 			require.True(t, bytes.Equal(raw, b.Raw(t, st)), "nothing was written to the store")
 		})
+	}
+}
+
+func TestParseIDs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		msg  string
+	}{
+		{in: "a", want: []string{"a"}},
+		{in: "mask,hash-1,x.y_z", want: []string{"mask", "hash-1", "x.y_z"}},
+		{in: "", msg: "rules must be comma-separated rule ids"},
+		{in: "a,,b", msg: "rules must be comma-separated rule ids"},
+		{in: "a b", msg: "rules must be comma-separated rule ids"},
+		{in: strings.Repeat("a", rules.MaxIDLen+1), msg: "rules must be comma-separated rule ids"},
+		{in: strings.Repeat("a,", rules.MaxRulesPerApply) + "a", msg: "at most 16 rules run at once"},
+	} {
+		got, err := rules.ParseIDs(tc.in)
+		if tc.msg == "" {
+			require.NoError(t, err, tc.in)
+			require.Equal(t, tc.want, got)
+			continue
+		}
+		require.ErrorIs(t, err, cardvault.ErrInvalid, tc.in)
+		require.ErrorContains(t, err, "invalid input: rules: "+tc.msg, tc.in)
 	}
 }

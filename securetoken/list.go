@@ -142,6 +142,32 @@ func (c *checker) listQuery(q ListQuery) {
 	}
 }
 
+// NewListResponse is the reply to the list request q whose answer is page.
+// href makes a link's URL from its query: q's filters and limit, and the
+// page's cursor as "after" (the next link) or "before" (the previous one).
+// A zero q.Limit is DefaultListLimit.
+func NewListResponse(q ListQuery, page Page, href func(url.Values) string) ListResponse {
+	if q.Limit == 0 {
+		q.Limit = DefaultListLimit
+	}
+	resp := ListResponse{Limit: q.Limit, Count: len(page.Items), HasMore: page.HasMore, Links: []Link{}, Data: page.Items}
+	if resp.Data == nil {
+		resp.Data = []Resource{}
+	}
+	link := func(rel, cursor, value string) {
+		v := q.Values()
+		v.Set(cursor, value)
+		resp.Links = append(resp.Links, Link{Rel: rel, Method: "get", Href: href(v)})
+	}
+	if page.Next != "" {
+		link("next", "after", page.Next)
+	}
+	if page.Previous != "" {
+		link("previous", "before", page.Previous)
+	}
+	return resp
+}
+
 // Values returns the query's filters and limit as URL query parameters,
 // cursors left out: the base of the next and previous links.
 func (q ListQuery) Values() url.Values {

@@ -116,3 +116,31 @@ func TestIndexTerms(t *testing.T) {
 	require.Empty(t, padRecord(t).WithSource(securetoken.Source{Type: securetoken.SourcePAD, PAD: &securetoken.PADSource{
 		NameOnAccount: "N", AccountNumber: "1234567", TransitNumber: "12345", InstitutionNumber: "123"}}).IndexTerms().Last4)
 }
+
+func TestNewListResponse(t *testing.T) {
+	href := func(v url.Values) string { return "https://vault.example/list?" + v.Encode() }
+	item := securetoken.Resource{SecureTokenID: "a"}
+	for _, tc := range []struct {
+		name  string
+		q     securetoken.ListQuery
+		page  securetoken.Page
+		limit int
+		links []securetoken.Link
+	}{
+		{name: "empty, zero limit", limit: securetoken.DefaultListLimit, links: []securetoken.Link{}},
+		{name: "next", q: securetoken.ListQuery{Limit: 1, Last4: "4242", After: "x"},
+			page: securetoken.Page{Items: []securetoken.Resource{item}, HasMore: true, Next: "a"}, limit: 1,
+			links: []securetoken.Link{{Rel: "next", Method: "get", Href: "https://vault.example/list?after=a&last4=4242&limit=1"}}},
+		{name: "both", q: securetoken.ListQuery{Limit: 5, Before: "z"},
+			page: securetoken.Page{Items: []securetoken.Resource{item}, Next: "a", Previous: "a"}, limit: 5,
+			links: []securetoken.Link{{Rel: "next", Method: "get", Href: "https://vault.example/list?after=a&limit=5"},
+				{Rel: "previous", Method: "get", Href: "https://vault.example/list?before=a&limit=5"}}},
+	} {
+		resp := securetoken.NewListResponse(tc.q, tc.page, href)
+		require.Equal(t, tc.limit, resp.Limit, tc.name)
+		require.Equal(t, len(tc.page.Items), resp.Count, tc.name)
+		require.Equal(t, tc.page.HasMore, resp.HasMore, tc.name)
+		require.Equal(t, tc.links, resp.Links, tc.name)
+		require.NotNil(t, resp.Data, "%s: data is [] rather than null", tc.name)
+	}
+}

@@ -1,19 +1,17 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"time"
 
 	"github.com/cardvault/cardvault/audit"
-	"github.com/cardvault/cardvault/store"
 )
 
 // The audit trail as the server sees it: the route that reads an account's
 // own events, and the events the server itself owns — credentials checked
 // at its door (a failed Basic login, API key or bearer token; an access
-// token issued) and master-key rotation. The services record the events of
-// their own operations.
+// token issued). The services record the events of their own operations,
+// package deployment a master-key rotation.
 
 func (s *Server) registerAuditRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/audit", s.requireBasic(s.listAudit))
@@ -23,15 +21,6 @@ func (s *Server) registerAuditRoutes(mux *http.ServeMux) {
 // export (Log.Export) and the services it wires itself; nil with
 // Config.DisableAudit.
 func (s *Server) Audit() *audit.Log { return s.audit }
-
-// recorder is the trail the services record through: nil — no audit —
-// with Config.DisableAudit (a nil interface, not a nil *audit.Log in one).
-func (s *Server) recorder() audit.Recorder {
-	if s.audit == nil {
-		return nil
-	}
-	return s.audit
-}
 
 // listAudit answers GET /v1/audit?from=&to=&limit= with the account's own
 // events, newest first: [{"seq", "op", "outcome", "time", ...}], and
@@ -86,14 +75,4 @@ func (s *Server) note(r *http.Request, e audit.Event) {
 // not kept — a user name typed into the password field is a password.
 func (s *Server) noteAuthFailure(r *http.Request, kind string) {
 	s.note(r, audit.Event{Op: audit.OpAuthFailed, Outcome: audit.OutcomeRefused, Reason: kind})
-}
-
-// recordRotation records a master-key rotation in a transaction of its
-// own: changed wrapped keys moved to the new identity, err how it ended.
-func (s *Server) recordRotation(ctx context.Context, changed int, err error) error {
-	e := audit.Event{Op: audit.OpMasterKeyRotated, Outcome: audit.OutcomeOK, Count: changed}
-	if err != nil {
-		e.Outcome = audit.OutcomeFailed
-	}
-	return s.cfg.Store.Update(ctx, func(tx store.Tx) error { return s.audit.Record(tx, e) })
 }

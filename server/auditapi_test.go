@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/store/memstore"
 )
@@ -113,7 +114,7 @@ func TestAuditRouteListsTheAccountsOwnEvents(t *testing.T) {
 // tokens issued. None keeps what the client sent.
 func TestAuditOfCredentials(t *testing.T) {
 	e := newEnv(t)
-	wrong := Account{Name: "alice", Password: secret("password", "not-alices-password-31c5")}
+	wrong := access.Account{Name: "alice", Password: secret("password", "not-alices-password-31c5")}
 	require.Equal(t, http.StatusUnauthorized, e.do(req{method: "GET", path: "/v1/key", basic: &wrong}).status)
 	wrongKey := secret("api key", "ak_wrong_7d1e2f3a4b5c6d7e8f90")
 	require.Equal(t, http.StatusUnauthorized, e.do(req{method: "POST", path: "/authorize", header: map[string]string{"x-api-key": wrongKey}}).status)

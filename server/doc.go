@@ -13,8 +13,9 @@
 //
 // # What it holds
 //
-// The server stays thin: every rule lives in the library (packages vault,
-// capture, securetoken, proxy, rules, outbox, audit); the server authenticates,
+// The server stays thin: every rule lives in the library (packages access,
+// vault, capture, securetoken, proxy, rules, outbox, audit, idempotency,
+// opened together by package deployment); the server authenticates,
 // translates between the wire formats and the library's types, limits and
 // logs. Errors carry a [cardvault.Kind]; one table (problem.go) maps each kind
 // to each API's status and body, so the two APIs answer the same failure in

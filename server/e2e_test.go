@@ -34,6 +34,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/browsertest"
 	"github.com/cardvault/cardvault/internal/pgtest"
@@ -173,7 +174,7 @@ func (c remote) do(r req) reply {
 
 // caller authorizes key at the running server and returns a caller of its
 // secure-token API.
-func (c remote) caller(key APIKey) *tokenCaller {
+func (c remote) caller(key access.APIKey) *tokenCaller {
 	c.t.Helper()
 	r := c.do(req{method: "POST", path: "/authorize", header: map[string]string{"x-api-key": key.Key}})
 	require.Equal(c.t, http.StatusOK, r.status, "%s", r.body)
@@ -339,7 +340,7 @@ func TestEndToEnd(t *testing.T) {
 		key := regexp.MustCompile(`x-api-key:\s+(\S+)`).FindStringSubmatch(out)
 		require.NotNil(t, basic)
 		require.NotNil(t, key)
-		dev := Account{Name: basic[1], Password: secret("password", basic[2])}
+		dev := access.Account{Name: basic[1], Password: secret("password", basic[2])}
 		apiKey := secret("api key", key[1])
 		c := remote{t, p.base}
 		r := c.do(req{method: "POST", path: "/v1/key", body: `{"user":"dev-user"}`, basic: &dev})

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/store/memstore"
@@ -25,8 +26,8 @@ func ExampleNew() {
 		panic(err)
 	}
 	// Passwords and API keys have 16 characters at least.
-	accounts, _ := server.ParseAccounts("user:a-long-random-password")
-	keys, _ := server.ParseAPIKeys("a-long-random-api-key:1234001")
+	accounts, _ := access.ParseAccounts("user:a-long-random-password")
+	keys, _ := access.ParseAPIKeys("a-long-random-api-key:1234001")
 	srv, err := server.New(server.Config{
 		Store: memstore.New(), Keyring: keyring, Accounts: accounts, APIKeys: keys,
 		WorkFactor: 10, // scrypt work factor; leave 0 (18) in production

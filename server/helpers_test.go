@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
@@ -32,10 +33,10 @@ const testWorkFactor = 10
 
 // Credentials every test server knows. They are registered as secrets.
 var (
-	aliceBasic = Account{Name: "alice", Password: secret("password", "alice-password-4f1c9e")}
-	bobBasic   = Account{Name: "bob", Password: secret("password", "bob-password-77a0d2")}
-	keyAll     = APIKey{Key: secret("api key", "ak_all_9c1e5a0b7d3f4e2a8b6c"), Terminals: []string{"*"}}
-	keyTwo     = APIKey{Key: secret("api key", "ak_two_1b2c3d4e5f60718293a4"), Terminals: []string{"1234001", "1234002"}}
+	aliceBasic = access.Account{Name: "alice", Password: secret("password", "alice-password-4f1c9e")}
+	bobBasic   = access.Account{Name: "bob", Password: secret("password", "bob-password-77a0d2")}
+	keyAll     = access.APIKey{Key: secret("api key", "ak_all_9c1e5a0b7d3f4e2a8b6c"), Terminals: []string{"*"}}
+	keyTwo     = access.APIKey{Key: secret("api key", "ak_two_1b2c3d4e5f60718293a4"), Terminals: []string{"1234001", "1234002"}}
 )
 
 // env is a test server over one store.
@@ -57,7 +58,7 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	require.NoError(t, err)
 	c := testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	cfg := Config{
-		Store: memstore.New(), Keyring: kr, Accounts: []Account{aliceBasic, bobBasic}, APIKeys: []APIKey{keyAll, keyTwo},
+		Store: memstore.New(), Keyring: kr, Accounts: []access.Account{aliceBasic, bobBasic}, APIKeys: []access.APIKey{keyAll, keyTwo},
 		WorkFactor: testWorkFactor, SweepEvery: -1, Egress: testEgress(t), Now: c.Now,
 		Outbox: outbox.Config{Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond},
 		// The trail is chained when a test says (flushAudit) and at Close:
@@ -129,7 +130,7 @@ type req struct {
 	body         string
 	contentType  string // "" means application/json when there is a body; "-" none
 	header       map[string]string
-	basic        *Account
+	basic        *access.Account
 	remote       string // the client's address; "" is httptest's 192.0.2.1:1234
 }
 

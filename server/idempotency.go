@@ -3,14 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/cardvault/cardvault/idempotency"
 )
@@ -26,50 +23,13 @@ import (
 // outcome in the transaction that does the work: a request is one durable
 // commit, and a crash can no longer run it twice. This file only reads the
 // header (requireIdempotency) and turns the handler's answer into the bytes
-// that are kept (writeOnce): the kept outcome is the response itself, so a
-// replay is byte-identical by construction. Keys are scoped per API key;
+// that are kept (writeOnce, an idempotency.Response): the kept outcome is
+// the response itself, so a replay is byte-identical by construction. Keys are scoped per API key;
 // responses with a 5xx status are not kept, so the client's retry runs
 // again. Records are kept Config.IdempotencyTTL (24 h by default) and swept
 // by the expiry sweeper.
 
 const replayedHeader = "Idempotent-Replayed"
-
-// parseIdempotencyKey accepts a UUID version 4 (RFC 9562) in any case and
-// returns it in lower case.
-func parseIdempotencyKey(s string) (string, bool) {
-	if len(s) != 36 {
-		return "", false
-	}
-	s = strings.ToLower(s)
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return "", false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return "", false
-			}
-		}
-	}
-	if s[14] != '4' || !strings.ContainsRune("89ab", rune(s[19])) {
-		return "", false
-	}
-	return s, true
-}
-
-// fingerprint identifies a request for its key: method, path, query, body.
-func fingerprint(r *http.Request, body []byte) []byte {
-	h := sha256.New()
-	for _, s := range []string{r.Method, r.URL.EscapedPath(), r.URL.RawQuery} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	h.Write(body)
-	return h.Sum(nil)
-}
 
 type idemCallKey struct{}
 
@@ -92,7 +52,7 @@ func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handl
 			next.ServeHTTP(w, r)
 			return
 		}
-		key, ok := parseIdempotencyKey(r.Header.Get("Idempotency-Key"))
+		key, ok := idempotency.ParseKey(r.Header.Get("Idempotency-Key"))
 		if !ok {
 			p := s.newProblem(anchorIdemMissing)
 			if r.Header.Get("Idempotency-Key") != "" {
@@ -118,7 +78,7 @@ func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handl
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		call := &idempotency.Call{Principal: client.ID, Key: key, Request: fingerprint(r, body)}
+		call := &idempotency.Call{Principal: client.ID, Key: key, Request: idempotency.Fingerprint(r, body)}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idemCallKey{}, call)))
 	})
 }
@@ -147,7 +107,7 @@ func writeOnce[T any](s *Server, w http.ResponseWriter, r *http.Request,
 		if b.status >= 500 {
 			return nil, fmt.Errorf("server: a %d response is not kept", b.status)
 		}
-		return b.encode(), nil
+		return idempotency.Response{Status: b.status, Header: b.header, Body: b.body.Bytes()}.Encode(), nil
 	}
 	res, err := do(call)
 	if call.Outcome == nil {
@@ -187,81 +147,22 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
-// encode is the kept form of the response: uvarint status, uvarint number
-// of header values, each as uvarint-length-prefixed name and value, then
-// the body.
-func (b *bufferedWriter) encode() []byte {
-	status := b.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	out := binary.AppendUvarint(nil, uint64(status))
-	n := 0
-	for _, vs := range b.header {
-		n += len(vs)
-	}
-	out = binary.AppendUvarint(out, uint64(n))
-	for name, vs := range b.header {
-		for _, v := range vs {
-			out = binary.AppendUvarint(out, uint64(len(name)))
-			out = append(out, name...)
-			out = binary.AppendUvarint(out, uint64(len(v)))
-			out = append(out, v...)
-		}
-	}
-	return append(out, b.body.Bytes()...)
-}
-
-var errKeptCorrupt = errors.New("server: a kept response is corrupt")
-
-// writeKept writes a response encode made, marked as replayed when it is.
+// writeKept writes a response idempotency.Response.Encode made, marked as
+// replayed when it is.
 func writeKept(w http.ResponseWriter, kept []byte, replayed bool) error {
-	next := func() (uint64, error) {
-		v, n := binary.Uvarint(kept)
-		if n <= 0 {
-			return 0, errKeptCorrupt
-		}
-		kept = kept[n:]
-		return v, nil
-	}
-	str := func() (string, error) {
-		l, err := next()
-		if err != nil || uint64(len(kept)) < l {
-			return "", errKeptCorrupt
-		}
-		s := string(kept[:l])
-		kept = kept[l:]
-		return s, nil
-	}
-	status, err := next()
-	if err != nil || status < 100 || status > 599 {
-		return errKeptCorrupt
-	}
-	n, err := next()
-	if err != nil || n > 64 {
-		return errKeptCorrupt
-	}
-	h := http.Header{}
-	for range n {
-		name, err := str()
-		if err != nil {
-			return err
-		}
-		v, err := str()
-		if err != nil {
-			return err
-		}
-		h[name] = append(h[name], v)
+	res, err := idempotency.DecodeResponse(kept)
+	if err != nil {
+		return err
 	}
 	dst := w.Header()
-	for name, vs := range h {
+	for name, vs := range res.Header {
 		dst[name] = vs
 	}
 	if replayed {
 		dst.Set(replayedHeader, "true")
 	}
-	dst.Set("Content-Length", strconv.Itoa(len(kept)))
-	w.WriteHeader(int(status))
-	_, _ = w.Write(kept)
+	dst.Set("Content-Length", strconv.Itoa(len(res.Body)))
+	w.WriteHeader(res.Status)
+	_, _ = w.Write(res.Body)
 	return nil
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/crypto"
-	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 // Finding 2 of the security review: the capture lockout was checked in one
@@ -76,7 +76,7 @@ func TestCaptureLockoutHolds(t *testing.T) {
 // wrong secrets and random ids from one address gets 429 before anything
 // is checked, while other addresses, and successes, go on.
 func TestCaptureClientLimit(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.FailureLimits.ClientCaptures = FailureLimit{Failures: 20, Per: time.Minute} })
+	e := newEnv(t, func(c *Config) { c.FailureLimits.ClientCaptures = access.FailureLimit{Failures: 20, Per: time.Minute} })
 	k := e.newKey("flood")
 	tok := e.storeCard(k, "ref")
 	g := e.alice("POST", "/v1/capture", k.query("token", tok), "").json(t)
@@ -134,13 +134,13 @@ func TestCaptureClientLimit(t *testing.T) {
 // Finding 4: 500 wrong Basic passwords in 0.1 s, no slow-down.
 func TestBasicBruteForce(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
-		c.FailureLimits.ClientCredentials = FailureLimit{Failures: 5, Per: 5 * time.Minute}
-		c.FailureLimits.AccountCredentials = FailureLimit{Failures: 8, Per: 8 * time.Minute}
+		c.FailureLimits.ClientCredentials = access.FailureLimit{Failures: 5, Per: 5 * time.Minute}
+		c.FailureLimits.AccountCredentials = access.FailureLimit{Failures: 8, Per: 8 * time.Minute}
 	})
-	list := func(remote string, acc Account) reply {
+	list := func(remote string, acc access.Account) reply {
 		return e.do(req{method: "GET", path: "/v1/key", basic: &acc, remote: remote})
 	}
-	wrong := Account{Name: aliceBasic.Name, Password: "not-alices-password"}
+	wrong := access.Account{Name: aliceBasic.Name, Password: "not-alices-password"}
 	const attacker = "203.0.113.5:5555"
 
 	// Requests without credentials are no guesses.
@@ -161,7 +161,7 @@ func TestBasicBruteForce(t *testing.T) {
 	require.Equal(t, "60", r.header.Get("Retry-After"))
 	require.Equal(t, msgTooMany, r.errorText(t))
 	require.Equal(t, http.StatusTooManyRequests, list(attacker, aliceBasic).status, "held back before checking: the right password too")
-	require.Equal(t, http.StatusTooManyRequests, list(attacker, Account{Name: "nobody", Password: "x"}).status, "whatever account it names")
+	require.Equal(t, http.StatusTooManyRequests, list(attacker, access.Account{Name: "nobody", Password: "x"}).status, "whatever account it names")
 	require.Equal(t, http.StatusOK, list("203.0.113.6:1", aliceBasic).status, "another client is not")
 
 	// Guesses at alice from more addresses: the account's limit (8) holds
@@ -185,7 +185,9 @@ func TestBasicBruteForce(t *testing.T) {
 // no 429: POST /authorize (which the contract does not describe) answers
 // one in the API's problem shape, with Retry-After.
 func TestAuthorizeBruteForce(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.FailureLimits.ClientCredentials = FailureLimit{Failures: 3, Per: 3 * time.Minute} })
+	e := newEnv(t, func(c *Config) {
+		c.FailureLimits.ClientCredentials = access.FailureLimit{Failures: 3, Per: 3 * time.Minute}
+	})
 	auth := func(remote, key string) reply {
 		return e.do(req{method: "POST", path: "/authorize", header: map[string]string{"x-api-key": key}, remote: remote})
 	}
@@ -226,14 +228,14 @@ func requireTooManyProblem(t *testing.T, r reply, retryAfter string) {
 // guessing address gets one guess checked, then is held back too.
 func TestAuthorizeAccountLimit(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
-		c.FailureLimits.ClientCredentials = FailureLimit{Failures: 3, Per: 3 * time.Minute}
-		c.FailureLimits.AccountCredentials = FailureLimit{Failures: 5, Per: 5 * time.Minute}
+		c.FailureLimits.ClientCredentials = access.FailureLimit{Failures: 3, Per: 3 * time.Minute}
+		c.FailureLimits.AccountCredentials = access.FailureLimit{Failures: 5, Per: 5 * time.Minute}
 	})
 	const wrongKey = "ak_guess_0123456789abcdef"
-	wrongAlice := Account{Name: aliceBasic.Name, Password: "not-alices-password"}
+	wrongAlice := access.Account{Name: aliceBasic.Name, Password: "not-alices-password"}
 	for i, step := range []struct {
 		remote, key string
-		basic       *Account // GET /v1/key with it instead of POST /authorize
+		basic       *access.Account // GET /v1/key with it instead of POST /authorize
 		advance     time.Duration
 		want        int
 		retryAfter  string // of a 429
@@ -275,8 +277,8 @@ func TestAuthorizeAccountLimit(t *testing.T) {
 // Wrong vault passphrases are limited per client and per vault key.
 func TestPassphraseBruteForce(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
-		c.FailureLimits.ClientPassphrases = FailureLimit{Failures: 3, Per: 3 * time.Minute}
-		c.FailureLimits.KeyPassphrases = FailureLimit{Failures: 5, Per: 5 * time.Minute}
+		c.FailureLimits.ClientPassphrases = access.FailureLimit{Failures: 3, Per: 3 * time.Minute}
+		c.FailureLimits.KeyPassphrases = access.FailureLimit{Failures: 5, Per: 5 * time.Minute}
 	})
 	k := e.newKey("guessed")
 	tok := e.storeCard(k, "ref")
@@ -330,8 +332,8 @@ func TestMinimumLengths(t *testing.T) {
 	require.Contains(t, r.errorText(t), "new_passphrase must be at least 16 characters")
 
 	for _, cfg := range []Config{
-		{Accounts: []Account{{Name: "user", Password: "a"}}},
-		{APIKeys: []APIKey{{Key: "an-api-key", Terminals: []string{"*"}}}},
+		{Accounts: []access.Account{{Name: "user", Password: "a"}}},
+		{APIKeys: []access.APIKey{{Key: "an-api-key", Terminals: []string{"*"}}}},
 	} {
 		cfg.Store, cfg.Keyring = e.st, e.kr
 		_, err := New(cfg)
@@ -402,13 +404,4 @@ func TestClientAddr(t *testing.T) {
 	} {
 		require.Equal(t, want, clientAddr(&http.Request{RemoteAddr: remote}), remote)
 	}
-}
-
-func TestFailureLimitsConfig(t *testing.T) {
-	_, err := newLimiters(FailureLimits{ClientCaptures: FailureLimit{Failures: 5}}, time.Now)
-	require.Error(t, err, "a limit without a period")
-	l, err := newLimiters(FailureLimits{ClientCaptures: FailureLimit{Failures: -1}}, testkit.NewClock(time.Now()).Now)
-	require.NoError(t, err)
-	require.Nil(t, l.clientCapture, "off")
-	require.NotNil(t, l.clientCreds, "the others take their defaults")
 }

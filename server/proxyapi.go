@@ -2,14 +2,8 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 
-	"github.com/cardvault/cardvault"
-	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/proxy"
 	"github.com/cardvault/cardvault/rules"
@@ -35,80 +29,6 @@ func (s *Server) registerProxyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/proxy/post", s.requireBasic(s.proxyPost))
 	mux.HandleFunc("POST /v1/proxy/get", s.requireBasic(s.proxyGet))
 	mux.Handle("POST /v1/processing-terminals/{processingTerminalId}/secure-tokens/{secureTokenId}/proxy", s.secureTokenRoute(http.HandlerFunc(s.secureTokenProxy)))
-}
-
-// openProxy makes the server's proxy: over its store, vault, secure
-// tokens, rules and outbox, through Config.ProxyEgress.
-func (s *Server) openProxy() error {
-	guard := s.cfg.ProxyEgress
-	if guard == nil {
-		var err error
-		if guard, err = egress.New(egress.Config{Timeout: s.cfg.ProxyTimeout}); err != nil {
-			return err
-		}
-	}
-	var err error
-	s.proxy, err = proxy.New(proxy.Config{
-		Store: s.cfg.Store, Vault: s.vault, Tokens: s.tokens, Rules: s.rules, Outbox: s.outbox, Idempotency: s.idem,
-		Guard: guard, WebhookGuard: s.cfg.Egress, AllowHosts: s.cfg.ProxyAllowHosts, Timeout: s.cfg.ProxyTimeout,
-		Audit: s.recorder(), Logger: s.log, Now: s.now,
-	})
-	if err != nil {
-		return fmt.Errorf("server: the proxy: %w", err)
-	}
-	return nil
-}
-
-// proxyOptions reads tries, synchronous, debug and — where allowed —
-// rules from the query.
-func proxyOptions(q url.Values, withRules bool) (proxy.Options, error) {
-	bad := &cardvault.InvalidError{}
-	var o proxy.Options
-	if v := q.Get("tries"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > proxy.MaxTries {
-			bad.Add("tries", "invalid value", fmt.Sprintf("tries must be a number from 1 to %d", proxy.MaxTries))
-		}
-		o.Tries = n
-	}
-	for _, b := range []struct {
-		name string
-		to   *bool
-	}{{"synchronous", &o.Synchronous}, {"debug", &o.Debug}} {
-		if v := q.Get(b.name); v != "" {
-			x, err := strconv.ParseBool(v)
-			if err != nil {
-				bad.Add(b.name, "invalid value", b.name+" must be true or false")
-			}
-			*b.to = x
-		}
-	}
-	if v, ok := q["rules"]; ok {
-		ids, err := ruleIDs(v[0])
-		switch {
-		case !withRules:
-			bad.Add("rules", "not allowed", "rules belong to the vault/capture API's accounts; this call takes none")
-		case err != nil:
-			bad.Add("rules", "invalid value", err.Error())
-		}
-		o.Rules = ids
-	}
-	return o, bad.Err()
-}
-
-// ruleIDs splits a rules= parameter: comma-separated rule ids, in the
-// order they run.
-func ruleIDs(v string) ([]string, error) {
-	ids := strings.Split(v, ",")
-	if len(ids) > rules.MaxRulesPerApply {
-		return nil, fmt.Errorf("at most %d rules run at once", rules.MaxRulesPerApply)
-	}
-	for _, id := range ids {
-		if !rules.ValidID(id) {
-			return nil, fmt.Errorf("rules must be comma-separated rule ids of 1 to %d letters, digits, '_', '-' and '.'", rules.MaxIDLen)
-		}
-	}
-	return ids, nil
 }
 
 // proxyStatus maps the errors of a call that reached the sending: no
@@ -161,7 +81,7 @@ func (s *Server) readCall(w http.ResponseWriter, r *http.Request, withRules bool
 	if !ok {
 		return proxy.Call{}, proxy.Options{}, false
 	}
-	opts, err := proxyOptions(r.URL.Query(), withRules)
+	opts, err := proxy.ParseOptions(r.URL.Query(), withRules)
 	var call proxy.Call
 	if err == nil {
 		call, err = s.proxy.Parse(body)
@@ -233,7 +153,7 @@ func (s *Server) secureTokenProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	pt, id := r.PathValue("processingTerminalId"), r.PathValue("secureTokenId")
 	writeOnce(s, w, r, func(call *idempotency.Call) (res proxy.Result, err error) {
-		opts, err := proxyOptions(r.URL.Query(), false)
+		opts, err := proxy.ParseOptions(r.URL.Query(), false)
 		var c proxy.Call
 		if err == nil {
 			c, err = s.proxy.Parse(body)
@@ -265,9 +185,9 @@ func (s *Server) retrieveRules(r *http.Request, c vault.Credentials, doc []byte)
 	if !ok {
 		return doc, nil
 	}
-	ids, err := ruleIDs(v[0])
+	ids, err := rules.ParseIDs(v[0])
 	if err != nil {
-		return nil, fmt.Errorf("%w: rules: %s", cardvault.ErrInvalid, err)
+		return nil, err
 	}
 	defer clear(doc)
 	return s.rules.Apply(r.Context(), c.Owner, ids, doc)

@@ -14,13 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/deployment"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/idempotency"
-	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/proxy"
 	"github.com/cardvault/cardvault/redact"
@@ -37,7 +38,7 @@ const (
 	DefaultSweepEvery     = time.Minute
 	// DefaultIdempotencyTTL is how long a response is kept for
 	// Idempotency-Key replays.
-	DefaultIdempotencyTTL = 24 * time.Hour
+	DefaultIdempotencyTTL = idempotency.DefaultTTL
 	// DefaultMaxCaptureTTL is the longest a capture endpoint for existing
 	// data may live unless Config.MaxCaptureTTL says otherwise: the hosted
 	// vault's advice for update endpoints.
@@ -62,10 +63,10 @@ type Config struct {
 	// Accounts are the HTTP Basic accounts of the vault/capture API.
 	// Each account owns the vault keys it creates. The server keeps only
 	// keyed hashes of their names and passwords.
-	Accounts []Account
+	Accounts []access.Account
 	// APIKeys are the keys of the secure-token API. The server keeps only
 	// keyed hashes of them.
-	APIKeys []APIKey
+	APIKeys []access.APIKey
 
 	// PublicURL is where clients reach the server ("https://vault.example"
 	// or, behind a proxy that adds a prefix, "https://example.com/vault"):
@@ -104,8 +105,8 @@ type Config struct {
 	AllowUnexpiringCapture bool
 	// FailureLimits bound failed attempts — Basic passwords, API keys,
 	// vault passphrases, capture secrets — per client and per account
-	// (see limits.go); zero fields take their defaults.
-	FailureLimits FailureLimits
+	// (see access.FailureLimits); zero fields take their defaults.
+	FailureLimits access.FailureLimits
 	// Egress is the guard every outbound connection goes through (capture
 	// webhooks): nil means a guard with no allow-list, HTTPS only — or
 	// http:// too with AllowHTTPWebhooks.
@@ -152,8 +153,8 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	// The secure-token API (securetoken's service) is wired by
-	// registerTokenRoutes in tokenapi.go, from Store and Keyring.
+	// The services (securetoken's among them) are opened by package
+	// deployment, from Store and Keyring and the fields above.
 }
 
 // Server serves the vault/capture API and the secure-token API. It is an
@@ -167,12 +168,14 @@ type Server struct {
 	tokens      *securetoken.Service // the secure-token API's; see tokenapi.go
 	rules       *rules.Service
 	proxy       *proxy.Proxy
-	auth        *authenticator
-	limits      *limiters
+	accounts    *access.Accounts // the vault/capture API's Basic accounts
+	keys        *access.Keys     // the secure-token API's keys and bearer tokens
+	limits      *access.Limits
 	outbox      *outbox.Outbox
 	audit       *audit.Log
 	idem        *idempotency.Keeper // refuses, under the request's key, what fails before the library's work
 	sweeper     *expiry.Sweeper
+	deployment  *deployment.Deployment // the services above are its; Shutdown closes it
 	metrics     *metrics
 	mux         *http.ServeMux
 	ops         *http.ServeMux
@@ -181,22 +184,18 @@ type Server struct {
 	errorsBase  string
 	timeout     time.Duration
 
-	bgCancel context.CancelFunc
-	bgDone   chan struct{}
-	// closers run at Shutdown, last added first: tokenapi.go adds its
-	// service's Close here.
-	closers   []func() error
 	closeOnce sync.Once
-	closed    chan struct{} // closed when the closers have run
+	closed    chan struct{} // closed when the deployment is closed
 	closeErr  error
 }
 
 var _ http.Handler = (*Server)(nil)
 
-// New returns a Server over cfg.Store. It opens the vault and the capture
-// service, loads (or, on the first start of a deployment, creates) the
-// server's key, and starts sweeping expired grants, single-use tokens and
-// idempotency records in the background.
+// New returns a Server over cfg.Store. It opens the deployment's services
+// (package deployment: it loads or, on the first start of a deployment,
+// creates the deployment's key), and starts their background work:
+// sweeping expired grants, single-use tokens and idempotency records,
+// delivering the outbox's jobs.
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Keyring == nil {
 		return nil, errors.New("server: Config.Store and Config.Keyring are required")
@@ -212,9 +211,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.BearerTTL <= 0 {
 		cfg.BearerTTL = DefaultBearerTTL
-	}
-	if cfg.BearerTTL < time.Second {
-		return nil, errors.New("server: BearerTTL is under a second")
 	}
 	if cfg.IdempotencyTTL == 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
@@ -248,18 +244,11 @@ func New(cfg Config) (*Server, error) {
 		s.capturePath = strings.TrimSuffix(u.Path, "/") + capture.DefaultCapturePath
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	key, err := wrappedkey.Load(ctx, cfg.Store, cfg.Keyring, serverKeyBucket, []byte(serverKeyName), true)
-	if err != nil {
-		return nil, fmt.Errorf("server: the server key: %w", err)
-	}
-	hasher := crypto.NewHasherFromKey(key)
-	key.Wipe()
-	if s.auth, err = newAuthenticator(cfg.Accounts, cfg.APIKeys, hasher, cfg.BearerTTL, cfg.Now); err != nil {
+	var err error
+	if s.accounts, err = access.NewAccounts(cfg.Accounts); err != nil {
 		return nil, err
 	}
-	if s.limits, err = newLimiters(cfg.FailureLimits, cfg.Now); err != nil {
+	if s.limits, err = access.NewLimits(cfg.FailureLimits, cfg.Now); err != nil {
 		return nil, err
 	}
 	maxCaptureTTL := cfg.MaxCaptureTTL
@@ -269,61 +258,33 @@ func New(cfg Config) (*Server, error) {
 	case maxCaptureTTL < 0:
 		maxCaptureTTL = 0 // capture's "no maximum"
 	}
-	if !cfg.DisableAudit {
-		ac := cfg.Audit
-		ac.Store, ac.Keyring, ac.Logger, ac.Now = cfg.Store, cfg.Keyring, s.log, cfg.Now
-		if s.audit, err = audit.Open(ctx, ac); err != nil {
-			return nil, fmt.Errorf("server: opening the audit trail: %w", err)
-		}
-	}
-	// The rules' hash operation is keyed by the server key too (the
-	// engine derives a key per account from it), so that every server on
-	// the store hashes a card alike.
-	if s.rules, err = rules.New(rules.Config{Store: cfg.Store, Hasher: hasher, Audit: s.recorder(), Now: cfg.Now}); err != nil {
-		s.audit.Close()
-		return nil, err
-	}
-	// The configuration's passwords and keys are not kept.
-	cfg.Accounts, cfg.APIKeys = nil, nil
-	s.cfg = cfg
-
 	if cfg.Egress == nil {
 		if cfg.Egress, err = egress.New(egress.Config{AllowHTTP: cfg.AllowHTTPWebhooks}); err != nil {
 			return nil, err
 		}
-		s.cfg.Egress = cfg.Egress
 	}
-	oc := cfg.Outbox
-	oc.Store, oc.Keyring, oc.Logger = cfg.Store, cfg.Keyring, s.log
-	if s.outbox, err = outbox.Open(ctx, oc); err != nil {
-		s.audit.Close()
-		return nil, fmt.Errorf("server: opening the outbox: %w", err)
-	}
-	if !cfg.DisableAudit {
-		// Closed last (closers run last added first): what the others
-		// note while they close is still chained.
-		s.closers = append(s.closers, s.audit.Close)
-	}
-	if s.vault, err = vault.Open(ctx, vault.Config{Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, CVVTTL: cfg.CVVTTL, Audit: s.recorder(), Now: cfg.Now}); err != nil {
-		s.audit.Close()
-		return nil, fmt.Errorf("server: opening the vault: %w", err)
-	}
-	s.capture, err = capture.New(capture.Config{
-		Store: cfg.Store, Vault: s.vault, Outbox: s.outbox, Egress: cfg.Egress, Audit: s.recorder(), Logger: s.log, Now: cfg.Now,
-		MaxLockedTTL: maxCaptureTTL, AllowUnexpiring: cfg.AllowUnexpiringCapture,
-		// A single-use-token grant captures for the secure-token API.
-		SingleUseDetails: securetoken.CapturedSource,
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := deployment.Open(ctx, deployment.Config{
+		Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, CVVTTL: cfg.CVVTTL,
+		MaxLockedTTL: maxCaptureTTL, AllowUnexpiring: cfg.AllowUnexpiringCapture, IdempotencyTTL: cfg.IdempotencyTTL,
+		Egress: cfg.Egress, ProxyEgress: cfg.ProxyEgress, ProxyAllowHosts: cfg.ProxyAllowHosts, ProxyTimeout: cfg.ProxyTimeout,
+		Outbox: cfg.Outbox, Audit: cfg.Audit, DisableAudit: cfg.DisableAudit, Logger: s.log, Now: cfg.Now,
 	})
 	if err != nil {
-		s.vault.Close()
-		s.audit.Close()
-		return nil, fmt.Errorf("server: opening the capture service: %w", err)
+		return nil, err
 	}
-	s.closers = append(s.closers, s.vault.Close, s.capture.Close)
+	if s.keys, err = access.NewKeys(cfg.APIKeys, d.Hasher, cfg.BearerTTL, cfg.Now); err != nil {
+		d.Close()
+		return nil, err
+	}
+	// The configuration's passwords and keys are not kept.
+	cfg.Accounts, cfg.APIKeys = nil, nil
+	s.cfg, s.deployment = cfg, d
+	s.vault, s.capture, s.tokens, s.rules, s.proxy = d.Vault, d.Capture, d.Tokens, d.Rules, d.Proxy
+	s.outbox, s.audit, s.idem, s.sweeper = d.Outbox, d.Audit, d.Idempotency, d.Sweeper
 	s.metrics = newMetrics(s.vault.Stats)
 	s.metrics.registry.MustRegister(outboxCollectors(s.outbox)...)
-	s.idem = idempotency.New(cfg.Store, idempotency.Config{TTL: cfg.IdempotencyTTL, Now: cfg.Now})
-	s.sweeper = expiry.NewSweeper(cfg.Store, cfg.Now, s.log)
 
 	s.ops = http.NewServeMux()
 	s.registerOpsRoutes(s.ops)
@@ -336,24 +297,10 @@ func New(cfg Config) (*Server, error) {
 		s.registerAuditRoutes(s.mux)
 	}
 	s.mux.HandleFunc("POST /authorize", s.authorize)
-	if err := s.registerTokenRoutes(s.mux); err != nil {
-		s.runClosers()
-		return nil, err
-	}
-	if err := s.openProxy(); err != nil {
-		s.runClosers()
-		return nil, err
-	}
+	s.registerTokenRoutes(s.mux)
 	s.registerProxyRoutes(s.mux)
 	s.registerRuleRoutes(s.mux)
-
-	bg, stop := context.WithCancel(context.Background())
-	s.bgCancel, s.bgDone = stop, make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.sweepLoop(bg) }()
-	go func() { defer wg.Done(); s.outbox.Run(bg) }()
-	go func() { wg.Wait(); close(s.bgDone) }()
+	d.Start(cfg.SweepEvery)
 	return s, nil
 }
 
@@ -530,31 +477,18 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// sweepLoop runs package expiry's sweeper — expired capture grants,
-// single-use tokens, failure counters, idempotency records — every
-// Config.SweepEvery until Shutdown. Several servers on one store may all
-// sweep: each batch is a transaction.
-func (s *Server) sweepLoop(ctx context.Context) {
-	if s.cfg.SweepEvery < 0 {
-		<-ctx.Done()
-		return
-	}
-	s.sweeper.Run(ctx, s.cfg.SweepEvery)
-}
-
-// Shutdown stops the background sweeper and closes the capture service
-// (waiting for webhook deliveries in flight) and the vault (wiping unlocked
-// keys), waiting at most until ctx ends; the closing goes on after that, and
+// Shutdown stops the background work and closes the services
+// (deployment.Deployment.Close: the capture service waits for webhook
+// deliveries in flight, the vault wipes unlocked keys), waiting at most
+// until ctx ends; the closing goes on after that, and
 // a later Shutdown or Close waits for it. It does not close the store, and
 // does not stop the http.Server: call that one's Shutdown first, so that no
 // request is in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
-		s.bgCancel()
 		s.closed = make(chan struct{})
 		go func() {
-			<-s.bgDone
-			s.closeErr = s.runClosers()
+			s.closeErr = s.deployment.Close()
 			close(s.closed)
 		}()
 	})
@@ -568,14 +502,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close is Shutdown without a deadline.
 func (s *Server) Close() error { return s.Shutdown(context.Background()) }
-
-func (s *Server) runClosers() error {
-	var errs []error
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		errs = append(errs, s.closers[i]())
-	}
-	return errors.Join(errs...)
-}
 
 // secureTokenRoute wraps a handler of the secure-token API with what every
 // one of its routes needs, in this order:

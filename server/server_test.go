@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store/memstore"
 )
@@ -25,9 +26,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"ftp public":        {Store: memstore.New(), Keyring: kr, PublicURL: "ftp://vault.example"},
 		"short bearer":      {Store: memstore.New(), Keyring: kr, BearerTTL: time.Millisecond},
 		"short idempotency": {Store: memstore.New(), Keyring: kr, IdempotencyTTL: time.Hour},
-		"duplicate account": {Store: memstore.New(), Keyring: kr, Accounts: []Account{aliceBasic, aliceBasic}},
-		"key without terms": {Store: memstore.New(), Keyring: kr, APIKeys: []APIKey{{Key: "k"}}},
-		"bad terminal":      {Store: memstore.New(), Keyring: kr, APIKeys: []APIKey{{Key: "k", Terminals: []string{"ab"}}}},
+		"duplicate account": {Store: memstore.New(), Keyring: kr, Accounts: []access.Account{aliceBasic, aliceBasic}},
+		"key without terms": {Store: memstore.New(), Keyring: kr, APIKeys: []access.APIKey{{Key: "k"}}},
+		"bad terminal":      {Store: memstore.New(), Keyring: kr, APIKeys: []access.APIKey{{Key: "k", Terminals: []string{"ab"}}}},
 	} {
 		_, err := New(cfg)
 		require.Error(t, err, name)

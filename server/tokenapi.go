@@ -2,13 +2,10 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/cardvault/cardvault"
@@ -28,21 +25,8 @@ const (
 	resourceSingleUseToken = "singleUseToken"
 )
 
-// registerTokenRoutes opens the secure-token service over the server's
-// store and registers its routes on mux.
-func (s *Server) registerTokenRoutes(mux *http.ServeMux) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	svc, err := securetoken.Open(ctx, securetoken.Config{
-		Store: s.cfg.Store, Keyring: s.cfg.Keyring, Capture: s.capture,
-		NumberInUse: s.vault.HoldsNumber, Audit: s.recorder(), Now: s.now,
-	})
-	if err != nil {
-		return fmt.Errorf("server: opening the secure-token service: %w", err)
-	}
-	s.tokens = svc
-	s.closers = append(s.closers, svc.Close)
-
+// registerTokenRoutes registers the secure-token API's routes on mux.
+func (s *Server) registerTokenRoutes(mux *http.ServeMux) {
 	const base = "/v1/processing-terminals/{processingTerminalId}"
 	for _, r := range []struct {
 		pattern string
@@ -60,7 +44,6 @@ func (s *Server) registerTokenRoutes(mux *http.ServeMux) error {
 	} {
 		mux.Handle(r.pattern, s.secureTokenRoute(r.h))
 	}
-	return nil
 }
 
 // readTokenBody reads a request body the route has capped; a body over the
@@ -78,10 +61,8 @@ func (s *Server) readTokenBody(w http.ResponseWriter, r *http.Request, resource 
 // Location headers and list links: on the public URL when one is
 // configured, else on the request's own scheme and host.
 func (s *Server) tokenURL(r *http.Request, path string, q url.Values) string {
-	var u string
-	if s.publicURL != nil {
-		u = s.publicURL.Scheme + "://" + s.publicURL.Host + strings.TrimSuffix(s.publicURL.Path, "/") + path
-	} else {
+	u := s.instanceOf(path)
+	if s.publicURL == nil {
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
@@ -158,28 +139,8 @@ func (s *Server) listSecureTokens(w http.ResponseWriter, r *http.Request) {
 		s.writeProblemFor(w, r, err, resourceSecureToken)
 		return
 	}
-	if q.Limit == 0 {
-		q.Limit = securetoken.DefaultListLimit
-	}
-	resp := securetoken.ListResponse{Limit: q.Limit, Count: len(page.Items), HasMore: page.HasMore,
-		Links: []securetoken.Link{}, Data: page.Items}
-	if resp.Data == nil {
-		resp.Data = []securetoken.Resource{}
-	}
 	path := terminalPath(pt) + "/secure-tokens"
-	link := func(rel, cursor, value string) {
-		v := q.Values()
-		v.Del("before")
-		v.Del("after")
-		v.Set(cursor, value)
-		resp.Links = append(resp.Links, securetoken.Link{Rel: rel, Method: "get", Href: s.tokenURL(r, path, v)})
-	}
-	if page.Next != "" {
-		link("next", "after", page.Next)
-	}
-	if page.Previous != "" {
-		link("previous", "before", page.Previous)
-	}
+	resp := securetoken.NewListResponse(q, page, func(v url.Values) string { return s.tokenURL(r, path, v) })
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -268,13 +229,8 @@ func (s *Server) createSingleUseToken(w http.ResponseWriter, r *http.Request) {
 // source). Creating one takes what every route of this API takes (a bearer
 // token allowed the terminal, an Idempotency-Key) and an optional body
 // {"ttl": "PT30M"}: an ISO 8601 duration from one second to a day, 30
-// minutes when left out. The endpoint takes one capture; a capture that is
+// minutes when left out (capture.TerminalTTL). The endpoint takes one capture; a capture that is
 // refused (a bad card number) does not use it up.
-
-const (
-	defaultCaptureEndpointTTL = "PT30M"
-	maxCaptureEndpointTTL     = 24 * time.Hour
-)
 
 // captureEndpoint is the reply of POST .../capture-endpoints. URL is the
 // path to post to, as the vault/capture API gives it.
@@ -297,26 +253,19 @@ func (s *Server) createCaptureEndpoint(w http.ResponseWriter, r *http.Request) {
 		var opts struct {
 			TTL string `json:"ttl"`
 		}
-		bad := &cardvault.InvalidError{}
 		if body = bytes.TrimSpace(body); len(body) > 0 {
 			if err := decodeStrict(body, &opts); err != nil {
+				bad := &cardvault.InvalidError{}
 				bad.Add("body", "invalid body", err.Error())
+				return g, s.idem.Refuse(r.Context(), call, &g, bad)
 			}
 		}
-		if bad.Err() == nil && opts.TTL != "" {
-			d, err := capture.ParseDuration(opts.TTL)
-			if err != nil || d < time.Second || d > maxCaptureEndpointTTL {
-				bad.Add("/ttl", "invalid value", "must be an ISO 8601 duration from PT1S to P1D")
-			}
-		}
-		if opts.TTL == "" {
-			opts.TTL = defaultCaptureEndpointTTL
-		}
-		if err := bad.Err(); err != nil {
+		ttl, err := capture.TerminalTTL(opts.TTL)
+		if err != nil {
 			return g, s.idem.Refuse(r.Context(), call, &g, err)
 		}
 		return s.capture.CreateGrant(r.Context(), capture.GrantRequest{
-			Owner: client.ID, Terminal: pt, TTL: opts.TTL, SingleUse: true, Idempotency: call,
+			Owner: client.ID, Terminal: pt, TTL: ttl, SingleUse: true, Idempotency: call,
 		})
 	}, func(w http.ResponseWriter, g capture.Grant, err error) {
 		if err != nil {

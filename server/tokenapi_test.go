@@ -23,6 +23,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/securetoken"
 )
@@ -96,7 +97,7 @@ type tokenCaller struct {
 	bearer string
 }
 
-func (e *env) caller(key APIKey) *tokenCaller {
+func (e *env) caller(key access.APIKey) *tokenCaller {
 	return &tokenCaller{t: e.t, send: e.do, bearer: e.authorize(key.Key)}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -318,6 +319,11 @@ type lockdownInfo struct {
 	Reference string `json:"reference"`
 }
 
+// lockdownOf is the lockdown_info of an endpoint locked to ref.
+func lockdownOf(ref *vault.ItemRef) *lockdownInfo {
+	return &lockdownInfo{Token: ref.Token, Reference: ref.Reference}
+}
+
 type grantReply struct {
 	ID           string        `json:"id"`
 	URL          string        `json:"url"`
@@ -378,7 +384,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 		reply.ExpiresAt = &t
 	}
 	if g.Lock != nil {
-		reply.LockdownInfo = &lockdownInfo{Token: g.Lock.Token, Reference: g.Lock.Reference}
+		reply.LockdownInfo = lockdownOf(g.Lock)
 	}
 	writeJSON(w, http.StatusOK, reply)
 }
@@ -421,7 +427,7 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
 			out[i].ExpiresAt = &t
 		}
 		if g.Lock != nil {
-			out[i].LockdownInfo = &lockdownInfo{Token: g.Lock.Token, Reference: g.Lock.Reference}
+			out[i].LockdownInfo = lockdownOf(g.Lock)
 		}
 	}
 	if len(grants) == limit {
@@ -472,7 +478,7 @@ func (s *Server) capturePreflight(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 	setCORS(w.Header())
 	client := clientAddr(r)
-	if wait := s.limits.clientCapture.Wait(client); wait > 0 {
+	if wait := s.limits.CaptureWait(client); wait > 0 {
 		s.metrics.redemption(outcomeThrottled)
 		s.writeTooMany(w, limitCapture, wait)
 		return
@@ -494,14 +500,14 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		var locked *capture.LockedError
 		switch {
 		case errors.Is(err, capture.ErrGrantNotFound), errors.Is(err, capture.ErrWrongSecret):
-			s.limits.clientCapture.Fail(client)
+			s.limits.CaptureFailed(client)
 			s.metrics.redemption(outcomeRefused)
 			writeError(w, http.StatusForbidden, msgCaptureRefused)
 		case errors.Is(err, capture.ErrDeleted), errors.Is(err, capture.ErrExpired), errors.Is(err, capture.ErrUsed):
 			s.metrics.redemption(outcomeClosed)
 			writeError(w, http.StatusGone, "this capture endpoint has expired, was used or was deleted")
 		case errors.Is(err, capture.ErrLocked):
-			s.limits.clientCapture.Fail(client)
+			s.limits.CaptureFailed(client)
 			s.metrics.redemption(outcomeLocked)
 			if errors.As(err, &locked) {
 				setRetryAfter(w.Header(), locked.Until.Sub(s.now()))
@@ -538,7 +544,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 // client and the vault key c names, is over its limit of wrong
 // passphrases: the guess is not even checked (an unlock is a full scrypt).
 func (s *Server) passphraseAllowed(w http.ResponseWriter, r *http.Request, c vault.Credentials) bool {
-	if wait := s.limits.passphraseWait(clientAddr(r), c); wait > 0 {
+	if wait := s.limits.PassphraseWait(clientAddr(r), c.Owner, c.User); wait > 0 {
 		s.writeTooMany(w, limitPassphrase, wait)
 		return false
 	}
@@ -548,7 +554,9 @@ func (s *Server) passphraseAllowed(w http.ResponseWriter, r *http.Request, c vau
 // writeKeyError writes err, the error of a call that opened the vault key
 // c, after counting it when it says the user or passphrase was wrong.
 func (s *Server) writeKeyError(w http.ResponseWriter, r *http.Request, c vault.Credentials, err error) {
-	s.limits.passphraseFailed(clientAddr(r), c, err)
+	if errors.Is(err, vault.ErrWrongKey) {
+		s.limits.PassphraseFailed(clientAddr(r), c.Owner, c.User)
+	}
 	s.writeVaultError(w, r, err)
 }
 
@@ -607,7 +615,7 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
 	checks := r.Method == http.MethodGet && q.Get("unique_id") != "" && q.Get("secret") != ""
 	client := clientAddr(r)
 	if checks {
-		if wait := s.limits.clientCapture.Wait(client); wait > 0 {
+		if wait := s.limits.CaptureWait(client); wait > 0 {
 			s.metrics.throttled(limitCapture)
 			w.Header().Set("Cache-Control", "no-store")
 			setRetryAfter(w.Header(), wait)
@@ -623,7 +631,7 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
 		s.capture.ServeFormPage(rw, r, id, s.capturePath)
 	}
 	if checks && rw.status == http.StatusGone {
-		s.limits.clientCapture.Fail(client)
+		s.limits.CaptureFailed(client)
 	}
 }
 
@@ -688,18 +696,26 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
+// limitParam reads a list's limit, 1 to 1000, def when left out.
+func limitParam(w http.ResponseWriter, q url.Values, def int) (int, bool) {
+	l := q.Get("limit")
+	if l == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > maxPage {
+		writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
+		return 0, false
+	}
+	return n, true
+}
+
 // pageParams reads limit (1-1000, default 1000) and the cursor of a list,
 // from the query parameter next_token or the X-PCIVault-Next-Token header.
 func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string, ok bool) {
 	q := r.URL.Query()
-	limit = maxPage
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > maxPage {
-			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
-			return 0, "", false
-		}
-		limit = n
+	if limit, ok = limitParam(w, q, maxPage); !ok {
+		return 0, "", false
 	}
 	token := q.Get("next_token")
 	if token == "" {

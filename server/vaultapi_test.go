@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault/access"
 )
 
 func TestKeys(t *testing.T) {
@@ -292,7 +294,7 @@ func TestAccountIsolation(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.alice("GET", "/v1/vault", k.query("token", tok, "reference", "mine"), "").status)
 
 	// Basic auth itself.
-	for name, a := range map[string]*Account{
+	for name, a := range map[string]*access.Account{
 		"none": nil, "wrong password": {Name: "alice", Password: "bob-password-77a0d2"},
 		"unknown": {Name: "carol", Password: "alice-password-4f1c9e"}, "empty": {},
 	} {

@@ -128,6 +128,7 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
@@ -420,24 +421,24 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.maxCaptureTTL == 0 {
 		cfg.MaxCaptureTTL = -1 // the flag's 0: no maximum
 	}
-	var dev *server.DevCredentials
+	var dev *access.DevCredentials
 	if o.basicAuth == "" && o.apiKeys == "" {
-		dc, created, err := server.LoadOrCreateDevCredentials(filepath.Join(o.data, "dev-credentials.json"))
+		dc, created, err := access.LoadOrCreateDevCredentials(filepath.Join(o.data, "dev-credentials.json"))
 		if err != nil {
 			return err
 		}
 		if created {
 			logger.Info("dev mode: generated credentials", "file", filepath.Join(o.data, "dev-credentials.json"))
 		}
-		cfg.Accounts, cfg.APIKeys, dev = []server.Account{dc.Account}, []server.APIKey{dc.APIKey}, &dc
+		cfg.Accounts, cfg.APIKeys, dev = []access.Account{dc.Account}, []access.APIKey{dc.APIKey}, &dc
 	} else {
 		if o.basicAuth != "" {
-			if cfg.Accounts, err = server.ParseAccounts(o.basicAuth); err != nil {
+			if cfg.Accounts, err = access.ParseAccounts(o.basicAuth); err != nil {
 				return err
 			}
 		}
 		if o.apiKeys != "" {
-			if cfg.APIKeys, err = server.ParseAPIKeys(o.apiKeys); err != nil {
+			if cfg.APIKeys, err = access.ParseAPIKeys(o.apiKeys); err != nil {
 				return err
 			}
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/loadgen"
@@ -38,10 +39,10 @@ const (
 )
 
 var (
-	aliceBasic = server.Account{Name: "alice", Password: secret("password", "alice-password-reliability-5c1d")}
-	bobBasic   = server.Account{Name: "bob", Password: secret("password", "bob-password-reliability-9e7a")}
-	keyAll     = server.APIKey{Key: secret("api key", "ak_rel_all_3f9a0c1d2e4b5a6978"), Terminals: []string{"*"}}
-	keyTwo     = server.APIKey{Key: secret("api key", "ak_rel_two_7b6a5948372615a0b1"), Terminals: []string{terminalOne, "1234002"}}
+	aliceBasic = access.Account{Name: "alice", Password: secret("password", "alice-password-reliability-5c1d")}
+	bobBasic   = access.Account{Name: "bob", Password: secret("password", "bob-password-reliability-9e7a")}
+	keyAll     = access.APIKey{Key: secret("api key", "ak_rel_all_3f9a0c1d2e4b5a6978"), Terminals: []string{"*"}}
+	keyTwo     = access.APIKey{Key: secret("api key", "ak_rel_two_7b6a5948372615a0b1"), Terminals: []string{terminalOne, "1234002"}}
 )
 
 // secrets are values that must never show in a log, an error or a metric.
@@ -82,7 +83,7 @@ func newEnv(t testing.TB, opts ...func(*server.Config)) *env {
 	require.NoError(t, err)
 	e := &env{t: t, st: memstore.New(), clock: testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)), logs: &testkit.Buffer{}}
 	cfg := server.Config{
-		Store: e.st, Keyring: kr, Accounts: []server.Account{aliceBasic, bobBasic}, APIKeys: []server.APIKey{keyAll, keyTwo},
+		Store: e.st, Keyring: kr, Accounts: []access.Account{aliceBasic, bobBasic}, APIKeys: []access.APIKey{keyAll, keyTwo},
 		WorkFactor: workFactor, SweepEvery: -1, Now: e.clock.Now,
 		// The audit trail is chained at Close only: its background
 		// commits would change the store between a test's snapshots.
@@ -175,7 +176,7 @@ type req struct {
 	body         string
 	contentType  string // "" means application/json when there is a body; "-" none
 	header       map[string]string
-	basic        *server.Account
+	basic        *access.Account
 }
 
 type reply struct {
@@ -281,7 +282,7 @@ func (e *env) raw(request string) reply {
 }
 
 // basicHeader is the Authorization value of a Basic account.
-func basicHeader(a server.Account) string {
+func basicHeader(a access.Account) string {
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.SetBasicAuth(a.Name, a.Password)
 	return r.Header.Get("Authorization")

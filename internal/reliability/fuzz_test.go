@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/server"
 )
@@ -101,8 +102,8 @@ var idemBuckets = []string{bucketIdem, bucketIdemExpiry}
 // unchecked — the paths behind them would go unfuzzed. (The limits have
 // tests of their own, in package server.)
 func noFailureLimits(c *server.Config) {
-	off := server.FailureLimit{Failures: -1}
-	c.FailureLimits = server.FailureLimits{ClientCredentials: off, AccountCredentials: off,
+	off := access.FailureLimit{Failures: -1}
+	c.FailureLimits = access.FailureLimits{ClientCredentials: off, AccountCredentials: off,
 		ClientPassphrases: off, KeyPassphrases: off, ClientCaptures: off}
 }
 

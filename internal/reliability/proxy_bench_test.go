@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/server"
@@ -99,10 +100,10 @@ func newProxyBench(b *testing.B, clients int) *proxyBench {
 	if err != nil {
 		b.Fatal(err)
 	}
-	account := server.Account{Name: "bench", Password: "bench-password-" + crypto.NewID(8)}
+	account := access.Account{Name: "bench", Password: "bench-password-" + crypto.NewID(8)}
 	pb.password = account.Password
 	srv, err := server.New(server.Config{
-		Store: st, Keyring: kr, Accounts: []server.Account{account}, WorkFactor: workFactor, SweepEvery: -1,
+		Store: st, Keyring: kr, Accounts: []access.Account{account}, WorkFactor: workFactor, SweepEvery: -1,
 		Egress: hookGuard, ProxyEgress: pspGuard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

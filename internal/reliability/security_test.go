@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/server"
 )
@@ -191,7 +192,7 @@ func TestCaptureTimingDoesNotTell(t *testing.T) {
 	// posts is lifted, or it would answer 429 long before the end. The
 	// limiter counts both kinds alike.
 	e := newEnv(t, func(c *server.Config) {
-		c.FailureLimits.ClientCaptures = server.FailureLimit{Failures: 1 << 20, Per: time.Minute}
+		c.FailureLimits.ClientCaptures = access.FailureLimit{Failures: 1 << 20, Per: time.Minute}
 	})
 	const n = 1000
 	var grants []string
@@ -307,7 +308,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		{method: "POST", path: "/v1/capture/" + other, body: `{"card_number":"` + other + `"}`, header: map[string]string{"X-PCIVault-Capture-Secret": probe}},
 		{method: "POST", path: "/v1/capture/" + e.grantID, body: `{"card_number":"` + other + `"}`, header: map[string]string{"X-PCIVault-Capture-Secret": e.grantSec}},
 		{method: "POST", path: "/v1/capture/" + e.grantID, body: `{"cvv":"1"}`, header: map[string]string{"X-PCIVault-Capture-Secret": probe}},
-		{method: "GET", path: "/v1/key", basic: &server.Account{Name: "alice", Password: wrongPass}},
+		{method: "GET", path: "/v1/key", basic: &access.Account{Name: "alice", Password: wrongPass}},
 		{method: "POST", path: "/authorize", header: map[string]string{"x-api-key": wrongPass}},
 		{method: "GET", path: "/v1/processing-terminals/" + terminalOne + "/secure-tokens", rawQuery: "token=" + other + "&first6=" + other, header: map[string]string{"Authorization": "Bearer " + e.bearerAll}},
 		{method: "GET", path: "/v1/processing-terminals/" + terminalOne + "/secure-tokens/" + other, header: map[string]string{"Authorization": "Bearer " + e.bearerAll + "x"}},

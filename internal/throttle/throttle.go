@@ -1,8 +1,8 @@
 // Package throttle counts failed attempts — wrong passwords, API keys,
 // passphrases, capture secrets — per key (a client address, an account, a
 // vault key) in memory, and says how long a key must wait before its next
-// attempt is even checked. It is cardvault's one limiter: the server keeps
-// one [Limiter] per kind of failure and key, and package capture keeps the
+// attempt is even checked. It is cardvault's one limiter: package access
+// keeps one [Limiter] per kind of failure and key, and package capture keeps the
 // lock state of capture ids that have no grant in a [Table].
 //
 // # Counting

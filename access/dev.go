@@ -1,4 +1,4 @@
-package server
+package access
 
 import (
 	"encoding/json"
@@ -33,7 +33,7 @@ func LoadOrCreateDevCredentials(path string) (DevCredentials, bool, error) {
 	switch {
 	case err == nil:
 		if err := json.Unmarshal(raw, &dc); err != nil || dc.Account.Name == "" || dc.Account.Password == "" || dc.APIKey.Key == "" {
-			return dc, false, fmt.Errorf("server: %s does not hold dev credentials", path)
+			return dc, false, fmt.Errorf("access: %s does not hold dev credentials", path)
 		}
 		if len(dc.APIKey.Terminals) == 0 {
 			dc.APIKey.Terminals = []string{"*"}
@@ -52,16 +52,16 @@ func LoadOrCreateDevCredentials(path string) (DevCredentials, bool, error) {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return dc, false, fmt.Errorf("server: creating the dev credentials file: %w", err)
+		return dc, false, fmt.Errorf("access: creating the dev credentials file: %w", err)
 	}
 	if _, err := f.Write(append(raw, '\n')); err != nil {
 		f.Close()
 		os.Remove(path)
-		return dc, false, fmt.Errorf("server: writing the dev credentials file: %w", err)
+		return dc, false, fmt.Errorf("access: writing the dev credentials file: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(path)
-		return dc, false, fmt.Errorf("server: writing the dev credentials file: %w", err)
+		return dc, false, fmt.Errorf("access: writing the dev credentials file: %w", err)
 	}
 	return dc, true, nil
 }
@@ -73,7 +73,7 @@ func readPrivateFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if info.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("server: %s is accessible by others (mode %v); make it 0600", path, info.Mode().Perm())
+		return nil, fmt.Errorf("access: %s is accessible by others (mode %v); make it 0600", path, info.Mode().Perm())
 	}
 	return os.ReadFile(path)
 }

@@ -1,0 +1,94 @@
+package idempotency_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault/idempotency"
+)
+
+func TestParseKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"8e03978e-40d5-43e8-bc93-6894a57f9324": "8e03978e-40d5-43e8-bc93-6894a57f9324",
+		"8E03978E-40D5-43E8-BC93-6894A57F9324": "8e03978e-40d5-43e8-bc93-6894a57f9324",
+	} {
+		got, ok := idempotency.ParseKey(in)
+		require.True(t, ok, in)
+		require.Equal(t, want, got)
+	}
+	for _, bad := range []string{
+		"", "8e03978e40d543e8bc936894a57f9324", "8e03978e-40d5-13e8-bc93-6894a57f9324", // version 1
+		"8e03978e-40d5-43e8-7c93-6894a57f9324", // variant
+		"8e03978e-40d5-43e8-bc93-6894a57f932g", "{8e03978e-40d5-43e8-bc93-6894a57f9324}", "8e03978e-40d5-43e8-bc93_6894a57f9324",
+	} {
+		_, ok := idempotency.ParseKey(bad)
+		require.False(t, ok, bad)
+	}
+}
+
+func FuzzParseKey(f *testing.F) {
+	f.Add("8e03978e-40d5-43e8-bc93-6894a57f9324")
+	f.Add(strings.ToUpper("0b8a4b5e-8a0e-4c5e-9f3e-2b7c1d6e5f40"))
+	f.Add("8e03978e-40d5-13e8-bc93-6894a57f9324")
+	f.Add("")
+	uuid4 := regexp.MustCompile(`^(?i)[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := idempotency.ParseKey(s)
+		require.Equal(t, uuid4.MatchString(s), ok)
+		if ok {
+			require.Equal(t, strings.ToLower(s), got)
+		}
+	})
+}
+
+// TestResponse: a kept response decodes to what was encoded, and bytes
+// Encode did not make are refused.
+func TestResponse(t *testing.T) {
+	for _, res := range []idempotency.Response{
+		{Status: 201, Header: http.Header{"Location": {"/x"}, "Content-Type": {"application/json"}}, Body: []byte(`{"a":1}`)},
+		{Status: 204, Header: http.Header{}, Body: []byte{}},
+		{Status: 409, Header: http.Header{"X-Two": {"a", "b"}}, Body: []byte("\x00\xff")},
+	} {
+		got, err := idempotency.DecodeResponse(res.Encode())
+		require.NoError(t, err)
+		require.Equal(t, res, got)
+	}
+	got, err := idempotency.DecodeResponse(idempotency.Response{Header: http.Header{}}.Encode())
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, got.Status, "a status of 0 is kept as 200")
+
+	many := http.Header{}
+	for range 65 {
+		many.Add("X-Many", "v")
+	}
+	for name, kept := range map[string][]byte{
+		"empty":         nil,
+		"status 99":     idempotency.Response{Status: 99}.Encode(),
+		"status 600":    idempotency.Response{Status: 600}.Encode(),
+		"65 headers":    idempotency.Response{Status: 200, Header: many}.Encode(),
+		"cut in a name": idempotency.Response{Status: 200, Header: http.Header{"Location": {"/x"}}}.Encode()[:4],
+	} {
+		_, err := idempotency.DecodeResponse(kept)
+		require.ErrorIs(t, err, idempotency.ErrCorruptResponse, name)
+	}
+}
+
+// TestFingerprint: method, path, query and body each tell requests apart.
+func TestFingerprint(t *testing.T) {
+	base := idempotency.Fingerprint(httptest.NewRequest("POST", "/a?x=1", nil), []byte("{}"))
+	for name, fp := range map[string][]byte{
+		"method": idempotency.Fingerprint(httptest.NewRequest("PATCH", "/a?x=1", nil), []byte("{}")),
+		"path":   idempotency.Fingerprint(httptest.NewRequest("POST", "/b?x=1", nil), []byte("{}")),
+		"query":  idempotency.Fingerprint(httptest.NewRequest("POST", "/a?x=2", nil), []byte("{}")),
+		"body":   idempotency.Fingerprint(httptest.NewRequest("POST", "/a?x=1", nil), []byte("[]")),
+		"split":  idempotency.Fingerprint(httptest.NewRequest("POST", "/a?x=1{", nil), []byte("}")),
+	} {
+		require.NotEqual(t, base, fp, name)
+	}
+	require.Equal(t, base, idempotency.Fingerprint(httptest.NewRequest("POST", "/a?x=1", nil), []byte("{}")))
+}
