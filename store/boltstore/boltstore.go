@@ -158,8 +158,10 @@ type Driver struct {
 	seq    uint64   // the last journal record's sequence number
 	failed error    // a journal write failed: nothing commits any more
 
-	mu   sync.RWMutex
-	view []*layer // the committed layers readers see, newest first
+	mu        sync.RWMutex
+	view      []*layer      // the committed layers readers see, newest first
+	ckptSeq   uint64        // the last journal record checkpointed into the file
+	published atomic.Uint64 // the last journal record readers see; set under mu
 
 	jr            *journal // the segment appended to; the committer's
 	kick          chan struct{}
@@ -172,11 +174,9 @@ type Driver struct {
 	ckptErr      error // the checkpointer's failure; the checkpointer's
 }
 
-// batch is one group commit: the writers that joined it, their writes in
-// order, and the bbolt read transaction under the layers they read.
+// batch is one group commit: the writers that joined it and their writes
+// in order.
 type batch struct {
-	rtx     *bolt.Tx
-	lower   []*layer
 	ops     []op
 	members int
 	done    chan struct{}
@@ -272,7 +272,8 @@ func (s *Driver) recover() error {
 			return err
 		}
 	}
-	s.seq = last
+	s.seq, s.ckptSeq = last, last
+	s.published.Store(last)
 	s.jr, err = createSegment(s.path, last+1, s.mode)
 	return err
 }
@@ -282,14 +283,18 @@ func (s *Driver) Ping(ctx context.Context) error {
 	return s.View(ctx, func(driver.Tx) error { return nil })
 }
 
-// View implements driver.Store. The committed layers are taken before the
-// bbolt transaction begins: a checkpoint that lands in between is then in
-// both, which reads the same.
+// View implements driver.Store. The committed layers are taken and the
+// bbolt transaction begun under s.mu, which a checkpoint takes to drop the
+// layers it moved into the file: the file is then never ahead of the
+// layers (a layer newer than those taken would be shadowed by them), and a
+// layer both hold reads the same in each. (Begin may wait for a
+// checkpoint's remapping of the file, which waits only for open read
+// transactions; none of them waits for s.mu.)
 func (s *Driver) View(ctx context.Context, fn func(driver.Tx) error) error {
 	s.mu.RLock()
 	layers := s.view
-	s.mu.RUnlock()
 	btx, err := s.db.Begin(false)
+	s.mu.RUnlock()
 	if err != nil {
 		return fmt.Errorf("boltstore: %w", err)
 	}
@@ -310,30 +315,35 @@ func (s *Driver) Update(ctx context.Context, fn func(driver.Tx) error) error {
 		return fmt.Errorf("boltstore: not committed: an earlier commit failed: %w", s.failed)
 	}
 	if s.cur == nil {
-		// No other batch's read transaction is open now (the committer
-		// ends it as it takes the batch), so a checkpoint waiting to grow
-		// bbolt's mapping waits only for Views.
-		btx, err := s.db.Begin(false)
-		if err != nil {
-			<-s.sem
-			return fmt.Errorf("boltstore: %w", err)
-		}
-		s.cur = &batch{rtx: btx, lower: s.lower, done: make(chan struct{})}
+		s.cur = &batch{done: make(chan struct{})}
 	}
 	b := s.cur
-	t := &tx{layers: append([]*layer{s.mem}, b.lower...), btx: b.rtx, mem: s.mem, b: b, opsAt: len(b.ops)}
+	// The layers are taken before the bbolt transaction begins, as in View.
+	// The transaction ends as soon as fn returns: a checkpoint that must
+	// grow bbolt's mapping waits for every read transaction, and the
+	// checkpoint may be what this batch's commit waits for.
+	layers := append([]*layer{s.mem}, s.lower...)
+	btx, err := s.db.Begin(false)
+	if err != nil {
+		if b.members == 0 {
+			s.cur = nil
+		}
+		<-s.sem
+		return fmt.Errorf("boltstore: %w", err)
+	}
+	t := &tx{layers: layers, btx: btx, mem: s.mem, b: b, opsAt: len(b.ops)}
 	joined := false
 	defer func() {
 		// Runs on error and on panic (which then goes on unwinding).
 		if joined {
 			return
 		}
+		_ = btx.Rollback()
 		t.rollback()
 		if b.members == 0 {
 			// Nobody else's writes are in it: drop it here, since no
 			// committer was told about it.
 			s.cur = nil
-			_ = b.rtx.Rollback()
 		}
 		<-s.sem
 	}()
@@ -344,6 +354,7 @@ func (s *Driver) Update(ctx context.Context, fn func(driver.Tx) error) error {
 		return fmt.Errorf("boltstore: %w", err)
 	}
 	joined = true
+	_ = btx.Rollback()
 	b.members++
 	<-s.sem
 	select {
@@ -369,16 +380,15 @@ func (s *Driver) commitLoop() {
 			<-s.sem
 			continue // a stale kick: its batch went with an earlier one
 		}
-		_ = b.rtx.Rollback() // its writers are done reading
 		if len(b.ops) > 0 && s.failed == nil {
 			s.seq++
 		}
 		seq, failed := s.seq, s.failed
 		snap := s.mem.copy()
+		snap.last = seq
 		view := append([]*layer{snap}, s.lower...)
 		freeze := s.mem.bytes >= s.checkpointAt && failed == nil
 		if freeze {
-			snap.last = seq
 			s.lower, s.mem = view, newLayer()
 		}
 		<-s.sem
@@ -394,7 +404,8 @@ func (s *Driver) commitLoop() {
 			continue
 		}
 		s.mu.Lock()
-		s.view = view
+		s.view = slices.DeleteFunc(slices.Clone(view), s.checkpointedLocked) // view may be s.lower too
+		s.published.Store(seq)
 		s.mu.Unlock()
 		close(b.done)
 		if freeze {
@@ -474,7 +485,9 @@ func (s *Driver) checkpointOldest() (bool, error) {
 		l = s.lower[n-1]
 	}
 	<-s.sem
-	if l == nil {
+	if l == nil || l.last > s.published.Load() {
+		// Only what readers see may reach the file: a reader's layers
+		// must not be older than the file under them.
 		return false, nil
 	}
 	if err := s.checkpoint(l); err != nil {
@@ -483,8 +496,13 @@ func (s *Driver) checkpointOldest() (bool, error) {
 	s.sem <- struct{}{}
 	s.lower = slices.DeleteFunc(slices.Clone(s.lower), func(x *layer) bool { return x == l })
 	<-s.sem
+	// Every layer up to l's last record is in the file now. Readers must
+	// lose them all at once, not l alone: a view the committer published
+	// from an older list may still hold layers older than l, which would
+	// shadow l's writes in the file.
 	s.mu.Lock()
-	s.view = slices.DeleteFunc(slices.Clone(s.view), func(x *layer) bool { return x == l })
+	s.ckptSeq = l.last
+	s.view = slices.DeleteFunc(slices.Clone(s.view), s.checkpointedLocked)
 	s.mu.Unlock()
 	if err := s.removeSegments(l.last); err != nil {
 		return false, err
@@ -496,6 +514,10 @@ func (s *Driver) checkpointOldest() (bool, error) {
 	}
 	return true, nil
 }
+
+// checkpointedLocked reports whether every write of l is in the bbolt file
+// (s.mu held): l holds no record after the last checkpointed one.
+func (s *Driver) checkpointedLocked(l *layer) bool { return l.last <= s.ckptSeq }
 
 // checkpoint writes layer l into the bbolt file in one transaction, with
 // the sequence number of its last journal record.
@@ -557,6 +579,7 @@ func (s *Driver) Close() error {
 	<-s.ckptDone
 	var err error
 	if s.failed == nil {
+		s.published.Store(s.seq) // every batch has returned
 		s.mem.last = s.seq
 		s.lower = append([]*layer{s.mem}, s.lower...)
 		for {

@@ -32,7 +32,7 @@ type layer struct {
 	t     *btree.BTreeG[entry]
 	bytes int // about what the entries hold, to decide when to checkpoint
 	// last is the sequence number of the newest journal record whose
-	// writes the layer holds; set when the layer is frozen.
+	// writes the layer holds; set when the layer is handed to readers.
 	last uint64
 }
 
