@@ -390,10 +390,10 @@ func testCheckCountsNothing(t *testing.T, b teststores.Backend) {
 
 // TestUnknownIDFlood posts 4,000 wrong secrets to random ids with no grant
 // on the embedded store and measures the store before and after: unknown
-// ids leave no record, so it grows by less than 64 KiB (it grew by 2 MB
-// when each one stored a failure counter) — its data (bbolt's high-water
-// mark) and the file itself, which bbolt grows in steps of its mapping
-// (doubling), so that the data's growth shows there first.
+// ids leave no record, so its data (bbolt's high-water mark) grows by less
+// than 64 KiB and the file, which bbolt grows in steps of its mapping
+// (doubling), by at most a step — it grew by 2 MB when each one stored a
+// failure counter.
 func TestUnknownIDFlood(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cardvault.db")
 	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
@@ -448,7 +448,11 @@ func TestUnknownIDFlood(t *testing.T) {
 	after, afterFile := boltSize(t, path)
 	t.Logf("%d posts to random ids: data %d → %d bytes (+%d), file %d → %d bytes", posts, before, after, after-before, beforeFile, afterFile)
 	require.Less(t, after-before, int64(64<<10), "the store grew by less than 64 KiB")
-	require.Less(t, afterFile-beforeFile, int64(64<<10), "and so did its file (the finding's measure)")
+	// The file grows by doubling bbolt's mapping: one step from a 64 KiB
+	// file is 64 KiB, which the data's few new pages (the checkpoint's
+	// copy-on-write of the counters' pages) may cross. The finding was
+	// 2 MB.
+	require.Less(t, afterFile-beforeFile, int64(256<<10), "and so did its file (the finding's measure)")
 	require.Equal(t, keysBefore, boltKeys(t, path), "no record was added")
 }
 

@@ -260,6 +260,9 @@ func TestEndToEnd(t *testing.T) {
 		for _, s := range []string{seedNumber, k.passphrase, aliceBasic.Password, keyAll.Key, `"cvv":"145"`} {
 			require.False(t, bytes.Contains(raw, []byte(s)), "a secret is in clear in the bbolt file")
 		}
+		journal, err := filepath.Glob(filepath.Join(data, "cardvault.db.journal.*"))
+		require.NoError(t, err)
+		require.Empty(t, journal, "a clean stop checkpoints the journal into the file and removes it")
 
 		// A restart loads the master key it made and finds everything.
 		p = startServer(t, filepath.Join(bins, "server"), t.TempDir(), env...)

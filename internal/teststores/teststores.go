@@ -84,10 +84,20 @@ var boltBackend = Backend{
 	Raw: func(t testing.TB, s *store.Store) []byte {
 		path, _ := where.Load(s)
 		// Read while the store is open: the pages as they are on disk,
-		// free pages with old versions of values included.
-		raw, err := os.ReadFile(path.(string))
+		// free pages with old versions of values included, and the
+		// journal, which holds what was committed since the last
+		// checkpoint.
+		journal, err := filepath.Glob(path.(string) + ".journal.*")
 		if err != nil {
 			t.Fatalf("teststores: %v", err)
+		}
+		var raw []byte
+		for _, f := range append([]string{path.(string)}, journal...) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatalf("teststores: %v", err)
+			}
+			raw = append(raw, b...)
 		}
 		return raw
 	},

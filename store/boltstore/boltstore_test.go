@@ -331,6 +331,20 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 		}
 		t.Logf("round %d: killed after %d acknowledged transactions", round, n)
 
+		// Reopening replays the journal; the store must then hold every
+		// acknowledged transaction, and after Close (a checkpoint) so
+		// must the bbolt file itself.
+		st, err := boltstore.Open(path, nil)
+		require.NoError(t, err, "recovering after the kill")
+		require.NoError(t, st.View(context.Background(), func(tx store.Tx) error {
+			for seq := range acked {
+				v, err := tx.Get("crash", binary.BigEndian.AppendUint64(nil, seq))
+				require.NoError(t, err, "acknowledged transaction %d is lost", seq)
+				require.Equal(t, crashValue(seq), v, "transaction %d", seq)
+			}
+			return nil
+		}))
+		require.NoError(t, st.Close())
 		checkFile(t, path)
 		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 		require.NoError(t, err)
