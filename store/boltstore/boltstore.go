@@ -111,12 +111,12 @@ const DefaultLockTimeout = time.Second
 // DefaultCheckpointBytes is about how much the memtable holds before it is
 // checkpointed into the bbolt file, unless Options.CheckpointBytes says
 // otherwise.
-const DefaultCheckpointBytes = 8 << 20
+const DefaultCheckpointBytes = 16 << 20
 
 // maxFrozen is how many memtables may wait for their checkpoint before
 // commits wait for one: it bounds the memory the store holds beyond the
 // bbolt file to about (maxFrozen+1) × CheckpointBytes.
-const maxFrozen = 3
+const maxFrozen = 2
 
 // metaBucket holds the sequence number of the last journal record a
 // checkpoint moved into the file. Its name has a byte no store bucket may
