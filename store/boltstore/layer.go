@@ -141,7 +141,8 @@ type layerCursor struct {
 	r      driver.Range
 	it     btree.IterG[entry]
 	ok     bool
-	live   bool // it was made
+	live   bool   // it was made
+	key    []byte // the current entry's key, made once per position
 }
 
 func (c *layerCursor) reset() {
@@ -154,6 +155,9 @@ func (c *layerCursor) reset() {
 // check reports whether the iterator stands on an entry of the bucket.
 func (c *layerCursor) check(ok bool) {
 	c.ok = ok && c.it.Item().bucket == c.bucket
+	if c.ok {
+		c.key = []byte(c.it.Item().key)
+	}
 }
 
 // seekBefore positions the iterator on the last entry < (bucket, k), or
@@ -206,7 +210,7 @@ func (c *layerCursor) at() ([]byte, []byte, bool, bool) {
 		return nil, nil, false, false
 	}
 	e := c.it.Item()
-	return []byte(e.key), e.val, e.del, true
+	return c.key, e.val, e.del, true
 }
 
 func (c *layerCursor) release() {
