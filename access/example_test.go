@@ -23,9 +23,9 @@ func ExampleKeys() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	client, ok := keys.Lookup("a-long-random-api-key")
+	client, ok := keys.Lookup("a-long-random-api-key") // the key's id (client.ID), never the key
 	fmt.Println(ok)
-	token, expiresIn := keys.Issue(client)
+	token, expiresIn := keys.Issue(client) // an HS256 JWT, valid in every process of the deployment
 	fmt.Println(expiresIn)
 
 	c, ok := keys.Verify(token)
