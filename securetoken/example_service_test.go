@@ -43,6 +43,7 @@ func Example() {
 	}
 	// Every write takes an *idempotency.Call (nil for none): the outcome is kept in
 	// the write's own transaction, and the same request again gets it back.
+	// Request is the request's fingerprint (idempotency.Fingerprint over HTTP).
 	call := &idempotency.Call{Principal: "api-key-1", Key: "a-fake-idempotency-key-1", Request: []byte("create sarah")}
 	tok, err := st.Create(ctx, "1234001", req, call)
 	if err != nil {
