@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/cardvault/cardvault/access"
@@ -13,18 +14,18 @@ import (
 func ExampleKeys() {
 	list, err := access.ParseAPIKeys("a-long-random-api-key:1234001,1234002")
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	// The deployment's key: every process that shares it accepts the
 	// others' tokens. (cardvault's server keeps one in its store.)
 	hasher := crypto.NewHasherFromKey(crypto.NewDataKey())
 	keys, err := access.NewKeys(list, hasher, time.Hour, time.Now)
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	client, ok := keys.Lookup("a-long-random-api-key")
+	client, ok := keys.Lookup("a-long-random-api-key") // the key's id (client.ID), never the key
 	fmt.Println(ok)
-	token, expiresIn := keys.Issue(client)
+	token, expiresIn := keys.Issue(client) // an HS256 JWT, valid in every process of the deployment
 	fmt.Println(expiresIn)
 
 	c, ok := keys.Verify(token)
@@ -43,7 +44,7 @@ func ExampleKeys() {
 func ExampleAccounts() {
 	accounts, err := access.NewAccounts([]access.Account{{Name: "alice", Password: "a-long-random-password"}})
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	fmt.Println(accounts.Check("alice", "a-long-random-password"))
 	fmt.Println(accounts.Check("alice", "a-guess"))

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,40 +14,61 @@ import (
 	"github.com/cardvault/cardvault/store/memstore"
 )
 
+// A write's entry commits with the write, a read's is noted; an account's
+// entries are listed, and the whole trail verifies.
 func Example() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "audit-example")
-	defer os.RemoveAll(dir)
-	kr, _ := crypto.CreateKeyringFile(filepath.Join(dir, "master.key"))
-	st := memstore.New()
-
-	l, err := audit.Open(ctx, audit.Config{Store: st, Keyring: kr})
+	dir, err := os.MkdirTemp("", "audit-example")
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
+	defer os.RemoveAll(dir)
+	master, err := crypto.CreateKeyringFile(filepath.Join(dir, "master.key"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := memstore.New()
+	l, err := audit.Open(ctx, audit.Config{Store: s, Keyring: master})
+	if err != nil {
+		log.Fatal(err)
+	}
+
 	// A write: its entry commits with it.
-	err = st.Update(ctx, func(tx store.Tx) error {
-		// ... the work: store the item ...
+	err = s.Update(ctx, func(tx store.Tx) error {
+		// … the write …
 		return l.Record(tx, audit.Event{Op: audit.OpItemStored, Outcome: audit.OutcomeOK,
-			Account: "shop", User: "customer-42", Reference: "order-1001", Client: "203.0.113.7:51234"})
+			Account: "shop", Reference: "order-1001", Client: "203.0.113.7:51234"})
 	})
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	// A read: noted, and chained with others in the background.
-	_ = l.Note(audit.Event{Op: audit.OpItemRead, Outcome: audit.OutcomeOK, Account: "shop", User: "customer-42", Reference: "order-1001"})
-	_ = l.Flush(ctx) // what the background does every 100 ms
+	// A read: noted, and chained with others in the background (every 100 ms; Flush now).
+	err = l.Note(audit.Event{Op: audit.OpItemRead, Outcome: audit.OutcomeOK, Account: "shop", Reference: "order-1001"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := l.Flush(ctx); err != nil {
+		log.Fatal(err)
+	}
 
-	entries, _, _ := l.List(ctx, "shop", time.Time{}, time.Time{}, "", 10)
+	entries, _, err := l.List(ctx, "shop", time.Time{}, time.Time{}, "", 100)
+	if err != nil {
+		log.Fatal(err)
+	}
 	for _, e := range entries {
 		fmt.Printf("%d %s %s %s client=%q\n", e.Seq, e.Op, e.Outcome, e.Reference, e.Client)
 	}
-	_ = l.Close()
+	if err := l.Close(); err != nil {
+		log.Fatal(err)
+	}
 
-	rep, err := audit.Verify(ctx, st, kr)
-	fmt.Println(rep.Entries, "entries, verified:", err == nil)
+	rep, err := audit.Verify(ctx, s, master) // a *audit.TamperError names the first bad entry
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rep.Entries, "entries verified")
 	// Output:
 	// 2 item.read ok order-1001 client=""
 	// 1 item.stored ok order-1001 client="203.0.113.7"
-	// 2 entries, verified: true
+	// 2 entries verified
 }

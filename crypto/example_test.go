@@ -2,6 +2,7 @@ package crypto_test
 
 import (
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 
@@ -61,14 +62,37 @@ func ExampleSealWithSecret() {
 }
 
 // The server's master key is an age identity file, created with 0600
-// permissions on first start.
+// permissions on first start. It wraps keys, never records: a record is
+// sealed by a data key, and what is stored is the wrapped key and the sealed
+// record.
 func ExampleCreateKeyringFile() {
-	dir, _ := os.MkdirTemp("", "cardvault")
+	dir, err := os.MkdirTemp("", "cardvault")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer os.RemoveAll(dir)
-	kr, _ := crypto.CreateKeyringFile(filepath.Join(dir, "master.key"))
+	master, err := crypto.CreateKeyringFile(filepath.Join(dir, "master.key")) // 0600, refuses to overwrite
+	if err != nil {
+		log.Fatal(err)
+	}
 	kek := crypto.NewDataKey()
-	wrapped, _ := kr.Wrap(kek)
-	back, _ := kr.Unwrap(wrapped)
-	fmt.Println(back.ID() == kek.ID())
-	// Output: true
+	wrapped, err := master.Wrap(kek) // stored; rotation re-wraps it, records stay as they are
+	if err != nil {
+		log.Fatal(err)
+	}
+	ad := []byte("where the record lives")
+	sealed := kek.Seal([]byte(`{"card_number":"4242424242424242"}`), ad) // stored
+
+	// Reading it back: unwrap the key, open the record in its place.
+	back, err := master.Unwrap(wrapped)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = back.Open(sealed, ad)
+	fmt.Println(err)
+	_, err = back.Open(sealed, []byte("somewhere else"))
+	fmt.Println(err)
+	// Output:
+	// <nil>
+	// crypto: ciphertext does not open with this key: unauthorized
 }

@@ -3,8 +3,10 @@ package deployment_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/deployment"
@@ -12,39 +14,55 @@ import (
 	"github.com/cardvault/cardvault/vault"
 )
 
-// Every service over one store, without HTTP: a card kept in the vault and
-// read back.
+// Every service over one store, without HTTP: a card kept in the vault, and
+// a master-key rotation that re-wraps keys and leaves the card as it is.
 func ExampleOpen() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "cardvault-example")
-	defer os.RemoveAll(dir)
-	keyring, err := crypto.CreateKeyringFile(filepath.Join(dir, "master.key"))
+	dir, err := os.MkdirTemp("", "cardvault-example")
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	d, err := deployment.Open(ctx, deployment.Config{
-		Store: memstore.New(), Keyring: keyring, Logger: quiet,
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "master.key")
+	master, err := crypto.CreateKeyringFile(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := memstore.New()
+	d, err := deployment.Open(ctx, deployment.Config{Store: s, Keyring: master,
 		WorkFactor: 10, // scrypt work factor; leave 0 (18) in production
 	})
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	d.Start(0) // the outbox's deliveries; 0: no sweeping
-	defer d.Close()
+	d.Start(time.Minute) // outbox deliveries, and the expiry sweeper every minute
+	key, err := d.Vault.CreateKey(ctx, vault.Credentials{Owner: "merchant", User: "checkout"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ref, err := d.Vault.Tokenize(ctx, key, []byte(`{"card_number":"4111111111111111"}`), vault.TokenizeOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		log.Fatal(err)
+	}
 
-	c, err := d.Vault.CreateKey(ctx, vault.Credentials{Owner: "merchant", User: "checkout"})
+	// A master-key rotation: a new identity in the file, a restart, one re-wrap.
+	master, err = crypto.RotateKeyringFile(path)
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	ref, err := d.Vault.Tokenize(ctx, c, []byte(`{"number":"4111111111111111"}`), vault.TokenizeOptions{})
+	d, err = deployment.Open(ctx, deployment.Config{Store: s, Keyring: master})
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	doc, err := d.Vault.Retrieve(ctx, c, ref)
+	defer d.Close()
+	n, err := d.RewrapMasterKey(ctx) // every wrapped key, no record
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	fmt.Println(string(doc))
-	// Output:
-	// {"number":"4111111111111111"}
+	_, err = d.Vault.Retrieve(ctx, key, ref)
+	fmt.Println(n, "keys re-wrapped; the card opens:", err == nil)
+	// Output: 5 keys re-wrapped; the card opens: true
 }

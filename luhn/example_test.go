@@ -2,33 +2,26 @@ package luhn_test
 
 import (
 	"fmt"
+	"log"
 
 	"github.com/cardvault/cardvault/luhn"
 )
 
-func ExampleValid() {
-	fmt.Println(luhn.Valid("4242424242424242"))
-	fmt.Println(luhn.Valid("4242424242424241"))
-	// Output:
-	// true
-	// false
-}
-
-func ExampleCheckDigit() {
+// Check digits, and a random numeric token that passes the same check.
+func Example() {
+	fmt.Println(luhn.Valid("4242424242424242"), luhn.Valid("4242424242424241"))
 	d, err := luhn.CheckDigit("424242424242424")
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	fmt.Println(string(d))
-	// Output: 2
-}
-
-func ExampleGenerate() {
-	// A 16-digit token that starts with the secure-token prefix.
-	token, err := luhn.Generate("296753", 16, nil)
+	tok, err := luhn.Generate("296753", 16, nil) // random, Luhn-valid, starts with 296753
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	fmt.Println(len(token), token[:6], luhn.Valid(token))
-	// Output: 16 296753 true
+	fmt.Println(len(tok), tok[:6], luhn.Valid(tok))
+	// Output:
+	// true false
+	// 2
+	// 16 296753 true
 }

@@ -3,10 +3,40 @@ package patch_test
 import (
 	"errors"
 	"fmt"
+	"log"
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/patch"
 )
+
+// The three kinds of patch, on raw bytes: a JSON Patch, a JSON Patch under
+// a path policy, and a merge patch.
+func Example() {
+	doc := []byte(`{"customer":{"lastName":"Smith"},"billing":{"zip":"60056","country":"US"}}`)
+	out, err := patch.Apply(doc, []byte(`[{"op":"replace","path":"/customer/lastName","value":"Hopper"}]`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(out))
+
+	pol, err := patch.NewPolicy(nil, []string{"/token", "/source/cardNumber"}) // deny-list, path and from alike
+	if err != nil {
+		log.Fatal(err)
+	}
+	ops := []byte(`[{"op":"copy","from":"/source/cardNumber","path":"/customer/referenceNumber"}]`)
+	_, err = patch.DecodeWith(ops, patch.Options{Policy: pol})
+	fmt.Println(err)
+
+	merged, err := patch.Merge(doc, []byte(`{"customer":{"email":"sarah@example.com"},"billing":{"zip":null}}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(merged))
+	// Output:
+	// {"customer":{"lastName":"Hopper"},"billing":{"zip":"60056","country":"US"}}
+	// op 0 (copy /customer/referenceNumber from /source/cardNumber): from: path not allowed
+	// {"customer":{"lastName":"Smith","email":"sarah@example.com"},"billing":{"country":"US"}}
+}
 
 func ExampleApply() {
 	doc := []byte(`{"customer": {"firstName": "Sarah", "lastName": "Hopper"}, "customFields": []}`)

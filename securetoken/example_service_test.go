@@ -4,15 +4,67 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store/memstore"
 	"github.com/cardvault/cardvault/vault"
 )
+
+// Save a card under a secure token of a terminal, idempotently, and patch
+// its customer.
+func Example() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "cardvault")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	master, err := crypto.CreateKeyringFile(filepath.Join(dir, "master.key"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := securetoken.Open(ctx, securetoken.Config{Store: memstore.New(), Keyring: master})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+
+	req, err := securetoken.ParseCreateRequest([]byte(`{"customer": {"firstName": "Sarah", "lastName": "Smith"},
+	  "source": {"type": "card", "cardDetails": {"entryMethod": "keyed", "cardholderName": "Sarah Smith",
+	    "keyedData": {"dataFormat": "plainText", "cardNumber": "4539858876047062", "expiryDate": "1230"}}}}`))
+	if err != nil {
+		log.Fatal(err) // every fault, by JSON Pointer
+	}
+	// Every write takes an *idempotency.Call (nil for none): the outcome is kept in
+	// the write's own transaction, and the same request again gets it back.
+	// Request is the request's fingerprint (idempotency.Fingerprint over HTTP).
+	call := &idempotency.Call{Principal: "api-key-1", Key: "a-fake-idempotency-key-1", Request: []byte("create sarah")}
+	tok, err := st.Create(ctx, "1234001", req, call)
+	if err != nil {
+		log.Fatal(err)
+	}
+	again, err := st.Create(ctx, "1234001", req, call) // a retry: the kept outcome, no second token
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tok.Token[:6], again.SecureTokenID == tok.SecureTokenID, call.Replayed)
+
+	tok, err = st.Patch(ctx, "1234001", tok.SecureTokenID,
+		[]byte(`[{"op":"replace","path":"/customer/lastName","value":"Hopper"}]`), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tok.Customer.LastName, tok.Source.Card.CardNumber)
+	// Output:
+	// 296753 true true
+	// Hopper 453985******7062
+}
 
 // The seed guide's two ways to update saved payment details, with the
 // library API: a JSON Patch of raw details, and a single-use token from a

@@ -36,10 +36,16 @@ func ExampleOpen() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = s.View(ctx, func(tx store.Tx) error {
+	err = s.View(ctx, func(tx store.Tx) error {
 		v, err := tx.Get("greetings", []byte("en"))
-		fmt.Println(string(v), err)
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(v))
 		return nil
 	})
-	// Output: hello <nil>
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Output: hello
 }
