@@ -96,16 +96,16 @@ func (e *env) retrieve(t testing.TB, ref vault.ItemRef) map[string]any {
 }
 
 func TestGrants(t *testing.T) {
-	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
-		t.Run("locked grant merges into its card", func(t *testing.T) { testLockedGrant(t, b) })
-		t.Run("open grant stores new cards", func(t *testing.T) { testOpenGrant(t, b) })
-		t.Run("secrets", func(t *testing.T) { testSecrets(t, b) })
-		t.Run("lockout raced", func(t *testing.T) { testLockoutRace(t, b) })
-		t.Run("a check counts nothing", func(t *testing.T) { testCheckCountsNothing(t, b) })
-		t.Run("lifetime", func(t *testing.T) { testLifetime(t, b) })
-		t.Run("single use, raced", func(t *testing.T) { testSingleUseGrant(t, b) })
-		t.Run("single-use tokens", func(t *testing.T) { testSingleUseTokens(t, b) })
-		t.Run("at rest", func(t *testing.T) { testGrantsAtRest(t, b) })
+	teststores.Cases(t, map[string]func(*testing.T, teststores.Backend){
+		"locked grant merges into its card": testLockedGrant,
+		"open grant stores new cards":       testOpenGrant,
+		"secrets":                           testSecrets,
+		"lockout raced":                     testLockoutRace,
+		"a check counts nothing":            testCheckCountsNothing,
+		"lifetime":                          testLifetime,
+		"single use, raced":                 testSingleUseGrant,
+		"single-use tokens":                 testSingleUseTokens,
+		"at rest":                           testGrantsAtRest,
 	})
 }
 

@@ -118,11 +118,11 @@ func count(t testing.TB, st *store.Store, bucket string) int {
 }
 
 func TestOutbox(t *testing.T) {
-	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
-		t.Run("a job commits with its work", func(t *testing.T) { testCommitsWithWork(t, b) })
-		t.Run("retries, then dead letters", func(t *testing.T) { testRetryAndDeadLetter(t, b) })
-		t.Run("fair per tenant", func(t *testing.T) { testFairness(t, b) })
-		t.Run("two processes, no job twice at once", func(t *testing.T) { testTwoProcesses(t, b) })
+	teststores.Cases(t, map[string]func(*testing.T, teststores.Backend){
+		"a job commits with its work":         testCommitsWithWork,
+		"retries, then dead letters":          testRetryAndDeadLetter,
+		"fair per tenant":                     testFairness,
+		"two processes, no job twice at once": testTwoProcesses,
 	})
 }
 

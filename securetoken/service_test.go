@@ -90,18 +90,18 @@ func resourceJSON(t testing.TB, r securetoken.Resource) map[string]any {
 }
 
 func TestService(t *testing.T) {
-	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
-		t.Run("create variants", func(t *testing.T) { testCreateVariants(t, b) })
-		t.Run("tokens", func(t *testing.T) { testTokens(t, b) })
-		t.Run("patch", func(t *testing.T) { testPatch(t, b) })
-		t.Run("immutable paths", func(t *testing.T) { testImmutable(t, b) })
-		t.Run("concurrent patches", func(t *testing.T) { testConcurrentPatches(t, b) })
-		t.Run("update-account once", func(t *testing.T) { testUpdateAccount(t, b) })
-		t.Run("list", func(t *testing.T) { testList(t, b) })
-		t.Run("terminals are isolated", func(t *testing.T) { testIsolation(t, b) })
-		t.Run("delete", func(t *testing.T) { testDelete(t, b) })
-		t.Run("at rest", func(t *testing.T) { testAtRest(t, b) })
-		t.Run("rotation", func(t *testing.T) { testRotation(t, b) })
+	teststores.Cases(t, map[string]func(*testing.T, teststores.Backend){
+		"create variants":        testCreateVariants,
+		"tokens":                 testTokens,
+		"patch":                  testPatch,
+		"immutable paths":        testImmutable,
+		"concurrent patches":     testConcurrentPatches,
+		"update-account once":    testUpdateAccount,
+		"list":                   testList,
+		"terminals are isolated": testIsolation,
+		"delete":                 testDelete,
+		"at rest":                testAtRest,
+		"rotation":               testRotation,
 	})
 }
 

@@ -52,15 +52,15 @@ func newKey(t testing.TB, v *vault.Vault, owner, user string) vault.Credentials 
 const card = `{"card_number":"4242424242424242","card_holder":"Ada Lovelace","card_expiry":"06-2030","cvv":"737"}`
 
 func TestVault(t *testing.T) {
-	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
-		t.Run("keys", func(t *testing.T) { testKeys(t, b) })
-		t.Run("tokenize and retrieve", func(t *testing.T) { testTokenize(t, b) })
-		t.Run("bad input changes nothing", func(t *testing.T) { testBadInput(t, b) })
-		t.Run("update", func(t *testing.T) { testUpdate(t, b) })
-		t.Run("concurrent updates", func(t *testing.T) { testConcurrentUpdates(t, b) })
-		t.Run("at rest", func(t *testing.T) { testAtRest(t, b) })
-		t.Run("rotation", func(t *testing.T) { testRotation(t, b) })
-		t.Run("grants", func(t *testing.T) { testGrants(t, b) })
+	teststores.Cases(t, map[string]func(*testing.T, teststores.Backend){
+		"keys":                      testKeys,
+		"tokenize and retrieve":     testTokenize,
+		"bad input changes nothing": testBadInput,
+		"update":                    testUpdate,
+		"concurrent updates":        testConcurrentUpdates,
+		"at rest":                   testAtRest,
+		"rotation":                  testRotation,
+		"grants":                    testGrants,
 	})
 }
 
