@@ -14,6 +14,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 var created = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -240,8 +241,7 @@ func TestFormJSONRoundTrip(t *testing.T) {
 	}
 	for name, mutate := range damage {
 		t.Run(name, func(t *testing.T) {
-			var m map[string]any
-			require.NoError(t, json.Unmarshal(data, &m))
+			m := testkit.Object(t, data)
 			mutate(m)
 			bad, err := json.Marshal(m)
 			require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/patch"
@@ -84,9 +85,7 @@ func resourceJSON(t testing.TB, r securetoken.Resource) map[string]any {
 	t.Helper()
 	b, err := json.Marshal(r)
 	require.NoError(t, err)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(b, &m))
-	return m
+	return testkit.Object(t, b)
 }
 
 func TestService(t *testing.T) {
@@ -371,25 +370,15 @@ func testUpdateAccount(t *testing.T, b teststores.Backend) {
 	tok := got.SingleUse.Token
 
 	const racers = 8
-	var ok, used atomic.Int32
-	var wg sync.WaitGroup
-	for range racers {
-		wg.Go(func() {
-			_, err := e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: tok}, nil)
-			var bad *cardvault.InvalidError
-			switch {
-			case err == nil:
-				ok.Add(1)
-			case errors.As(err, &bad) && bad.Fields[0].Detail == "already used":
-				used.Add(1)
-			default:
-				t.Errorf("unexpected: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	require.Equal(t, int32(1), ok.Load())
-	require.Equal(t, int32(racers-1), used.Load())
+	ok, used := testkit.Race(t, racers, func(int) error {
+		_, err := e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: tok}, nil)
+		return err
+	}, func(err error) bool {
+		var bad *cardvault.InvalidError
+		return errors.As(err, &bad) && bad.Fields[0].Detail == "already used"
+	})
+	require.Equal(t, 1, ok)
+	require.Equal(t, racers-1, used)
 
 	after, err := e.svc.Retrieve(ctx, "1234001", id)
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package vault_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/store"
@@ -340,8 +340,7 @@ func testConcurrentUpdates(t *testing.T, b teststores.Backend) {
 	}
 	doc, err := v.Retrieve(ctx, c, ref)
 	require.NoError(t, err)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(doc, &m))
+	m := testkit.Object(t, doc)
 	for i := range n {
 		require.Contains(t, m, fmt.Sprintf("f%d", i), "update %d was lost", i)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/webhook"
 )
 
@@ -156,9 +157,7 @@ func (c *client) call(want int, method, path string, header map[string]string, p
 	c.t.Helper()
 	status, body, _ := c.send(method, path, header, payload)
 	require.Equal(c.t, want, status, "%s", body)
-	var m map[string]any
-	require.NoError(c.t, json.Unmarshal(body, &m))
-	return m
+	return testkit.Object(c.t, body)
 }
 
 // webhookEndpoints makes n open capture endpoints of a new vault key, each

@@ -1,6 +1,7 @@
 // Package testkit is what the tests of several packages share: a settable
-// clock, a log sink safe for concurrent writers, and a registry of the
-// secrets a test run used, to look for in its logs, errors and metrics.
+// clock, a log sink safe for concurrent writers, a registry of the secrets
+// a test run used, to look for in its logs, errors and metrics, a runner of
+// racing calls and a JSON object decoder.
 //
 // It is imported by tests only.
 package testkit
