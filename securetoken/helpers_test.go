@@ -2,7 +2,6 @@ package securetoken_test
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/sjson"
 
-	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -55,22 +53,6 @@ func del(t testing.TB, body []byte, path string) []byte {
 	t.Helper()
 	out, err := sjson.DeleteBytes(body, path)
 	require.NoError(t, err)
-	return out
-}
-
-// faultFields returns the Field of every fault of an InvalidError, failing
-// the test for any other error.
-func faultFields(t testing.TB, err error) []string {
-	t.Helper()
-	var ie *cardvault.InvalidError
-	require.True(t, errors.As(err, &ie), "want an InvalidError, got %T", err)
-	require.ErrorIs(t, err, cardvault.ErrInvalid)
-	out := make([]string, len(ie.Fields))
-	for i, f := range ie.Fields {
-		out[i] = f.Field
-		require.NotEmpty(t, f.Detail, "fault at %s has no detail", f.Field)
-		require.NotEmpty(t, f.Message, "fault at %s has no message", f.Field)
-	}
 	return out
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -166,7 +167,7 @@ func TestRecordValidate(t *testing.T) {
 	rec.Source.Card.CardNumber = "4539858876047063"
 	rec.Source.Card.IssueNumber = "123"
 	require.Equal(t, []string{"/processingTerminalId", "/source/cardNumber", "/source/issueNumber", "/status", "/token"},
-		faultFields(t, rec.Validate()))
+		testkit.InvalidFields(t, rec.Validate()))
 }
 
 func TestSingleUseTokenResponse(t *testing.T) {

@@ -230,7 +230,7 @@ func testPatch(t *testing.T, b teststores.Backend) {
 	// A move or copy's from too, with its path.
 	_, err = e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"copy","from":"/customer/name","path":"/customer/nickname"}]`), nil)
 	require.ErrorAs(t, err, &bad)
-	require.Equal(t, []string{"/customer/nickname", "/customer/name"}, faultFields(t, err))
+	require.Equal(t, []string{"/customer/nickname", "/customer/name"}, testkit.InvalidFields(t, err))
 	require.Contains(t, bad.Fields[1].Message, "op 0 (copy), its from: ")
 	after, err := e.svc.Retrieve(ctx, "1234001", id)
 	require.NoError(t, err)
