@@ -179,8 +179,7 @@ type seen struct {
 // request and answers as answer says (the try's number, from 1).
 type psp struct {
 	*httptest.Server
-	mu     sync.Mutex
-	got    []seen
+	got    testkit.List[seen]
 	answer func(try int, r seen, w http.ResponseWriter)
 }
 
@@ -189,20 +188,14 @@ func newPSP(t *testing.T, answer func(try int, r seen, w http.ResponseWriter)) *
 	p.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		s := seen{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: string(b), At: time.Now()}
-		p.mu.Lock()
-		p.got = append(p.got, s)
-		n := len(p.got)
-		p.mu.Unlock()
-		p.answer(n, s, w)
+		p.answer(p.got.Add(s), s, w)
 	}))
 	t.Cleanup(p.Close)
 	return p
 }
 
 func (p *psp) requests() []seen {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]seen(nil), p.got...)
+	return p.got.All()
 }
 
 // echo answers 200 with the request's body and a header holding it.
@@ -220,8 +213,7 @@ type receiver struct {
 	*httptest.Server
 	secret string
 	now    atomic.Pointer[func() time.Time] // the signature's clock: time.Now unless set
-	mu     sync.Mutex
-	got    []delivery
+	got    testkit.List[delivery]
 }
 
 type delivery struct {
@@ -241,9 +233,7 @@ func newReceiver(t *testing.T) *receiver {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		rc.mu.Lock()
-		rc.got = append(rc.got, delivery{ID: r.Header.Get(webhook.DeliveryHeader), Body: b})
-		rc.mu.Unlock()
+		rc.got.Add(delivery{ID: r.Header.Get(webhook.DeliveryHeader), Body: b})
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(rc.Close)
@@ -251,9 +241,7 @@ func newReceiver(t *testing.T) *receiver {
 }
 
 func (rc *receiver) deliveries() []delivery {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]delivery(nil), rc.got...)
+	return rc.got.All()
 }
 
 // wait waits for n deliveries, at most 20 s.

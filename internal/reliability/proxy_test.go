@@ -23,6 +23,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/webhook"
 )
@@ -36,17 +37,14 @@ import (
 type pspServer struct {
 	*httptest.Server
 	conns atomic.Int32
-	mu    sync.Mutex
-	got   []string // request bodies
+	got   testkit.List[string] // request bodies
 }
 
 func newPSPServer(t testing.TB, answer http.HandlerFunc) *pspServer {
 	p := &pspServer{}
 	p.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		p.mu.Lock()
-		p.got = append(p.got, string(b))
-		p.mu.Unlock()
+		p.got.Add(string(b))
 		answer(w, r)
 	}))
 	p.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -60,9 +58,7 @@ func newPSPServer(t testing.TB, answer http.HandlerFunc) *pspServer {
 }
 
 func (p *pspServer) bodies() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.got...)
+	return p.got.All()
 }
 
 // proxyEgress lets the proxy reach exactly the test provider's address,
