@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 )
 
@@ -25,35 +26,19 @@ func BenchmarkRedeem(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Run("locked", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := e.svc.Redeem(ctx, locked.ID, locked.Secret, []byte(`{"card_expiry":"06-2025","cvv":"145"}`)); err != nil {
-							b.Error(err)
-							return
-						}
-					}
+				testkit.Parallel(b, func() error {
+					_, err := e.svc.Redeem(ctx, locked.ID, locked.Secret, []byte(`{"card_expiry":"06-2025","cvv":"145"}`))
+					return err
 				})
 			})
 			var n atomic.Int64
 			b.Run("open", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						body := fmt.Appendf(nil, `{"card_number":"4242424242424242","cvv":"123","reference":"r%d"}`, n.Add(1))
-						if _, err := e.svc.Redeem(ctx, open.ID, open.Secret, body); err != nil {
-							b.Error(err)
-							return
-						}
-					}
+				testkit.Parallel(b, func() error {
+					body := fmt.Appendf(nil, `{"card_number":"4242424242424242","cvv":"123","reference":"r%d"}`, n.Add(1))
+					_, err := e.svc.Redeem(ctx, open.ID, open.Secret, body)
+					return err
 				})
 			})
 		})
 	}
 }
-
-// concurrency is how many callers per CPU the parallel benchmarks run: a
-// server has many requests in flight, and group commit needs them.
-const concurrency = 16

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/securetoken"
 )
@@ -21,40 +22,22 @@ func BenchmarkService(b *testing.B) {
 			}
 			var n atomic.Int64
 			b.Run("Create", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("c-", n.Add(1))), nil); err != nil {
-							b.Error(err)
-							return
-						}
-					}
+				testkit.Parallel(b, func() error {
+					_, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("c-", n.Add(1))), nil)
+					return err
 				})
 			})
 			b.Run("Retrieve", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := e.svc.Retrieve(ctx, "1234001", "seed-7"); err != nil {
-							b.Error(err)
-							return
-						}
-					}
+				testkit.Parallel(b, func() error {
+					_, err := e.svc.Retrieve(ctx, "1234001", "seed-7")
+					return err
 				})
 			})
 			b.Run("Patch", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						id := fmt.Sprint("seed-", n.Add(1)%200)
-						if _, err := e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"replace","path":"/customer/lastName","value":"Hopper"},{"op":"replace","path":"/mitAgreement","value":"recurring"},{"op":"replace","path":"/source/expiryDate","value":"1229"}]`), nil); err != nil {
-							b.Error(err)
-							return
-						}
-					}
+				testkit.Parallel(b, func() error {
+					id := fmt.Sprint("seed-", n.Add(1)%200)
+					_, err := e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"replace","path":"/customer/lastName","value":"Hopper"},{"op":"replace","path":"/mitAgreement","value":"recurring"},{"op":"replace","path":"/source/expiryDate","value":"1229"}]`), nil)
+					return err
 				})
 			})
 			b.Run("ListFiltered", func(b *testing.B) {
@@ -69,7 +52,3 @@ func BenchmarkService(b *testing.B) {
 		})
 	}
 }
-
-// concurrency is how many callers per CPU the parallel benchmarks run: a
-// server has many requests in flight, and group commit needs them.
-const concurrency = 16
