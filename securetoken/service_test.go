@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -329,14 +328,10 @@ func testConcurrentPatches(t *testing.T, b teststores.Backend) {
 	_, err := e.svc.Create(ctx, "1234001", seedRequest(t, "c"), nil)
 	require.NoError(t, err)
 	const n = 16
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			_, err := e.svc.Patch(ctx, "1234001", "c", fmt.Appendf(nil, `[{"op":"add","path":"/customFields/-","value":{"name":"f%d","value":"v"}}]`, i), nil)
-			require.NoError(t, err)
-		})
-	}
-	wg.Wait()
+	testkit.Concurrently(t, n, func(i int) error {
+		_, err := e.svc.Patch(ctx, "1234001", "c", fmt.Appendf(nil, `[{"op":"add","path":"/customFields/-","value":{"name":"f%d","value":"v"}}]`, i), nil)
+		return err
+	})
 	res, err := e.svc.Retrieve(ctx, "1234001", "c")
 	require.NoError(t, err)
 	var names []string

@@ -3,7 +3,6 @@ package vault
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,14 +35,10 @@ func TestCachePaysScryptOnce(t *testing.T) {
 
 	// Many concurrent calls with warm and cold caches: one scrypt each time.
 	v.cache.clear()
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			_, err := v.Retrieve(ctx, c, ref)
-			require.NoError(t, err)
-		})
-	}
-	wg.Wait()
+	testkit.Concurrently(t, 16, func(int) error {
+		_, err := v.Retrieve(ctx, c, ref)
+		return err
+	})
 	require.Equal(t, uint64(2), v.Stats().Unlocks, "concurrent unlocks of one key must share a scrypt")
 	for range 10 {
 		_, err := v.Retrieve(ctx, c, ref)

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -325,19 +324,10 @@ func testConcurrentUpdates(t *testing.T, b teststores.Backend) {
 	ref, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{})
 	require.NoError(t, err)
 	const n = 32
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			_, err := v.Update(ctx, c, ref, fmt.Appendf(nil, `{"f%d":%d}`, i, i), vault.UpdateOptions{})
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	testkit.Concurrently(t, n, func(i int) error {
+		_, err := v.Update(ctx, c, ref, fmt.Appendf(nil, `{"f%d":%d}`, i, i), vault.UpdateOptions{})
+		return err
+	})
 	doc, err := v.Retrieve(ctx, c, ref)
 	require.NoError(t, err)
 	m := testkit.Object(t, doc)

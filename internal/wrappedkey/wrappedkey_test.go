@@ -5,12 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/memstore"
@@ -28,15 +28,13 @@ func TestLoadCreatesOnceAndRewraps(t *testing.T) {
 
 	// Racing creators all get the same key.
 	ids := make([]crypto.KeyID, 8)
-	var wg sync.WaitGroup
-	for i := range ids {
-		wg.Go(func() {
-			k, err := wrappedkey.Load(ctx, st, kr, "b", []byte("k"), true)
-			require.NoError(t, err)
+	testkit.Concurrently(t, len(ids), func(i int) error {
+		k, err := wrappedkey.Load(ctx, st, kr, "b", []byte("k"), true)
+		if err == nil {
 			ids[i] = k.ID()
-		})
-	}
-	wg.Wait()
+		}
+		return err
+	})
 	for _, id := range ids {
 		require.Equal(t, ids[0], id)
 	}
