@@ -59,11 +59,7 @@ func TestCreateVariants(t *testing.T) {
 	}
 	for _, tc := range ok {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := securetoken.ParseCreateRequest(tc.body)
-			require.NoError(t, err)
-			src, ok := req.Source.StoredSource()
-			require.True(t, ok)
-			rec := securetoken.NewRecord(req, src)
+			rec := newRecord(t, tc.body)
 			rec.ProcessingTerminalID, rec.Token = "1234001", "296753123458"
 			rec.SecureTokenID = "id-1"
 			require.NoError(t, rec.Validate())
@@ -294,11 +290,7 @@ func TestCreateIgnoresUnknownMembers(t *testing.T) {
 	body := set(t, createCard(t), "loyaltyTier", "gold")
 	body = set(t, body, "customer.middleName", "Hazel")
 	body = set(t, body, "source.cardDetails.keyedData.pan", "4111111111111111")
-	req, err := securetoken.ParseCreateRequest(body)
-	require.NoError(t, err)
-	src, _ := req.Source.StoredSource()
-	rec := securetoken.NewRecord(req, src)
-	sealed, err := rec.MarshalBinary()
+	sealed, err := newRecord(t, body).MarshalBinary()
 	require.NoError(t, err)
 	requireNoSecret(t, string(sealed), "gold", "middleName", "4111111111111111", testCVV)
 }

@@ -75,14 +75,21 @@ func sameRecord(t testing.TB, want, got securetoken.Record) {
 	require.True(t, bytes.Equal(w, g), "records differ")
 }
 
-// cardRecord is a valid record made from the contract's create example.
-func cardRecord(t testing.TB) securetoken.Record {
+// newRecord is the record a create request makes of body, before it is
+// given its ids; body must parse, with a source that is stored.
+func newRecord(t testing.TB, body []byte) securetoken.Record {
 	t.Helper()
-	req, err := securetoken.ParseCreateRequest(createCard(t))
+	req, err := securetoken.ParseCreateRequest(body)
 	require.NoError(t, err)
 	src, ok := req.Source.StoredSource()
 	require.True(t, ok)
-	r := securetoken.NewRecord(req, src)
+	return securetoken.NewRecord(req, src)
+}
+
+// cardRecord is a valid record made from the contract's create example.
+func cardRecord(t testing.TB) securetoken.Record {
+	t.Helper()
+	r := newRecord(t, createCard(t))
 	r.SecureTokenID = "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"
 	r.ProcessingTerminalID = "1234001"
 	r.Token = "296753123458" // Luhn-valid, unlike the contract's example

@@ -133,10 +133,7 @@ func TestSealedRoundTrip(t *testing.T) {
 func TestSealedKeepsNumbersNotCVV(t *testing.T) {
 	body := set(t, createCard(t), "source.cardDetails.keyedData.cvv", "9876")
 	body = set(t, body, "source.cardDetails.keyedData.issueNumber", "42")
-	req, err := securetoken.ParseCreateRequest(body)
-	require.NoError(t, err)
-	src, _ := req.Source.StoredSource()
-	rec := securetoken.NewRecord(req, src)
+	rec := newRecord(t, body)
 	b, err := rec.MarshalBinary()
 	require.NoError(t, err)
 	require.True(t, bytes.Contains(b, []byte(testPAN)), "the sealed form holds the whole number")
