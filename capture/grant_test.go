@@ -53,8 +53,7 @@ const seedCard = `{"card_number":"4111111111111111","card_holder":"Ada Lovelace"
 
 func newEnv(t testing.TB, st *store.Store, opts ...func(*capture.Config)) *env {
 	t.Helper()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	c := testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10, Now: c.Now})
 	require.NoError(t, err)
@@ -394,8 +393,7 @@ func testCheckCountsNothing(t *testing.T, b teststores.Backend) {
 // failure counter.
 func TestUnknownIDFlood(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cardvault.db")
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	open := func() (*store.Store, *vault.Vault, *capture.Service) {
 		st, err := boltstore.Open(path, nil)
 		require.NoError(t, err)

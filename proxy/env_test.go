@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,10 +71,10 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 // newEnvOn is newEnv on the store st, which the caller closes.
 func newEnvOn(t *testing.T, st *store.Store, opts ...envOpt) *env {
 	t.Helper()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	e := &env{t: t, st: st, clock: testkit.NewClock(time.Now().UTC()), logs: &testkit.Buffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var err error
 	e.vault, err = vault.Open(ctx, vault.Config{Store: e.st, Keyring: kr, WorkFactor: 10, Now: e.clock.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.vault.Close() })

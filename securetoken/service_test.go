@@ -39,9 +39,7 @@ type svcEnv struct {
 
 func newSvc(t testing.TB, st *store.Store, opts ...func(*securetoken.Config)) *svcEnv {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "master.key")
-	kr, err := crypto.CreateKeyringFile(path)
-	require.NoError(t, err)
+	kr, path := testkit.KeyringFile(t)
 	return openSvc(t, st, kr, path, opts...)
 }
 
@@ -201,7 +199,7 @@ func testTokens(t *testing.T, b teststores.Backend) {
 	// Each draw is asked about once it is free of tokens; that some draws
 	// were refused (and redrawn) fails with probability 2^-20.
 	require.Greater(t, asked.Load(), int32(n))
-	_, err := securetoken.Open(ctx, securetoken.Config{Store: memstoreFor(t), Keyring: mustKeyring(t), TokenPrefix: "1234567890", TokenLength: 12})
+	_, err := securetoken.Open(ctx, securetoken.Config{Store: memstoreFor(t), Keyring: testkit.Keyring(t), TokenPrefix: "1234567890", TokenLength: 12})
 	require.Error(t, err, "a prefix that leaves too few random digits is refused")
 }
 
@@ -598,11 +596,7 @@ func testRotation(t *testing.T, b teststores.Backend) {
 	require.Equal(t, 2, n, "the index key and one terminal key")
 	_, err = e2.vault.RewrapMasterKey(ctx)
 	require.NoError(t, err)
-	raw, err := os.ReadFile(e.keyring)
-	require.NoError(t, err)
-	first := strings.SplitN(string(raw), "AGE-SECRET-KEY-", 3)[1]
-	onlyNew, err := crypto.ParseKeyring(strings.NewReader("AGE-SECRET-KEY-" + strings.TrimSpace(first)))
-	require.NoError(t, err)
+	onlyNew := testkit.CurrentOnly(t, e.keyring)
 	e3 := openSvc(t, st, onlyNew, e.keyring)
 	got, err := e3.svc.Retrieve(ctx, "1234001", "r")
 	require.NoError(t, err)
@@ -613,9 +607,3 @@ func testRotation(t *testing.T, b teststores.Backend) {
 }
 
 func memstoreFor(t testing.TB) *store.Store { return teststores.All()[0].Open(t) }
-
-func mustKeyring(t testing.TB) *crypto.Keyring {
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
-	require.NoError(t, err)
-	return kr
-}

@@ -16,7 +16,7 @@ import (
 func BenchmarkVault(b *testing.B) {
 	for _, be := range teststores.All() {
 		b.Run(be.Name, func(b *testing.B) {
-			v := openVault(b, be.Open(b), newKeyring(b))
+			v := openVault(b, be.Open(b), testkit.Keyring(b))
 			benchItems(b, v, true)
 		})
 	}
@@ -62,7 +62,7 @@ func BenchmarkVaultAudit(b *testing.B) {
 				name = be.Name + "/on"
 			}
 			b.Run(name, func(b *testing.B) {
-				st, kr := be.Open(b), newKeyring(b)
+				st, kr := be.Open(b), testkit.Keyring(b)
 				var rec audit.Recorder
 				if on {
 					l, err := audit.Open(ctx, audit.Config{Store: st, Keyring: kr, ChainInTransaction: true})

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,8 +13,7 @@ import (
 )
 
 func newTestVault(t *testing.T, size int, ttl time.Duration) (*Vault, *testkit.Clock) {
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	clock := testkit.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	v, err := Open(context.Background(), Config{Store: memstore.New(), Keyring: kr, WorkFactor: 10,
 		CacheSize: size, CacheTTL: ttl, Now: clock.Now})

@@ -2,9 +2,6 @@ package wrappedkey_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,12 +15,10 @@ import (
 
 func TestLoadCreatesOnceAndRewraps(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "master.key")
-	kr, err := crypto.CreateKeyringFile(path)
-	require.NoError(t, err)
+	kr, path := testkit.KeyringFile(t)
 	st := memstore.New()
 
-	_, err = wrappedkey.Load(ctx, st, kr, "b", []byte("k"), false)
+	_, err := wrappedkey.Load(ctx, st, kr, "b", []byte("k"), false)
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	// Racing creators all get the same key.
@@ -49,11 +44,7 @@ func TestLoadCreatesOnceAndRewraps(t *testing.T) {
 	require.Zero(t, n)
 
 	// Only the new identity: the key is the same one.
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	first := strings.SplitN(string(raw), "AGE-SECRET-KEY-", 3)[1]
-	onlyNew, err := crypto.ParseKeyring(strings.NewReader("AGE-SECRET-KEY-" + strings.TrimSpace(first)))
-	require.NoError(t, err)
+	onlyNew := testkit.CurrentOnly(t, path)
 	k, err := wrappedkey.Load(ctx, st, onlyNew, "b", []byte("k"), false)
 	require.NoError(t, err)
 	require.Equal(t, ids[0], k.ID())
