@@ -37,6 +37,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/browsertest"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/serverproc"
 	"github.com/cardvault/cardvault/internal/testkit"
 )
 
@@ -55,19 +56,6 @@ func buildBinaries(t *testing.T) string {
 	return dir
 }
 
-// cleanEnv is the test's environment without the variables the server
-// reads, so that a developer's settings do not leak into the test.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CARDVAULT_") && !strings.HasPrefix(kv, "CARDVAULT_TEST_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
 // serverProc is a running server binary.
 type serverProc struct {
 	cmd            *exec.Cmd
@@ -83,7 +71,7 @@ func startServer(t *testing.T, bin, dir string, env ...string) *serverProc {
 	t.Helper()
 	p := &serverProc{cmd: exec.Command(bin), stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Dir = dir
-	p.cmd.Env = append(cleanEnv(), env...)
+	p.cmd.Env = append(serverproc.CleanEnv(), env...)
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = io.MultiWriter(p.stderr, logSink)
 	require.NoError(t, p.cmd.Start())
