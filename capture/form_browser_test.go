@@ -255,6 +255,16 @@ func TestFormInBrowser(t *testing.T) {
 	m := browsertest.NewMerchant(t)
 	nextYear := fmt.Sprintf("%02d/%02d", int(time.Now().Month()), (time.Now().Year()+1)%100)
 	const timeout = 15 * time.Second
+	// open opens a tab on the merchant's page framing link, expecting the
+	// CSP violations csp (if any), and returns it with the form's frame.
+	open := func(t *testing.T, link string, csp ...string) (*browsertest.Tab, *browsertest.Frame) {
+		tab := b.NewTab(t, timeout)
+		for _, c := range csp {
+			tab.ExpectCSPViolation(c)
+		}
+		tab.Do(chromedp.Navigate(m.Embed(link)))
+		return tab, tab.Frame("#cv", v.srv.URL)
+	}
 	// submitExpiryAndCVV fills in a form that shows the expiry and the CVV,
 	// and submits it.
 	submitExpiryAndCVV := func(frame *browsertest.Frame) {
@@ -290,9 +300,7 @@ func TestFormInBrowser(t *testing.T) {
 		g := grant{secret: "S2TRYkjufkfwf8oItW2G_j1HcZ1ftMvURZwZJlbzb2BylPEPo8536sqdkO6J9i3x", expiresAt: time.Now().Add(10 * time.Minute)}
 		link := v.addGrant(f, "NjUDoEi3z8zFB33WEwSRg", g)
 
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.Embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		require.Equal(t, 1, evalIn[int](t, frame, `document.querySelectorAll("input, select").length`), "only the CVV shows")
 		require.Equal(t, "Security code (CVV)", evalIn[string](t, frame, `document.querySelector('label[for="cv-cvv"]').textContent`))
 		frame.Do(
@@ -321,9 +329,7 @@ func TestFormInBrowser(t *testing.T) {
 		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{m.Origin}}))
 		link := v.addGrant(f, "open-grant", grant{secret: "open-secret-0123456789"}) + "&reference=order-42"
 
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.Embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		for _, id := range []string{"cv-card-number", "cv-card-holder", "cv-expiry", "cv-cvv"} {
 			require.True(t, evalIn[bool](t, frame, `(() => { const el = document.getElementById("`+id+`");
 				const label = document.querySelector('label[for="`+id+`"]');
@@ -397,9 +403,7 @@ func TestFormInBrowser(t *testing.T) {
 	t.Run("bank form posts", func(t *testing.T) {
 		f := v.addForm(t, "ach", formBody(t, map[string]any{"frame_ancestors": []string{m.Origin}}))
 		link := v.addGrant(f, "bank-grant", grant{secret: "bank-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.Embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		frame.Do(
 			chromedp.SendKeys(chromedp.CSS("#cv-account-holder"), "Grace Hopper", frame.Query...),
 			chromedp.SendKeys(chromedp.CSS("#cv-routing-number"), "011000016", frame.Query...), // bad ABA check digit
@@ -424,9 +428,7 @@ func TestFormInBrowser(t *testing.T) {
 	t.Run("expired grant shows a notice and no fields", func(t *testing.T) {
 		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{m.Origin}}))
 		link := v.addGrant(f, "expired-grant", grant{secret: "expired-secret", expiresAt: time.Now().Add(-time.Minute)})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.Embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		require.Equal(t, "This form has expired. Ask for a new link.", text(t, frame, "#cv-notice"))
 		require.Zero(t, evalIn[int](t, frame, `document.querySelectorAll("form, input, select, button").length`))
 		require.Empty(t, v.postsTo("expired-grant"))
@@ -460,9 +462,7 @@ func TestFormInBrowser(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				id := "refusing-" + c.name
 				link := v.addGrant(f, id, grant{secret: "s-" + c.name, status: c.status, reply: c.reply})
-				tab := b.NewTab(t, timeout)
-				tab.Do(chromedp.Navigate(m.Embed(link)))
-				frame := tab.Frame("#cv", v.srv.URL)
+				tab, frame := open(t, link)
 				submitExpiryAndCVV(frame)
 				var got struct {
 					Origin string `json:"origin"`
@@ -505,9 +505,7 @@ func TestFormInBrowser(t *testing.T) {
 			"frame_ancestors":  []string{m.Origin},
 		}))
 		link := v.addGrant(f, "refusing-no-callback", grant{secret: "s-no-callback", status: http.StatusBadRequest, reply: `{"error": "expiry: must be MM/YY"}`})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.Embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		submitExpiryAndCVV(frame)
 		require.Eventually(t, func() bool { return text(t, frame, "#cv-status") != "Saving…" && text(t, frame, "#cv-status") != "" },
 			timeout, 20*time.Millisecond)
@@ -530,9 +528,7 @@ func TestFormInBrowser(t *testing.T) {
 			"success_callback": b64(skimmer), "error_callback": b64(skimmer), "frame_ancestors": []string{m.Origin},
 		}))
 		link := v.addGrant(f, "hostile-grant", grant{secret: "hostile-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.Embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		_, frame := open(t, link)
 		waitFor(t, frame.Ctx, `document.readyState === "complete"`, timeout)
 		require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran as the page loaded")
 		require.Equal(t, "Card details", evalIn[string](t, frame, `document.title`))
@@ -568,9 +564,7 @@ func TestFormInBrowser(t *testing.T) {
 				f := v.addForm(t, "pcd", formBody(t, map[string]any{"error_callback": b64(c.callback), "frame_ancestors": []string{m.Origin}}))
 				id := "refusing-" + strings.ReplaceAll(c.name, " ", "-")
 				link := v.addGrant(f, id, grant{secret: "s-" + id, status: http.StatusBadRequest, reply: `{"error": "expiry: must be MM/YY"}`})
-				tab := b.NewTab(t, timeout)
-				tab.Do(chromedp.Navigate(m.Embed(link)))
-				frame := tab.Frame("#cv", v.srv.URL)
+				tab, frame := open(t, link)
 				waitFor(t, frame.Ctx, `document.readyState === "complete"`, timeout)
 				require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran as the page loaded")
 				require.Zero(t, evalTab[int](t, tab, `received.length`), "the error callback did not run at load time")
@@ -619,10 +613,7 @@ func TestFormInBrowser(t *testing.T) {
 		f := v.addForm(t, "pcd", formBody(t, map[string]any{"success_callback": b64(observer), "frame_ancestors": []string{m.Origin}}))
 		v.addGrant(f, "skim", grant{secret: "skim-secret"})
 		link := v.addGrant(f, "observed-grant", grant{secret: "observed-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.ExpectCSPViolation("/v1/capture/skim") // the callback's fetch, refused by connect-src
-		tab.Do(chromedp.Navigate(m.Embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link, "/v1/capture/skim") // the callback's fetch, refused by connect-src
 		typeCard(frame)
 		frame.Do(chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...))
 		var got struct {
@@ -662,9 +653,7 @@ func TestFormInBrowser(t *testing.T) {
 			"success_callback": b64(`(res, req) => window.parent.postMessage(req, "*")`), "frame_ancestors": []string{m.Origin},
 		}))
 		link := v.addGrant(f, "observed-bank", grant{secret: "observed-bank-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.Embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		frame.Do(
 			chromedp.SendKeys(chromedp.CSS("#cv-account-holder"), "Grace Hopper", frame.Query...),
 			chromedp.SendKeys(chromedp.CSS("#cv-routing-number"), "011000015", frame.Query...),
@@ -706,9 +695,7 @@ func TestFormInBrowser(t *testing.T) {
 			{"6011000990139424123", "*****9876"},
 		} {
 			link := v.addGrant(f, fmt.Sprint("mask-", i), grant{secret: "mask-secret"})
-			tab := b.NewTab(t, timeout)
-			tab.Do(chromedp.Navigate(m.Embed(link)))
-			frame := tab.Frame("#cv", v.srv.URL)
+			tab, frame := open(t, link)
 			frame.Do(
 				chromedp.SendKeys(chromedp.CSS("#cv-card-number"), c.card, frame.Query...),
 				chromedp.SendKeys(chromedp.CSS("#cv-account-number"), c.account, frame.Query...),
@@ -756,10 +743,7 @@ func TestFormInBrowser(t *testing.T) {
 	t.Run("frame-ancestors blocks other sites", func(t *testing.T) {
 		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{"https://shop.example"}}))
 		link := v.addGrant(f, "framed-grant", grant{secret: "framed-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.ExpectCSPViolation(`"frame-ancestors https://shop.example"`)
-		tab.Do(chromedp.Navigate(m.Embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link, `"frame-ancestors https://shop.example"`)
 		require.Eventually(t, func() bool { return len(tab.CSPViolations()) == 1 }, timeout, 20*time.Millisecond)
 		require.Contains(t, tab.CSPViolations()[0], "frame-ancestors https://shop.example")
 		require.True(t, evalIn[bool](t, frame, `location.href.startsWith("chrome-error:")`), "the frame shows the browser's error page")
