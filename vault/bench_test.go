@@ -14,12 +14,10 @@ import (
 // The vault benchmarks run with a warm key cache, in parallel, on every
 // backend: what a steady stream of requests with one vault key costs.
 func BenchmarkVault(b *testing.B) {
-	for _, be := range teststores.All() {
-		b.Run(be.Name, func(b *testing.B) {
-			v := openVault(b, be.Open(b), testkit.Keyring(b))
-			benchItems(b, v, true)
-		})
-	}
+	teststores.EachBench(b, func(b *testing.B, be teststores.Backend) {
+		v := openVault(b, be.Open(b), testkit.Keyring(b))
+		benchItems(b, v, true)
+	})
 }
 
 // benchItems runs the parallel Tokenize and Retrieve benchmarks, and with

@@ -50,6 +50,13 @@ func Each(t *testing.T, fn func(t *testing.T, b Backend)) {
 	}
 }
 
+// EachBench runs fn as a sub-benchmark for every backend.
+func EachBench(b *testing.B, fn func(b *testing.B, be Backend)) {
+	for _, be := range All() {
+		b.Run(be.Name, func(b *testing.B) { fn(b, be) })
+	}
+}
+
 // Cases runs each backend as a subtest and, within it, every case as a
 // subtest under its name (TestX/memstore/name), in the order of the names.
 func Cases(t *testing.T, cases map[string]func(t *testing.T, b Backend)) {
