@@ -39,16 +39,9 @@ type fixture struct {
 	log   *audit.Log
 }
 
-func newKeyring(t testing.TB) *crypto.Keyring {
-	t.Helper()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
-	return kr
-}
-
 func newFixture(t testing.TB, st *store.Store, opts ...func(*audit.Config)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, st: st, kr: newKeyring(t), clock: testkit.NewClock(t0)}
+	f := &fixture{t: t, st: st, kr: testkit.Keyring(t), clock: testkit.NewClock(t0)}
 	f.log = f.open(opts...)
 	return f
 }
@@ -517,7 +510,7 @@ func TestRetentionWaitsForALogWithTheKey(t *testing.T) {
 
 func TestVerifyWritesNothing(t *testing.T) {
 	st := memstore.New()
-	kr := newKeyring(t)
+	kr := testkit.Keyring(t)
 	rep, err := audit.Verify(ctx, st, kr)
 	require.NoError(t, err)
 	require.Equal(t, audit.Report{}, rep)

@@ -27,6 +27,7 @@ import (
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/store/pgstore"
@@ -52,7 +53,7 @@ func benchPG(b *testing.B) *store.Store {
 }
 
 func benchLog(b *testing.B, st *store.Store, opts ...func(*audit.Config)) *audit.Log {
-	cfg := audit.Config{Store: st, Keyring: newKeyring(b)}
+	cfg := audit.Config{Store: st, Keyring: testkit.Keyring(b)}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 )
 
@@ -13,47 +14,29 @@ import (
 // backend — a locked grant merging a new CVV into its card (the seed's
 // flow), and an open grant storing a new card each time.
 func BenchmarkRedeem(b *testing.B) {
-	for _, be := range teststores.All() {
-		b.Run(be.Name, func(b *testing.B) {
-			e := newEnv(b, be.Open(b))
-			locked, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "P1D"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			open, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, TTL: "P1D"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Run("locked", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := e.svc.Redeem(ctx, locked.ID, locked.Secret, []byte(`{"card_expiry":"06-2025","cvv":"145"}`)); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			})
-			var n atomic.Int64
-			b.Run("open", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						body := fmt.Appendf(nil, `{"card_number":"4242424242424242","cvv":"123","reference":"r%d"}`, n.Add(1))
-						if _, err := e.svc.Redeem(ctx, open.ID, open.Secret, body); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
+	teststores.EachBench(b, func(b *testing.B, be teststores.Backend) {
+		e := newEnv(b, be.Open(b))
+		locked, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, TTL: "P1D"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		open, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, TTL: "P1D"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("locked", func(b *testing.B) {
+			testkit.Parallel(b, func() error {
+				_, err := e.svc.Redeem(ctx, locked.ID, locked.Secret, []byte(`{"card_expiry":"06-2025","cvv":"145"}`))
+				return err
 			})
 		})
-	}
+		var n atomic.Int64
+		b.Run("open", func(b *testing.B) {
+			testkit.Parallel(b, func() error {
+				body := fmt.Appendf(nil, `{"card_number":"4242424242424242","cvv":"123","reference":"r%d"}`, n.Add(1))
+				_, err := e.svc.Redeem(ctx, open.ID, open.Secret, body)
+				return err
+			})
+		})
+	})
 }
-
-// concurrency is how many callers per CPU the parallel benchmarks run: a
-// server has many requests in flight, and group commit needs them.
-const concurrency = 16

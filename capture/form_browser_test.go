@@ -127,55 +127,6 @@ func (v *fakeVault) postsTo(id string) []post {
 	return out
 }
 
-// merchant is the merchant's site: /embed?src= frames a form, /update/...
-// records where the form's callbacks sent the visitor.
-type merchant struct {
-	srv    *httptest.Server
-	origin string // http://localhost:<port>: another site than the vault's 127.0.0.1
-	mu     sync.Mutex
-	hits   []*http.Request
-}
-
-func newMerchant(t *testing.T) *merchant {
-	m := &merchant{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /embed", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		// The page keeps what frames post to it, as a merchant's page that
-		// listens to its form would.
-		fmt.Fprintf(w, `<!DOCTYPE html><title>Checkout</title><h1>Update your card</h1>`+
-			`<script>window.received = []; addEventListener("message", (e) => received.push({origin: e.origin, data: e.data}));</script>`+
-			`<iframe id="cv" title="Card form" width="480" height="600" src="%s"></iframe>`,
-			strings.ReplaceAll(r.URL.Query().Get("src"), `"`, "&quot;"))
-	})
-	mux.HandleFunc("GET /update/", func(w http.ResponseWriter, r *http.Request) {
-		m.mu.Lock()
-		m.hits = append(m.hits, r)
-		m.mu.Unlock()
-		fmt.Fprint(w, "<!DOCTYPE html><title>Done</title><p>Thank you")
-	})
-	m.srv = httptest.NewServer(mux)
-	t.Cleanup(m.srv.Close)
-	m.origin = strings.Replace(m.srv.URL, "127.0.0.1", "localhost", 1)
-	return m
-}
-
-func (m *merchant) embed(link string) string {
-	return m.origin + "/embed?src=" + url.QueryEscape(link)
-}
-
-func (m *merchant) hitsTo(path string) []*http.Request {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*http.Request
-	for _, r := range m.hits {
-		if r.URL.Path == path {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 func formBody(t *testing.T, fields map[string]any) string {
 	t.Helper()
 	b, err := json.Marshal(fields)
@@ -301,9 +252,19 @@ func TestFormInBrowser(t *testing.T) {
 	started := time.Now()
 	b := browsertest.Start(t)
 	v := newFakeVault(t)
-	m := newMerchant(t)
+	m := browsertest.NewMerchant(t)
 	nextYear := fmt.Sprintf("%02d/%02d", int(time.Now().Month()), (time.Now().Year()+1)%100)
 	const timeout = 15 * time.Second
+	// open opens a tab on the merchant's page framing link, expecting the
+	// CSP violations csp (if any), and returns it with the form's frame.
+	open := func(t *testing.T, link string, csp ...string) (*browsertest.Tab, *browsertest.Frame) {
+		tab := b.NewTab(t, timeout)
+		for _, c := range csp {
+			tab.ExpectCSPViolation(c)
+		}
+		tab.Do(chromedp.Navigate(m.Embed(link)))
+		return tab, tab.Frame("#cv", v.srv.URL)
+	}
 	// submitExpiryAndCVV fills in a form that shows the expiry and the CVV,
 	// and submits it.
 	submitExpiryAndCVV := func(frame *browsertest.Frame) {
@@ -335,20 +296,18 @@ func TestFormInBrowser(t *testing.T) {
 	// (a) The seed's flow: a CVV-only form whose success callback redirects
 	// with the reference the vault returned.
 	t.Run("seed CVV update redirects", func(t *testing.T) {
-		f := v.addForm(t, "pcd", seedFormBody(t, m.origin+"/update/success", m.origin))
+		f := v.addForm(t, "pcd", seedFormBody(t, m.Origin+"/update/success", m.Origin))
 		g := grant{secret: "S2TRYkjufkfwf8oItW2G_j1HcZ1ftMvURZwZJlbzb2BylPEPo8536sqdkO6J9i3x", expiresAt: time.Now().Add(10 * time.Minute)}
 		link := v.addGrant(f, "NjUDoEi3z8zFB33WEwSRg", g)
 
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		require.Equal(t, 1, evalIn[int](t, frame, `document.querySelectorAll("input, select").length`), "only the CVV shows")
 		require.Equal(t, "Security code (CVV)", evalIn[string](t, frame, `document.querySelector('label[for="cv-cvv"]').textContent`))
 		frame.Do(
 			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "145", frame.Query...),
 			chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
 		)
-		require.Eventually(t, func() bool { return len(m.hitsTo("/update/success")) == 1 }, timeout, 20*time.Millisecond,
+		require.Eventually(t, func() bool { return len(m.HitsTo("/update/success")) == 1 }, timeout, 20*time.Millisecond,
 			"the success callback redirects to the merchant")
 
 		posts := v.postsTo("NjUDoEi3z8zFB33WEwSRg")
@@ -358,7 +317,7 @@ func TestFormInBrowser(t *testing.T) {
 		require.Equal(t, "application/json", posts[0].contentType)
 		require.Empty(t, posts[0].referer, "no Referer: the page's URL holds the secret")
 
-		hit := m.hitsTo("/update/success")[0]
+		hit := m.HitsTo("/update/success")[0]
 		require.Equal(t, "my-reference", hit.URL.Query().Get("reference"))
 		require.Empty(t, hit.Header.Get("Referer"), "the redirect leaks no Referer either")
 		require.Empty(t, tab.ConsoleErrors())
@@ -367,12 +326,10 @@ func TestFormInBrowser(t *testing.T) {
 	// (b) The full card form: checks in the browser, brand detection, and a
 	// post of exactly the visible fields.
 	t.Run("card form checks before it posts", func(t *testing.T) {
-		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{m.origin}}))
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{m.Origin}}))
 		link := v.addGrant(f, "open-grant", grant{secret: "open-secret-0123456789"}) + "&reference=order-42"
 
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		for _, id := range []string{"cv-card-number", "cv-card-holder", "cv-expiry", "cv-cvv"} {
 			require.True(t, evalIn[bool](t, frame, `(() => { const el = document.getElementById("`+id+`");
 				const label = document.querySelector('label[for="`+id+`"]');
@@ -444,11 +401,9 @@ func TestFormInBrowser(t *testing.T) {
 	})
 
 	t.Run("bank form posts", func(t *testing.T) {
-		f := v.addForm(t, "ach", formBody(t, map[string]any{"frame_ancestors": []string{m.origin}}))
+		f := v.addForm(t, "ach", formBody(t, map[string]any{"frame_ancestors": []string{m.Origin}}))
 		link := v.addGrant(f, "bank-grant", grant{secret: "bank-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		frame.Do(
 			chromedp.SendKeys(chromedp.CSS("#cv-account-holder"), "Grace Hopper", frame.Query...),
 			chromedp.SendKeys(chromedp.CSS("#cv-routing-number"), "011000016", frame.Query...), // bad ABA check digit
@@ -471,11 +426,9 @@ func TestFormInBrowser(t *testing.T) {
 
 	// (c) A grant known to have expired when the page is served.
 	t.Run("expired grant shows a notice and no fields", func(t *testing.T) {
-		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{m.origin}}))
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{m.Origin}}))
 		link := v.addGrant(f, "expired-grant", grant{secret: "expired-secret", expiresAt: time.Now().Add(-time.Minute)})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		require.Equal(t, "This form has expired. Ask for a new link.", text(t, frame, "#cv-notice"))
 		require.Zero(t, evalIn[int](t, frame, `document.querySelectorAll("form, input, select, button").length`))
 		require.Empty(t, v.postsTo("expired-grant"))
@@ -496,7 +449,7 @@ func TestFormInBrowser(t *testing.T) {
 			}`),
 			"success_callback": b64(`function() { window.parent.postMessage("success", "*"); }`),
 			"field_options":    map[string]any{"card_number": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false}},
-			"frame_ancestors":  []string{m.origin},
+			"frame_ancestors":  []string{m.Origin},
 		}))
 		for _, c := range []struct {
 			name, reply, message string
@@ -509,9 +462,7 @@ func TestFormInBrowser(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				id := "refusing-" + c.name
 				link := v.addGrant(f, id, grant{secret: "s-" + c.name, status: c.status, reply: c.reply})
-				tab := b.NewTab(t, timeout)
-				tab.Do(chromedp.Navigate(m.embed(link)))
-				frame := tab.Frame("#cv", v.srv.URL)
+				tab, frame := open(t, link)
 				submitExpiryAndCVV(frame)
 				var got struct {
 					Origin string `json:"origin"`
@@ -551,12 +502,10 @@ func TestFormInBrowser(t *testing.T) {
 		f := v.addForm(t, "pcd", formBody(t, map[string]any{
 			"success_callback": b64(`function() { window.parent.postMessage("success", "*"); }`),
 			"field_options":    map[string]any{"card_number": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false}},
-			"frame_ancestors":  []string{m.origin},
+			"frame_ancestors":  []string{m.Origin},
 		}))
 		link := v.addGrant(f, "refusing-no-callback", grant{secret: "s-no-callback", status: http.StatusBadRequest, reply: `{"error": "expiry: must be MM/YY"}`})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		submitExpiryAndCVV(frame)
 		require.Eventually(t, func() bool { return text(t, frame, "#cv-status") != "Saving…" && text(t, frame, "#cv-status") != "" },
 			timeout, 20*time.Millisecond)
@@ -576,12 +525,10 @@ func TestFormInBrowser(t *testing.T) {
 	t.Run("a load-time callback never runs with the card fields", func(t *testing.T) {
 		v.addGrant(capture.Form{}, "skim", grant{secret: "skim-secret"})
 		f := v.addForm(t, "pcd", formBody(t, map[string]any{
-			"success_callback": b64(skimmer), "error_callback": b64(skimmer), "frame_ancestors": []string{m.origin},
+			"success_callback": b64(skimmer), "error_callback": b64(skimmer), "frame_ancestors": []string{m.Origin},
 		}))
 		link := v.addGrant(f, "hostile-grant", grant{secret: "hostile-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		_, frame := open(t, link)
 		waitFor(t, frame.Ctx, `document.readyState === "complete"`, timeout)
 		require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran as the page loaded")
 		require.Equal(t, "Card details", evalIn[string](t, frame, `document.title`))
@@ -614,12 +561,10 @@ func TestFormInBrowser(t *testing.T) {
 			{"a function that reports what it gets", reporter, true},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				f := v.addForm(t, "pcd", formBody(t, map[string]any{"error_callback": b64(c.callback), "frame_ancestors": []string{m.origin}}))
+				f := v.addForm(t, "pcd", formBody(t, map[string]any{"error_callback": b64(c.callback), "frame_ancestors": []string{m.Origin}}))
 				id := "refusing-" + strings.ReplaceAll(c.name, " ", "-")
 				link := v.addGrant(f, id, grant{secret: "s-" + id, status: http.StatusBadRequest, reply: `{"error": "expiry: must be MM/YY"}`})
-				tab := b.NewTab(t, timeout)
-				tab.Do(chromedp.Navigate(m.embed(link)))
-				frame := tab.Frame("#cv", v.srv.URL)
+				tab, frame := open(t, link)
 				waitFor(t, frame.Ctx, `document.readyState === "complete"`, timeout)
 				require.True(t, evalIn[bool](t, frame, notPwned), "nothing ran as the page loaded")
 				require.Zero(t, evalTab[int](t, tab, `received.length`), "the error callback did not run at load time")
@@ -665,13 +610,10 @@ func TestFormInBrowser(t *testing.T) {
 			fetch("` + v.srv.URL + `/v1/capture/skim", {method: "POST", headers: {"X-PCIVault-Capture-Secret": "skim-secret"},
 				body: JSON.stringify(requestData)}).then(function () { report("sent"); }, function () { report("refused"); });
 		}`
-		f := v.addForm(t, "pcd", formBody(t, map[string]any{"success_callback": b64(observer), "frame_ancestors": []string{m.origin}}))
+		f := v.addForm(t, "pcd", formBody(t, map[string]any{"success_callback": b64(observer), "frame_ancestors": []string{m.Origin}}))
 		v.addGrant(f, "skim", grant{secret: "skim-secret"})
 		link := v.addGrant(f, "observed-grant", grant{secret: "observed-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.ExpectCSPViolation("/v1/capture/skim") // the callback's fetch, refused by connect-src
-		tab.Do(chromedp.Navigate(m.embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link, "/v1/capture/skim") // the callback's fetch, refused by connect-src
 		typeCard(frame)
 		frame.Do(chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...))
 		var got struct {
@@ -708,12 +650,10 @@ func TestFormInBrowser(t *testing.T) {
 
 	t.Run("the callback sees a bank account masked", func(t *testing.T) {
 		f := v.addForm(t, "ach", formBody(t, map[string]any{
-			"success_callback": b64(`(res, req) => window.parent.postMessage(req, "*")`), "frame_ancestors": []string{m.origin},
+			"success_callback": b64(`(res, req) => window.parent.postMessage(req, "*")`), "frame_ancestors": []string{m.Origin},
 		}))
 		link := v.addGrant(f, "observed-bank", grant{secret: "observed-bank-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.Do(chromedp.Navigate(m.embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link)
 		frame.Do(
 			chromedp.SendKeys(chromedp.CSS("#cv-account-holder"), "Grace Hopper", frame.Query...),
 			chromedp.SendKeys(chromedp.CSS("#cv-routing-number"), "011000015", frame.Query...),
@@ -747,7 +687,7 @@ func TestFormInBrowser(t *testing.T) {
 				"card_number": map[string]bool{"visible": true, "validate": false}, "account_number": map[string]bool{"visible": true, "validate": false},
 				"cvv": map[string]bool{"visible": true, "validate": false},
 			},
-			"frame_ancestors": []string{m.origin},
+			"frame_ancestors": []string{m.Origin},
 		}))
 		for i, c := range []struct{ card, account string }{
 			{"378282246310005", "1234567"},
@@ -755,9 +695,7 @@ func TestFormInBrowser(t *testing.T) {
 			{"6011000990139424123", "*****9876"},
 		} {
 			link := v.addGrant(f, fmt.Sprint("mask-", i), grant{secret: "mask-secret"})
-			tab := b.NewTab(t, timeout)
-			tab.Do(chromedp.Navigate(m.embed(link)))
-			frame := tab.Frame("#cv", v.srv.URL)
+			tab, frame := open(t, link)
 			frame.Do(
 				chromedp.SendKeys(chromedp.CSS("#cv-card-number"), c.card, frame.Query...),
 				chromedp.SendKeys(chromedp.CSS("#cv-account-number"), c.account, frame.Query...),
@@ -779,7 +717,7 @@ func TestFormInBrowser(t *testing.T) {
 	// was redirected to it): the result page replaces it, and the callback
 	// sends the visitor on.
 	t.Run("seed callback redirects a page of its own", func(t *testing.T) {
-		f := v.addForm(t, "pcd", seedFormBody(t, m.origin+"/update/top-success"))
+		f := v.addForm(t, "pcd", seedFormBody(t, m.Origin+"/update/top-success"))
 		link := v.addGrant(f, "top-seed-grant", grant{secret: "top-seed-secret"})
 		tab := b.NewTab(t, timeout)
 		tab.Do(chromedp.Navigate(link))
@@ -788,9 +726,9 @@ func TestFormInBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "145"),
 			chromedp.Click(chromedp.CSS("#cv-submit")),
 		)
-		require.Eventually(t, func() bool { return len(m.hitsTo("/update/top-success")) == 1 }, timeout, 20*time.Millisecond,
+		require.Eventually(t, func() bool { return len(m.HitsTo("/update/top-success")) == 1 }, timeout, 20*time.Millisecond,
 			"the success callback redirects to the merchant")
-		hit := m.hitsTo("/update/top-success")[0]
+		hit := m.HitsTo("/update/top-success")[0]
 		require.Equal(t, "my-reference", hit.URL.Query().Get("reference"))
 		require.Empty(t, hit.Header.Get("Referer"))
 		requireJSON(t, map[string]string{"cvv": "145"}, v.postsTo("top-seed-grant")[0].body)
@@ -805,10 +743,7 @@ func TestFormInBrowser(t *testing.T) {
 	t.Run("frame-ancestors blocks other sites", func(t *testing.T) {
 		f := v.addForm(t, "pcd", formBody(t, map[string]any{"frame_ancestors": []string{"https://shop.example"}}))
 		link := v.addGrant(f, "framed-grant", grant{secret: "framed-secret"})
-		tab := b.NewTab(t, timeout)
-		tab.ExpectCSPViolation(`"frame-ancestors https://shop.example"`)
-		tab.Do(chromedp.Navigate(m.embed(link)))
-		frame := tab.Frame("#cv", v.srv.URL)
+		tab, frame := open(t, link, `"frame-ancestors https://shop.example"`)
 		require.Eventually(t, func() bool { return len(tab.CSPViolations()) == 1 }, timeout, 20*time.Millisecond)
 		require.Contains(t, tab.CSPViolations()[0], "frame-ancestors https://shop.example")
 		require.True(t, evalIn[bool](t, frame, `location.href.startsWith("chrome-error:")`), "the frame shows the browser's error page")
@@ -818,7 +753,7 @@ func TestFormInBrowser(t *testing.T) {
 		g := v.addForm(t, "pcd", "")
 		tab2 := b.NewTab(t, timeout)
 		tab2.ExpectCSPViolation(`"frame-ancestors 'self' https:"`)
-		tab2.Do(chromedp.Navigate(m.embed(v.addGrant(g, "default-grant", grant{secret: "x"}))))
+		tab2.Do(chromedp.Navigate(m.Embed(v.addGrant(g, "default-grant", grant{secret: "x"}))))
 		require.Eventually(t, func() bool { return len(tab2.CSPViolations()) == 1 }, timeout, 20*time.Millisecond)
 	})
 

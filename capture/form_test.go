@@ -3,7 +3,6 @@ package capture_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 var created = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -177,16 +177,7 @@ func TestParseFormRefuses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := capture.ParseForm(c.typ, []byte(c.body), created)
 			require.ErrorIs(t, err, capture.ErrInvalidForm)
-			require.ErrorIs(t, err, cardvault.ErrInvalid)
-			var inv *cardvault.InvalidError
-			require.True(t, errors.As(err, &inv), "an InvalidError lists the fields")
-			var got []string
-			for _, f := range inv.Fields {
-				got = append(got, f.Field)
-				require.NotEmpty(t, f.Detail)
-				require.NotEmpty(t, f.Message)
-			}
-			require.Equal(t, c.fields, got, "%v", err)
+			require.Equal(t, c.fields, testkit.InvalidFields(t, err), "%v", err)
 			require.True(t, strings.HasPrefix(err.Error(), "capture: invalid form: "), err.Error())
 		})
 	}
@@ -240,8 +231,7 @@ func TestFormJSONRoundTrip(t *testing.T) {
 	}
 	for name, mutate := range damage {
 		t.Run(name, func(t *testing.T) {
-			var m map[string]any
-			require.NoError(t, json.Unmarshal(data, &m))
+			m := testkit.Object(t, data)
 			mutate(m)
 			bad, err := json.Marshal(m)
 			require.NoError(t, err)

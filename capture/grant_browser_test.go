@@ -56,7 +56,7 @@ func serve(t *testing.T, svc *capture.Service) *httptest.Server {
 
 func TestSeedFormFlowInBrowser(t *testing.T) {
 	b := browsertest.Start(t)
-	m := newMerchant(t)
+	m := browsertest.NewMerchant(t)
 	for _, be := range teststores.All() {
 		t.Run(be.Name, func(t *testing.T) {
 			e := newEnv(t, be.Open(t))
@@ -69,31 +69,31 @@ func TestSeedFormFlowInBrowser(t *testing.T) {
 			// Step 2: the configured form that shows only the CVV.
 			callback := "function(responseData, requestData) {\n" +
 				"const reference = responseData.reference;\n" +
-				"window.location.replace(`" + m.origin + "/update/success?reference=${reference}`);\n}"
+				"window.location.replace(`" + m.Origin + "/update/success?reference=${reference}`);\n}"
 			f, err := e.svc.CreateForm(ctx, "acct", "pcd", []byte(formBody(t, map[string]any{
 				"success_callback": b64(callback),
 				"field_options": map[string]any{
 					"reference": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false},
 					"expiry": map[string]bool{"visible": false}, "card_number": map[string]bool{"visible": false},
 				},
-				"frame_ancestors": []string{m.origin},
+				"frame_ancestors": []string{m.Origin},
 			})))
 			require.NoError(t, err)
 			// Step 3: the link with the endpoint's id and secret.
 			link := fmt.Sprintf("%s/v1/capture/iframe/%s?unique_id=%s&secret=%s", srv.URL, f.ID, url.QueryEscape(g.ID), url.QueryEscape(g.Secret))
 
-			before := len(m.hitsTo("/update/success"))
+			before := len(m.HitsTo("/update/success"))
 			tab := b.NewTab(t, timeout)
-			tab.Do(chromedp.Navigate(m.embed(link)))
+			tab.Do(chromedp.Navigate(m.Embed(link)))
 			frame := tab.Frame("#cv", srv.URL)
 			require.Equal(t, 1, evalIn[int](t, frame, `document.querySelectorAll("input, select").length`), "only the CVV shows")
 			frame.Do(
 				chromedp.SendKeys(chromedp.CSS("#cv-cvv"), "145", frame.Query...),
 				chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
 			)
-			require.Eventually(t, func() bool { return len(m.hitsTo("/update/success")) > before }, timeout, 20*time.Millisecond,
+			require.Eventually(t, func() bool { return len(m.HitsTo("/update/success")) > before }, timeout, 20*time.Millisecond,
 				"the success callback redirects to the merchant")
-			hits := m.hitsTo("/update/success")
+			hits := m.HitsTo("/update/success")
 			require.Equal(t, "my-reference", hits[len(hits)-1].URL.Query().Get("reference"))
 
 			got := e.retrieve(t, e.card)
@@ -105,7 +105,7 @@ func TestSeedFormFlowInBrowser(t *testing.T) {
 			// The same link after the endpoint expired: a clear notice, no fields.
 			e.clock.Advance(11 * time.Minute)
 			tab2 := b.NewTab(t, timeout)
-			tab2.Do(chromedp.Navigate(m.embed(link)))
+			tab2.Do(chromedp.Navigate(m.Embed(link)))
 			frame2 := tab2.Frame("#cv", srv.URL)
 			require.Equal(t, "This form has expired. Ask for a new link.", text(t, frame2, "#cv-notice"))
 			require.Zero(t, evalIn[int](t, frame2, `document.querySelectorAll("form, input, select, button").length`))

@@ -53,8 +53,7 @@ const seedCard = `{"card_number":"4111111111111111","card_holder":"Ada Lovelace"
 
 func newEnv(t testing.TB, st *store.Store, opts ...func(*capture.Config)) *env {
 	t.Helper()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	c := testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10, Now: c.Now})
 	require.NoError(t, err)
@@ -90,22 +89,20 @@ func (e *env) retrieve(t testing.TB, ref vault.ItemRef) map[string]any {
 	t.Helper()
 	doc, err := e.vault.Retrieve(ctx, e.key, ref)
 	require.NoError(t, err)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(doc, &m))
-	return m
+	return testkit.Object(t, doc)
 }
 
 func TestGrants(t *testing.T) {
-	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
-		t.Run("locked grant merges into its card", func(t *testing.T) { testLockedGrant(t, b) })
-		t.Run("open grant stores new cards", func(t *testing.T) { testOpenGrant(t, b) })
-		t.Run("secrets", func(t *testing.T) { testSecrets(t, b) })
-		t.Run("lockout raced", func(t *testing.T) { testLockoutRace(t, b) })
-		t.Run("a check counts nothing", func(t *testing.T) { testCheckCountsNothing(t, b) })
-		t.Run("lifetime", func(t *testing.T) { testLifetime(t, b) })
-		t.Run("single use, raced", func(t *testing.T) { testSingleUseGrant(t, b) })
-		t.Run("single-use tokens", func(t *testing.T) { testSingleUseTokens(t, b) })
-		t.Run("at rest", func(t *testing.T) { testGrantsAtRest(t, b) })
+	teststores.Cases(t, map[string]func(*testing.T, teststores.Backend){
+		"locked grant merges into its card": testLockedGrant,
+		"open grant stores new cards":       testOpenGrant,
+		"secrets":                           testSecrets,
+		"lockout raced":                     testLockoutRace,
+		"a check counts nothing":            testCheckCountsNothing,
+		"lifetime":                          testLifetime,
+		"single use, raced":                 testSingleUseGrant,
+		"single-use tokens":                 testSingleUseTokens,
+		"at rest":                           testGrantsAtRest,
 	})
 }
 
@@ -396,8 +393,7 @@ func testCheckCountsNothing(t *testing.T, b teststores.Backend) {
 // failure counter.
 func TestUnknownIDFlood(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cardvault.db")
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	open := func() (*store.Store, *vault.Vault, *capture.Service) {
 		st, err := boltstore.Open(path, nil)
 		require.NoError(t, err)
@@ -593,25 +589,15 @@ func testSingleUseGrant(t *testing.T, b teststores.Backend) {
 	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, Lock: &e.card, SingleUse: true})
 	require.NoError(t, err)
 	const n = 16
-	var ok, used atomic.Int32
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			_, err := e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"`+string(rune('a'+i))+`"}`))
-			switch {
-			case err == nil:
-				ok.Add(1)
-			case errors.Is(err, capture.ErrUsed):
-				used.Add(1)
-			default:
-				t.Errorf("unexpected error: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	require.Equal(t, int32(1), ok.Load())
-	require.Equal(t, int32(n-1), used.Load())
+	ok, used := testkit.Race(t, n, func(i int) error {
+		_, err := e.svc.Redeem(ctx, g.ID, g.Secret, []byte(`{"cvv":"`+string(rune('a'+i))+`"}`))
+		return err
+	}, isUsed)
+	require.Equal(t, 1, ok)
+	require.Equal(t, n-1, used)
 }
+
+func isUsed(err error) bool { return errors.Is(err, capture.ErrUsed) }
 
 func testSingleUseTokens(t *testing.T, b teststores.Backend) {
 	e := newEnv(t, b.Open(t))
@@ -632,28 +618,15 @@ func testSingleUseTokens(t *testing.T, b teststores.Backend) {
 	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "9999001", su.Token, nop), capture.ErrTerminal)
 	boom := errors.New("boom")
 	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "1234001", su.Token, func(store.Tx, []byte) error { return boom }), boom)
-	var ok, used atomic.Int32
 	var seen atomic.Value
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			err := e.svc.RedeemSingleUse(ctx, "1234001", su.Token, func(_ store.Tx, d []byte) error {
-				seen.Store(string(d))
-				return nil
-			})
-			switch {
-			case err == nil:
-				ok.Add(1)
-			case errors.Is(err, capture.ErrUsed):
-				used.Add(1)
-			default:
-				t.Errorf("unexpected error: %v", err)
-			}
+	ok, used := testkit.Race(t, 16, func(int) error {
+		return e.svc.RedeemSingleUse(ctx, "1234001", su.Token, func(_ store.Tx, d []byte) error {
+			seen.Store(string(d))
+			return nil
 		})
-	}
-	wg.Wait()
-	require.Equal(t, int32(1), ok.Load())
-	require.Equal(t, int32(15), used.Load())
+	}, isUsed)
+	require.Equal(t, 1, ok)
+	require.Equal(t, 15, used)
 	require.Equal(t, string(details), seen.Load())
 	require.ErrorIs(t, e.svc.RedeemSingleUse(ctx, "1234001", strings.Repeat("0", 128), nop), capture.ErrTokenNotFound)
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,20 +200,13 @@ func TestConcurrentSameKey(t *testing.T) {
 		var ran atomic.Int32
 		const n = 16
 		outcomes := make([]string, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var res result
-				c := newCall("p", "same", "req")
-				if err := k.Run(context.Background(), c, &res, counter(&res, &ran)); err != nil {
-					t.Error(err)
-				}
-				outcomes[i] = string(c.Outcome)
-			}()
-		}
-		wg.Wait()
+		testkit.Concurrently(t, n, func(i int) error {
+			var res result
+			c := newCall("p", "same", "req")
+			err := k.Run(context.Background(), c, &res, counter(&res, &ran))
+			outcomes[i] = string(c.Outcome)
+			return err
+		})
 		require.Equal(t, "1", stored(t, st), "the work committed once")
 		for _, o := range outcomes {
 			require.Equal(t, outcomes[0], o)

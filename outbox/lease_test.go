@@ -4,13 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
@@ -23,8 +21,7 @@ func TestLeaseTakeoverAndFencing(t *testing.T) {
 	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
 		ctx := context.Background()
 		st := b.Open(t)
-		kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-		require.NoError(t, err)
+		kr := testkit.Keyring(t)
 		clock := testkit.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 		cfg := Config{Store: st, Keyring: kr, Lease: 10 * time.Second, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		p1, err := Open(ctx, cfg)

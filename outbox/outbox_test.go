@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,19 +14,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
 )
 
 var ctx = context.Background()
-
-func keyring(t testing.TB) *crypto.Keyring {
-	t.Helper()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
-	return kr
-}
 
 func open(t testing.TB, st *store.Store, kr *crypto.Keyring, opts ...func(*outbox.Config)) *outbox.Outbox {
 	t.Helper()
@@ -118,17 +111,17 @@ func count(t testing.TB, st *store.Store, bucket string) int {
 }
 
 func TestOutbox(t *testing.T) {
-	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
-		t.Run("a job commits with its work", func(t *testing.T) { testCommitsWithWork(t, b) })
-		t.Run("retries, then dead letters", func(t *testing.T) { testRetryAndDeadLetter(t, b) })
-		t.Run("fair per tenant", func(t *testing.T) { testFairness(t, b) })
-		t.Run("two processes, no job twice at once", func(t *testing.T) { testTwoProcesses(t, b) })
+	teststores.Cases(t, map[string]func(*testing.T, teststores.Backend){
+		"a job commits with its work":         testCommitsWithWork,
+		"retries, then dead letters":          testRetryAndDeadLetter,
+		"fair per tenant":                     testFairness,
+		"two processes, no job twice at once": testTwoProcesses,
 	})
 }
 
 func testCommitsWithWork(t *testing.T, b teststores.Backend) {
 	st := b.Open(t)
-	o := open(t, st, keyring(t))
+	o := open(t, st, testkit.Keyring(t))
 	rcv := newReceiver()
 	o.Handle("test", func(_ context.Context, d outbox.Delivery) error { rcv.record(d); return nil })
 
@@ -169,7 +162,7 @@ func testCommitsWithWork(t *testing.T, b teststores.Backend) {
 
 func testRetryAndDeadLetter(t *testing.T, b teststores.Backend) {
 	st := b.Open(t)
-	o := open(t, st, keyring(t), func(c *outbox.Config) { c.MaxTries = 3 })
+	o := open(t, st, testkit.Keyring(t), func(c *outbox.Config) { c.MaxTries = 3 })
 	rcv := newReceiver()
 	var healthy atomic.Bool
 	o.Handle("flaky", func(_ context.Context, d outbox.Delivery) error {
@@ -237,7 +230,7 @@ func testRetryAndDeadLetter(t *testing.T, b teststores.Backend) {
 // another tenant's job.
 func testFairness(t *testing.T, b teststores.Backend) {
 	st := b.Open(t)
-	o := open(t, st, keyring(t), func(c *outbox.Config) { c.Workers, c.PerTenant, c.Lease = 8, 2, 5*time.Second })
+	o := open(t, st, testkit.Keyring(t), func(c *outbox.Config) { c.Workers, c.PerTenant, c.Lease = 8, 2, 5*time.Second })
 	var hung, maxHung atomic.Int32
 	release := make(chan struct{})
 	o.Handle("slow", func(ctx context.Context, _ outbox.Delivery) error {
@@ -274,7 +267,7 @@ func testFairness(t *testing.T, b teststores.Backend) {
 // places at once.
 func testTwoProcesses(t *testing.T, b teststores.Backend) {
 	st := b.Open(t)
-	kr := keyring(t)
+	kr := testkit.Keyring(t)
 	const jobs = 300
 	var mu sync.Mutex
 	active := map[string]bool{}
@@ -317,7 +310,7 @@ func testTwoProcesses(t *testing.T, b teststores.Backend) {
 // Idle workers poll in read-only transactions: no commit, no fsync.
 func TestIdleWorkersDoNotCommit(t *testing.T) {
 	st := teststores.All()[0].Open(t)
-	o := open(t, st, keyring(t), func(c *outbox.Config) { c.Poll = 5 * time.Millisecond })
+	o := open(t, st, testkit.Keyring(t), func(c *outbox.Config) { c.Poll = 5 * time.Millisecond })
 	before := st.Stats().Commits
 	run(t, o)
 	time.Sleep(100 * time.Millisecond) // twenty polls

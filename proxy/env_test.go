@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,10 +71,10 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 // newEnvOn is newEnv on the store st, which the caller closes.
 func newEnvOn(t *testing.T, st *store.Store, opts ...envOpt) *env {
 	t.Helper()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	e := &env{t: t, st: st, clock: testkit.NewClock(time.Now().UTC()), logs: &testkit.Buffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var err error
 	e.vault, err = vault.Open(ctx, vault.Config{Store: e.st, Keyring: kr, WorkFactor: 10, Now: e.clock.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.vault.Close() })
@@ -179,8 +178,7 @@ type seen struct {
 // request and answers as answer says (the try's number, from 1).
 type psp struct {
 	*httptest.Server
-	mu     sync.Mutex
-	got    []seen
+	got    testkit.List[seen]
 	answer func(try int, r seen, w http.ResponseWriter)
 }
 
@@ -189,20 +187,14 @@ func newPSP(t *testing.T, answer func(try int, r seen, w http.ResponseWriter)) *
 	p.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		s := seen{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: string(b), At: time.Now()}
-		p.mu.Lock()
-		p.got = append(p.got, s)
-		n := len(p.got)
-		p.mu.Unlock()
-		p.answer(n, s, w)
+		p.answer(p.got.Add(s), s, w)
 	}))
 	t.Cleanup(p.Close)
 	return p
 }
 
 func (p *psp) requests() []seen {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]seen(nil), p.got...)
+	return p.got.All()
 }
 
 // echo answers 200 with the request's body and a header holding it.
@@ -220,8 +212,7 @@ type receiver struct {
 	*httptest.Server
 	secret string
 	now    atomic.Pointer[func() time.Time] // the signature's clock: time.Now unless set
-	mu     sync.Mutex
-	got    []delivery
+	got    testkit.List[delivery]
 }
 
 type delivery struct {
@@ -241,9 +232,7 @@ func newReceiver(t *testing.T) *receiver {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		rc.mu.Lock()
-		rc.got = append(rc.got, delivery{ID: r.Header.Get(webhook.DeliveryHeader), Body: b})
-		rc.mu.Unlock()
+		rc.got.Add(delivery{ID: r.Header.Get(webhook.DeliveryHeader), Body: b})
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(rc.Close)
@@ -251,9 +240,7 @@ func newReceiver(t *testing.T) *receiver {
 }
 
 func (rc *receiver) deliveries() []delivery {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]delivery(nil), rc.got...)
+	return rc.got.All()
 }
 
 // wait waits for n deliveries, at most 20 s.

@@ -10,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/proxy"
 )
 
@@ -187,30 +187,19 @@ func TestRenderConcurrent(t *testing.T) {
 	require.NoError(t, err)
 	wantJSON := `{"h":"Ada \"The Countess\" Lovelace & Co."}`
 	wantForm := "h=Ada+%22The+Countess%22+Lovelace+%26+Co."
-	var wg sync.WaitGroup
-	errs := make(chan string, 32)
-	for i := range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, want := jsonCall, wantJSON
-			if i%2 == 1 {
-				c, want = formCall, wantForm
+	testkit.Concurrently(t, 32, func(i int) error {
+		c, want := jsonCall, wantJSON
+		if i%2 == 1 {
+			c, want = formCall, wantForm
+		}
+		for range 300 {
+			r, err := proxy.Render(c, []byte(item))
+			if err != nil || string(r.Body) != want {
+				return fmt.Errorf("got %q, %v", r.Body, err)
 			}
-			for range 300 {
-				r, err := proxy.Render(c, []byte(item))
-				if err != nil || string(r.Body) != want {
-					errs <- fmt.Sprintf("got %q, %v", r.Body, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Fatal(e)
-	}
+		}
+		return nil
+	})
 }
 
 // TestRenderLeavesItem: Render reads the item and never writes it.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/rules"
 )
 
@@ -92,14 +93,7 @@ func TestParseRefuses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := rules.Parse([]byte(c.body))
 			require.ErrorIs(t, err, rules.ErrInvalidRule)
-			require.ErrorIs(t, err, cardvault.ErrInvalid)
-			var inv *cardvault.InvalidError
-			require.True(t, errors.As(err, &inv))
-			var fields []string
-			for _, f := range inv.Fields {
-				fields = append(fields, f.Field)
-			}
-			require.Contains(t, fields, c.field)
+			require.Contains(t, testkit.InvalidFields(t, err), c.field)
 			require.Contains(t, err.Error(), c.says)
 		})
 	}

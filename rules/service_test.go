@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -184,8 +183,7 @@ func TestVaultItemUnchanged(t *testing.T) {
 	for _, b := range teststores.All()[:2] { // memstore, boltstore
 		t.Run(b.Name, func(t *testing.T) {
 			st := b.Open(t)
-			kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-			require.NoError(t, err)
+			kr := testkit.Keyring(t)
 			v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10})
 			require.NoError(t, err)
 			t.Cleanup(func() { v.Close() })

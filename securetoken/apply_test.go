@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -145,7 +146,7 @@ func TestApplyPublicReportsEveryFault(t *testing.T) {
 		"/shippingAddress",
 		"/source/cardholderName",
 		"/source/expiryDate",
-	}, faultFields(t, err))
+	}, testkit.InvalidFields(t, err))
 	msg := err.Error()
 	require.Contains(t, msg, "/shippingAddress: is not a member of a secure token; the nearest valid path is /customer/shippingAddress")
 	require.Contains(t, msg, "/customer/shippingAddress/recipient: is not a member of a secure token; the nearest valid path is /customer/shippingAddress/recipientName")

@@ -5,71 +5,48 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
 // BenchmarkService: the service's operations on each backend, in parallel.
 func BenchmarkService(b *testing.B) {
-	for _, be := range teststores.All() {
-		b.Run(be.Name, func(b *testing.B) {
-			e := newSvc(b, be.Open(b))
-			for i := range 200 {
-				if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("seed-", i)), nil); err != nil {
-					b.Fatal(err)
-				}
+	teststores.EachBench(b, func(b *testing.B, be teststores.Backend) {
+		e := newSvc(b, be.Open(b))
+		for i := range 200 {
+			if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("seed-", i)), nil); err != nil {
+				b.Fatal(err)
 			}
-			var n atomic.Int64
-			b.Run("Create", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("c-", n.Add(1))), nil); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			})
-			b.Run("Retrieve", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := e.svc.Retrieve(ctx, "1234001", "seed-7"); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			})
-			b.Run("Patch", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetParallelism(concurrency)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						id := fmt.Sprint("seed-", n.Add(1)%200)
-						if _, err := e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"replace","path":"/customer/lastName","value":"Hopper"},{"op":"replace","path":"/mitAgreement","value":"recurring"},{"op":"replace","path":"/source/expiryDate","value":"1229"}]`), nil); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			})
-			b.Run("ListFiltered", func(b *testing.B) {
-				b.ReportAllocs()
-				for b.Loop() {
-					p, err := e.svc.List(ctx, "1234001", securetoken.ListQuery{Last4: "7062", CustomerName: "Sarah Hopper", Limit: 10})
-					if err != nil || len(p.Items) != 10 {
-						b.Fatal(err, len(p.Items))
-					}
-				}
+		}
+		var n atomic.Int64
+		b.Run("Create", func(b *testing.B) {
+			testkit.Parallel(b, func() error {
+				_, err := e.svc.Create(ctx, "1234001", seedRequest(b, fmt.Sprint("c-", n.Add(1))), nil)
+				return err
 			})
 		})
-	}
+		b.Run("Retrieve", func(b *testing.B) {
+			testkit.Parallel(b, func() error {
+				_, err := e.svc.Retrieve(ctx, "1234001", "seed-7")
+				return err
+			})
+		})
+		b.Run("Patch", func(b *testing.B) {
+			testkit.Parallel(b, func() error {
+				id := fmt.Sprint("seed-", n.Add(1)%200)
+				_, err := e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"replace","path":"/customer/lastName","value":"Hopper"},{"op":"replace","path":"/mitAgreement","value":"recurring"},{"op":"replace","path":"/source/expiryDate","value":"1229"}]`), nil)
+				return err
+			})
+		})
+		b.Run("ListFiltered", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := e.svc.List(ctx, "1234001", securetoken.ListQuery{Last4: "7062", CustomerName: "Sarah Hopper", Limit: 10})
+				if err != nil || len(p.Items) != 10 {
+					b.Fatal(err, len(p.Items))
+				}
+			}
+		})
+	})
 }
-
-// concurrency is how many callers per CPU the parallel benchmarks run: a
-// server has many requests in flight, and group commit needs them.
-const concurrency = 16

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
 
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/securetoken"
 )
@@ -79,9 +80,9 @@ func checkPatchExample(t *testing.T, name string, body []byte) {
 	}
 	if strings.Contains(name, "Realistic") {
 		require.NoError(t, faults[0])
-		require.Equal(t, []string{"/shippingAddress/recipientName"}, faultFields(t, faults[1]))
+		require.Equal(t, []string{"/shippingAddress/recipientName"}, testkit.InvalidFields(t, faults[1]))
 		require.Contains(t, faults[1].Error(), "/customer/shippingAddress/recipientName")
-		require.Equal(t, []string{"/source/cardDetails/cardholderName"}, faultFields(t, faults[2]))
+		require.Equal(t, []string{"/source/cardDetails/cardholderName"}, testkit.InvalidFields(t, faults[2]))
 		require.Contains(t, faults[2].Error(), "nearest valid path is /source/cardholderName")
 		return
 	}
@@ -105,7 +106,7 @@ func TestContractResponseExamples(t *testing.T) {
 					_, err := securetoken.ParseResource(item)
 					if strings.Contains(name, "paginatedResults") && i == 1 {
 						// expiryDate: 0328 unquoted is the integer 328.
-						require.Equal(t, []string{"/source/expiryDate"}, faultFields(t, err))
+						require.Equal(t, []string{"/source/expiryDate"}, testkit.InvalidFields(t, err))
 						continue
 					}
 					require.NoError(t, err)

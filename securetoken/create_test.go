@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -58,11 +59,7 @@ func TestCreateVariants(t *testing.T) {
 	}
 	for _, tc := range ok {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := securetoken.ParseCreateRequest(tc.body)
-			require.NoError(t, err)
-			src, ok := req.Source.StoredSource()
-			require.True(t, ok)
-			rec := securetoken.NewRecord(req, src)
+			rec := newRecord(t, tc.body)
 			rec.ProcessingTerminalID, rec.Token = "1234001", "296753123458"
 			rec.SecureTokenID = "id-1"
 			require.NoError(t, rec.Validate())
@@ -113,7 +110,7 @@ func TestCreateVariants(t *testing.T) {
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := securetoken.ParseCreateRequest(withSource(tc.src))
-			require.Equal(t, []string{tc.at}, faultFields(t, err))
+			require.Equal(t, []string{tc.at}, testkit.InvalidFields(t, err))
 			var ie *cardvault.InvalidError
 			require.True(t, errors.As(err, &ie))
 			require.Equal(t, "not supported", ie.Fields[0].Detail)
@@ -199,7 +196,7 @@ func TestCreateReportsEveryFault(t *testing.T) {
 		"/source/cardDetails/keyedData/issueNumber",
 		"/threeDSecure/eci",
 		"/threeDSecure/xid",
-	}, faultFields(t, err))
+	}, testkit.InvalidFields(t, err))
 	requireNoSecret(t, err.Error(), "4539858876047063", "12a", "1990-02-30", "éé", "2025550164", "104.18")
 }
 
@@ -249,7 +246,7 @@ func TestCreateFaults(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := securetoken.ParseCreateRequest(tc.body)
-			require.Equal(t, tc.want, faultFields(t, err))
+			require.Equal(t, tc.want, testkit.InvalidFields(t, err))
 			require.Zero(t, req.Source.Type, "a refused request must come back empty")
 		})
 	}
@@ -282,7 +279,7 @@ func TestCreateBankFaults(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := securetoken.ParseCreateRequest(setRaw(t, base, "source", tc.src))
-			require.Equal(t, tc.want, faultFields(t, err))
+			require.Equal(t, tc.want, testkit.InvalidFields(t, err))
 		})
 	}
 }
@@ -293,11 +290,7 @@ func TestCreateIgnoresUnknownMembers(t *testing.T) {
 	body := set(t, createCard(t), "loyaltyTier", "gold")
 	body = set(t, body, "customer.middleName", "Hazel")
 	body = set(t, body, "source.cardDetails.keyedData.pan", "4111111111111111")
-	req, err := securetoken.ParseCreateRequest(body)
-	require.NoError(t, err)
-	src, _ := req.Source.StoredSource()
-	rec := securetoken.NewRecord(req, src)
-	sealed, err := rec.MarshalBinary()
+	sealed, err := newRecord(t, body).MarshalBinary()
 	require.NoError(t, err)
 	requireNoSecret(t, string(sealed), "gold", "middleName", "4111111111111111", testCVV)
 }
@@ -324,28 +317,28 @@ func TestCreateFaultCap(t *testing.T) {
 	fields := strings.Repeat(`{},`, 2000)
 	body := setRaw(t, createCard(t), "customFields", "["+fields[:len(fields)-1]+"]")
 	_, err := securetoken.ParseCreateRequest(body)
-	got := faultFields(t, err)
+	got := testkit.InvalidFields(t, err)
 	require.Len(t, got, 101)
 }
 
 func TestSingleUseTokenRequest(t *testing.T) {
 	body := readFile(t, "contract/createSingleUseToken.request.createSingleUseToken.json")
 	_, err := securetoken.ParseSingleUseTokenRequest(set(t, body, "source", map[string]any{"type": "singleUseToken", "token": strings.Repeat("a", 128)}))
-	require.Equal(t, []string{"/source/type"}, faultFields(t, err))
+	require.Equal(t, []string{"/source/type"}, testkit.InvalidFields(t, err))
 	_, err = securetoken.ParseSingleUseTokenRequest(del(t, body, "channel"))
-	require.Equal(t, []string{"/channel"}, faultFields(t, err))
+	require.Equal(t, []string{"/channel"}, testkit.InvalidFields(t, err))
 	_, err = securetoken.ParseSingleUseTokenRequest(set(t, body, "channel", "fax"))
-	require.Equal(t, []string{"/channel"}, faultFields(t, err))
+	require.Equal(t, []string{"/channel"}, testkit.InvalidFields(t, err))
 }
 
 func TestAccountUpdateRequest(t *testing.T) {
 	body := readFile(t, "contract/accountUpdate.request.accountUpdate.json")
 	_, err := securetoken.ParseAccountUpdateRequest(set(t, body, "type", "card"))
-	require.Equal(t, []string{"/type"}, faultFields(t, err))
+	require.Equal(t, []string{"/type"}, testkit.InvalidFields(t, err))
 	_, err = securetoken.ParseAccountUpdateRequest(set(t, body, "token", strings.Repeat("é", 127)+"a"))
 	require.NoError(t, err, "128 characters, though more bytes")
 	_, err = securetoken.ParseAccountUpdateRequest([]byte(`{}`))
-	require.Equal(t, []string{"/token", "/type"}, faultFields(t, err))
+	require.Equal(t, []string{"/token", "/type"}, testkit.InvalidFields(t, err))
 }
 
 // A member name written with escapes is the same name.

@@ -196,16 +196,7 @@ func FuzzApplyPublic(f *testing.F) {
 }
 
 func fuzzRecord(f *testing.F) securetoken.Record {
-	body, err := os.ReadFile("testdata/contract/createSecureToken.request.createSecureToken.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	req, err := securetoken.ParseCreateRequest(body)
-	if err != nil {
-		f.Fatal(err)
-	}
-	src, _ := req.Source.StoredSource()
-	rec := securetoken.NewRecord(req, src)
+	rec := newRecord(f, createCard(f))
 	rec.SecureTokenID, rec.ProcessingTerminalID, rec.Token = "id", "1234001", "296753123458"
 	return rec
 }

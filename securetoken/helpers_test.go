@@ -2,7 +2,6 @@ package securetoken_test
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/sjson"
 
-	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -58,22 +56,6 @@ func del(t testing.TB, body []byte, path string) []byte {
 	return out
 }
 
-// faultFields returns the Field of every fault of an InvalidError, failing
-// the test for any other error.
-func faultFields(t testing.TB, err error) []string {
-	t.Helper()
-	var ie *cardvault.InvalidError
-	require.True(t, errors.As(err, &ie), "want an InvalidError, got %T", err)
-	require.ErrorIs(t, err, cardvault.ErrInvalid)
-	out := make([]string, len(ie.Fields))
-	for i, f := range ie.Fields {
-		out[i] = f.Field
-		require.NotEmpty(t, f.Detail, "fault at %s has no detail", f.Field)
-		require.NotEmpty(t, f.Message, "fault at %s has no message", f.Field)
-	}
-	return out
-}
-
 // requireNoSecret fails when s holds any of the secrets; the message does
 // not print s.
 func requireNoSecret(t testing.TB, s string, secrets ...string) {
@@ -93,14 +75,21 @@ func sameRecord(t testing.TB, want, got securetoken.Record) {
 	require.True(t, bytes.Equal(w, g), "records differ")
 }
 
-// cardRecord is a valid record made from the contract's create example.
-func cardRecord(t testing.TB) securetoken.Record {
+// newRecord is the record a create request makes of body, before it is
+// given its ids; body must parse, with a source that is stored.
+func newRecord(t testing.TB, body []byte) securetoken.Record {
 	t.Helper()
-	req, err := securetoken.ParseCreateRequest(createCard(t))
+	req, err := securetoken.ParseCreateRequest(body)
 	require.NoError(t, err)
 	src, ok := req.Source.StoredSource()
 	require.True(t, ok)
-	r := securetoken.NewRecord(req, src)
+	return securetoken.NewRecord(req, src)
+}
+
+// cardRecord is a valid record made from the contract's create example.
+func cardRecord(t testing.TB) securetoken.Record {
+	t.Helper()
+	r := newRecord(t, createCard(t))
 	r.SecureTokenID = "MREF_abc1de23-f4a5-6789-bcd0-12e345678901fa"
 	r.ProcessingTerminalID = "1234001"
 	r.Token = "296753123458" // Luhn-valid, unlike the contract's example

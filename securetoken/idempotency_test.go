@@ -9,6 +9,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/idempotency"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/securetoken"
 )
@@ -80,7 +81,7 @@ func TestIdempotentWrites(t *testing.T) {
 		c = call("invalid", "i")
 		_, err = e.svc.Create(ctx, pt, bad, c)
 		require.True(t, c.Replayed)
-		require.Equal(t, []string{"/mitAgreement"}, faultFields(t, err))
+		require.Equal(t, []string{"/mitAgreement"}, testkit.InvalidFields(t, err))
 
 		// The same key for another request is a conflict, and changes
 		// nothing.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -63,7 +64,7 @@ func TestParseListQuery(t *testing.T) {
 			require.NoError(t, err, tc.query)
 			continue
 		}
-		require.Equal(t, tc.want, faultFields(t, err), tc.query)
+		require.Equal(t, tc.want, testkit.InvalidFields(t, err), tc.query)
 		require.Zero(t, q)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -143,7 +144,7 @@ func TestPolicyCheckWrite(t *testing.T) {
 			require.True(t, errors.As(err, &ie))
 			require.Equal(t, tc.path, ie.Fields[0].Field)
 		case unknown:
-			require.Equal(t, []string{tc.path}, faultFields(t, err), "%s %q", tc.src, tc.path)
+			require.Equal(t, []string{tc.path}, testkit.InvalidFields(t, err), "%s %q", tc.src, tc.path)
 		}
 	}
 }
@@ -156,7 +157,7 @@ func TestPolicyCheckRead(t *testing.T) {
 		require.NoError(t, card.CheckRead(p), p)
 	}
 	err := card.CheckRead("/shippingAddress/recipientName")
-	require.Equal(t, []string{"/shippingAddress/recipientName"}, faultFields(t, err))
+	require.Equal(t, []string{"/shippingAddress/recipientName"}, testkit.InvalidFields(t, err))
 	require.Contains(t, err.Error(), "the nearest valid path is /customer/shippingAddress/recipientName")
 	err = card.CheckRead("no slash")
 	require.Contains(t, err.Error(), "is not a JSON Pointer")
@@ -167,5 +168,5 @@ func TestPolicyErrorRedactsNumbers(t *testing.T) {
 	err := securetoken.PolicyFor(securetoken.SourceCard).CheckWrite("/customer/" + testPAN)
 	require.Error(t, err)
 	requireNoSecret(t, err.Error(), testPAN)
-	require.Equal(t, []string{"/customer/[redacted]"}, faultFields(t, err))
+	require.Equal(t, []string{"/customer/[redacted]"}, testkit.InvalidFields(t, err))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/securetoken"
 )
 
@@ -132,10 +133,7 @@ func TestSealedRoundTrip(t *testing.T) {
 func TestSealedKeepsNumbersNotCVV(t *testing.T) {
 	body := set(t, createCard(t), "source.cardDetails.keyedData.cvv", "9876")
 	body = set(t, body, "source.cardDetails.keyedData.issueNumber", "42")
-	req, err := securetoken.ParseCreateRequest(body)
-	require.NoError(t, err)
-	src, _ := req.Source.StoredSource()
-	rec := securetoken.NewRecord(req, src)
+	rec := newRecord(t, body)
 	b, err := rec.MarshalBinary()
 	require.NoError(t, err)
 	require.True(t, bytes.Contains(b, []byte(testPAN)), "the sealed form holds the whole number")
@@ -166,7 +164,7 @@ func TestRecordValidate(t *testing.T) {
 	rec.Source.Card.CardNumber = "4539858876047063"
 	rec.Source.Card.IssueNumber = "123"
 	require.Equal(t, []string{"/processingTerminalId", "/source/cardNumber", "/source/issueNumber", "/status", "/token"},
-		faultFields(t, rec.Validate()))
+		testkit.InvalidFields(t, rec.Validate()))
 }
 
 func TestSingleUseTokenResponse(t *testing.T) {

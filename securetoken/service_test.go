@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/patch"
@@ -39,9 +39,7 @@ type svcEnv struct {
 
 func newSvc(t testing.TB, st *store.Store, opts ...func(*securetoken.Config)) *svcEnv {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "master.key")
-	kr, err := crypto.CreateKeyringFile(path)
-	require.NoError(t, err)
+	kr, path := testkit.KeyringFile(t)
 	return openSvc(t, st, kr, path, opts...)
 }
 
@@ -84,24 +82,22 @@ func resourceJSON(t testing.TB, r securetoken.Resource) map[string]any {
 	t.Helper()
 	b, err := json.Marshal(r)
 	require.NoError(t, err)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(b, &m))
-	return m
+	return testkit.Object(t, b)
 }
 
 func TestService(t *testing.T) {
-	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
-		t.Run("create variants", func(t *testing.T) { testCreateVariants(t, b) })
-		t.Run("tokens", func(t *testing.T) { testTokens(t, b) })
-		t.Run("patch", func(t *testing.T) { testPatch(t, b) })
-		t.Run("immutable paths", func(t *testing.T) { testImmutable(t, b) })
-		t.Run("concurrent patches", func(t *testing.T) { testConcurrentPatches(t, b) })
-		t.Run("update-account once", func(t *testing.T) { testUpdateAccount(t, b) })
-		t.Run("list", func(t *testing.T) { testList(t, b) })
-		t.Run("terminals are isolated", func(t *testing.T) { testIsolation(t, b) })
-		t.Run("delete", func(t *testing.T) { testDelete(t, b) })
-		t.Run("at rest", func(t *testing.T) { testAtRest(t, b) })
-		t.Run("rotation", func(t *testing.T) { testRotation(t, b) })
+	teststores.Cases(t, map[string]func(*testing.T, teststores.Backend){
+		"create variants":        testCreateVariants,
+		"tokens":                 testTokens,
+		"patch":                  testPatch,
+		"immutable paths":        testImmutable,
+		"concurrent patches":     testConcurrentPatches,
+		"update-account once":    testUpdateAccount,
+		"list":                   testList,
+		"terminals are isolated": testIsolation,
+		"delete":                 testDelete,
+		"at rest":                testAtRest,
+		"rotation":               testRotation,
 	})
 }
 
@@ -203,7 +199,7 @@ func testTokens(t *testing.T, b teststores.Backend) {
 	// Each draw is asked about once it is free of tokens; that some draws
 	// were refused (and redrawn) fails with probability 2^-20.
 	require.Greater(t, asked.Load(), int32(n))
-	_, err := securetoken.Open(ctx, securetoken.Config{Store: memstoreFor(t), Keyring: mustKeyring(t), TokenPrefix: "1234567890", TokenLength: 12})
+	_, err := securetoken.Open(ctx, securetoken.Config{Store: memstoreFor(t), Keyring: testkit.Keyring(t), TokenPrefix: "1234567890", TokenLength: 12})
 	require.Error(t, err, "a prefix that leaves too few random digits is refused")
 }
 
@@ -231,7 +227,7 @@ func testPatch(t *testing.T, b teststores.Backend) {
 	// A move or copy's from too, with its path.
 	_, err = e.svc.Patch(ctx, "1234001", id, []byte(`[{"op":"copy","from":"/customer/name","path":"/customer/nickname"}]`), nil)
 	require.ErrorAs(t, err, &bad)
-	require.Equal(t, []string{"/customer/nickname", "/customer/name"}, faultFields(t, err))
+	require.Equal(t, []string{"/customer/nickname", "/customer/name"}, testkit.InvalidFields(t, err))
 	require.Contains(t, bad.Fields[1].Message, "op 0 (copy), its from: ")
 	after, err := e.svc.Retrieve(ctx, "1234001", id)
 	require.NoError(t, err)
@@ -330,14 +326,10 @@ func testConcurrentPatches(t *testing.T, b teststores.Backend) {
 	_, err := e.svc.Create(ctx, "1234001", seedRequest(t, "c"), nil)
 	require.NoError(t, err)
 	const n = 16
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			_, err := e.svc.Patch(ctx, "1234001", "c", fmt.Appendf(nil, `[{"op":"add","path":"/customFields/-","value":{"name":"f%d","value":"v"}}]`, i), nil)
-			require.NoError(t, err)
-		})
-	}
-	wg.Wait()
+	testkit.Concurrently(t, n, func(i int) error {
+		_, err := e.svc.Patch(ctx, "1234001", "c", fmt.Appendf(nil, `[{"op":"add","path":"/customFields/-","value":{"name":"f%d","value":"v"}}]`, i), nil)
+		return err
+	})
 	res, err := e.svc.Retrieve(ctx, "1234001", "c")
 	require.NoError(t, err)
 	var names []string
@@ -371,25 +363,15 @@ func testUpdateAccount(t *testing.T, b teststores.Backend) {
 	tok := got.SingleUse.Token
 
 	const racers = 8
-	var ok, used atomic.Int32
-	var wg sync.WaitGroup
-	for range racers {
-		wg.Go(func() {
-			_, err := e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: tok}, nil)
-			var bad *cardvault.InvalidError
-			switch {
-			case err == nil:
-				ok.Add(1)
-			case errors.As(err, &bad) && bad.Fields[0].Detail == "already used":
-				used.Add(1)
-			default:
-				t.Errorf("unexpected: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	require.Equal(t, int32(1), ok.Load())
-	require.Equal(t, int32(racers-1), used.Load())
+	ok, used := testkit.Race(t, racers, func(int) error {
+		_, err := e.svc.UpdateAccount(ctx, "1234001", id, securetoken.AccountUpdateRequest{Type: securetoken.SourceSingleUseToken, Token: tok}, nil)
+		return err
+	}, func(err error) bool {
+		var bad *cardvault.InvalidError
+		return errors.As(err, &bad) && bad.Fields[0].Detail == "already used"
+	})
+	require.Equal(t, 1, ok)
+	require.Equal(t, racers-1, used)
 
 	after, err := e.svc.Retrieve(ctx, "1234001", id)
 	require.NoError(t, err)
@@ -614,11 +596,7 @@ func testRotation(t *testing.T, b teststores.Backend) {
 	require.Equal(t, 2, n, "the index key and one terminal key")
 	_, err = e2.vault.RewrapMasterKey(ctx)
 	require.NoError(t, err)
-	raw, err := os.ReadFile(e.keyring)
-	require.NoError(t, err)
-	first := strings.SplitN(string(raw), "AGE-SECRET-KEY-", 3)[1]
-	onlyNew, err := crypto.ParseKeyring(strings.NewReader("AGE-SECRET-KEY-" + strings.TrimSpace(first)))
-	require.NoError(t, err)
+	onlyNew := testkit.CurrentOnly(t, e.keyring)
 	e3 := openSvc(t, st, onlyNew, e.keyring)
 	got, err := e3.svc.Retrieve(ctx, "1234001", "r")
 	require.NoError(t, err)
@@ -629,9 +607,3 @@ func testRotation(t *testing.T, b teststores.Backend) {
 }
 
 func memstoreFor(t testing.TB) *store.Store { return teststores.All()[0].Open(t) }
-
-func mustKeyring(t testing.TB) *crypto.Keyring {
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
-	require.NoError(t, err)
-	return kr
-}

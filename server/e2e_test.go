@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -38,6 +37,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/browsertest"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/serverproc"
 	"github.com/cardvault/cardvault/internal/testkit"
 )
 
@@ -56,19 +56,6 @@ func buildBinaries(t *testing.T) string {
 	return dir
 }
 
-// cleanEnv is the test's environment without the variables the server
-// reads, so that a developer's settings do not leak into the test.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CARDVAULT_") && !strings.HasPrefix(kv, "CARDVAULT_TEST_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
 // serverProc is a running server binary.
 type serverProc struct {
 	cmd            *exec.Cmd
@@ -84,7 +71,7 @@ func startServer(t *testing.T, bin, dir string, env ...string) *serverProc {
 	t.Helper()
 	p := &serverProc{cmd: exec.Command(bin), stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Dir = dir
-	p.cmd.Env = append(cleanEnv(), env...)
+	p.cmd.Env = append(serverproc.CleanEnv(), env...)
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = io.MultiWriter(p.stderr, logSink)
 	require.NoError(t, p.cmd.Start())
@@ -186,56 +173,10 @@ func (c remote) alice(method, path string, q url.Values, body string) reply {
 	return c.do(req{method: method, path: path, query: q, body: body, basic: &aliceBasic})
 }
 
-// e2eMerchant is the merchant's site, on another site than the vault
-// (localhost against 127.0.0.1): it frames forms and records where their
-// callbacks send the visitor.
-type e2eMerchant struct {
-	srv    *httptest.Server
-	origin string
-	mu     sync.Mutex
-	hits   []*url.URL
-}
-
-func newE2EMerchant(t *testing.T) *e2eMerchant {
-	m := &e2eMerchant{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /embed", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, `<!DOCTYPE html><title>Checkout</title><iframe id="cv" width="480" height="600" src="%s"></iframe>`,
-			strings.ReplaceAll(r.URL.Query().Get("src"), `"`, "&quot;"))
-	})
-	mux.HandleFunc("GET /blank", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, `<!DOCTYPE html><title>Merchant</title><p>merchant`)
-	})
-	mux.HandleFunc("GET /update/", func(w http.ResponseWriter, r *http.Request) {
-		m.mu.Lock()
-		m.hits = append(m.hits, r.URL)
-		m.mu.Unlock()
-		fmt.Fprint(w, "<!DOCTYPE html><title>Done</title><p>Thank you")
-	})
-	m.srv = httptest.NewServer(mux)
-	t.Cleanup(m.srv.Close)
-	m.origin = strings.Replace(m.srv.URL, "127.0.0.1", "localhost", 1)
-	return m
-}
-
-func (m *e2eMerchant) hitsTo(path string) []*url.URL {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*url.URL
-	for _, u := range m.hits {
-		if u.Path == path {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
 func TestEndToEnd(t *testing.T) {
 	bins := buildBinaries(t)
 	b := browsertest.Start(t)
-	m := newE2EMerchant(t)
+	m := browsertest.NewMerchant(t)
 	common := []string{
 		"CARDVAULT_ADDR=127.0.0.1:0", "CARDVAULT_SCRYPT_WORK_FACTOR=10", "CARDVAULT_ALLOW_HTTP_WEBHOOKS=true",
 		"CARDVAULT_BASIC_AUTH=" + aliceBasic.Name + ":" + aliceBasic.Password + "," + bobBasic.Name + ":" + bobBasic.Password,
@@ -383,7 +324,7 @@ func TestEndToEnd(t *testing.T) {
 // exerciseServer drives every vault/capture route of a running server, the
 // seed's flows in Chromium and the example programs. It returns the vault
 // key it leaves behind.
-func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *e2eMerchant, bins string) vaultKey {
+func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *browsertest.Merchant, bins string) vaultKey {
 	const timeout = 20 * time.Second
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		require.Equal(t, http.StatusOK, c.do(req{method: "GET", path: path}).status, path)
@@ -442,7 +383,7 @@ func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *e2eMercha
 	require.Equal(t, map[string]any{"token": tok, "reference": "my-reference"}, g["lockdown_info"])
 	captureSecret := secret("capture secret", g["secret"].(string))
 	tab := b.NewTab(t, timeout)
-	tab.Do(chromedp.Navigate(m.origin + "/blank"))
+	tab.Do(chromedp.Navigate(m.Origin + "/blank"))
 	cvv := secret("cvv", "145")
 	fetchJS := fmt.Sprintf(`fetch(%q, {method: 'POST', headers: {'X-PCIVault-Capture-Secret': %q},
 		body: JSON.stringify({"card_expiry": "06-2025", "cvv": %q})}).then(r => r.json())`,
@@ -459,22 +400,22 @@ func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *e2eMercha
 	g = c.alice("POST", "/v1/capture", k.query("ttl", "PT10M", "token", tok), "").json(t)
 	formSecret := secret("capture secret", g["secret"].(string))
 	callback := "function(responseData, requestData) {\nconst reference = responseData.reference;\n" +
-		"window.location.replace(`" + m.origin + "/update/success?reference=${reference}`);\n}"
+		"window.location.replace(`" + m.Origin + "/update/success?reference=${reference}`);\n}"
 	r = c.alice("POST", "/v1/capture/iframe", url.Values{"form_type": {"pcd"}}, mustJSON(t, map[string]any{
 		"success_callback": base64.StdEncoding.EncodeToString([]byte(callback)),
 		"field_options": map[string]any{
 			"reference": map[string]bool{"visible": false}, "card_holder": map[string]bool{"visible": false},
 			"expiry": map[string]bool{"visible": false}, "card_number": map[string]bool{"visible": false},
 		},
-		"frame_ancestors": []string{m.origin},
+		"frame_ancestors": []string{m.Origin},
 	}))
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	form := r.json(t)
 	require.Equal(t, strings.TrimPrefix(c.base, "http://")+"/v1/capture/iframe/"+form["id"].(string), form["link"])
 	link := "http://" + form["link"].(string) + "?unique_id=" + url.QueryEscape(g["id"].(string)) + "&secret=" + url.QueryEscape(formSecret)
-	before := len(m.hitsTo("/update/success"))
+	before := len(m.HitsTo("/update/success"))
 	tab = b.NewTab(t, timeout)
-	tab.Do(chromedp.Navigate(m.origin + "/embed?src=" + url.QueryEscape(link)))
+	tab.Do(chromedp.Navigate(m.Embed(link)))
 	frame := tab.Frame("#cv", c.base)
 	n, err := chromedp.Run(frame.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("input, select").length`))
 	require.NoError(t, err)
@@ -484,10 +425,10 @@ func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *e2eMercha
 		chromedp.SendKeys(chromedp.CSS("#cv-cvv"), newCVV, frame.Query...),
 		chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
 	)
-	require.Eventually(t, func() bool { return len(m.hitsTo("/update/success")) > before }, timeout, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return len(m.HitsTo("/update/success")) > before }, timeout, 20*time.Millisecond,
 		"the success callback sends the visitor to the merchant")
-	hits := m.hitsTo("/update/success")
-	require.Equal(t, "my-reference", hits[len(hits)-1].Query().Get("reference"))
+	hits := m.HitsTo("/update/success")
+	require.Equal(t, "my-reference", hits[len(hits)-1].URL.Query().Get("reference"))
 	require.Equal(t, newCVV, retrieve()["cvv"])
 	require.Empty(t, tab.ConsoleErrors())
 
@@ -535,7 +476,7 @@ func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *e2eMercha
 	require.Equal(t, http.StatusForbidden, r.status)
 	require.Equal(t, `{"error":"unknown capture endpoint or wrong secret"}`, strings.TrimSpace(string(r.body)))
 	r = c.do(req{method: "OPTIONS", path: "/v1/capture/anything", header: map[string]string{
-		"Origin": m.origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-pcivault-capture-secret"}})
+		"Origin": m.Origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-pcivault-capture-secret"}})
 	require.Equal(t, http.StatusNoContent, r.status)
 	require.Equal(t, "*", r.header.Get("Access-Control-Allow-Origin"))
 	require.Equal(t, http.StatusOK, c.alice("DELETE", "/v1/capture/iframe/"+form["id"].(string), nil, "").status)
@@ -553,7 +494,7 @@ func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *e2eMercha
 	require.Contains(t, string(out), `the vault replied: {"user": "example-`)
 	require.Contains(t, string(out), "cvv updated, card number unchanged")
 	out, err = exec.Command(filepath.Join(bins, "hosted-form"), "-url", c.base,
-		"-basic-auth", aliceBasic.Name+":"+aliceBasic.Password, "-success-url", m.origin+"/update/example").CombinedOutput()
+		"-basic-auth", aliceBasic.Name+":"+aliceBasic.Password, "-success-url", m.Origin+"/update/example").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	iframeURL := lines[len(lines)-1]
@@ -561,13 +502,13 @@ func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *e2eMercha
 	u, err := url.Parse(iframeURL)
 	require.NoError(t, err)
 	secret("capture secret", u.Query().Get("secret"))
-	beforeExample := len(m.hitsTo("/update/example"))
+	beforeExample := len(m.HitsTo("/update/example"))
 	tab = b.NewTab(t, timeout)
 	tab.Do(chromedp.Navigate(iframeURL), chromedp.SendKeys(chromedp.CSS("#cv-cvv"), secret("cvv", "321")), chromedp.Click(chromedp.CSS("#cv-submit")))
-	require.Eventually(t, func() bool { return len(m.hitsTo("/update/example")) > beforeExample }, timeout, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return len(m.HitsTo("/update/example")) > beforeExample }, timeout, 20*time.Millisecond,
 		"the example's form saves and runs its callback")
-	ex := m.hitsTo("/update/example")
-	require.Equal(t, "my-reference", ex[len(ex)-1].Query().Get("reference"))
+	ex := m.HitsTo("/update/example")
+	require.Equal(t, "my-reference", ex[len(ex)-1].URL.Query().Get("reference"))
 
 	exerciseTokenAPI(t, c, b, m, bins)
 
@@ -581,7 +522,7 @@ func exerciseServer(t *testing.T, c remote, b *browsertest.Browser, m *e2eMercha
 // exerciseTokenAPI drives the secure-token API of a running server: the
 // seed's PATCH flow, a single-use token and update-account, the hosted-form
 // path in Chromium, delete, and the two example programs.
-func exerciseTokenAPI(t *testing.T, c remote, b *browsertest.Browser, m *e2eMerchant, bins string) {
+func exerciseTokenAPI(t *testing.T, c remote, b *browsertest.Browser, m *browsertest.Merchant, bins string) {
 	const timeout = 20 * time.Second
 	api := c.caller(keyAll) // from CARDVAULT_API_KEYS
 	card := fixture(t, "create-card.json")
@@ -630,18 +571,18 @@ func exerciseTokenAPI(t *testing.T, c remote, b *browsertest.Browser, m *e2eMerc
 	ep := r.json(t)
 	epSecret := secret("capture secret", ep["secret"].(string))
 	callback := "function(responseData, requestData) {\n" +
-		"window.location.replace(`" + m.origin + "/update/single-use?token=${encodeURIComponent(responseData.single_use_token)}`);\n}"
+		"window.location.replace(`" + m.Origin + "/update/single-use?token=${encodeURIComponent(responseData.single_use_token)}`);\n}"
 	r = c.alice("POST", "/v1/capture/iframe", url.Values{"form_type": {"pcd"}}, mustJSON(t, map[string]any{
 		"success_callback": base64.StdEncoding.EncodeToString([]byte(callback)),
 		"field_options":    map[string]any{"reference": map[string]bool{"visible": false}},
-		"frame_ancestors":  []string{m.origin},
+		"frame_ancestors":  []string{m.Origin},
 	}))
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	form := r.json(t)
 	link := "http://" + form["link"].(string) + "?unique_id=" + url.QueryEscape(ep["id"].(string)) + "&secret=" + url.QueryEscape(epSecret)
-	before := len(m.hitsTo("/update/single-use"))
+	before := len(m.HitsTo("/update/single-use"))
 	tab := b.NewTab(t, timeout)
-	tab.Do(chromedp.Navigate(m.origin + "/embed?src=" + url.QueryEscape(link)))
+	tab.Do(chromedp.Navigate(m.Embed(link)))
 	frame := tab.Frame("#cv", c.base)
 	formCard := secret("card number", "4000056655665556")
 	next := time.Now().AddDate(2, 0, 0)
@@ -652,10 +593,10 @@ func exerciseTokenAPI(t *testing.T, c remote, b *browsertest.Browser, m *e2eMerc
 		chromedp.SendKeys(chromedp.CSS("#cv-cvv"), secret("cvv", "613"), frame.Query...),
 		chromedp.Click(chromedp.CSS("#cv-submit"), frame.Query...),
 	)
-	require.Eventually(t, func() bool { return len(m.hitsTo("/update/single-use")) > before }, timeout, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return len(m.HitsTo("/update/single-use")) > before }, timeout, 20*time.Millisecond,
 		"the success callback hands the merchant the single-use token")
-	hits := m.hitsTo("/update/single-use")
-	formToken := secret("single-use token", hits[len(hits)-1].Query().Get("token"))
+	hits := m.HitsTo("/update/single-use")
+	formToken := secret("single-use token", hits[len(hits)-1].URL.Query().Get("token"))
 	require.Len(t, formToken, 128)
 	require.Empty(t, tab.ConsoleErrors())
 	r = update(formToken)

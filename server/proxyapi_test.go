@@ -9,30 +9,27 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 // psp is a payment provider on 127.0.0.1 over TLS, answering as answer
 // says and recording what it got.
 type psp struct {
 	*httptest.Server
-	mu     sync.Mutex
-	bodies []string
+	bodies testkit.List[string]
 }
 
 func newPSP(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, body string)) *psp {
 	p := &psp{}
 	p.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		p.mu.Lock()
-		p.bodies = append(p.bodies, string(b))
-		p.mu.Unlock()
+		p.bodies.Add(string(b))
 		answer(w, r, string(b))
 	}))
 	t.Cleanup(p.Close)
@@ -40,9 +37,7 @@ func newPSP(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, bo
 }
 
 func (p *psp) got() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.bodies...)
+	return p.bodies.All()
 }
 
 // echoPSP answers 200 with the body it got.

@@ -1,15 +1,13 @@
 package server
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store/memstore"
 )
 
@@ -17,9 +15,7 @@ import (
 // identity opens everything the old one wrote: vault keys and items,
 // secure tokens, and the access tokens it signed.
 func TestRewrapMasterKey(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "master.key")
-	kr, err := crypto.CreateKeyringFile(path)
-	require.NoError(t, err)
+	kr, path := testkit.KeyringFile(t)
 	st := memstore.New()
 	e := newEnv(t, withStore(st, kr))
 	k := e.newKey("rotor")
@@ -42,11 +38,7 @@ func TestRewrapMasterKey(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	first := strings.SplitN(string(raw), "AGE-SECRET-KEY-", 3)[1]
-	onlyNew, err := crypto.ParseKeyring(strings.NewReader("AGE-SECRET-KEY-" + strings.TrimSpace(first)))
-	require.NoError(t, err)
+	onlyNew := testkit.CurrentOnly(t, path)
 	e3 := newEnv(t, withStore(st, onlyNew))
 	r = e3.alice("GET", "/v1/vault", k.query("token", tok, "reference", "ref"), "")
 	require.Equal(t, 200, r.status, "%s", r.body)

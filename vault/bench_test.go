@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cardvault/cardvault/audit"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/vault"
 )
@@ -13,12 +14,10 @@ import (
 // The vault benchmarks run with a warm key cache, in parallel, on every
 // backend: what a steady stream of requests with one vault key costs.
 func BenchmarkVault(b *testing.B) {
-	for _, be := range teststores.All() {
-		b.Run(be.Name, func(b *testing.B) {
-			v := openVault(b, be.Open(b), newKeyring(b))
-			benchItems(b, v, true)
-		})
-	}
+	teststores.EachBench(b, func(b *testing.B, be teststores.Backend) {
+		v := openVault(b, be.Open(b), testkit.Keyring(b))
+		benchItems(b, v, true)
+	})
 }
 
 // benchItems runs the parallel Tokenize and Retrieve benchmarks, and with
@@ -31,41 +30,23 @@ func benchItems(b *testing.B, v *vault.Vault, update bool) {
 	}
 	var n atomic.Int64
 	b.Run("Tokenize", func(b *testing.B) {
-		parallel(b, func() error {
+		testkit.Parallel(b, func() error {
 			_, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: fmt.Sprint(n.Add(1))})
 			return err
 		})
 	})
 	b.Run("Retrieve", func(b *testing.B) {
-		parallel(b, func() error { _, err := v.Retrieve(ctx, c, ref); return err })
+		testkit.Parallel(b, func() error { _, err := v.Retrieve(ctx, c, ref); return err })
 	})
 	if update {
 		b.Run("Update", func(b *testing.B) {
-			parallel(b, func() error {
+			testkit.Parallel(b, func() error {
 				_, err := v.Update(ctx, c, ref, []byte(`{"cvv":"123"}`), vault.UpdateOptions{})
 				return err
 			})
 		})
 	}
 }
-
-// parallel runs op concurrency callers per CPU at a time, b.N times in all.
-func parallel(b *testing.B, op func() error) {
-	b.ReportAllocs()
-	b.SetParallelism(concurrency)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := op(); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
-// concurrency is how many callers per CPU the parallel benchmarks run: a
-// server has many requests in flight, and group commit needs them.
-const concurrency = 16
 
 // BenchmarkVaultAudit is what the audit trail costs the vault on the
 // embedded store: Tokenize (an entry chained in its transaction, as
@@ -79,7 +60,7 @@ func BenchmarkVaultAudit(b *testing.B) {
 				name = be.Name + "/on"
 			}
 			b.Run(name, func(b *testing.B) {
-				st, kr := be.Open(b), newKeyring(b)
+				st, kr := be.Open(b), testkit.Keyring(b)
 				var rec audit.Recorder
 				if on {
 					l, err := audit.Open(ctx, audit.Config{Store: st, Keyring: kr, ChainInTransaction: true})

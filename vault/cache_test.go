@@ -2,8 +2,6 @@ package vault
 
 import (
 	"context"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,8 +13,7 @@ import (
 )
 
 func newTestVault(t *testing.T, size int, ttl time.Duration) (*Vault, *testkit.Clock) {
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	clock := testkit.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	v, err := Open(context.Background(), Config{Store: memstore.New(), Keyring: kr, WorkFactor: 10,
 		CacheSize: size, CacheTTL: ttl, Now: clock.Now})
@@ -36,14 +33,10 @@ func TestCachePaysScryptOnce(t *testing.T) {
 
 	// Many concurrent calls with warm and cold caches: one scrypt each time.
 	v.cache.clear()
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			_, err := v.Retrieve(ctx, c, ref)
-			require.NoError(t, err)
-		})
-	}
-	wg.Wait()
+	testkit.Concurrently(t, 16, func(int) error {
+		_, err := v.Retrieve(ctx, c, ref)
+		return err
+	})
 	require.Equal(t, uint64(2), v.Stats().Unlocks, "concurrent unlocks of one key must share a scrypt")
 	for range 10 {
 		_, err := v.Retrieve(ctx, c, ref)

@@ -53,7 +53,7 @@ func expiryEntries(t *testing.T, st *store.Store) int {
 func testCVV(t *testing.T, b teststores.Backend) {
 	st := b.Open(t)
 	clock := testkit.NewClock(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
-	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: newKeyring(t), WorkFactor: testWorkFactor, Now: clock.Now, CVVTTL: time.Hour})
+	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: testkit.Keyring(t), WorkFactor: testWorkFactor, Now: clock.Now, CVVTTL: time.Hour})
 	require.NoError(t, err)
 	t.Cleanup(func() { v.Close() })
 	sweeper := expiry.NewSweeper(st, clock.Now, nil)
@@ -163,7 +163,7 @@ func testCVV(t *testing.T, b teststores.Backend) {
 func TestCVVOpenGrantsAndLockedGrants(t *testing.T) {
 	st := teststores.All()[0].Open(t)
 	clock := testkit.NewClock(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
-	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: newKeyring(t), WorkFactor: testWorkFactor, Now: clock.Now, CVVTTL: 10 * time.Minute})
+	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: testkit.Keyring(t), WorkFactor: testWorkFactor, Now: clock.Now, CVVTTL: 10 * time.Minute})
 	require.NoError(t, err)
 	t.Cleanup(func() { v.Close() })
 	c := newKey(t, v, "acme", "alice")

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store/memstore"
 	"github.com/cardvault/cardvault/vault"
 )
@@ -19,7 +20,7 @@ func FuzzTokenizeUpdate(f *testing.F) {
 	f.Add([]byte(`{"account_number":"DE89 3704 0044 0532 0130 00"}`), []byte(`{"account_number":"DE89370400440532013000"}`))
 	f.Add([]byte(`[]`), []byte(`null`))
 	st := memstore.New()
-	v := openVault(f, st, newKeyring(f))
+	v := openVault(f, st, testkit.Keyring(f))
 	c := newKey(f, v, "acme", "fuzz")
 	kinds := []error{cardvault.ErrInvalid, cardvault.ErrTooLarge, cardvault.ErrNotFound, cardvault.ErrConflict}
 	known := func(err error) bool {

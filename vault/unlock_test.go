@@ -3,7 +3,6 @@ package vault
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store/memstore"
 )
 
@@ -27,8 +26,7 @@ func TestOneOwnerCannotStarveAnother(t *testing.T) {
 	scryptSlots = make(chan struct{}, 2)
 	t.Cleanup(func() { scryptSlots = processSlots })
 	ctx := context.Background()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	v, err := Open(ctx, Config{Store: memstore.New(), Keyring: kr, WorkFactor: 12, MaxUnlocksPerOwner: 1})
 	require.NoError(t, err)
 	t.Cleanup(func() { v.Close() })

@@ -2,20 +2,17 @@ package vault_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/store"
@@ -26,13 +23,6 @@ import (
 const testWorkFactor = 10
 
 var ctx = context.Background()
-
-func newKeyring(t testing.TB) *crypto.Keyring {
-	t.Helper()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
-	return kr
-}
 
 func openVault(t testing.TB, st *store.Store, kr *crypto.Keyring) *vault.Vault {
 	t.Helper()
@@ -52,20 +42,20 @@ func newKey(t testing.TB, v *vault.Vault, owner, user string) vault.Credentials 
 const card = `{"card_number":"4242424242424242","card_holder":"Ada Lovelace","card_expiry":"06-2030","cvv":"737"}`
 
 func TestVault(t *testing.T) {
-	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
-		t.Run("keys", func(t *testing.T) { testKeys(t, b) })
-		t.Run("tokenize and retrieve", func(t *testing.T) { testTokenize(t, b) })
-		t.Run("bad input changes nothing", func(t *testing.T) { testBadInput(t, b) })
-		t.Run("update", func(t *testing.T) { testUpdate(t, b) })
-		t.Run("concurrent updates", func(t *testing.T) { testConcurrentUpdates(t, b) })
-		t.Run("at rest", func(t *testing.T) { testAtRest(t, b) })
-		t.Run("rotation", func(t *testing.T) { testRotation(t, b) })
-		t.Run("grants", func(t *testing.T) { testGrants(t, b) })
+	teststores.Cases(t, map[string]func(*testing.T, teststores.Backend){
+		"keys":                      testKeys,
+		"tokenize and retrieve":     testTokenize,
+		"bad input changes nothing": testBadInput,
+		"update":                    testUpdate,
+		"concurrent updates":        testConcurrentUpdates,
+		"at rest":                   testAtRest,
+		"rotation":                  testRotation,
+		"grants":                    testGrants,
 	})
 }
 
 func testKeys(t *testing.T, b teststores.Backend) {
-	v := openVault(t, b.Open(t), newKeyring(t))
+	v := openVault(t, b.Open(t), testkit.Keyring(t))
 
 	c := newKey(t, v, "acme", "alice")
 	require.Len(t, c.Passphrase, crypto.SecretLen, "a generated passphrase is a full secret")
@@ -150,7 +140,7 @@ func userNames(keys []vault.KeyInfo) []string {
 }
 
 func testTokenize(t *testing.T, b teststores.Backend) {
-	v := openVault(t, b.Open(t), newKeyring(t))
+	v := openVault(t, b.Open(t), testkit.Keyring(t))
 	c := newKey(t, v, "acme", "alice")
 	c2 := newKey(t, v, "acme", "bob")
 
@@ -233,7 +223,7 @@ func testTokenize(t *testing.T, b teststores.Backend) {
 }
 
 func testBadInput(t *testing.T, b teststores.Backend) {
-	v := openVault(t, b.Open(t), newKeyring(t))
+	v := openVault(t, b.Open(t), testkit.Keyring(t))
 	c := newKey(t, v, "acme", "alice")
 	big := `{"number":"4242424242424242","x":"` + strings.Repeat("a", vault.DefaultMaxItemSize) + `"}`
 	for _, tc := range []struct {
@@ -273,7 +263,7 @@ func testBadInput(t *testing.T, b teststores.Backend) {
 }
 
 func testUpdate(t *testing.T, b teststores.Backend) {
-	v := openVault(t, b.Open(t), newKeyring(t))
+	v := openVault(t, b.Open(t), testkit.Keyring(t))
 	c := newKey(t, v, "acme", "alice")
 	ref, err := v.Tokenize(ctx, c, []byte(`{"card_number":"4242424242424242","card_holder":"Ada","billing":{"zip":"1000","city":"Ghent"},"tags":["a","b"]}`), vault.TokenizeOptions{})
 	require.NoError(t, err)
@@ -320,28 +310,18 @@ func testUpdate(t *testing.T, b teststores.Backend) {
 }
 
 func testConcurrentUpdates(t *testing.T, b teststores.Backend) {
-	v := openVault(t, b.Open(t), newKeyring(t))
+	v := openVault(t, b.Open(t), testkit.Keyring(t))
 	c := newKey(t, v, "acme", "alice")
 	ref, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{})
 	require.NoError(t, err)
 	const n = 32
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			_, err := v.Update(ctx, c, ref, fmt.Appendf(nil, `{"f%d":%d}`, i, i), vault.UpdateOptions{})
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	testkit.Concurrently(t, n, func(i int) error {
+		_, err := v.Update(ctx, c, ref, fmt.Appendf(nil, `{"f%d":%d}`, i, i), vault.UpdateOptions{})
+		return err
+	})
 	doc, err := v.Retrieve(ctx, c, ref)
 	require.NoError(t, err)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(doc, &m))
+	m := testkit.Object(t, doc)
 	for i := range n {
 		require.Contains(t, m, fmt.Sprintf("f%d", i), "update %d was lost", i)
 	}
@@ -354,7 +334,7 @@ func testConcurrentUpdates(t *testing.T, b teststores.Backend) {
 // backend persisted: none may appear in clear.
 func testAtRest(t *testing.T, b teststores.Backend) {
 	st := b.Open(t)
-	v := openVault(t, st, newKeyring(t))
+	v := openVault(t, st, testkit.Keyring(t))
 	c, err := v.CreateKey(ctx, vault.Credentials{Owner: "acme", User: "alice", Passphrase: "Sup3rSecretPassphraseForTheScan"})
 	require.NoError(t, err)
 	// A CVV is looked for as the JSON string it would be stored as: four
@@ -381,10 +361,7 @@ func testAtRest(t *testing.T, b teststores.Backend) {
 }
 
 func testRotation(t *testing.T, b teststores.Backend) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "master.key")
-	kr, err := crypto.CreateKeyringFile(path)
-	require.NoError(t, err)
+	kr, path := testkit.KeyringFile(t)
 	st := b.Open(t)
 	v := openVault(t, st, kr)
 	c := newKey(t, v, "acme", "alice")
@@ -403,11 +380,7 @@ func testRotation(t *testing.T, b teststores.Backend) {
 
 	// Only the new identity from here on: everything still opens, and
 	// tokens are the same (the hash key did not change, only its wrapping).
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	onlyNew := strings.SplitN(string(raw), "AGE-SECRET-KEY-", 3)
-	newOnly, err := crypto.ParseKeyring(strings.NewReader("AGE-SECRET-KEY-" + strings.TrimSpace(onlyNew[1]) + "\n"))
-	require.NoError(t, err)
+	newOnly := testkit.CurrentOnly(t, path)
 	require.Equal(t, rotated.Current(), newOnly.Current())
 	v3 := openVault(t, st, newOnly)
 	doc, err := v3.Retrieve(ctx, c, ref)
@@ -418,12 +391,12 @@ func testRotation(t *testing.T, b teststores.Backend) {
 	require.Equal(t, ref.Token, again.Token)
 
 	// A store opened with an unrelated master key refuses to start.
-	_, err = vault.Open(ctx, vault.Config{Store: st, Keyring: newKeyring(t), WorkFactor: testWorkFactor})
+	_, err = vault.Open(ctx, vault.Config{Store: st, Keyring: testkit.Keyring(t), WorkFactor: testWorkFactor})
 	require.ErrorIs(t, err, crypto.ErrOpen)
 }
 
 func testGrants(t *testing.T, b teststores.Backend) {
-	v := openVault(t, b.Open(t), newKeyring(t))
+	v := openVault(t, b.Open(t), testkit.Keyring(t))
 	c := newKey(t, v, "acme", "alice")
 	ref, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{Reference: "my-reference"})
 	require.NoError(t, err)

@@ -609,9 +609,7 @@ func createForm(t *testing.T, c *http.Client, base string) (link, id, secret str
 		raw, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode, "%s %s: %s", method, path, raw)
-		var m map[string]any
-		require.NoError(t, json.Unmarshal(raw, &m))
-		return m
+		return testkit.Object(t, raw)
 	}
 	call("POST", "/v1/key", nil, `{"user":"tls-user","passphrase":"`+testPassphrase+`"}`)
 	g := call("POST", "/v1/capture", url.Values{"user": {"tls-user"}, "passphrase": {testPassphrase}, "ttl": {"PT10M"}}, "")

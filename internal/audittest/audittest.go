@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
 )
@@ -36,8 +36,7 @@ type Fixture struct {
 func Each(t *testing.T, fn func(t *testing.T, f Fixture)) {
 	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
 		st := b.Open(t)
-		kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-		require.NoError(t, err)
+		kr := testkit.Keyring(t)
 		fn(t, Fixture{Backend: b, Store: st, Keyring: kr, Trail: New(t, st, kr)})
 	})
 }

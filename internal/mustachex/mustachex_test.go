@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/internal/mustachex"
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 const item = `{"card_number":"4111111111111111","card_holder":"Ada \"The Countess\" Lovelace & co","cvv":"737",
@@ -185,30 +185,19 @@ func TestConcurrentEscaping(t *testing.T) {
 	formT, err := mustachex.Parse(`name={{card_holder}}`, mustachex.Form, mustachex.Limits{})
 	require.NoError(t, err)
 	d := data(t, item)
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for i := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tm, want := jsonT, `{"name":"Ada \"The Countess\" Lovelace & co"}`
-			if i%2 == 1 {
-				tm, want = formT, "name=Ada+%22The+Countess%22+Lovelace+%26+co"
+	testkit.Concurrently(t, 64, func(i int) error {
+		tm, want := jsonT, `{"name":"Ada \"The Countess\" Lovelace & co"}`
+		if i%2 == 1 {
+			tm, want = formT, "name=Ada+%22The+Countess%22+Lovelace+%26+co"
+		}
+		for range 200 {
+			got, err := tm.Render(d)
+			if err != nil || string(got) != want {
+				return fmt.Errorf("got %q, %v", got, err)
 			}
-			for range 200 {
-				got, err := tm.Render(d)
-				if err != nil || string(got) != want {
-					errs <- fmt.Errorf("got %q, %v", got, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		}
+		return nil
+	})
 }
 
 // TestDataIsPlain: what reaches the library is maps, slices, strings and

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -79,8 +78,7 @@ type env struct {
 // newEnv starts a server; opts change its configuration.
 func newEnv(t testing.TB, opts ...func(*server.Config)) *env {
 	t.Helper()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	e := &env{t: t, st: memstore.New(), clock: testkit.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)), logs: &testkit.Buffer{}}
 	cfg := server.Config{
 		Store: e.st, Keyring: kr, Accounts: []access.Account{aliceBasic, bobBasic}, APIKeys: []access.APIKey{keyAll, keyTwo},
@@ -93,6 +91,7 @@ func newEnv(t testing.TB, opts ...func(*server.Config)) *env {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	var err error
 	e.srv, err = server.New(cfg)
 	require.NoError(t, err)
 	hs := httptest.NewServer(e.srv)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/loadgen"
+	"github.com/cardvault/cardvault/internal/pgtest"
 	"github.com/cardvault/cardvault/internal/serverproc"
 	"github.com/cardvault/cardvault/internal/testkit"
 )
@@ -63,6 +64,20 @@ type deployment struct {
 	account  loadgen.Account
 	apiKey   string
 	env      []string // more environment for the servers
+}
+
+// onEachBackend runs fn as a subtest on each store a deployment runs on:
+// bbolt (pg is "") and PostgreSQL (pg is its URL).
+func onEachBackend(t *testing.T, fn func(t *testing.T, pg string)) {
+	for _, backend := range []string{"bbolt", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			pg := ""
+			if backend == "postgres" {
+				pg = pgtest.URL(t)
+			}
+			fn(t, pg)
+		})
+	}
 }
 
 func newDeployment(t testing.TB, postgres string) *deployment {

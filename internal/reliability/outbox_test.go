@@ -17,6 +17,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/webhook"
 )
 
@@ -156,9 +157,7 @@ func (c *client) call(want int, method, path string, header map[string]string, p
 	c.t.Helper()
 	status, body, _ := c.send(method, path, header, payload)
 	require.Equal(c.t, want, status, "%s", body)
-	var m map[string]any
-	require.NoError(c.t, json.Unmarshal(body, &m))
-	return m
+	return testkit.Object(c.t, body)
 }
 
 // webhookEndpoints makes n open capture endpoints of a new vault key, each
@@ -196,114 +195,108 @@ func (c *client) bearer(apiKey string) map[string]string {
 // and every PATCH sent again with its key — acknowledged or not — has
 // taken effect exactly once.
 func TestCrashKeepsSideEffects(t *testing.T) {
-	for _, backend := range []string{"bbolt", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			pg := ""
-			if backend == "postgres" {
-				pg = pgtest.URL(t)
+	onEachBackend(t, func(t *testing.T, pg string) {
+		d := newDeployment(t, pg)
+		// The jobs the killed process had claimed wait for their
+		// leases to run out: short ones keep the test short.
+		d.env = append([]string{"CARDVAULT_OUTBOX_LEASE=4s"}, webhookEnv...)
+		p := d.start()
+		c := newClient(t, d, p.URL)
+		rc := newReceiver(t, secret("webhook secret", "whsec-"+crypto.NewID(12)))
+		const writers = 6
+		ids, secs := c.webhookEndpoints(rc, writers)
+		auth := c.bearer(d.apiKey)
+		tokens := make([]string, writers)
+		for i := range tokens {
+			body := map[string]any{"customFields": []map[string]string{{"name": "created", "value": "yes"}}, "source": map[string]any{"type": "card", "cardDetails": map[string]any{
+				"entryMethod": "keyed", "cardholderName": "Crash Test", "keyedData": map[string]any{"dataFormat": "plainText", "cardNumber": "4539858876047062", "expiryDate": "1230"}}}}
+			h := map[string]string{"Idempotency-Key": loadgen.NewIdempotencyKey()}
+			for k, v := range auth {
+				h[k] = v
 			}
-			d := newDeployment(t, pg)
-			// The jobs the killed process had claimed wait for their
-			// leases to run out: short ones keep the test short.
-			d.env = append([]string{"CARDVAULT_OUTBOX_LEASE=4s"}, webhookEnv...)
-			p := d.start()
-			c := newClient(t, d, p.URL)
-			rc := newReceiver(t, secret("webhook secret", "whsec-"+crypto.NewID(12)))
-			const writers = 6
-			ids, secs := c.webhookEndpoints(rc, writers)
-			auth := c.bearer(d.apiKey)
-			tokens := make([]string, writers)
-			for i := range tokens {
-				body := map[string]any{"customFields": []map[string]string{{"name": "created", "value": "yes"}}, "source": map[string]any{"type": "card", "cardDetails": map[string]any{
-					"entryMethod": "keyed", "cardholderName": "Crash Test", "keyedData": map[string]any{"dataFormat": "plainText", "cardNumber": "4539858876047062", "expiryDate": "1230"}}}}
-				h := map[string]string{"Idempotency-Key": loadgen.NewIdempotencyKey()}
-				for k, v := range auth {
-					h[k] = v
-				}
-				m := c.call(http.StatusCreated, "POST", "/v1/processing-terminals/"+terminalOne+"/secure-tokens", h, body)
-				tokens[i] = m["secureTokenId"].(string)
-			}
+			m := c.call(http.StatusCreated, "POST", "/v1/processing-terminals/"+terminalOne+"/secure-tokens", h, body)
+			tokens[i] = m["secureTokenId"].(string)
+		}
 
-			// Load: each writer captures with new references and patches
-			// its secure token under new keys, until the kill.
-			var mu sync.Mutex
-			var acked []string          // capture references acknowledged
-			sent := map[string]string{} // patch key → its token
-			ackedKeys := map[string]bool{}
-			var stop atomic.Bool
-			var wg sync.WaitGroup
-			var progress atomic.Int32
-			for w := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; !stop.Load(); i++ {
-						ref := fmt.Sprintf("crash-%d-%d", w, i)
-						if c.capture(ids[w], secs[w], ref) {
-							mu.Lock()
-							acked = append(acked, ref)
-							mu.Unlock()
-						}
-						key := loadgen.NewIdempotencyKey()
+		// Load: each writer captures with new references and patches
+		// its secure token under new keys, until the kill.
+		var mu sync.Mutex
+		var acked []string          // capture references acknowledged
+		sent := map[string]string{} // patch key → its token
+		ackedKeys := map[string]bool{}
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		var progress atomic.Int32
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; !stop.Load(); i++ {
+					ref := fmt.Sprintf("crash-%d-%d", w, i)
+					if c.capture(ids[w], secs[w], ref) {
 						mu.Lock()
-						sent[key] = tokens[w]
+						acked = append(acked, ref)
 						mu.Unlock()
-						if st, _, _ := c.patch(auth, tokens[w], key); st == http.StatusOK {
-							mu.Lock()
-							ackedKeys[key] = true
-							mu.Unlock()
-						}
-						progress.Add(1)
 					}
-				}()
-			}
-			waitFor(t, 30*time.Second, "the load to make progress", func() bool { return progress.Load() >= 60 })
-			p.Kill()
-			stop.Store(true)
-			wg.Wait()
-			mu.Lock()
-			t.Logf("before the kill: %d captures and %d of %d patches acknowledged", len(acked), len(ackedKeys), len(sent))
-			mu.Unlock()
+					key := loadgen.NewIdempotencyKey()
+					mu.Lock()
+					sent[key] = tokens[w]
+					mu.Unlock()
+					if st, _, _ := c.patch(auth, tokens[w], key); st == http.StatusOK {
+						mu.Lock()
+						ackedKeys[key] = true
+						mu.Unlock()
+					}
+					progress.Add(1)
+				}
+			}()
+		}
+		waitFor(t, 30*time.Second, "the load to make progress", func() bool { return progress.Load() >= 60 })
+		p.Kill()
+		stop.Store(true)
+		wg.Wait()
+		mu.Lock()
+		t.Logf("before the kill: %d captures and %d of %d patches acknowledged", len(acked), len(ackedKeys), len(sent))
+		mu.Unlock()
 
-			p = d.start()
-			c.targets = []string{p.URL}
-			waitFor(t, 60*time.Second, "every acknowledged capture's webhook", func() bool {
-				for _, ref := range acked {
-					if rc.deliveries(ref) == 0 {
-						return false
-					}
-				}
-				return true
-			})
-
-			// Every patch again, with its key: the acknowledged ones are
-			// replays, and each key's field is there exactly once.
-			for key, tok := range sent {
-				st, body, replayed := c.patch(auth, tok, key)
-				require.Equal(t, http.StatusOK, st, "%s", body)
-				if ackedKeys[key] {
-					require.Equal(t, "true", replayed, "an acknowledged request is not run again")
+		p = d.start()
+		c.targets = []string{p.URL}
+		waitFor(t, 60*time.Second, "every acknowledged capture's webhook", func() bool {
+			for _, ref := range acked {
+				if rc.deliveries(ref) == 0 {
+					return false
 				}
 			}
-			for _, tok := range tokens {
-				_, body, _ := c.send("GET", "/v1/processing-terminals/"+terminalOne+"/secure-tokens/"+tok, auth, nil)
-				var res struct {
-					CustomFields []struct{ Name string } `json:"customFields"`
-				}
-				require.NoError(t, json.Unmarshal(body, &res))
-				seen := map[string]int{}
-				for _, f := range res.CustomFields {
-					seen[f.Name]++
-				}
-				for key, kt := range sent {
-					if kt == tok {
-						require.Equal(t, 1, seen[key], "patch %s took effect once", key)
-					}
-				}
-			}
-			require.Zero(t, rc.overlap.Load())
+			return true
 		})
-	}
+
+		// Every patch again, with its key: the acknowledged ones are
+		// replays, and each key's field is there exactly once.
+		for key, tok := range sent {
+			st, body, replayed := c.patch(auth, tok, key)
+			require.Equal(t, http.StatusOK, st, "%s", body)
+			if ackedKeys[key] {
+				require.Equal(t, "true", replayed, "an acknowledged request is not run again")
+			}
+		}
+		for _, tok := range tokens {
+			_, body, _ := c.send("GET", "/v1/processing-terminals/"+terminalOne+"/secure-tokens/"+tok, auth, nil)
+			var res struct {
+				CustomFields []struct{ Name string } `json:"customFields"`
+			}
+			require.NoError(t, json.Unmarshal(body, &res))
+			seen := map[string]int{}
+			for _, f := range res.CustomFields {
+				seen[f.Name]++
+			}
+			for key, kt := range sent {
+				if kt == tok {
+					require.Equal(t, 1, seen[key], "patch %s took effect once", key)
+				}
+			}
+		}
+		require.Zero(t, rc.overlap.Load())
+	})
 }
 
 // patch appends a custom field named after key to the secure token tok,

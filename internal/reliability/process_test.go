@@ -122,30 +122,24 @@ func loadUntil(t *testing.T, cfg loadgen.Config, min int) (stop func() *loadgen.
 // there whole, and has its entry in an audit trail that verifies, and
 // grants and single-use tokens made before the crash still work.
 func TestCrash(t *testing.T) {
-	for _, backend := range []string{"bbolt", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			pg := ""
-			if backend == "postgres" {
-				pg = pgtest.URL(t)
-			}
-			d := newDeployment(t, pg)
-			p := d.start()
-			cfg := d.config(8, p.URL)
-			cfg.Ledger = loadgen.NewLedger()
-			stop := loadUntil(t, cfg, 20)
-			p.Kill() // mid-load: the clients have requests in flight
-			stop()
-			c := cfg.Ledger.Counts()
-			t.Logf("acknowledged before the kill: %+v", c)
-			registerLedger(cfg.Ledger)
-			d.requireAuditComplete(cfg.Ledger)
+	onEachBackend(t, func(t *testing.T, pg string) {
+		d := newDeployment(t, pg)
+		p := d.start()
+		cfg := d.config(8, p.URL)
+		cfg.Ledger = loadgen.NewLedger()
+		stop := loadUntil(t, cfg, 20)
+		p.Kill() // mid-load: the clients have requests in flight
+		stop()
+		c := cfg.Ledger.Counts()
+		t.Logf("acknowledged before the kill: %+v", c)
+		registerLedger(cfg.Ledger)
+		d.requireAuditComplete(cfg.Ledger)
 
-			p = d.start()
-			cfg.Targets = []string{p.URL}
-			verify(t, cfg.Ledger, p.URL, cfg)
-			mix(t, &cfg, 500*time.Millisecond) // and the restarted server takes load again
-		})
-	}
+		p = d.start()
+		cfg.Targets = []string{p.URL}
+		verify(t, cfg.Ledger, p.URL, cfg)
+		mix(t, &cfg, 500*time.Millisecond) // and the restarted server takes load again
+	})
 }
 
 // status answers GET path's status, or 0 when the request fails.

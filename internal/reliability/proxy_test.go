@@ -22,7 +22,7 @@ import (
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
-	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/webhook"
 )
@@ -36,17 +36,14 @@ import (
 type pspServer struct {
 	*httptest.Server
 	conns atomic.Int32
-	mu    sync.Mutex
-	got   []string // request bodies
+	got   testkit.List[string] // request bodies
 }
 
 func newPSPServer(t testing.TB, answer http.HandlerFunc) *pspServer {
 	p := &pspServer{}
 	p.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		p.mu.Lock()
-		p.got = append(p.got, string(b))
-		p.mu.Unlock()
+		p.got.Add(string(b))
 		answer(w, r)
 	}))
 	p.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -60,9 +57,7 @@ func newPSPServer(t testing.TB, answer http.HandlerFunc) *pspServer {
 }
 
 func (p *pspServer) bodies() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.got...)
+	return p.got.All()
 }
 
 // proxyEgress lets the proxy reach exactly the test provider's address,
@@ -208,111 +203,105 @@ func FuzzProxyPost(f *testing.F) {
 // as the provider sent it (masked: here it holds no card data), signed,
 // once; the CVV the call sent is gone from the item.
 func TestProxyCrashMidRetry(t *testing.T) {
-	for _, backend := range []string{"bbolt", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			pg := ""
-			if backend == "postgres" {
-				pg = pgtest.URL(t)
+	onEachBackend(t, func(t *testing.T, pg string) {
+		const answer = `{"id":"pm_1","object":"payment_method","card":{"last4":"1111"}}`
+		hold := make(chan struct{})
+		var tries atomic.Int32
+		psp := newPSPServer(t, func(w http.ResponseWriter, r *http.Request) {
+			switch tries.Add(1) {
+			case 1:
+				w.WriteHeader(http.StatusServiceUnavailable)
+			case 2:
+				<-hold // the try the kill cuts short
+				w.WriteHeader(http.StatusServiceUnavailable)
+			default:
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Request-Id", "req_crash")
+				w.Header()["Date"] = nil
+				io.WriteString(w, answer)
 			}
-			const answer = `{"id":"pm_1","object":"payment_method","card":{"last4":"1111"}}`
-			hold := make(chan struct{})
-			var tries atomic.Int32
-			psp := newPSPServer(t, func(w http.ResponseWriter, r *http.Request) {
-				switch tries.Add(1) {
-				case 1:
-					w.WriteHeader(http.StatusServiceUnavailable)
-				case 2:
-					<-hold // the try the kill cuts short
-					w.WriteHeader(http.StatusServiceUnavailable)
-				default:
-					w.Header().Set("Content-Type", "application/json")
-					w.Header().Set("Request-Id", "req_crash")
-					w.Header()["Date"] = nil
-					io.WriteString(w, answer)
-				}
-			})
-			t.Cleanup(func() {
-				select {
-				case <-hold:
-				default:
-					close(hold)
-				}
-			})
-			hookSecret := secret("webhook secret", "whsec-proxy-"+crypto.NewID(10))
-			var deliveries sync.Map // delivery id → *atomic.Int32
-			var bodies sync.Map
-			rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				body, _ := io.ReadAll(r.Body)
-				if webhook.Verify(hookSecret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute) != nil {
-					w.WriteHeader(http.StatusUnauthorized)
-					return
-				}
-				id := r.Header.Get(webhook.DeliveryHeader)
-				n, _ := deliveries.LoadOrStore(id, new(atomic.Int32))
-				n.(*atomic.Int32).Add(1)
-				bodies.Store(id, body)
-				w.WriteHeader(http.StatusNoContent)
-			}))
-			t.Cleanup(rc.Close)
-
-			caFile := filepath.Join(t.TempDir(), "psp.pem")
-			require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: psp.Certificate().Raw}), 0o600))
-			d := newDeployment(t, pg)
-			d.env = append([]string{"CARDVAULT_OUTBOX_LEASE=4s", "CARDVAULT_EGRESS_CA_FILE=" + caFile}, webhookEnv...)
-			p := d.start()
-			c := newClient(t, d, p.URL)
-			user, pass := "proxy-"+crypto.NewID(6), secret("passphrase", "pass-"+crypto.NewID(16))
-			c.call(http.StatusOK, "POST", "/v1/key", c.basic(), map[string]string{"user": user, "passphrase": pass})
-			item := c.call(http.StatusOK, "POST", "/v1/vault?user="+user+"&passphrase="+pass+"&reference=crash", c.basic(),
-				map[string]string{"card_number": cardNumber, "card_expiry": "06-2031", "cvv": secret("cvv", "4821")})
-			tok := item["token"].(string)
-			callBody := map[string]any{
-				"request": map[string]any{"method": "POST", "url": psp.URL + "/v1/payment_methods",
-					"headers": []map[string]string{{"Content-Type": "application/x-www-form-urlencoded"}, {"Idempotency-Key": "crash-order-1"}},
-					"body":    "type=card&card[number]={{card_number}}&card[exp_month]={{expiry_month}}&card[exp_year]={{expiry_year}}&card[cvc]={{cvv}}"},
-				"webhook": map[string]string{"url": rc.URL + "/hook", "secret": hookSecret},
-			}
-			queued := c.call(http.StatusAccepted, "POST", "/v1/proxy/post?user="+user+"&passphrase="+pass+"&token="+tok+"&reference=crash&tries=5", c.basic(), callBody)
-			id := queued["id"].(string)
-
-			waitFor(t, 30*time.Second, "the second try to be in flight", func() bool { return tries.Load() == 2 })
-			p.Kill()
-			close(hold)
-			p = d.start()
-			c.targets = []string{p.URL}
-			waitFor(t, 60*time.Second, "the webhook", func() bool { _, ok := bodies.Load(id); return ok })
-			time.Sleep(500 * time.Millisecond) // a second delivery would come now
-
-			raw, _ := bodies.Load(id)
-			var got struct {
-				ID        string `json:"id"`
-				Token     string `json:"token"`
-				Reference string `json:"reference"`
-				Tries     int    `json:"tries"`
-				Response  struct {
-					Status  int               `json:"status"`
-					Headers map[string]string `json:"headers"`
-					Body    string            `json:"body"`
-				} `json:"response"`
-			}
-			require.NoError(t, json.Unmarshal(raw.([]byte), &got))
-			require.Equal(t, id, got.ID)
-			require.Equal(t, tok, got.Token)
-			require.Equal(t, "crash", got.Reference)
-			require.Equal(t, 3, got.Tries, "the try the kill cut short counts")
-			require.Equal(t, http.StatusOK, got.Response.Status)
-			require.Equal(t, answer, got.Response.Body, "exactly as the provider sent it")
-			require.Equal(t, map[string]string{"Content-Type": "application/json", "Request-Id": "req_crash", "Content-Length": fmt.Sprint(len(answer))}, got.Response.Headers)
-			n, _ := deliveries.Load(id)
-			require.Equal(t, int32(1), n.(*atomic.Int32).Load(), "delivered once")
-			for _, b := range psp.bodies() {
-				require.Equal(t, "type=card&card[number]="+cardNumber+"&card[exp_month]=06&card[exp_year]=2031&card[cvc]=4821", b, "every try sent the same request")
-			}
-
-			// Accepted: the CVV is gone from the item.
-			after := c.call(http.StatusOK, "GET", "/v1/vault?user="+user+"&passphrase="+pass+"&token="+tok+"&reference=crash", c.basic(), nil)
-			require.NotContains(t, after, "cvv")
-			require.Equal(t, cardNumber, after["card_number"])
 		})
-	}
+		t.Cleanup(func() {
+			select {
+			case <-hold:
+			default:
+				close(hold)
+			}
+		})
+		hookSecret := secret("webhook secret", "whsec-proxy-"+crypto.NewID(10))
+		var deliveries sync.Map // delivery id → *atomic.Int32
+		var bodies sync.Map
+		rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			if webhook.Verify(hookSecret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute) != nil {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			id := r.Header.Get(webhook.DeliveryHeader)
+			n, _ := deliveries.LoadOrStore(id, new(atomic.Int32))
+			n.(*atomic.Int32).Add(1)
+			bodies.Store(id, body)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		t.Cleanup(rc.Close)
+
+		caFile := filepath.Join(t.TempDir(), "psp.pem")
+		require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: psp.Certificate().Raw}), 0o600))
+		d := newDeployment(t, pg)
+		d.env = append([]string{"CARDVAULT_OUTBOX_LEASE=4s", "CARDVAULT_EGRESS_CA_FILE=" + caFile}, webhookEnv...)
+		p := d.start()
+		c := newClient(t, d, p.URL)
+		user, pass := "proxy-"+crypto.NewID(6), secret("passphrase", "pass-"+crypto.NewID(16))
+		c.call(http.StatusOK, "POST", "/v1/key", c.basic(), map[string]string{"user": user, "passphrase": pass})
+		item := c.call(http.StatusOK, "POST", "/v1/vault?user="+user+"&passphrase="+pass+"&reference=crash", c.basic(),
+			map[string]string{"card_number": cardNumber, "card_expiry": "06-2031", "cvv": secret("cvv", "4821")})
+		tok := item["token"].(string)
+		callBody := map[string]any{
+			"request": map[string]any{"method": "POST", "url": psp.URL + "/v1/payment_methods",
+				"headers": []map[string]string{{"Content-Type": "application/x-www-form-urlencoded"}, {"Idempotency-Key": "crash-order-1"}},
+				"body":    "type=card&card[number]={{card_number}}&card[exp_month]={{expiry_month}}&card[exp_year]={{expiry_year}}&card[cvc]={{cvv}}"},
+			"webhook": map[string]string{"url": rc.URL + "/hook", "secret": hookSecret},
+		}
+		queued := c.call(http.StatusAccepted, "POST", "/v1/proxy/post?user="+user+"&passphrase="+pass+"&token="+tok+"&reference=crash&tries=5", c.basic(), callBody)
+		id := queued["id"].(string)
+
+		waitFor(t, 30*time.Second, "the second try to be in flight", func() bool { return tries.Load() == 2 })
+		p.Kill()
+		close(hold)
+		p = d.start()
+		c.targets = []string{p.URL}
+		waitFor(t, 60*time.Second, "the webhook", func() bool { _, ok := bodies.Load(id); return ok })
+		time.Sleep(500 * time.Millisecond) // a second delivery would come now
+
+		raw, _ := bodies.Load(id)
+		var got struct {
+			ID        string `json:"id"`
+			Token     string `json:"token"`
+			Reference string `json:"reference"`
+			Tries     int    `json:"tries"`
+			Response  struct {
+				Status  int               `json:"status"`
+				Headers map[string]string `json:"headers"`
+				Body    string            `json:"body"`
+			} `json:"response"`
+		}
+		require.NoError(t, json.Unmarshal(raw.([]byte), &got))
+		require.Equal(t, id, got.ID)
+		require.Equal(t, tok, got.Token)
+		require.Equal(t, "crash", got.Reference)
+		require.Equal(t, 3, got.Tries, "the try the kill cut short counts")
+		require.Equal(t, http.StatusOK, got.Response.Status)
+		require.Equal(t, answer, got.Response.Body, "exactly as the provider sent it")
+		require.Equal(t, map[string]string{"Content-Type": "application/json", "Request-Id": "req_crash", "Content-Length": fmt.Sprint(len(answer))}, got.Response.Headers)
+		n, _ := deliveries.Load(id)
+		require.Equal(t, int32(1), n.(*atomic.Int32).Load(), "delivered once")
+		for _, b := range psp.bodies() {
+			require.Equal(t, "type=card&card[number]="+cardNumber+"&card[exp_month]=06&card[exp_year]=2031&card[cvc]=4821", b, "every try sent the same request")
+		}
+
+		// Accepted: the CVV is gone from the item.
+		after := c.call(http.StatusOK, "GET", "/v1/vault?user="+user+"&passphrase="+pass+"&token="+tok+"&reference=crash", c.basic(), nil)
+		require.NotContains(t, after, "cvv")
+		require.Equal(t, cardNumber, after["card_number"])
+	})
 }

@@ -115,7 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Proc, error) {
 		args = append(args, "-pprof", cfg.Pprof)
 	}
 	p := &Proc{cmd: exec.Command(cfg.Binary, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd.Env = append(append(cleanEnv(), env...), cfg.Env...)
+	p.cmd.Env = append(append(CleanEnv(), env...), cfg.Env...)
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr
 	if cfg.Log != nil {
@@ -195,8 +195,10 @@ func (p *Proc) Log() string { return p.stderr.String() }
 // Stdout is what the server has printed on stdout so far.
 func (p *Proc) Stdout() string { return p.stdout.String() }
 
-// cleanEnv is the environment without the variables the server reads.
-func cleanEnv() []string {
+// CleanEnv is the test's environment without the variables the server
+// reads, so that a developer's settings do not leak into a test; the
+// CARDVAULT_TEST_ variables stay.
+func CleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "CARDVAULT_") && !strings.HasPrefix(kv, "CARDVAULT_TEST_") {

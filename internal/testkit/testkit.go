@@ -1,6 +1,9 @@
 // Package testkit is what the tests of several packages share: a settable
-// clock, a log sink safe for concurrent writers, and a registry of the
-// secrets a test run used, to look for in its logs, errors and metrics.
+// clock, a log sink safe for concurrent writers, a registry of the secrets
+// a test run used, to look for in its logs, errors and metrics; master
+// keyrings; calls run at once (Concurrently, Race) and the parallel
+// benchmark loop; a list for what a test server received; and readers of
+// JSON objects and of an InvalidError's fields.
 //
 // It is imported by tests only.
 package testkit

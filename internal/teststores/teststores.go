@@ -11,8 +11,10 @@ package teststores
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -46,6 +48,24 @@ func Each(t *testing.T, fn func(t *testing.T, b Backend)) {
 	for _, b := range All() {
 		t.Run(b.Name, func(t *testing.T) { fn(t, b) })
 	}
+}
+
+// EachBench runs fn as a sub-benchmark for every backend.
+func EachBench(b *testing.B, fn func(b *testing.B, be Backend)) {
+	for _, be := range All() {
+		b.Run(be.Name, func(b *testing.B) { fn(b, be) })
+	}
+}
+
+// Cases runs each backend as a subtest and, within it, every case as a
+// subtest under its name (TestX/memstore/name), in the order of the names.
+func Cases(t *testing.T, cases map[string]func(t *testing.T, b Backend)) {
+	names := slices.Sorted(maps.Keys(cases))
+	Each(t, func(t *testing.T, b Backend) {
+		for _, name := range names {
+			t.Run(name, func(t *testing.T) { cases[name](t, b) })
+		}
+	})
 }
 
 var memBackend = Backend{

@@ -2,15 +2,12 @@ package wrappedkey_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/memstore"
@@ -18,25 +15,21 @@ import (
 
 func TestLoadCreatesOnceAndRewraps(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "master.key")
-	kr, err := crypto.CreateKeyringFile(path)
-	require.NoError(t, err)
+	kr, path := testkit.KeyringFile(t)
 	st := memstore.New()
 
-	_, err = wrappedkey.Load(ctx, st, kr, "b", []byte("k"), false)
+	_, err := wrappedkey.Load(ctx, st, kr, "b", []byte("k"), false)
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	// Racing creators all get the same key.
 	ids := make([]crypto.KeyID, 8)
-	var wg sync.WaitGroup
-	for i := range ids {
-		wg.Go(func() {
-			k, err := wrappedkey.Load(ctx, st, kr, "b", []byte("k"), true)
-			require.NoError(t, err)
+	testkit.Concurrently(t, len(ids), func(i int) error {
+		k, err := wrappedkey.Load(ctx, st, kr, "b", []byte("k"), true)
+		if err == nil {
 			ids[i] = k.ID()
-		})
-	}
-	wg.Wait()
+		}
+		return err
+	})
 	for _, id := range ids {
 		require.Equal(t, ids[0], id)
 	}
@@ -51,11 +44,7 @@ func TestLoadCreatesOnceAndRewraps(t *testing.T) {
 	require.Zero(t, n)
 
 	// Only the new identity: the key is the same one.
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	first := strings.SplitN(string(raw), "AGE-SECRET-KEY-", 3)[1]
-	onlyNew, err := crypto.ParseKeyring(strings.NewReader("AGE-SECRET-KEY-" + strings.TrimSpace(first)))
-	require.NoError(t, err)
+	onlyNew := testkit.CurrentOnly(t, path)
 	k, err := wrappedkey.Load(ctx, st, onlyNew, "b", []byte("k"), false)
 	require.NoError(t, err)
 	require.Equal(t, ids[0], k.ID())

@@ -32,17 +32,7 @@ import (
 const helperEnv = "BOLTSTORE_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	switch os.Getenv(helperEnv) {
-	case "":
-		os.Exit(m.Run())
-	case "crash":
-		os.Exit(crashHelper())
-	case "counter":
-		os.Exit(counterHelper())
-	default:
-		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
-		os.Exit(2)
-	}
+	storetest.Main(m, helperEnv, map[string]func() int{"crash": crashHelper, "counter": counterHelper})
 }
 
 func openTemp(t *testing.T) *store.Store {
@@ -229,12 +219,7 @@ func TestCrossProcessCounter(t *testing.T) {
 	s, err := boltstore.Open(path, nil)
 	require.NoError(t, err)
 	defer s.Close()
-	require.NoError(t, s.View(context.Background(), func(tx store.Tx) error {
-		v, err := tx.Get("counter", []byte("n"))
-		require.NoError(t, err)
-		require.Equal(t, uint64(2*goroutines*each), binary.BigEndian.Uint64(v), "increments were lost")
-		return nil
-	}))
+	require.Equal(t, uint64(2*goroutines*each), storetest.Counter(t, s), "increments were lost")
 }
 
 // counterHelper opens the store (LOCK_TIMEOUT), increments the counter
@@ -254,30 +239,8 @@ func counterHelper() int {
 		return 1
 	}
 	fmt.Println("open")
-	var wg sync.WaitGroup
-	var failed atomic.Bool
-	for range goroutines {
-		wg.Go(func() {
-			for range each {
-				err := s.Update(context.Background(), func(tx store.Tx) error {
-					var n uint64
-					v, err := tx.Get("counter", []byte("n"))
-					if err == nil {
-						n = binary.BigEndian.Uint64(v)
-					} else if !errors.Is(err, store.ErrNotFound) {
-						return err
-					}
-					return tx.Put("counter", []byte("n"), binary.BigEndian.AppendUint64(nil, n+1))
-				})
-				if err != nil {
-					fmt.Fprintln(os.Stderr, err)
-					failed.Store(true)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if failed.Load() {
+	if err := storetest.IncrementConcurrently(context.Background(), s, goroutines, each); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	fmt.Println("incremented")

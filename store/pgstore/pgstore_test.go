@@ -2,7 +2,6 @@ package pgstore_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -27,15 +26,7 @@ import (
 const helperEnv = "PGSTORE_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	switch os.Getenv(helperEnv) {
-	case "":
-		os.Exit(m.Run())
-	case "counter":
-		os.Exit(counterHelper())
-	default:
-		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
-		os.Exit(2)
-	}
+	storetest.Main(m, helperEnv, map[string]func() int{"counter": counterHelper})
 }
 
 func open(t *testing.T, url string) *store.Store {
@@ -144,25 +135,7 @@ func TestCrossProcessCounter(t *testing.T) {
 		require.NoError(t, cmd.Wait())
 	}
 	s := open(t, url)
-	require.NoError(t, s.View(context.Background(), func(tx store.Tx) error {
-		v, err := tx.Get("counter", []byte("n"))
-		require.NoError(t, err)
-		require.Equal(t, uint64(2*goroutines*each), binary.BigEndian.Uint64(v), "increments were lost")
-		return nil
-	}))
-}
-
-func increment(ctx context.Context, s *store.Store) error {
-	return s.Update(ctx, func(tx store.Tx) error {
-		var n uint64
-		v, err := tx.Get("counter", []byte("n"))
-		if err == nil {
-			n = binary.BigEndian.Uint64(v)
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return tx.Put("counter", []byte("n"), binary.BigEndian.AppendUint64(nil, n+1))
-	})
+	require.Equal(t, uint64(2*goroutines*each), storetest.Counter(t, s), "increments were lost")
 }
 
 func counterHelper() int {
@@ -174,20 +147,8 @@ func counterHelper() int {
 		return 1
 	}
 	defer s.Close()
-	var wg sync.WaitGroup
-	var failed atomic.Bool
-	for range goroutines {
-		wg.Go(func() {
-			for range each {
-				if err := increment(context.Background(), s); err != nil {
-					fmt.Fprintln(os.Stderr, err)
-					failed.Store(true)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if failed.Load() {
+	if err := storetest.IncrementConcurrently(context.Background(), s, goroutines, each); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
@@ -213,12 +174,12 @@ func TestRecoversFromLostConnections(t *testing.T) {
 
 	for range 3 {
 		// Fill the pool with idle connections, then kill them all.
-		require.NoError(t, parallelIncrements(ctx, s, 4, 3))
+		require.NoError(t, storetest.IncrementConcurrently(ctx, s, 4, 3))
 		require.Positive(t, terminateBackends(t, admin))
-		require.NoError(t, increment(ctx, s), "the first transaction after the connections died")
+		require.NoError(t, storetest.Increment(ctx, s), "the first transaction after the connections died")
 		require.NoError(t, s.Ping(ctx))
 		require.NoError(t, s.View(ctx, func(tx store.Tx) error {
-			_, err := tx.Get("counter", []byte("n"))
+			_, err := tx.Get(storetest.CounterBucket, []byte(storetest.CounterKey))
 			return err
 		}))
 	}
@@ -226,7 +187,7 @@ func TestRecoversFromLostConnections(t *testing.T) {
 	// Killed under load: transactions either succeed or fail with an
 	// error, the counter never exceeds what could have committed, and the
 	// store works afterwards.
-	start := readCounter(t, s)
+	start := storetest.Counter(t, s)
 	var ok, failed atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -238,7 +199,7 @@ func TestRecoversFromLostConnections(t *testing.T) {
 					return
 				default:
 				}
-				if err := increment(ctx, s); err != nil {
+				if err := storetest.Increment(ctx, s); err != nil {
 					failed.Add(1)
 				} else {
 					ok.Add(1)
@@ -253,42 +214,11 @@ func TestRecoversFromLostConnections(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("under load: %d committed, %d failed", ok.Load(), failed.Load())
-	before := readCounter(t, s)
+	before := storetest.Counter(t, s)
 	require.GreaterOrEqual(t, before, start+uint64(ok.Load()), "an acknowledged increment is lost")
 	require.LessOrEqual(t, before, start+uint64(ok.Load()+failed.Load()))
-	require.NoError(t, increment(ctx, s))
-	require.Equal(t, before+1, readCounter(t, s))
-}
-
-func parallelIncrements(ctx context.Context, s *store.Store, goroutines, each int) error {
-	var wg sync.WaitGroup
-	errs := make([]error, goroutines)
-	for i := range goroutines {
-		wg.Go(func() {
-			for range each {
-				if err := increment(ctx, s); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func readCounter(t *testing.T, s *store.Store) uint64 {
-	t.Helper()
-	var n uint64
-	require.NoError(t, s.View(context.Background(), func(tx store.Tx) error {
-		v, err := tx.Get("counter", []byte("n"))
-		if err != nil {
-			return err
-		}
-		n = binary.BigEndian.Uint64(v)
-		return nil
-	}))
-	return n
+	require.NoError(t, storetest.Increment(ctx, s))
+	require.Equal(t, before+1, storetest.Counter(t, s))
 }
 
 // A transaction that conflicts every time gives up with ErrConflict after
@@ -299,23 +229,23 @@ func TestGivesUpWithErrConflict(t *testing.T) {
 	s, err := pgstore.Open(ctx, url, &pgstore.Options{MaxAttempts: 3})
 	require.NoError(t, err)
 	defer s.Close()
-	require.NoError(t, increment(ctx, s))
+	require.NoError(t, storetest.Increment(ctx, s))
 	other := open(t, url)
 
 	runs := 0
 	err = s.Update(ctx, func(tx store.Tx) error {
 		runs++
-		if _, err := tx.Get("counter", []byte("n")); err != nil {
+		if _, err := tx.Get(storetest.CounterBucket, []byte(storetest.CounterKey)); err != nil {
 			return err
 		}
 		// Another process commits a change to what this transaction read
 		// before it writes: a serialization failure, every time.
-		if err := increment(ctx, other); err != nil {
+		if err := storetest.Increment(ctx, other); err != nil {
 			return err
 		}
-		return tx.Put("counter", []byte("n"), make([]byte, 8))
+		return tx.Put(storetest.CounterBucket, []byte(storetest.CounterKey), make([]byte, 8))
 	})
 	require.ErrorIs(t, err, store.ErrConflict)
 	require.Equal(t, 3, runs)
-	require.Equal(t, uint64(4), readCounter(t, s), "only the other store's increments committed")
+	require.Equal(t, uint64(4), storetest.Counter(t, s), "only the other store's increments committed")
 }
