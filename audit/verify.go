@@ -120,67 +120,93 @@ type verifier struct {
 	tx  store.Tx
 	k   *keys
 	rep *Report
+
+	head, base mark
+	hasHead    bool
+	cps        map[uint64]mark // the checkpoints by the entry they cover
+	cpOrder    []uint64
+	index      link // XOR of the keyed hashes of the index keys the entries call for
 }
 
+// run checks the trail in stages, each reading one bucket once: the head
+// and the retention base, the checkpoints, the entries from the base to
+// the head, the checkpoints' own chain, the account index, and the
+// entries not chained yet.
 func (v *verifier) run() error {
-	tx, k := v.tx, v.k
-	var head mark
-	hasHead := false
-	raw, err := tx.Get(bucketMeta, headName)
+	for _, stage := range []func() error{v.marks, v.checkpoints, v.chain, v.checkpointChain, v.accountIndex, v.pending} {
+		if err := stage(); err != nil {
+			return err
+		}
+	}
+	v.rep.First, v.rep.Last, v.rep.Removed, v.rep.Checkpoints = v.base.seq+1, v.head.seq, v.base.seq, len(v.cps)
+	if v.rep.Entries == 0 {
+		v.rep.First = 0
+	}
+	if v.head.seq > 0 {
+		v.rep.Head = hex.EncodeToString(v.head.link[:])
+	}
+	return nil
+}
+
+// marks reads the head and the retention base; a trail without a head
+// starts at its base.
+func (v *verifier) marks() error {
+	raw, err := v.tx.Get(bucketMeta, headName)
 	switch {
 	case err == nil:
-		if head, err = k.decodeMark(labelHead, raw); err != nil {
+		if v.head, err = v.k.decodeMark(labelHead, raw); err != nil {
 			return fault("the head", "it does not authenticate (altered)")
 		}
-		hasHead = true
+		v.hasHead = true
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	base := mark{}
-	raw, err = tx.Get(bucketMeta, baseName)
+	raw, err = v.tx.Get(bucketMeta, baseName)
 	switch {
 	case err == nil:
-		if base, err = k.decodeMark(labelBase, raw); err != nil {
+		if v.base, err = v.k.decodeMark(labelBase, raw); err != nil {
 			return fault("the retention base", "it does not authenticate (altered)")
 		}
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	if !hasHead {
-		head = mark{seq: base.seq, link: base.link, cp: base.seq}
+	if !v.hasHead {
+		v.head = mark{seq: v.base.seq, link: v.base.link, cp: v.base.seq}
 	}
+	return nil
+}
 
-	// The checkpoints, which are few (one per Config.CheckpointEvery
-	// entries): each authenticates under its own key.
-	cps := map[uint64]mark{}
-	var cpOrder []uint64
-	err = tx.Scan(bucketCheckpoints, store.Range{}, func(key, val []byte) error {
+// checkpoints reads the checkpoints, which are few (one per
+// Config.CheckpointEvery entries): each authenticates under its own key.
+func (v *verifier) checkpoints() error {
+	v.cps = map[uint64]mark{}
+	return v.tx.Scan(bucketCheckpoints, store.Range{}, func(key, val []byte) error {
 		seq, err := seqOf(key)
 		if err != nil {
 			return fault("the checkpoints", "a key is malformed")
 		}
-		m, err := k.decodeMark(labelCheckpoint, val)
+		m, err := v.k.decodeMark(labelCheckpoint, val)
 		if err != nil || m.seq != seq {
 			return fault(fmt.Sprintf("checkpoint %d", seq), "it does not authenticate (altered or moved)")
 		}
-		cps[seq] = m
-		cpOrder = append(cpOrder, seq)
+		v.cps[seq] = m
+		v.cpOrder = append(v.cpOrder, seq)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
+}
 
-	// The entries, in order, from the base to the head.
+// chain checks the entries, in order, from the base to the head, and
+// notes the index keys they call for.
+func (v *verifier) chain() error {
+	head, base := v.head, v.base
 	next, prev := base.seq+1, base.link
-	var index link // XOR of the keyed hashes of the index keys the entries call for
-	err = tx.Scan(bucketChain, store.Range{}, func(key, val []byte) error {
+	err := v.tx.Scan(bucketChain, store.Range{}, func(key, val []byte) error {
 		seq, err := seqOf(key)
 		if err != nil {
 			return fault("the chain", "a key is malformed")
 		}
 		switch {
-		case !hasHead:
+		case !v.hasHead:
 			return fault("the head", "it is missing, and the chain is not empty")
 		case seq <= base.seq:
 			return entryFault(seq, fmt.Sprintf("it is before the retention base (%d), where nothing should be left", base.seq))
@@ -193,7 +219,7 @@ func (v *verifier) run() error {
 		if err != nil {
 			return entryFault(seq, "it is malformed (altered)")
 		}
-		if l := k.entryLink(seq, e.prev, e.payload); !crypto.Equal(l[:], e.link[:]) {
+		if l := v.k.entryLink(seq, e.prev, e.payload); !crypto.Equal(l[:], e.link[:]) {
 			return entryFault(seq, "it does not authenticate at its place (altered or moved)")
 		}
 		if e.prev != prev {
@@ -202,13 +228,13 @@ func (v *verifier) run() error {
 			}
 			return entryFault(seq, fmt.Sprintf("it does not link to entry %d (that entry was replaced)", seq-1))
 		}
-		if cp, ok := cps[seq]; ok && cp.link != e.link {
+		if cp, ok := v.cps[seq]; ok && cp.link != e.link {
 			return fault(fmt.Sprintf("checkpoint %d", seq), "it does not match its entry")
 		}
 		if ns, acct, err := payloadHeader(e.payload); err != nil {
 			return entryFault(seq, "it is malformed (altered)")
 		} else if len(acct) > 0 {
-			xorInto(&index, k.sum(labelIndex, indexKey(acct, ns, seq)))
+			xorInto(&v.index, v.k.sum(labelIndex, indexKey(acct, ns, seq)))
 		}
 		prev, next = e.link, seq+1
 		v.rep.Entries++
@@ -223,56 +249,56 @@ func (v *verifier) run() error {
 	if prev != head.link {
 		return fault("the head", fmt.Sprintf("it does not match entry %d", head.seq))
 	}
+	return nil
+}
 
-	// The checkpoints form a chain of their own, from the base to the one
-	// the head names, so that one deleted is missed.
-	want := base.seq
-	for _, seq := range cpOrder {
-		cp := cps[seq]
+// checkpointChain checks that the checkpoints form a chain of their own,
+// from the base to the one the head names, so that one deleted is missed.
+func (v *verifier) checkpointChain() error {
+	want := v.base.seq
+	for _, seq := range v.cpOrder {
+		cp := v.cps[seq]
 		switch {
-		case seq <= base.seq || seq > head.seq:
+		case seq <= v.base.seq || seq > v.head.seq:
 			return fault(fmt.Sprintf("checkpoint %d", seq), "it is outside the chain")
 		case cp.cp != want:
 			return fault(fmt.Sprintf("checkpoint %d", cp.cp), "it is missing")
 		}
 		want = seq
 	}
-	if head.cp != want {
-		return fault(fmt.Sprintf("checkpoint %d", head.cp), "it is missing (the head names it)")
+	if v.head.cp != want {
+		return fault(fmt.Sprintf("checkpoint %d", v.head.cp), "it is missing (the head names it)")
 	}
+	return nil
+}
 
-	// The account index: the keys present must be the keys called for.
+// accountIndex checks that the index keys present are the keys the
+// entries call for.
+func (v *verifier) accountIndex() error {
 	var present link
-	err = tx.Scan(bucketIndex, store.Range{}, func(key, _ []byte) error {
-		xorInto(&present, k.sum(labelIndex, key))
+	err := v.tx.Scan(bucketIndex, store.Range{}, func(key, _ []byte) error {
+		xorInto(&present, v.k.sum(labelIndex, key))
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if present != index {
+	if present != v.index {
 		return v.indexFault()
 	}
+	return nil
+}
 
-	// Pending entries: not chained yet, each authenticated on its own.
-	err = tx.Scan(bucketPending, store.Range{}, func(key, val []byte) error {
-		if _, err := k.openPending(key, val); err != nil {
+// pending checks the entries not chained yet, each authenticated on its
+// own.
+func (v *verifier) pending() error {
+	return v.tx.Scan(bucketPending, store.Range{}, func(key, val []byte) error {
+		if _, err := v.k.openPending(key, val); err != nil {
 			return fault("pending entry "+hex.EncodeToString(key), "it does not authenticate (altered or moved)")
 		}
 		v.rep.Pending++
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	v.rep.First, v.rep.Last, v.rep.Removed, v.rep.Checkpoints = base.seq+1, head.seq, base.seq, len(cps)
-	if v.rep.Entries == 0 {
-		v.rep.First = 0
-	}
-	if head.seq > 0 {
-		v.rep.Head = hex.EncodeToString(head.link[:])
-	}
-	return nil
 }
 
 // indexFault finds what the index lacks or has too much, the slow way:
