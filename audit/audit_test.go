@@ -196,7 +196,9 @@ func TestEventsAreCheckedAndRedacted(t *testing.T) {
 		{name: "a card number as a token", event: audit.Event{Op: audit.OpItemRead, Outcome: audit.OutcomeOK, Account: "a", Token: card},
 			redacted: []string{"token"}},
 		{name: "a full token whose digits pass the Luhn check by chance is kept", event: audit.Event{Op: audit.OpItemRead, Outcome: audit.OutcomeOK, Account: "a", Token: "ab4242424242424242" + strings.Repeat("c", 46)},
-			check: func(t *testing.T, e audit.Entry) { require.Equal(t, "ab4242424242424242"+strings.Repeat("c", 46), e.Token) }},
+			check: func(t *testing.T, e audit.Entry) {
+				require.Equal(t, "ab4242424242424242"+strings.Repeat("c", 46), e.Token)
+			}},
 		{name: "the same run in a hex token of another length is not", event: audit.Event{Op: audit.OpItemRead, Outcome: audit.OutcomeOK, Account: "a", Token: "ab4242424242424242" + strings.Repeat("c", 45)},
 			redacted: []string{"token"}},
 		{name: "control character", event: audit.Event{Op: audit.OpItemRead, Outcome: audit.OutcomeOK, Account: "a", Reason: "a\x00b"},
