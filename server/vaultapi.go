@@ -673,27 +673,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]
 	return body, true
 }
 
-// decodeStrict decodes a small JSON request object into v: strict JSON
-// (no duplicate members, valid UTF-8), no member v does not have.
+// decodeStrict decodes a small JSON request object into v
+// (jsonx.DecodeStrict).
 func decodeStrict(body []byte, v any) error {
-	if err := jsonx.Check(body, jsonx.Limits{MaxBytes: maxSmallBody, MaxDepth: 8}); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			if typeErr.Field == "" {
-				return errors.New("invalid body: must be a JSON object")
-			}
-			return errors.New("invalid body: " + typeErr.Field + " has the wrong type")
-		}
-		// encoding/json names an unknown member in its message, never a
-		// value.
-		return errors.New("invalid body: " + strings.TrimPrefix(err.Error(), "json: "))
-	}
-	return nil
+	return jsonx.DecodeStrict(body, v, jsonx.Limits{MaxBytes: maxSmallBody, MaxDepth: 8})
 }
 
 // limitParam reads a list's limit, 1 to 1000, def when left out.
