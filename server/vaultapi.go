@@ -303,35 +303,6 @@ func (s *Server) deleteItem(w http.ResponseWriter, r *http.Request) {
 
 // # Capture endpoints
 
-// grantOptions is the optional JSON body of POST /v1/capture: what the
-// query parameters of the hosted vault's API cannot say.
-type grantOptions struct {
-	Webhook *struct {
-		URL    string `json:"url"`
-		Secret string `json:"secret"`
-	} `json:"webhook"`
-	AllowedFields []string `json:"allowed_fields"`
-	SingleUse     bool     `json:"single_use"`
-}
-
-type lockdownInfo struct {
-	Token     string `json:"token"`
-	Reference string `json:"reference"`
-}
-
-// lockdownOf is the lockdown_info of an endpoint locked to ref.
-func lockdownOf(ref *vault.ItemRef) *lockdownInfo {
-	return &lockdownInfo{Token: ref.Token, Reference: ref.Reference}
-}
-
-type grantReply struct {
-	ID           string        `json:"id"`
-	URL          string        `json:"url"`
-	Secret       string        `json:"secret"`
-	ExpiresAt    *time.Time    `json:"expires_at,omitempty"`
-	LockdownInfo *lockdownInfo `json:"lockdown_info,omitempty"`
-}
-
 // createGrant answers POST /v1/capture?user=&passphrase=[&ttl=][&unique_id=]
 // [&token=[&reference=]] with the endpoint's url and secret.
 func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
@@ -339,9 +310,9 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var opts grantOptions
+	var req capture.GrantRequest // the body has its options (webhook, allowed_fields, single_use)
 	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeStrict(body, &opts); err != nil {
+		if err := decodeStrict(body, &req); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
@@ -355,13 +326,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 	if !s.passphraseAllowed(w, r, c) {
 		return
 	}
-	req := capture.GrantRequest{
-		Credentials: c, UniqueID: q.Get("unique_id"), TTL: q.Get("ttl"),
-		AllowedFields: opts.AllowedFields, SingleUse: opts.SingleUse,
-	}
-	if opts.Webhook != nil {
-		req.Webhook = &capture.Webhook{URL: opts.Webhook.URL, Secret: opts.Webhook.Secret}
-	}
+	req.Credentials, req.UniqueID, req.TTL = c, q.Get("unique_id"), q.Get("ttl")
 	if tok := q.Get("token"); tok != "" {
 		ref, err := s.resolveItem(r, c.User, tok, q.Get("reference"))
 		if err != nil {
@@ -378,15 +343,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 		s.writeKeyError(w, r, c, err)
 		return
 	}
-	reply := grantReply{ID: g.ID, URL: s.capturePath + g.ID, Secret: g.Secret}
-	if !g.ExpiresAt.IsZero() {
-		t := g.ExpiresAt.UTC().Truncate(time.Second)
-		reply.ExpiresAt = &t
-	}
-	if g.Lock != nil {
-		reply.LockdownInfo = lockdownOf(g.Lock)
-	}
-	writeJSON(w, http.StatusOK, reply)
+	writeJSON(w, http.StatusOK, g.Reply(s.capturePath))
 }
 
 // listGrants answers GET /v1/capture?user=[&limit=] with the key's live
@@ -406,29 +363,9 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	type grantInfo struct {
-		ID            string        `json:"id"`
-		URL           string        `json:"url"`
-		User          string        `json:"user"`
-		CreatedAt     time.Time     `json:"created_at"`
-		ExpiresAt     *time.Time    `json:"expires_at,omitempty"`
-		LockdownInfo  *lockdownInfo `json:"lockdown_info,omitempty"`
-		AllowedFields []string      `json:"allowed_fields,omitempty"`
-		SingleUse     bool          `json:"single_use,omitempty"`
-		Used          bool          `json:"used,omitempty"`
-		WebhookURL    string        `json:"webhook_url,omitempty"`
-	}
-	out := make([]grantInfo, len(grants))
+	out := make([]capture.InfoReply, len(grants))
 	for i, g := range grants {
-		out[i] = grantInfo{ID: g.ID, URL: s.capturePath + g.ID, User: g.User, CreatedAt: g.CreatedAt.UTC(),
-			AllowedFields: g.AllowedFields, SingleUse: g.SingleUse, Used: g.Used, WebhookURL: g.WebhookURL}
-		if !g.ExpiresAt.IsZero() {
-			t := g.ExpiresAt.UTC()
-			out[i].ExpiresAt = &t
-		}
-		if g.Lock != nil {
-			out[i].LockdownInfo = lockdownOf(g.Lock)
-		}
+		out[i] = g.Reply(s.capturePath)
 	}
 	if len(grants) == limit {
 		setNextToken(w, grants[len(grants)-1].ID)
