@@ -137,9 +137,9 @@ func (s *Server) proxyGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
-		itemReply
+		vault.Item
 		Populated *proxy.Rendered `json:"populated_template,omitempty"`
-	}{itemReply{Token: got.Item.Token, User: c.User, Reference: got.Item.Reference}, got.Populated})
+	}{got.Item.Of(c.User), got.Populated})
 }
 
 // secureTokenProxy answers POST .../secure-tokens/{id}/proxy: the same call

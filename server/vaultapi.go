@@ -65,73 +65,53 @@ func (s *Server) registerVaultRoutes(mux *http.ServeMux) {
 
 // # Keys
 
-type keyRequest struct {
-	User          string `json:"user"`
-	Passphrase    string `json:"passphrase"`
-	NewPassphrase string `json:"new_passphrase"`
-}
-
-type keyReply struct {
-	User       string `json:"user"`
-	Passphrase string `json:"passphrase"`
-}
-
-// readKeyRequest reads {"user", "passphrase"[, "new_passphrase"]} from the
-// body, or from the query parameters of the same names when the body is
-// empty.
-func (s *Server) readKeyRequest(w http.ResponseWriter, r *http.Request, withNew bool) (keyRequest, bool) {
-	var req keyRequest
+// readKeyRequest reads a vault.KeyRequest, answering what is wrong with it,
+// and returns the credentials it names and its new passphrase.
+func (s *Server) readKeyRequest(w http.ResponseWriter, r *http.Request, withNew bool) (vault.Credentials, string, bool) {
 	body, ok := s.readBody(w, r, maxSmallBody)
 	if !ok {
-		return req, false
+		return vault.Credentials{}, "", false
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		q := r.URL.Query()
-		req = keyRequest{User: q.Get("user"), Passphrase: q.Get("passphrase"), NewPassphrase: q.Get("new_passphrase")}
-	} else if err := decodeStrict(body, &req); err != nil {
+	req, err := vault.ParseKeyRequest(body, r.URL.Query(), withNew)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-		return req, false
+		return vault.Credentials{}, "", false
 	}
-	if !withNew && req.NewPassphrase != "" {
-		writeError(w, http.StatusBadRequest, "new_passphrase belongs to PUT /v1/key")
-		return req, false
-	}
-	return req, true
+	return req.Credentials(accountFrom(r.Context())), req.NewPassphrase, true
 }
 
 // createKey answers POST /v1/key {"user", "passphrase"}: the passphrase is
 // generated when left out, and returned — the only time it is ever seen.
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.readKeyRequest(w, r, false)
+	req, _, ok := s.readKeyRequest(w, r, false)
 	if !ok {
 		return
 	}
-	c, err := s.vault.CreateKey(r.Context(), vault.Credentials{Owner: accountFrom(r.Context()), User: req.User, Passphrase: req.Passphrase})
+	c, err := s.vault.CreateKey(r.Context(), req)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, keyReply{User: c.User, Passphrase: c.Passphrase})
+	writeJSON(w, http.StatusOK, c)
 }
 
 // changePassphrase answers PUT /v1/key {"user", "passphrase",
 // "new_passphrase"} (the new one generated when left out) with the new
 // credentials.
 func (s *Server) changePassphrase(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.readKeyRequest(w, r, true)
+	old, newPassphrase, ok := s.readKeyRequest(w, r, true)
 	if !ok {
 		return
 	}
-	old := vault.Credentials{Owner: accountFrom(r.Context()), User: req.User, Passphrase: req.Passphrase}
 	if !s.passphraseAllowed(w, r, old) {
 		return
 	}
-	c, err := s.vault.ChangePassphrase(r.Context(), old, req.NewPassphrase)
+	c, err := s.vault.ChangePassphrase(r.Context(), old, newPassphrase)
 	if err != nil {
 		s.writeKeyError(w, r, old, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, keyReply{User: c.User, Passphrase: c.Passphrase})
+	writeJSON(w, http.StatusOK, c)
 }
 
 // listKeys answers GET /v1/key?limit= with [{"user", "created_at"}, ...].
@@ -145,18 +125,13 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	type keyInfo struct {
-		User      string    `json:"user"`
-		CreatedAt time.Time `json:"created_at"`
-	}
-	out := make([]keyInfo, len(keys))
-	for i, k := range keys {
-		out[i] = keyInfo{User: k.User, CreatedAt: k.Created.UTC()}
-	}
 	if len(keys) == limit {
 		setNextToken(w, keys[len(keys)-1].User)
 	}
-	writeJSON(w, http.StatusOK, out)
+	if keys == nil {
+		keys = []vault.KeyInfo{}
+	}
+	writeJSON(w, http.StatusOK, keys)
 }
 
 // deleteKey answers DELETE /v1/key?user=[&safe=true]: with safe, only a key
@@ -175,12 +150,6 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // # Vault
-
-type itemReply struct {
-	Token     string `json:"token"`
-	User      string `json:"user"`
-	Reference string `json:"reference"`
-}
 
 func credentials(r *http.Request) vault.Credentials {
 	q := r.URL.Query()
@@ -206,7 +175,7 @@ func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
 		s.writeKeyError(w, r, c, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, itemReply{Token: ref.Token, User: c.User, Reference: ref.Reference})
+	writeJSON(w, http.StatusOK, ref.Of(c.User))
 }
 
 // retrieveOrList answers GET /v1/vault: with a token (and the passphrase),
@@ -298,7 +267,7 @@ func (s *Server) deleteItem(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, itemReply{Token: ref.Token, User: user, Reference: ref.Reference})
+	writeJSON(w, http.StatusOK, ref.Of(user))
 }
 
 // # Capture endpoints
@@ -474,7 +443,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	writeJSON(w, http.StatusOK, itemReply{User: res.User, Token: res.Item.Token, Reference: res.Item.Reference})
+	writeJSON(w, http.StatusOK, res.Item.Of(res.User))
 }
 
 // passphraseAllowed answers 429 and reports false when the client, or the
