@@ -52,28 +52,6 @@ func (s *Server) writeProxyError(w http.ResponseWriter, r *http.Request, err err
 	s.writeVaultError(w, r, err)
 }
 
-// sendReply is a synchronous call's answer on the wire.
-type sendReply struct {
-	*proxy.Response
-	Populated *proxy.Rendered `json:"populated_template,omitempty"`
-}
-
-// queuedReply is an asynchronous call's.
-type queuedReply struct {
-	ID        string          `json:"id"`
-	Status    string          `json:"status"`
-	Populated *proxy.Rendered `json:"populated_template,omitempty"`
-}
-
-// writeSendResult writes Send's result: 200 with the answer, or 202 queued.
-func writeSendResult(w http.ResponseWriter, res proxy.Result, write func(http.ResponseWriter, int, any)) {
-	if res.Response != nil {
-		write(w, http.StatusOK, sendReply{Response: res.Response, Populated: res.Populated})
-		return
-	}
-	write(w, http.StatusAccepted, queuedReply{ID: res.ID, Status: "queued", Populated: res.Populated})
-}
-
 // readCall reads a vault/capture API proxy route's body and options,
 // answering what is wrong with them.
 func (s *Server) readCall(w http.ResponseWriter, r *http.Request, withRules bool) (proxy.Call, proxy.Options, bool) {
@@ -116,7 +94,8 @@ func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
 		s.writeProxyError(w, r, err)
 		return
 	}
-	writeSendResult(w, res, writeJSON)
+	status, reply := res.Reply()
+	writeJSON(w, status, reply)
 }
 
 // proxyGet answers POST /v1/proxy/get: a call whose answer becomes a new
@@ -132,14 +111,8 @@ func (s *Server) proxyGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProxyError(w, r, err)
 		return
 	}
-	if got.ID != "" {
-		writeJSON(w, http.StatusAccepted, queuedReply{ID: got.ID, Status: "queued", Populated: got.Populated})
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
-		vault.Item
-		Populated *proxy.Rendered `json:"populated_template,omitempty"`
-	}{got.Item.Of(c.User), got.Populated})
+	status, reply := got.Reply(c.User)
+	writeJSON(w, status, reply)
 }
 
 // secureTokenProxy answers POST .../secure-tokens/{id}/proxy: the same call
@@ -174,7 +147,8 @@ func (s *Server) secureTokenProxy(w http.ResponseWriter, r *http.Request) {
 			s.writeProblemFor(w, r, err, resourceSecureToken)
 			return
 		}
-		writeSendResult(w, res, writeJSON)
+		status, reply := res.Reply()
+		writeJSON(w, status, reply)
 	})
 }
 
