@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/cardvault/cardvault/idempotency"
 )
@@ -28,8 +27,6 @@ import (
 // responses with a 5xx status are not kept, so the client's retry runs
 // again. Records are kept Config.IdempotencyTTL (24 h by default) and swept
 // by the expiry sweeper.
-
-const replayedHeader = "Idempotent-Replayed"
 
 type idemCallKey struct{}
 
@@ -115,11 +112,13 @@ func writeOnce[T any](s *Server, w http.ResponseWriter, r *http.Request,
 		answer(w, res, err)
 		return
 	}
-	if err := writeKept(w, call.Outcome, call.Replayed); err != nil {
+	kept, err := idempotency.DecodeResponse(call.Outcome)
+	if err != nil {
 		s.log.ErrorContext(r.Context(), "a kept response does not decode", "err", err)
 		writeProblem(w, s.newProblem(anchorAPIError))
 		return
 	}
+	kept.Write(w, call.Replayed)
 	if call.Replayed {
 		s.metrics.replay()
 	}
@@ -145,24 +144,4 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 		b.status = http.StatusOK
 	}
 	return b.body.Write(p)
-}
-
-// writeKept writes a response idempotency.Response.Encode made, marked as
-// replayed when it is.
-func writeKept(w http.ResponseWriter, kept []byte, replayed bool) error {
-	res, err := idempotency.DecodeResponse(kept)
-	if err != nil {
-		return err
-	}
-	dst := w.Header()
-	for name, vs := range res.Header {
-		dst[name] = vs
-	}
-	if replayed {
-		dst.Set(replayedHeader, "true")
-	}
-	dst.Set("Content-Length", strconv.Itoa(len(res.Body)))
-	w.WriteHeader(res.Status)
-	_, _ = w.Write(res.Body)
-	return nil
 }

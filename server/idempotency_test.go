@@ -135,7 +135,7 @@ func TestIdempotency(t *testing.T) {
 		before := d.runs.Load()
 		first := e.tokenCall("POST", thingsA, tok, idemKey1, `{"a":1}`)
 		require.Equal(t, http.StatusCreated, first.status)
-		require.Empty(t, first.header.Get(replayedHeader))
+		require.Empty(t, first.header.Get(idempotency.ReplayedHeader))
 		again := e.tokenCall("POST", thingsA, tok, strings.ToUpper(idemKey1), `{"a":1}`)
 		require.Equal(t, before+1, d.runs.Load(), "the handler ran once")
 		require.Equal(t, first.status, again.status)
@@ -143,7 +143,7 @@ func TestIdempotency(t *testing.T) {
 		for _, h := range []string{"Location", "Content-Type", "X-Run", "Cache-Control"} {
 			require.Equal(t, first.header.Values(h), again.header.Values(h), h)
 		}
-		require.Equal(t, "true", again.header.Get(replayedHeader))
+		require.Equal(t, "true", again.header.Get(idempotency.ReplayedHeader))
 		require.NotEqual(t, first.header.Get("X-Request-Id"), again.header.Get("X-Request-Id"))
 	})
 
@@ -165,7 +165,7 @@ func TestIdempotency(t *testing.T) {
 		other := e.authorize(keyAll.Key)
 		r := e.tokenCall("POST", thingsA, other, idemKey1, `{"a":1}`)
 		require.Equal(t, http.StatusCreated, r.status)
-		require.Empty(t, r.header.Get(replayedHeader))
+		require.Empty(t, r.header.Get(idempotency.ReplayedHeader))
 		require.Equal(t, before+1, d.runs.Load())
 	})
 
@@ -176,7 +176,7 @@ func TestIdempotency(t *testing.T) {
 		d.status.Store(0)
 		r := e.tokenCall("POST", thingsA, tok, idemKey2, `{}`)
 		require.Equal(t, http.StatusCreated, r.status, "the retry ran")
-		require.Empty(t, r.header.Get(replayedHeader))
+		require.Empty(t, r.header.Get(idempotency.ReplayedHeader))
 		require.Equal(t, before+1, d.runs.Load())
 	})
 
@@ -204,7 +204,7 @@ func TestIdempotency(t *testing.T) {
 		before := d.runs.Load()
 		e.clock.Advance(23 * time.Hour)
 		tok := e.authorize(keyTwo.Key)
-		require.Equal(t, "true", e.tokenCall("POST", thingsA, tok, key, `{"b":1}`).header.Get(replayedHeader))
+		require.Equal(t, "true", e.tokenCall("POST", thingsA, tok, key, `{"b":1}`).header.Get(idempotency.ReplayedHeader))
 		n, err := e.srv.sweeper.Sweep(ctx)
 		require.NoError(t, err)
 		e.clock.Advance(time.Hour)
@@ -260,7 +260,7 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	for _, r := range replies {
 		require.Equal(t, http.StatusCreated, r.status)
 		require.Equal(t, replies[0].body, r.body)
-		if r.header.Get(replayedHeader) == "true" {
+		if r.header.Get(idempotency.ReplayedHeader) == "true" {
 			replayed++
 		}
 	}
