@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/cardvault/cardvault/idempotency"
+	"github.com/cardvault/cardvault/securetoken"
 )
 
 // Idempotency-Key (docs/reference/payroc-api.md): every POST and PATCH of the secure-token
@@ -51,7 +52,7 @@ func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handl
 		}
 		key, ok := idempotency.ParseKey(r.Header.Get("Idempotency-Key"))
 		if !ok {
-			p := s.newProblem(anchorIdemMissing)
+			p := s.newProblem(securetoken.ProblemIdemMissing)
 			if r.Header.Get("Idempotency-Key") != "" {
 				p.Detail = "The 'Idempotency-Key' must be a UUID v4"
 			}
@@ -61,14 +62,14 @@ func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handl
 		client, ok := clientFrom(r.Context())
 		if !ok {
 			s.log.ErrorContext(r.Context(), "requireIdempotency runs without requireBearer", "route", r.Pattern)
-			writeProblem(w, s.newProblem(anchorAPIError))
+			writeProblem(w, s.newProblem(securetoken.ProblemAPIError))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				writeProblem(w, s.newProblem(anchorTooLarge))
+				writeProblem(w, s.newProblem(securetoken.ProblemTooLarge))
 				return
 			}
 			s.writeProblemFor(w, r, err, "")
@@ -115,7 +116,7 @@ func writeOnce[T any](s *Server, w http.ResponseWriter, r *http.Request,
 	kept, err := idempotency.DecodeResponse(call.Outcome)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "a kept response does not decode", "err", err)
-		writeProblem(w, s.newProblem(anchorAPIError))
+		writeProblem(w, s.newProblem(securetoken.ProblemAPIError))
 		return
 	}
 	kept.Write(w, call.Replayed)

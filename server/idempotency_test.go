@@ -20,6 +20,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/store/pgstore"
@@ -327,7 +328,7 @@ func TestProblemFor(t *testing.T) {
 		require.Equal(t, "https://errors.example/api#"+c.anchor, p.Type, c.err.Error())
 	}
 	p := e.srv.problemFor(r, inv, "secureToken")
-	require.Equal(t, []problemError{{Parameter: "/customer/lastName", Detail: "too long", Message: "at most 60 characters"}}, p.Errors)
+	require.Equal(t, []securetoken.ProblemError{{Parameter: "/customer/lastName", Detail: "too long", Message: "at most 60 characters"}}, p.Errors)
 	p = e.srv.problemFor(r, cardvault.ErrNotFound, "secureToken")
 	require.Equal(t, "secureToken", p.Resource)
 	p = e.srv.problemFor(r, cardvault.ErrForbidden, "secureToken")

@@ -7,6 +7,7 @@ import (
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/proxy"
 	"github.com/cardvault/cardvault/rules"
+	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/vault"
 )
 
@@ -139,7 +140,7 @@ func (s *Server) secureTokenProxy(w http.ResponseWriter, r *http.Request) {
 	}, func(w http.ResponseWriter, res proxy.Result, err error) {
 		if err != nil {
 			if status, ok := proxyStatus(err); ok {
-				p := s.newProblem(anchorAPIError)
+				p := s.newProblem(securetoken.ProblemAPIError)
 				p.Status, p.Title, p.Detail = status, http.StatusText(status), err.Error()
 				writeProblem(w, p)
 				return

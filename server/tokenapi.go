@@ -87,15 +87,9 @@ func (s *Server) createSecureToken(w http.ResponseWriter, r *http.Request) {
 	}, func(w http.ResponseWriter, res securetoken.Resource, err error) {
 		if err != nil {
 			p := s.problemFor(r, err, resourceSecureToken)
-			switch {
-			case errors.Is(err, securetoken.ErrExists):
+			if errors.Is(err, securetoken.ErrExists) {
 				// The publisher's 409 names the existing resource.
 				p.Instance = s.instanceOf(secureTokenPath(pt, req.SecureTokenID))
-				p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "already exists",
-					Message: "a secure token with this secureTokenId exists on this processing terminal"}}
-			case errors.Is(err, securetoken.ErrIDRetired):
-				p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "retired",
-					Message: "belonged to a secure token that was deleted; a secureTokenId is never reused"}}
 			}
 			writeProblem(w, p)
 			return
