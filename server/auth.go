@@ -51,15 +51,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, s.newProblem(securetoken.ProblemNotAuthorized))
 		return
 	}
-	token, ttl := s.keys.Issue(c)
+	token := s.keys.IssueToken(c)
 	s.note(r, audit.Event{Op: audit.OpBearerIssued, Outcome: audit.OutcomeOK, APIKeyID: c.ID})
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-		Scope       string `json:"scope"`
-		TokenType   string `json:"token_type"`
-	}{token, ttl, access.Scope, "Bearer"})
+	writeJSON(w, http.StatusOK, token)
 }
 
 // terminalWildcard is the path wildcard requireBearer checks against the
