@@ -219,12 +219,10 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
 	}
 	var after vault.ItemRef
 	if cursor != "" {
-		tok, ref, found := strings.Cut(cursor, "\x00")
-		if !found {
+		if after, ok = vault.ParseCursor(cursor); !ok {
 			writeError(w, http.StatusBadRequest, "invalid next token")
 			return
 		}
-		after = vault.ItemRef{Token: tok, Reference: ref}
 	}
 	user := r.URL.Query().Get("user")
 	items, err := s.vault.List(r.Context(), accountFrom(r.Context()), user, after, limit)
@@ -232,19 +230,10 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	type entry struct {
-		Token     string `json:"token"`
-		Reference string `json:"reference"`
-	}
-	out := make([]entry, len(items))
-	for i, it := range items {
-		out[i] = entry{it.Token, it.Reference}
-	}
 	if len(items) == limit {
-		last := items[len(items)-1]
-		setNextToken(w, last.Token+"\x00"+last.Reference)
+		setNextToken(w, items[len(items)-1].Cursor())
 	}
-	writeJSON(w, http.StatusOK, map[string][]entry{user: out})
+	writeJSON(w, http.StatusOK, vault.Listing(user, items))
 }
 
 // resolveItem addresses an item of the request's account by token and

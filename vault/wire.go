@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/url"
+	"strings"
 
 	"github.com/cardvault/cardvault/internal/jsonx"
 )
@@ -57,4 +58,33 @@ type Item struct {
 // Of is the item ref addresses in user's key.
 func (ref ItemRef) Of(user string) Item {
 	return Item{Token: ref.Token, User: user, Reference: ref.Reference}
+}
+
+// Cursor is ref as the cursor of a list of items: the after of the page
+// that follows it.
+func (ref ItemRef) Cursor() string { return ref.Token + "\x00" + ref.Reference }
+
+// ParseCursor reads what Cursor made; ok is false for anything else.
+func ParseCursor(cursor string) (ItemRef, bool) {
+	token, reference, ok := strings.Cut(cursor, "\x00")
+	if !ok {
+		return ItemRef{}, false
+	}
+	return ItemRef{Token: token, Reference: reference}, true
+}
+
+// Listed is an item in a list of a key's items: {"token", "reference"}.
+type Listed struct {
+	Token     string `json:"token"`
+	Reference string `json:"reference"`
+}
+
+// Listing is user's items on the wire: {"<user>": [{"token",
+// "reference"}, ...]}.
+func Listing(user string, items []ItemRef) map[string][]Listed {
+	out := make([]Listed, len(items))
+	for i, it := range items {
+		out[i] = Listed(it)
+	}
+	return map[string][]Listed{user: out}
 }

@@ -60,11 +60,32 @@ func TestWireJSON(t *testing.T) {
 		{"credentials, never the owner", vault.Credentials{Owner: "o", User: "u", Passphrase: "p"}, `{"user":"u","passphrase":"p"}`},
 		{"key info", vault.KeyInfo{User: "u", Created: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}, `{"user":"u","created_at":"2030-01-02T03:04:05Z"}`},
 		{"item", vault.ItemRef{Token: "t", Reference: "r"}.Of("u"), `{"token":"t","user":"u","reference":"r"}`},
+		{"listing", vault.Listing("u", []vault.ItemRef{{Token: "t1", Reference: "r1"}, {Token: "t2", Reference: "r2"}}),
+			`{"u":[{"token":"t1","reference":"r1"},{"token":"t2","reference":"r2"}]}`},
+		{"empty listing", vault.Listing("u", nil), `{"u":[]}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := json.Marshal(tc.v)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, string(b))
+		})
+	}
+}
+
+func TestCursor(t *testing.T) {
+	for _, tc := range []struct {
+		name, cursor string
+		ref          vault.ItemRef
+		ok           bool
+	}{
+		{"an item", vault.ItemRef{Token: "t", Reference: "r"}.Cursor(), vault.ItemRef{Token: "t", Reference: "r"}, true},
+		{"an empty reference", vault.ItemRef{Token: "t"}.Cursor(), vault.ItemRef{Token: "t"}, true},
+		{"not a cursor", "t", vault.ItemRef{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, ok := vault.ParseCursor(tc.cursor)
+			require.Equal(t, tc.ok, ok)
+			require.Equal(t, tc.ref, ref)
 		})
 	}
 }
