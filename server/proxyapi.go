@@ -6,9 +6,7 @@ import (
 
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/proxy"
-	"github.com/cardvault/cardvault/rules"
 	"github.com/cardvault/cardvault/securetoken"
-	"github.com/cardvault/cardvault/vault"
 )
 
 // The proxy's routes: every rule is package proxy's; these handlers read
@@ -151,19 +149,4 @@ func (s *Server) secureTokenProxy(w http.ResponseWriter, r *http.Request) {
 		status, reply := res.Reply()
 		writeJSON(w, status, reply)
 	})
-}
-
-// retrieveRules applies the rules= of GET /v1/vault to the item it read:
-// the masked view a merchant may read instead of the card.
-func (s *Server) retrieveRules(r *http.Request, c vault.Credentials, doc []byte) ([]byte, error) {
-	v, ok := r.URL.Query()["rules"]
-	if !ok {
-		return doc, nil
-	}
-	ids, err := rules.ParseIDs(v[0])
-	if err != nil {
-		return nil, err
-	}
-	defer clear(doc)
-	return s.rules.Apply(r.Context(), c.Owner, ids, doc)
 }

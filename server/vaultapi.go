@@ -198,7 +198,8 @@ func (s *Server) retrieveOrList(w http.ResponseWriter, r *http.Request) {
 	}
 	doc, err := s.vault.Retrieve(r.Context(), c, ref)
 	if err == nil {
-		doc, err = s.retrieveRules(r, c, doc)
+		// rules=: the masked view a merchant may read instead of the card.
+		doc, err = s.rules.ApplyQuery(r.Context(), c.Owner, q, doc)
 	}
 	if err != nil {
 		s.writeKeyError(w, r, c, err)
