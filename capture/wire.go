@@ -121,3 +121,33 @@ func ParseTerminalRequest(owner, terminal string, body []byte) (GrantRequest, er
 	}
 	return GrantRequest{Owner: owner, Terminal: terminal, TTL: ttl, SingleUse: true}, nil
 }
+
+// RedeemedReply is a capture by a single-use-token grant on the wire: the
+// token it minted. Its members are in the order the answer has always had
+// them, by name.
+type RedeemedReply struct {
+	ExpiresAt            string `json:"expires_at"` // RFC 3339, to the second, in UTC
+	ProcessingTerminalID string `json:"processing_terminal_id"`
+	SingleUseToken       string `json:"single_use_token"`
+}
+
+// Reply is what answers the capture r: a vault grant's item, {"token",
+// "user", "reference"}, or a single-use-token grant's RedeemedReply.
+func (r Result) Reply() any {
+	if r.SingleUse != nil {
+		return RedeemedReply{ProcessingTerminalID: r.SingleUse.Terminal, SingleUseToken: r.SingleUse.Token,
+			ExpiresAt: r.SingleUse.ExpiresAt.UTC().Format(time.RFC3339)}
+	}
+	return r.Item.Of(r.User)
+}
+
+// FormReply is a new hosted form on the wire: its type, its id and the
+// link to load it at.
+type FormReply struct {
+	Type FormType `json:"type"`
+	ID   string   `json:"id"`
+	Link string   `json:"link"`
+}
+
+// Reply is f on the wire, served at link.
+func (f Form) Reply(link string) FormReply { return FormReply{Type: f.Type, ID: f.ID, Link: link} }

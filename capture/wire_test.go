@@ -125,3 +125,27 @@ func TestParseTerminalRequest(t *testing.T) {
 		})
 	}
 }
+
+func TestResultReply(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  capture.Result
+		want string // byte for byte: the order of the members is the wire's
+	}{
+		{"a vault grant's item", capture.Result{Owner: "o", User: "u", Item: vault.ItemRef{Token: "t", Reference: "r"}},
+			`{"token":"t","user":"u","reference":"r"}`},
+		{"a single-use token", capture.Result{SingleUse: &capture.SingleUseToken{Token: "sut", Terminal: "pt",
+			ExpiresAt: time.Date(2030, 1, 1, 1, 30, 0, 500, time.FixedZone("x", 3600))}},
+			`{"expires_at":"2030-01-01T00:30:00Z","processing_terminal_id":"pt","single_use_token":"sut"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, marshal(t, tc.res.Reply()))
+		})
+	}
+}
+
+func TestFormReply(t *testing.T) {
+	f := capture.Form{Type: capture.FormCard, ID: "f1"}
+	require.Equal(t, `{"type":"pcd","id":"f1","link":"vault.example/v1/capture/iframe/f1"}`,
+		marshal(t, f.Reply("vault.example/v1/capture/iframe/f1")))
+}

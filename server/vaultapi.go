@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
@@ -424,16 +423,9 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.redemption(outcomeOK)
-	if res.SingleUse != nil {
-		// A grant made for a processing terminal (by the secure-token
-		// side) answers with the single-use token it minted.
-		writeJSON(w, http.StatusOK, map[string]string{
-			"processing_terminal_id": res.SingleUse.Terminal, "single_use_token": res.SingleUse.Token,
-			"expires_at": res.SingleUse.ExpiresAt.UTC().Format(time.RFC3339),
-		})
-		return
-	}
-	writeJSON(w, http.StatusOK, res.Item.Of(res.User))
+	// A grant made for a processing terminal (by the secure-token side)
+	// answers with the single-use token it minted.
+	writeJSON(w, http.StatusOK, res.Reply())
 }
 
 // passphraseAllowed answers 429 and reports false when the client, or the
@@ -470,11 +462,7 @@ func (s *Server) createForm(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-		Link string `json:"link"`
-	}{string(f.Type), f.ID, s.formLink(r, f.ID)})
+	writeJSON(w, http.StatusOK, f.Reply(s.formLink(r, f.ID)))
 }
 
 // formLink is host[:port][/prefix]/v1/capture/iframe/<id>: from the public
