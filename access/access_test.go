@@ -202,6 +202,8 @@ func TestIssueToken(t *testing.T) {
 	}{
 		{"an hour", time.Hour, 3600},
 		{"a day", 24 * time.Hour, 86400},
+		{"none: the default", 0, int64(DefaultBearerTTL / time.Second)},
+		{"below zero: the default", -time.Minute, int64(DefaultBearerTTL / time.Second)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			keys, err := NewKeys([]APIKey{{Key: "ak_0123456789abcdef", Terminals: []string{"*"}}}, hasher, tc.ttl, func() time.Time { return issued })

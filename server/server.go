@@ -34,7 +34,7 @@ import (
 // Defaults for zero fields of Config.
 const (
 	DefaultRequestTimeout = 30 * time.Second
-	DefaultBearerTTL      = time.Hour
+	DefaultBearerTTL      = access.DefaultBearerTTL
 	DefaultSweepEvery     = time.Minute
 	// DefaultIdempotencyTTL is how long a response is kept for
 	// Idempotency-Key replays.
@@ -208,9 +208,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.BearerTTL <= 0 {
-		cfg.BearerTTL = DefaultBearerTTL
 	}
 	if cfg.IdempotencyTTL == 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
