@@ -14,9 +14,23 @@ import (
 // reply and body of the secure-token side's capture endpoints. A server
 // decodes into these and encodes them as they are.
 
-// MaxTerminalRequest caps the JSON body of a processing terminal's
-// capture endpoint request, {"ttl"}.
-const MaxTerminalRequest = 16 << 10
+// MaxGrantRequest caps the JSON body of a grant request: a GrantRequest's
+// options, or a processing terminal's {"ttl"}.
+const MaxGrantRequest = 16 << 10
+
+// ParseGrantRequest reads the optional JSON body of a vault grant's
+// request, its options (see [GrantRequest]): strict JSON, no other
+// member. Its errors name a member, never a value.
+func ParseGrantRequest(body []byte) (GrantRequest, error) {
+	var req GrantRequest
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, nil
+	}
+	if err := jsonx.DecodeStrict(body, &req, jsonx.Limits{MaxBytes: MaxGrantRequest, MaxDepth: 8}); err != nil {
+		return GrantRequest{}, err
+	}
+	return req, nil
+}
 
 // LockdownInfo is the item a locked grant writes to, as the vault/capture
 // API names it.
@@ -109,7 +123,7 @@ func ParseTerminalRequest(owner, terminal string, body []byte) (GrantRequest, er
 		TTL string `json:"ttl"`
 	}
 	if body = bytes.TrimSpace(body); len(body) > 0 {
-		if err := jsonx.DecodeStrict(body, &opts, jsonx.Limits{MaxBytes: MaxTerminalRequest, MaxDepth: 8}); err != nil {
+		if err := jsonx.DecodeStrict(body, &opts, jsonx.Limits{MaxBytes: MaxGrantRequest, MaxDepth: 8}); err != nil {
 			bad := &cardvault.InvalidError{}
 			bad.Add("body", "invalid body", err.Error())
 			return GrantRequest{}, bad

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
-	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/vault"
 )
 
@@ -69,7 +68,7 @@ func TestTerminalEndpoint(t *testing.T) {
 		marshal(t, g.TerminalEndpoint(capture.DefaultCapturePath, "pt")))
 }
 
-func TestGrantRequestJSON(t *testing.T) {
+func TestParseGrantRequest(t *testing.T) {
 	for _, tc := range []struct {
 		name, body string
 		want       capture.GrantRequest
@@ -79,14 +78,16 @@ func TestGrantRequestJSON(t *testing.T) {
 			capture.GrantRequest{Webhook: &capture.Webhook{URL: "https://h.example/", Secret: "w"},
 				AllowedFields: []string{"number"}, SingleUse: true}, ""},
 		{"null webhook", `{"webhook":null}`, capture.GrantRequest{}, ""},
+		{"no body", " \n", capture.GrantRequest{}, ""},
+		{"too large", `{"allowed_fields":["` + strings.Repeat("x", capture.MaxGrantRequest) + `"]}`, capture.GrantRequest{},
+			"JSON document too large at offset 16384: 16407 bytes, limit 16384"},
 		{"query parameters are not body members", `{"ttl":"PT1M"}`, capture.GrantRequest{}, `invalid body: unknown field "ttl"`},
 		{"nor are credentials", `{"Credentials":{}}`, capture.GrantRequest{}, `invalid body: unknown field "Credentials"`},
 		{"unknown webhook member", `{"webhook":{"uri":"x"}}`, capture.GrantRequest{}, `invalid body: unknown field "uri"`},
 		{"wrong type", `{"single_use":"yes"}`, capture.GrantRequest{}, "invalid body: single_use has the wrong type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var got capture.GrantRequest
-			err := jsonx.DecodeStrict([]byte(tc.body), &got, jsonx.Limits{})
+			got, err := capture.ParseGrantRequest([]byte(tc.body))
 			if tc.err != "" {
 				require.EqualError(t, err, tc.err)
 				return
@@ -109,7 +110,7 @@ func TestParseTerminalRequest(t *testing.T) {
 		{"ttl over a day", `{"ttl":"P2D"}`, "", "/ttl"},
 		{"unknown member", `{"ttl":"PT5M","x":1}`, "", "body"},
 		{"not JSON", `{`, "", "body"},
-		{"too large", `{"ttl":"` + strings.Repeat("x", capture.MaxTerminalRequest) + `"}`, "", "body"},
+		{"too large", `{"ttl":"` + strings.Repeat("x", capture.MaxGrantRequest) + `"}`, "", "body"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := capture.ParseTerminalRequest("owner", "pt", []byte(tc.body))

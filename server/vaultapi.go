@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
-	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
 )
@@ -23,8 +21,6 @@ const (
 	// MaxVaultBody caps the body of a vault or capture request: the
 	// vault's item size limit.
 	MaxVaultBody = vault.DefaultMaxItemSize
-	// maxSmallBody caps the small JSON bodies of key and grant requests.
-	maxSmallBody = 16 << 10
 	// maxPage is the most entries a list returns, and its default.
 	maxPage = 1000
 	// headerNextToken carries the cursor of the next page of a list, in
@@ -67,7 +63,7 @@ func (s *Server) registerVaultRoutes(mux *http.ServeMux) {
 // readKeyRequest reads a vault.KeyRequest, answering what is wrong with it,
 // and returns the credentials it names and its new passphrase.
 func (s *Server) readKeyRequest(w http.ResponseWriter, r *http.Request, withNew bool) (vault.Credentials, string, bool) {
-	body, ok := s.readBody(w, r, maxSmallBody)
+	body, ok := s.readBody(w, r, vault.MaxKeyRequest)
 	if !ok {
 		return vault.Credentials{}, "", false
 	}
@@ -264,16 +260,14 @@ func (s *Server) deleteItem(w http.ResponseWriter, r *http.Request) {
 // createGrant answers POST /v1/capture?user=&passphrase=[&ttl=][&unique_id=]
 // [&token=[&reference=]] with the endpoint's url and secret.
 func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, maxSmallBody)
+	body, ok := s.readBody(w, r, capture.MaxGrantRequest)
 	if !ok {
 		return
 	}
-	var req capture.GrantRequest // the body has its options (webhook, allowed_fields, single_use)
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeStrict(body, &req); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
+	req, err := capture.ParseGrantRequest(body) // the options: webhook, allowed_fields, single_use
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	q := r.URL.Query()
 	if q.Get("unique_id") == reservedGrantID {
@@ -555,12 +549,6 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]
 		return nil, false
 	}
 	return body, true
-}
-
-// decodeStrict decodes a small JSON request object into v
-// (jsonx.DecodeStrict).
-func decodeStrict(body []byte, v any) error {
-	return jsonx.DecodeStrict(body, v, jsonx.Limits{MaxBytes: maxSmallBody, MaxDepth: 8})
 }
 
 // limitParam reads a list's limit, 1 to 1000, def when left out.
