@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store/memstore"
 )
@@ -38,7 +40,9 @@ func TestDeadLetterJSON(t *testing.T) {
 
 func TestDeadLetterPage(t *testing.T) {
 	st := memstore.New()
-	o := open(t, st, keyring(t), func(c *outbox.Config) { c.MaxTries = 1 })
+	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
+	require.NoError(t, err)
+	o := open(t, st, kr, func(c *outbox.Config) { c.MaxTries = 1 })
 	o.Handle("refused", func(_ context.Context, _ outbox.Delivery) error { return outbox.Permanent(errors.New("status 410")) })
 	ids := enqueue(t, st, o, outbox.Job{Kind: "refused", Tenant: "a"}, outbox.Job{Kind: "refused", Tenant: "a"},
 		outbox.Job{Kind: "refused", Tenant: "a"})
