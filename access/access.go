@@ -275,11 +275,19 @@ const (
 	labelBearer = "server.bearer"
 )
 
+// DefaultBearerTTL is the lifetime of a bearer token unless NewKeys is
+// given another.
+const DefaultBearerTTL = time.Hour
+
 // NewKeys returns the Keys of list, hashed under hasher, the deployment's
 // key (every process that shares it accepts the others' tokens). Bearer
-// tokens live ttl (at least a second); now is the clock. Each key needs at
-// least MinCredentialLen characters and one terminal (or "*").
+// tokens live ttl (at least a second; 0 or less means DefaultBearerTTL);
+// now is the clock. Each key needs at least MinCredentialLen characters and
+// one terminal (or "*").
 func NewKeys(list []APIKey, hasher *crypto.Hasher, ttl time.Duration, now func() time.Time) (*Keys, error) {
+	if ttl <= 0 {
+		ttl = DefaultBearerTTL
+	}
 	if ttl < time.Second {
 		return nil, invalid("a bearer token's lifetime is under a second")
 	}

@@ -191,3 +191,32 @@ func TestVerify(t *testing.T) {
 	_, ok = issuer.Verify(strings.Repeat("a", 2000))
 	require.False(t, ok)
 }
+
+func TestIssueToken(t *testing.T) {
+	hasher := crypto.NewHasherFromKey(crypto.NewDataKey())
+	issued := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+		want int64
+	}{
+		{"an hour", time.Hour, 3600},
+		{"a day", 24 * time.Hour, 86400},
+		{"none: the default", 0, int64(DefaultBearerTTL / time.Second)},
+		{"below zero: the default", -time.Minute, int64(DefaultBearerTTL / time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, err := NewKeys([]APIKey{{Key: "ak_0123456789abcdef", Terminals: []string{"*"}}}, hasher, tc.ttl, func() time.Time { return issued })
+			require.NoError(t, err)
+			c, ok := keys.Lookup("ak_0123456789abcdef")
+			require.True(t, ok)
+			tok := keys.IssueToken(c)
+			require.Equal(t, tc.want, tok.ExpiresIn)
+			require.Equal(t, Scope, tok.Scope)
+			require.Equal(t, "Bearer", tok.TokenType)
+			got, ok := keys.Verify(tok.AccessToken)
+			require.True(t, ok)
+			require.Equal(t, c.ID, got.ID)
+		})
+	}
+}

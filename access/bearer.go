@@ -49,6 +49,22 @@ func (k *Keys) Issue(c *Client) (token string, expiresIn int64) {
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig[:]), ttl
 }
 
+// Token is an issued bearer token as the secure-token API's POST
+// /authorize answers it: {"access_token", "expires_in" (seconds),
+// "scope", "token_type": "Bearer"}.
+type Token struct {
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+	TokenType   string `json:"token_type"`
+}
+
+// IssueToken is Issue's token for c, in its wire shape.
+func (k *Keys) IssueToken(c *Client) Token {
+	token, ttl := k.Issue(c)
+	return Token{AccessToken: token, ExpiresIn: ttl, Scope: Scope, TokenType: "Bearer"}
+}
+
 // Verify returns the client a bearer token was issued to, if the token is
 // genuine, unexpired and its API key is still one of k's.
 func (k *Keys) Verify(token string) (*Client, bool) {

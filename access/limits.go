@@ -1,6 +1,8 @@
 package access
 
 import (
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/cardvault/cardvault/internal/throttle"
@@ -160,3 +162,25 @@ func (l *Limits) CaptureWait(client string) time.Duration { return l.clientCaptu
 
 // CaptureFailed counts a failed capture post of client's.
 func (l *Limits) CaptureFailed(client string) { l.clientCapture.Fail(client) }
+
+// ClientOf is the client a connection from remoteAddr (host:port, as
+// net/http's Request.RemoteAddr) counts as: its IP address, an IPv6 one by
+// its /64, which one host commonly holds whole (so that a host cannot
+// spread its guesses over its addresses), or remoteAddr as it is when it
+// holds none (a test's).
+func ClientOf(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}

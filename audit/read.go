@@ -30,6 +30,23 @@ const MaxListLimit = 1000
 // time and sequence number.
 const cursorLen = 32
 
+// ParseRange reads the bounds of a List, from and to, as RFC 3339 times
+// ("" leaves that end open). Its error names the bound, never its value.
+func ParseRange(from, to string) (time.Time, time.Time, error) {
+	var bounds [2]time.Time
+	for i, b := range [2]struct{ name, v string }{{"from", from}, {"to", to}} {
+		if b.v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, b.v)
+		if err != nil {
+			return time.Time{}, time.Time{}, errors.New(b.name + " must be an RFC 3339 time, such as 2026-11-25T12:00:00Z")
+		}
+		bounds[i] = t
+	}
+	return bounds[0], bounds[1], nil
+}
+
 // List returns the entries of account's events with from <= Time < to
 // (a zero from or to leaves that end open), newest first, at most limit
 // (1 to MaxListLimit) of them, from the account index — it reads no other

@@ -32,10 +32,10 @@ const (
 // Webhook is where a grant announces each capture.
 type Webhook struct {
 	// URL receives a POST with the captured item's safe data.
-	URL string
+	URL string `json:"url"`
 	// Secret is sent in the X-PCIVault-Webhook-Secret header so the
 	// receiver knows the call is genuine.
-	Secret string
+	Secret string `json:"secret"`
 }
 
 // GrantRequest asks for a capture grant. A grant is for a vault key
@@ -43,33 +43,38 @@ type Webhook struct {
 // one item (Lock), merging each capture into it — or, with Terminal, a
 // single-use-token grant that stores nothing in the vault and answers each
 // capture with a single-use token for that processing terminal.
+//
+// Its JSON is the optional body of the vault/capture API's POST
+// /v1/capture, what the query parameters cannot say: {"webhook": {"url",
+// "secret"}, "allowed_fields", "single_use"}; the other fields are not in
+// it.
 type GrantRequest struct {
 	// Credentials open the vault key the grant writes for (vault grants).
-	Credentials vault.Credentials
+	Credentials vault.Credentials `json:"-"`
 	// Lock, when set, locks the grant to that item, which must exist.
-	Lock *vault.ItemRef
+	Lock *vault.ItemRef `json:"-"`
 	// Owner and Terminal make a single-use-token grant (no Credentials).
-	Owner    string
-	Terminal string
+	Owner    string `json:"-"`
+	Terminal string `json:"-"`
 	// UniqueID names the grant; "" generates an id. An id in use (until
 	// the grant is deleted or swept after expiry) is refused.
-	UniqueID string
+	UniqueID string `json:"-"`
 	// TTL is an ISO 8601 duration (see ParseDuration); "" means
 	// Config.DefaultTTL, "P0T" or "0" never expires (only with
 	// Config.AllowUnexpiring and no maximum).
-	TTL string
+	TTL string `json:"-"`
 	// AllowedFields, when not nil, lists the only fields a capture may
 	// carry (a hosted form's visible fields).
-	AllowedFields []string
+	AllowedFields []string `json:"allowed_fields"`
 	// SingleUse grants accept one capture only.
-	SingleUse bool
+	SingleUse bool `json:"single_use"`
 	// Webhook, when set, is notified after each capture.
-	Webhook *Webhook
+	Webhook *Webhook `json:"webhook"`
 	// Idempotency, when set, makes the creation idempotent under its key:
 	// the grant and the kept outcome commit together, and the same request
 	// again gets the same grant, secret included (sealed under the key),
 	// without creating another (see package idempotency).
-	Idempotency *idempotency.Call
+	Idempotency *idempotency.Call `json:"-"`
 }
 
 // Grant is a new grant as its creator sees it once: the secret is not

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -53,6 +54,29 @@ type Response struct {
 	Status int // 0 means 200
 	Header http.Header
 	Body   []byte
+}
+
+// ReplayedHeader marks a replayed response: "Idempotent-Replayed: true".
+const ReplayedHeader = "Idempotent-Replayed"
+
+// Write answers with r: its headers (added to those w has), its
+// Content-Length, its status and its body, with ReplayedHeader when the
+// response is a replay.
+func (r Response) Write(w http.ResponseWriter, replayed bool) {
+	dst := w.Header()
+	for name, vs := range r.Header {
+		dst[name] = vs
+	}
+	if replayed {
+		dst.Set(ReplayedHeader, "true")
+	}
+	dst.Set("Content-Length", strconv.Itoa(len(r.Body)))
+	status := r.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(r.Body)
 }
 
 // maxResponseHeaders bounds the header values DecodeResponse accepts.

@@ -92,3 +92,32 @@ func TestFingerprint(t *testing.T) {
 	}
 	require.Equal(t, base, idempotency.Fingerprint(httptest.NewRequest("POST", "/a?x=1", nil), []byte("{}")))
 }
+
+func TestResponseWrite(t *testing.T) {
+	kept := idempotency.Response{Status: http.StatusCreated,
+		Header: http.Header{"Location": {"/things/1"}, "Content-Type": {"application/json"}}, Body: []byte(`{"id":1}`)}
+	for _, tc := range []struct {
+		name     string
+		res      idempotency.Response
+		replayed bool
+		status   int
+		header   http.Header
+	}{
+		{"first run", kept, false, http.StatusCreated,
+			http.Header{"Location": {"/things/1"}, "Content-Type": {"application/json"}, "Content-Length": {"8"}}},
+		{"replay", kept, true, http.StatusCreated,
+			http.Header{"Location": {"/things/1"}, "Content-Type": {"application/json"}, "Content-Length": {"8"},
+				idempotency.ReplayedHeader: {"true"}}},
+		{"no status, no body", idempotency.Response{}, false, http.StatusOK, http.Header{"Content-Length": {"0"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			decoded, err := idempotency.DecodeResponse(tc.res.Encode())
+			require.NoError(t, err)
+			rec := httptest.NewRecorder()
+			decoded.Write(rec, tc.replayed)
+			require.Equal(t, tc.status, rec.Code)
+			require.Equal(t, tc.header, rec.Header())
+			require.Equal(t, string(tc.res.Body), rec.Body.String())
+		})
+	}
+}

@@ -152,14 +152,17 @@ func (o *Outbox) count(r result, recorded bool) {
 }
 
 // DeadLetter describes a job that was given up on.
+//
+// Its JSON is a dead letter as its tenant sees it: {"id", "kind", "tries",
+// "error", "enqueued_at", "died_at"}, times in UTC, never the tenant.
 type DeadLetter struct {
-	ID       string
-	Kind     string
-	Tenant   string
-	Tries    int
-	Error    string // the last try's
-	Enqueued time.Time
-	Died     time.Time
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"`
+	Tenant   string    `json:"-"`
+	Tries    int       `json:"tries"`
+	Error    string    `json:"error"` // the last try's
+	Enqueued time.Time `json:"enqueued_at"`
+	Died     time.Time `json:"died_at"`
 }
 
 // DeadLetters lists tenant's dead letters in id order (the order they
@@ -185,11 +188,37 @@ func (o *Outbox) DeadLetters(ctx context.Context, tenant, after string, limit in
 			if err != nil {
 				return err
 			}
-			out = append(out, DeadLetter{ID: id, Kind: r.Kind, Tenant: r.Tenant, Tries: r.Tries, Error: r.Error, Enqueued: r.Enqueued, Died: r.Died})
+			out = append(out, DeadLetter{ID: id, Kind: r.Kind, Tenant: r.Tenant, Tries: r.Tries, Error: r.Error,
+				Enqueued: r.Enqueued.UTC(), Died: r.Died.UTC()})
 			return nil
 		})
 	})
 	return out, err
+}
+
+// DeadLetterPage is a page of dead letters, and the id to list the next
+// page after ("" on the last): {"dead_letters": [...], "next"}.
+type DeadLetterPage struct {
+	DeadLetters []DeadLetter `json:"dead_letters"`
+	Next        string       `json:"next,omitempty"`
+}
+
+// DeadLetterPage lists up to limit of tenant's dead letters after the id
+// after (as DeadLetters), with Next set when there are more.
+func (o *Outbox) DeadLetterPage(ctx context.Context, tenant, after string, limit int) (DeadLetterPage, error) {
+	dead, err := o.DeadLetters(ctx, tenant, after, limit+1)
+	if err != nil {
+		return DeadLetterPage{}, err
+	}
+	page := DeadLetterPage{DeadLetters: []DeadLetter{}}
+	for i, d := range dead {
+		if i == limit {
+			page.Next = dead[limit-1].ID
+			break
+		}
+		page.DeadLetters = append(page.DeadLetters, d)
+	}
+	return page, nil
 }
 
 // CountDead returns how many dead letters the store holds, of every

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -331,6 +332,23 @@ func (s *Service) Load(ctx context.Context, owner string, ids []string) ([]*Rule
 		return nil, err
 	}
 	return out, nil
+}
+
+// ApplyQuery is a read's rules= query parameter, q's: without it, doc as
+// it is; with it, the rules it names (ParseIDs) applied to doc for owner
+// (as Apply), and doc — the item as stored, which the caller reads in its
+// place — wiped.
+func (s *Service) ApplyQuery(ctx context.Context, owner string, q url.Values, doc []byte) ([]byte, error) {
+	v, ok := q["rules"]
+	if !ok {
+		return doc, nil
+	}
+	ids, err := ParseIDs(v[0])
+	if err != nil {
+		return nil, err
+	}
+	defer clear(doc)
+	return s.Apply(ctx, owner, ids, doc)
 }
 
 // Apply loads owner's rules ids (as Load) and runs them on a copy of doc

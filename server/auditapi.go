@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/cardvault/cardvault/audit"
 )
@@ -32,20 +31,13 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	var bounds [2]time.Time
-	for i, name := range []string{"from", "to"} {
-		if v := q.Get(name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, name+" must be an RFC 3339 time, such as 2026-11-25T12:00:00Z")
-				return
-			}
-			bounds[i] = t
-		}
+	from, to, err := audit.ParseRange(r.URL.Query().Get("from"), r.URL.Query().Get("to"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	account := accountFrom(r.Context())
-	entries, next, err := s.audit.List(r.Context(), account, bounds[0], bounds[1], cursor, limit)
+	entries, next, err := s.audit.List(r.Context(), account, from, to, cursor, limit)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return

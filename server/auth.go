@@ -7,6 +7,7 @@ import (
 
 	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/audit"
+	"github.com/cardvault/cardvault/securetoken"
 )
 
 // The HTTP side of package access: reading the credentials of a request,
@@ -28,7 +29,7 @@ func bearerToken(r *http.Request) (string, bool) {
 // access token. No body is read.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if !acceptsJSON(r) {
-		writeProblem(w, s.newProblem(anchorNotAcceptable))
+		writeProblem(w, s.newProblem(securetoken.ProblemNotAcceptable))
 		return
 	}
 	key := r.Header.Get("X-Api-Key")
@@ -37,7 +38,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		if wait := s.limits.APIKeyWait(client); wait > 0 {
 			s.metrics.throttled(limitCredentials)
 			setRetryAfter(w.Header(), wait)
-			writeProblem(w, s.newProblem(anchorTooMany))
+			writeProblem(w, s.newProblem(securetoken.ProblemTooMany))
 			return
 		}
 	}
@@ -47,18 +48,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.limits.APIKeyFailed(client)
 		}
 		s.noteAuthFailure(r, "api_key")
-		writeProblem(w, s.newProblem(anchorNotAuthorized))
+		writeProblem(w, s.newProblem(securetoken.ProblemNotAuthorized))
 		return
 	}
-	token, ttl := s.keys.Issue(c)
+	token := s.keys.IssueToken(c)
 	s.note(r, audit.Event{Op: audit.OpBearerIssued, Outcome: audit.OutcomeOK, APIKeyID: c.ID})
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-		Scope       string `json:"scope"`
-		TokenType   string `json:"token_type"`
-	}{token, ttl, access.Scope, "Bearer"})
+	writeJSON(w, http.StatusOK, token)
 }
 
 // terminalWildcard is the path wildcard requireBearer checks against the
@@ -90,11 +86,11 @@ func (s *Server) requireBearer(next http.Handler) http.Handler {
 		if !ok {
 			s.noteAuthFailure(r, "bearer")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cardvault"`)
-			writeProblem(w, s.newProblem(anchorNotAuthorized))
+			writeProblem(w, s.newProblem(securetoken.ProblemNotAuthorized))
 			return
 		}
 		if strings.Contains(r.Pattern, "{"+terminalWildcard+"}") && !c.MayUse(r.PathValue(terminalWildcard)) {
-			p := s.newProblem(anchorForbidden)
+			p := s.newProblem(securetoken.ProblemForbidden)
 			p.Instance, p.Resource = s.instance(r), "processingTerminal"
 			writeProblem(w, p)
 			return

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/cardvault/cardvault/idempotency"
+	"github.com/cardvault/cardvault/securetoken"
 )
 
 // Idempotency-Key (docs/reference/payroc-api.md): every POST and PATCH of the secure-token
@@ -28,8 +28,6 @@ import (
 // responses with a 5xx status are not kept, so the client's retry runs
 // again. Records are kept Config.IdempotencyTTL (24 h by default) and swept
 // by the expiry sweeper.
-
-const replayedHeader = "Idempotent-Replayed"
 
 type idemCallKey struct{}
 
@@ -54,7 +52,7 @@ func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handl
 		}
 		key, ok := idempotency.ParseKey(r.Header.Get("Idempotency-Key"))
 		if !ok {
-			p := s.newProblem(anchorIdemMissing)
+			p := s.newProblem(securetoken.ProblemIdemMissing)
 			if r.Header.Get("Idempotency-Key") != "" {
 				p.Detail = "The 'Idempotency-Key' must be a UUID v4"
 			}
@@ -64,14 +62,14 @@ func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handl
 		client, ok := clientFrom(r.Context())
 		if !ok {
 			s.log.ErrorContext(r.Context(), "requireIdempotency runs without requireBearer", "route", r.Pattern)
-			writeProblem(w, s.newProblem(anchorAPIError))
+			writeProblem(w, s.newProblem(securetoken.ProblemAPIError))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				writeProblem(w, s.newProblem(anchorTooLarge))
+				writeProblem(w, s.newProblem(securetoken.ProblemTooLarge))
 				return
 			}
 			s.writeProblemFor(w, r, err, "")
@@ -115,11 +113,13 @@ func writeOnce[T any](s *Server, w http.ResponseWriter, r *http.Request,
 		answer(w, res, err)
 		return
 	}
-	if err := writeKept(w, call.Outcome, call.Replayed); err != nil {
+	kept, err := idempotency.DecodeResponse(call.Outcome)
+	if err != nil {
 		s.log.ErrorContext(r.Context(), "a kept response does not decode", "err", err)
-		writeProblem(w, s.newProblem(anchorAPIError))
+		writeProblem(w, s.newProblem(securetoken.ProblemAPIError))
 		return
 	}
+	kept.Write(w, call.Replayed)
 	if call.Replayed {
 		s.metrics.replay()
 	}
@@ -145,24 +145,4 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 		b.status = http.StatusOK
 	}
 	return b.body.Write(p)
-}
-
-// writeKept writes a response idempotency.Response.Encode made, marked as
-// replayed when it is.
-func writeKept(w http.ResponseWriter, kept []byte, replayed bool) error {
-	res, err := idempotency.DecodeResponse(kept)
-	if err != nil {
-		return err
-	}
-	dst := w.Header()
-	for name, vs := range res.Header {
-		dst[name] = vs
-	}
-	if replayed {
-		dst.Set(replayedHeader, "true")
-	}
-	dst.Set("Content-Length", strconv.Itoa(len(res.Body)))
-	w.WriteHeader(res.Status)
-	_, _ = w.Write(res.Body)
-	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/store/pgstore"
@@ -135,7 +136,7 @@ func TestIdempotency(t *testing.T) {
 		before := d.runs.Load()
 		first := e.tokenCall("POST", thingsA, tok, idemKey1, `{"a":1}`)
 		require.Equal(t, http.StatusCreated, first.status)
-		require.Empty(t, first.header.Get(replayedHeader))
+		require.Empty(t, first.header.Get(idempotency.ReplayedHeader))
 		again := e.tokenCall("POST", thingsA, tok, strings.ToUpper(idemKey1), `{"a":1}`)
 		require.Equal(t, before+1, d.runs.Load(), "the handler ran once")
 		require.Equal(t, first.status, again.status)
@@ -143,7 +144,7 @@ func TestIdempotency(t *testing.T) {
 		for _, h := range []string{"Location", "Content-Type", "X-Run", "Cache-Control"} {
 			require.Equal(t, first.header.Values(h), again.header.Values(h), h)
 		}
-		require.Equal(t, "true", again.header.Get(replayedHeader))
+		require.Equal(t, "true", again.header.Get(idempotency.ReplayedHeader))
 		require.NotEqual(t, first.header.Get("X-Request-Id"), again.header.Get("X-Request-Id"))
 	})
 
@@ -165,7 +166,7 @@ func TestIdempotency(t *testing.T) {
 		other := e.authorize(keyAll.Key)
 		r := e.tokenCall("POST", thingsA, other, idemKey1, `{"a":1}`)
 		require.Equal(t, http.StatusCreated, r.status)
-		require.Empty(t, r.header.Get(replayedHeader))
+		require.Empty(t, r.header.Get(idempotency.ReplayedHeader))
 		require.Equal(t, before+1, d.runs.Load())
 	})
 
@@ -176,7 +177,7 @@ func TestIdempotency(t *testing.T) {
 		d.status.Store(0)
 		r := e.tokenCall("POST", thingsA, tok, idemKey2, `{}`)
 		require.Equal(t, http.StatusCreated, r.status, "the retry ran")
-		require.Empty(t, r.header.Get(replayedHeader))
+		require.Empty(t, r.header.Get(idempotency.ReplayedHeader))
 		require.Equal(t, before+1, d.runs.Load())
 	})
 
@@ -204,7 +205,7 @@ func TestIdempotency(t *testing.T) {
 		before := d.runs.Load()
 		e.clock.Advance(23 * time.Hour)
 		tok := e.authorize(keyTwo.Key)
-		require.Equal(t, "true", e.tokenCall("POST", thingsA, tok, key, `{"b":1}`).header.Get(replayedHeader))
+		require.Equal(t, "true", e.tokenCall("POST", thingsA, tok, key, `{"b":1}`).header.Get(idempotency.ReplayedHeader))
 		n, err := e.srv.sweeper.Sweep(ctx)
 		require.NoError(t, err)
 		e.clock.Advance(time.Hour)
@@ -260,7 +261,7 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	for _, r := range replies {
 		require.Equal(t, http.StatusCreated, r.status)
 		require.Equal(t, replies[0].body, r.body)
-		if r.header.Get(replayedHeader) == "true" {
+		if r.header.Get(idempotency.ReplayedHeader) == "true" {
 			replayed++
 		}
 	}
@@ -327,7 +328,7 @@ func TestProblemFor(t *testing.T) {
 		require.Equal(t, "https://errors.example/api#"+c.anchor, p.Type, c.err.Error())
 	}
 	p := e.srv.problemFor(r, inv, "secureToken")
-	require.Equal(t, []problemError{{Parameter: "/customer/lastName", Detail: "too long", Message: "at most 60 characters"}}, p.Errors)
+	require.Equal(t, []securetoken.ProblemError{{Parameter: "/customer/lastName", Detail: "too long", Message: "at most 60 characters"}}, p.Errors)
 	p = e.srv.problemFor(r, cardvault.ErrNotFound, "secureToken")
 	require.Equal(t, "secureToken", p.Resource)
 	p = e.srv.problemFor(r, cardvault.ErrForbidden, "secureToken")

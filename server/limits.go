@@ -2,11 +2,11 @@ package server
 
 import (
 	"math"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/cardvault/cardvault/access"
 )
 
 // Limits on failed attempts: package access counts them
@@ -16,31 +16,15 @@ import (
 //
 // The counts live in memory, per process: behind N servers, a client gets
 // N times the budget; a restart forgets them. The client is the address
-// the connection comes from (r.RemoteAddr; an IPv6 address by its /64,
-// which one host commonly holds whole). Behind a proxy or load balancer
+// the connection comes from (r.RemoteAddr, as access.ClientOf keys it: an
+// IPv6 address by its /64). Behind a proxy or load balancer
 // that is the proxy's address, so that every client shares one budget:
 // set the limits accordingly. X-Forwarded-For is not trusted — anyone can
 // send one.
 
-// clientAddr is the key a request's failures are counted under: its peer's
-// IP address, an IPv6 one by its /64, or RemoteAddr as it is when it holds
-// none (a test's).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
-}
+// clientAddr is the key a request's failures are counted under
+// (access.ClientOf its peer's address).
+func clientAddr(r *http.Request) string { return access.ClientOf(r.RemoteAddr) }
 
 // setRetryAfter sets Retry-After to wait in whole seconds, rounded up.
 func setRetryAfter(h http.Header, wait time.Duration) {

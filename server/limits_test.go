@@ -387,21 +387,3 @@ func TestCaptureTTLLimits(t *testing.T) {
 	require.Equal(t, http.StatusOK, create(none, "token", tok, "ttl", "P0T").status)
 	require.Equal(t, http.StatusOK, create(none, "token", tok, "ttl", "P30D").status)
 }
-
-func TestClientAddr(t *testing.T) {
-	for remote, want := range map[string]string{
-		"192.0.2.1:1234":               "192.0.2.1",
-		"[::ffff:192.0.2.1]:80":        "192.0.2.1",
-		"[2001:db8:1:2:3:4:5:6]:443":   "2001:db8:1:2::/64",
-		"[2001:db8:1:2:ffff::1]:443":   "2001:db8:1:2::/64",
-		"[fe80::1%eth0]:1":             "fe80::/64",
-		"192.0.2.1":                    "192.0.2.1",
-		"not an address":               "not an address",
-		"[2001:db8:1:3::1]:443":        "2001:db8:1:3::/64",
-		"[::1]:8080":                   "::/64",
-		"127.0.0.1:8080":               "127.0.0.1",
-		"[2001:0db8:0001:0002::9]:443": "2001:db8:1:2::/64",
-	} {
-		require.Equal(t, want, clientAddr(&http.Request{RemoteAddr: remote}), remote)
-	}
-}

@@ -24,15 +24,6 @@ func (s *Server) registerOutboxRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/outbox/dead-letters/{id}/retry", s.requireBasic(s.retryDeadLetter))
 }
 
-type deadLetter struct {
-	ID         string    `json:"id"`
-	Kind       string    `json:"kind"`
-	Tries      int       `json:"tries"`
-	Error      string    `json:"error"`
-	EnqueuedAt time.Time `json:"enqueued_at"`
-	DiedAt     time.Time `json:"died_at"`
-}
-
 func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, ok := limitParam(w, q, 100)
@@ -44,24 +35,12 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "after must be a dead letter's id")
 		return
 	}
-	dead, err := s.outbox.DeadLetters(r.Context(), accountFrom(r.Context()), after, limit+1)
+	page, err := s.outbox.DeadLetterPage(r.Context(), accountFrom(r.Context()), after, limit)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	reply := struct {
-		DeadLetters []deadLetter `json:"dead_letters"`
-		Next        string       `json:"next,omitempty"`
-	}{DeadLetters: []deadLetter{}}
-	for i, d := range dead {
-		if i == limit {
-			reply.Next = dead[limit-1].ID
-			break
-		}
-		reply.DeadLetters = append(reply.DeadLetters, deadLetter{ID: d.ID, Kind: d.Kind, Tries: d.Tries, Error: d.Error,
-			EnqueuedAt: d.Enqueued.UTC(), DiedAt: d.Died.UTC()})
-	}
-	writeJSON(w, http.StatusOK, reply)
+	writeJSON(w, http.StatusOK, page)
 }
 
 func (s *Server) retryDeadLetter(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault"
+	"github.com/cardvault/cardvault/securetoken"
 )
 
 // Every kind of error has an answer in both APIs, and the secure-token
@@ -15,7 +16,7 @@ func TestKindAnswers(t *testing.T) {
 		a, ok := answerFor(k)
 		require.True(t, ok, "%v has no answer", k)
 		require.GreaterOrEqual(t, a.status, 400)
-		_, ok = problemTemplates[a.anchor]
-		require.True(t, ok, "%v: anchor %s is not a problem type", k, a.anchor)
+		p := securetoken.NewProblem("", a.anchor)
+		require.Equal(t, "#"+a.anchor, p.Type, "%v: anchor %s is not a problem type", k, a.anchor)
 	}
 }

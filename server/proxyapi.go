@@ -6,8 +6,7 @@ import (
 
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/proxy"
-	"github.com/cardvault/cardvault/rules"
-	"github.com/cardvault/cardvault/vault"
+	"github.com/cardvault/cardvault/securetoken"
 )
 
 // The proxy's routes: every rule is package proxy's; these handlers read
@@ -52,28 +51,6 @@ func (s *Server) writeProxyError(w http.ResponseWriter, r *http.Request, err err
 	s.writeVaultError(w, r, err)
 }
 
-// sendReply is a synchronous call's answer on the wire.
-type sendReply struct {
-	*proxy.Response
-	Populated *proxy.Rendered `json:"populated_template,omitempty"`
-}
-
-// queuedReply is an asynchronous call's.
-type queuedReply struct {
-	ID        string          `json:"id"`
-	Status    string          `json:"status"`
-	Populated *proxy.Rendered `json:"populated_template,omitempty"`
-}
-
-// writeSendResult writes Send's result: 200 with the answer, or 202 queued.
-func writeSendResult(w http.ResponseWriter, res proxy.Result, write func(http.ResponseWriter, int, any)) {
-	if res.Response != nil {
-		write(w, http.StatusOK, sendReply{Response: res.Response, Populated: res.Populated})
-		return
-	}
-	write(w, http.StatusAccepted, queuedReply{ID: res.ID, Status: "queued", Populated: res.Populated})
-}
-
 // readCall reads a vault/capture API proxy route's body and options,
 // answering what is wrong with them.
 func (s *Server) readCall(w http.ResponseWriter, r *http.Request, withRules bool) (proxy.Call, proxy.Options, bool) {
@@ -116,7 +93,8 @@ func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
 		s.writeProxyError(w, r, err)
 		return
 	}
-	writeSendResult(w, res, writeJSON)
+	status, reply := res.Reply()
+	writeJSON(w, status, reply)
 }
 
 // proxyGet answers POST /v1/proxy/get: a call whose answer becomes a new
@@ -132,14 +110,8 @@ func (s *Server) proxyGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProxyError(w, r, err)
 		return
 	}
-	if got.ID != "" {
-		writeJSON(w, http.StatusAccepted, queuedReply{ID: got.ID, Status: "queued", Populated: got.Populated})
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
-		itemReply
-		Populated *proxy.Rendered `json:"populated_template,omitempty"`
-	}{itemReply{Token: got.Item.Token, User: c.User, Reference: got.Item.Reference}, got.Populated})
+	status, reply := got.Reply(c.User)
+	writeJSON(w, status, reply)
 }
 
 // secureTokenProxy answers POST .../secure-tokens/{id}/proxy: the same call
@@ -166,7 +138,7 @@ func (s *Server) secureTokenProxy(w http.ResponseWriter, r *http.Request) {
 	}, func(w http.ResponseWriter, res proxy.Result, err error) {
 		if err != nil {
 			if status, ok := proxyStatus(err); ok {
-				p := s.newProblem(anchorAPIError)
+				p := s.newProblem(securetoken.ProblemAPIError)
 				p.Status, p.Title, p.Detail = status, http.StatusText(status), err.Error()
 				writeProblem(w, p)
 				return
@@ -174,21 +146,7 @@ func (s *Server) secureTokenProxy(w http.ResponseWriter, r *http.Request) {
 			s.writeProblemFor(w, r, err, resourceSecureToken)
 			return
 		}
-		writeSendResult(w, res, writeJSON)
+		status, reply := res.Reply()
+		writeJSON(w, status, reply)
 	})
-}
-
-// retrieveRules applies the rules= of GET /v1/vault to the item it read:
-// the masked view a merchant may read instead of the card.
-func (s *Server) retrieveRules(r *http.Request, c vault.Credentials, doc []byte) ([]byte, error) {
-	v, ok := r.URL.Query()["rules"]
-	if !ok {
-		return doc, nil
-	}
-	ids, err := rules.ParseIDs(v[0])
-	if err != nil {
-		return nil, err
-	}
-	defer clear(doc)
-	return s.rules.Apply(r.Context(), c.Owner, ids, doc)
 }

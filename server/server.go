@@ -34,7 +34,7 @@ import (
 // Defaults for zero fields of Config.
 const (
 	DefaultRequestTimeout = 30 * time.Second
-	DefaultBearerTTL      = time.Hour
+	DefaultBearerTTL      = access.DefaultBearerTTL
 	DefaultSweepEvery     = time.Minute
 	// DefaultIdempotencyTTL is how long a response is kept for
 	// Idempotency-Key replays.
@@ -209,9 +209,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
-	if cfg.BearerTTL <= 0 {
-		cfg.BearerTTL = DefaultBearerTTL
-	}
 	if cfg.IdempotencyTTL == 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
@@ -377,8 +374,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) malformedQuery(w http.ResponseWriter, r *http.Request) {
 	const msg = "the query string is malformed: an invalid %-escape or a ';'"
 	if tokenAPI(r) {
-		p := s.newProblem(anchorBadRequest)
-		p.Errors = []problemError{{Parameter: "query", Detail: "malformed query string", Message: msg}}
+		p := s.newProblem(securetoken.ProblemBadRequest)
+		p.Errors = []securetoken.ProblemError{{Parameter: "query", Detail: "malformed query string", Message: msg}}
 		writeProblem(w, p)
 		return
 	}
@@ -396,7 +393,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 	}
 	if tokenAPI(r) {
-		p := s.newProblem(anchorNotFound)
+		p := s.newProblem(securetoken.ProblemNotFound)
 		if status == http.StatusMethodNotAllowed {
 			p.Status, p.Title, p.Detail = status, "Method not allowed", "The resource does not support this method"
 		}
@@ -420,7 +417,7 @@ func tokenAPI(r *http.Request) bool {
 
 func (s *Server) writeServerError(w http.ResponseWriter, r *http.Request) {
 	if tokenAPI(r) {
-		writeProblem(w, s.newProblem(anchorAPIError))
+		writeProblem(w, s.newProblem(securetoken.ProblemAPIError))
 		return
 	}
 	writeError(w, http.StatusInternalServerError, "internal error")
@@ -528,21 +525,21 @@ func (s *Server) secureTokenRoute(h http.Handler) http.Handler {
 		// header has nothing to refuse (and the contract declares no 406
 		// for it).
 		if r.Method != http.MethodDelete && !acceptsJSON(r) {
-			writeProblem(w, s.newProblem(anchorNotAcceptable))
+			writeProblem(w, s.newProblem(securetoken.ProblemNotAcceptable))
 			return
 		}
 		switch r.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch:
 			mt, ok := mediaType(r)
 			if !ok || !(mt == "application/json" || r.Method == http.MethodPatch && mt == "application/json-patch+json") {
-				writeProblem(w, s.newProblem(anchorMediaType))
+				writeProblem(w, s.newProblem(securetoken.ProblemMediaType))
 				return
 			}
 		}
 		if r.ContentLength > securetoken.MaxBodyBytes {
 			// Refused before a byte of it is read: no waiting for a body
 			// that would be refused anyway.
-			writeProblem(w, s.newProblem(anchorTooLarge))
+			writeProblem(w, s.newProblem(securetoken.ProblemTooLarge))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, securetoken.MaxBodyBytes)

@@ -1,14 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 
-	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/securetoken"
@@ -90,15 +87,9 @@ func (s *Server) createSecureToken(w http.ResponseWriter, r *http.Request) {
 	}, func(w http.ResponseWriter, res securetoken.Resource, err error) {
 		if err != nil {
 			p := s.problemFor(r, err, resourceSecureToken)
-			switch {
-			case errors.Is(err, securetoken.ErrExists):
+			if errors.Is(err, securetoken.ErrExists) {
 				// The publisher's 409 names the existing resource.
 				p.Instance = s.instanceOf(secureTokenPath(pt, req.SecureTokenID))
-				p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "already exists",
-					Message: "a secure token with this secureTokenId exists on this processing terminal"}}
-			case errors.Is(err, securetoken.ErrIDRetired):
-				p.Errors = []problemError{{Parameter: "/secureTokenId", Detail: "retired",
-					Message: "belonged to a secure token that was deleted; a secureTokenId is never reused"}}
 			}
 			writeProblem(w, p)
 			return
@@ -229,18 +220,8 @@ func (s *Server) createSingleUseToken(w http.ResponseWriter, r *http.Request) {
 // source). Creating one takes what every route of this API takes (a bearer
 // token allowed the terminal, an Idempotency-Key) and an optional body
 // {"ttl": "PT30M"}: an ISO 8601 duration from one second to a day, 30
-// minutes when left out (capture.TerminalTTL). The endpoint takes one capture; a capture that is
-// refused (a bad card number) does not use it up.
-
-// captureEndpoint is the reply of POST .../capture-endpoints. URL is the
-// path to post to, as the vault/capture API gives it.
-type captureEndpoint struct {
-	ID                   string    `json:"id"`
-	URL                  string    `json:"url"`
-	Secret               string    `json:"secret"`
-	ProcessingTerminalID string    `json:"processingTerminalId"`
-	ExpiresAt            time.Time `json:"expiresAt"`
-}
+// minutes when left out (capture.ParseTerminalRequest). The endpoint takes one capture; a capture
+// that is refused (a bad card number) does not use it up. Its reply is capture.TerminalEndpoint.
 
 func (s *Server) createCaptureEndpoint(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readTokenBody(w, r, "captureEndpoint")
@@ -250,31 +231,18 @@ func (s *Server) createCaptureEndpoint(w http.ResponseWriter, r *http.Request) {
 	client, _ := clientFrom(r.Context())
 	pt := r.PathValue("processingTerminalId")
 	writeOnce(s, w, r, func(call *idempotency.Call) (g capture.Grant, err error) {
-		var opts struct {
-			TTL string `json:"ttl"`
-		}
-		if body = bytes.TrimSpace(body); len(body) > 0 {
-			if err := decodeStrict(body, &opts); err != nil {
-				bad := &cardvault.InvalidError{}
-				bad.Add("body", "invalid body", err.Error())
-				return g, s.idem.Refuse(r.Context(), call, &g, bad)
-			}
-		}
-		ttl, err := capture.TerminalTTL(opts.TTL)
+		req, err := capture.ParseTerminalRequest(client.ID, pt, body)
 		if err != nil {
 			return g, s.idem.Refuse(r.Context(), call, &g, err)
 		}
-		return s.capture.CreateGrant(r.Context(), capture.GrantRequest{
-			Owner: client.ID, Terminal: pt, TTL: ttl, SingleUse: true, Idempotency: call,
-		})
+		req.Idempotency = call
+		return s.capture.CreateGrant(r.Context(), req)
 	}, func(w http.ResponseWriter, g capture.Grant, err error) {
 		if err != nil {
 			s.writeProblemFor(w, r, err, "captureEndpoint")
 			return
 		}
 		w.Header().Set("Location", s.tokenURL(r, capture.DefaultCapturePath+g.ID, nil))
-		writeJSON(w, http.StatusCreated, captureEndpoint{
-			ID: g.ID, URL: s.capturePath + g.ID, Secret: g.Secret, ProcessingTerminalID: pt, ExpiresAt: g.ExpiresAt.UTC(),
-		})
+		writeJSON(w, http.StatusCreated, g.TerminalEndpoint(s.capturePath, pt))
 	})
 }

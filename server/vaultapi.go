@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,11 +9,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
-	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
 )
@@ -24,8 +21,6 @@ const (
 	// MaxVaultBody caps the body of a vault or capture request: the
 	// vault's item size limit.
 	MaxVaultBody = vault.DefaultMaxItemSize
-	// maxSmallBody caps the small JSON bodies of key and grant requests.
-	maxSmallBody = 16 << 10
 	// maxPage is the most entries a list returns, and its default.
 	maxPage = 1000
 	// headerNextToken carries the cursor of the next page of a list, in
@@ -65,73 +60,53 @@ func (s *Server) registerVaultRoutes(mux *http.ServeMux) {
 
 // # Keys
 
-type keyRequest struct {
-	User          string `json:"user"`
-	Passphrase    string `json:"passphrase"`
-	NewPassphrase string `json:"new_passphrase"`
-}
-
-type keyReply struct {
-	User       string `json:"user"`
-	Passphrase string `json:"passphrase"`
-}
-
-// readKeyRequest reads {"user", "passphrase"[, "new_passphrase"]} from the
-// body, or from the query parameters of the same names when the body is
-// empty.
-func (s *Server) readKeyRequest(w http.ResponseWriter, r *http.Request, withNew bool) (keyRequest, bool) {
-	var req keyRequest
-	body, ok := s.readBody(w, r, maxSmallBody)
+// readKeyRequest reads a vault.KeyRequest, answering what is wrong with it,
+// and returns the credentials it names and its new passphrase.
+func (s *Server) readKeyRequest(w http.ResponseWriter, r *http.Request, withNew bool) (vault.Credentials, string, bool) {
+	body, ok := s.readBody(w, r, vault.MaxKeyRequest)
 	if !ok {
-		return req, false
+		return vault.Credentials{}, "", false
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		q := r.URL.Query()
-		req = keyRequest{User: q.Get("user"), Passphrase: q.Get("passphrase"), NewPassphrase: q.Get("new_passphrase")}
-	} else if err := decodeStrict(body, &req); err != nil {
+	req, err := vault.ParseKeyRequest(body, r.URL.Query(), withNew)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-		return req, false
+		return vault.Credentials{}, "", false
 	}
-	if !withNew && req.NewPassphrase != "" {
-		writeError(w, http.StatusBadRequest, "new_passphrase belongs to PUT /v1/key")
-		return req, false
-	}
-	return req, true
+	return req.Credentials(accountFrom(r.Context())), req.NewPassphrase, true
 }
 
 // createKey answers POST /v1/key {"user", "passphrase"}: the passphrase is
 // generated when left out, and returned — the only time it is ever seen.
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.readKeyRequest(w, r, false)
+	req, _, ok := s.readKeyRequest(w, r, false)
 	if !ok {
 		return
 	}
-	c, err := s.vault.CreateKey(r.Context(), vault.Credentials{Owner: accountFrom(r.Context()), User: req.User, Passphrase: req.Passphrase})
+	c, err := s.vault.CreateKey(r.Context(), req)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, keyReply{User: c.User, Passphrase: c.Passphrase})
+	writeJSON(w, http.StatusOK, c)
 }
 
 // changePassphrase answers PUT /v1/key {"user", "passphrase",
 // "new_passphrase"} (the new one generated when left out) with the new
 // credentials.
 func (s *Server) changePassphrase(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.readKeyRequest(w, r, true)
+	old, newPassphrase, ok := s.readKeyRequest(w, r, true)
 	if !ok {
 		return
 	}
-	old := vault.Credentials{Owner: accountFrom(r.Context()), User: req.User, Passphrase: req.Passphrase}
 	if !s.passphraseAllowed(w, r, old) {
 		return
 	}
-	c, err := s.vault.ChangePassphrase(r.Context(), old, req.NewPassphrase)
+	c, err := s.vault.ChangePassphrase(r.Context(), old, newPassphrase)
 	if err != nil {
 		s.writeKeyError(w, r, old, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, keyReply{User: c.User, Passphrase: c.Passphrase})
+	writeJSON(w, http.StatusOK, c)
 }
 
 // listKeys answers GET /v1/key?limit= with [{"user", "created_at"}, ...].
@@ -145,18 +120,13 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	type keyInfo struct {
-		User      string    `json:"user"`
-		CreatedAt time.Time `json:"created_at"`
-	}
-	out := make([]keyInfo, len(keys))
-	for i, k := range keys {
-		out[i] = keyInfo{User: k.User, CreatedAt: k.Created.UTC()}
-	}
 	if len(keys) == limit {
 		setNextToken(w, keys[len(keys)-1].User)
 	}
-	writeJSON(w, http.StatusOK, out)
+	if keys == nil {
+		keys = []vault.KeyInfo{}
+	}
+	writeJSON(w, http.StatusOK, keys)
 }
 
 // deleteKey answers DELETE /v1/key?user=[&safe=true]: with safe, only a key
@@ -175,12 +145,6 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // # Vault
-
-type itemReply struct {
-	Token     string `json:"token"`
-	User      string `json:"user"`
-	Reference string `json:"reference"`
-}
 
 func credentials(r *http.Request) vault.Credentials {
 	q := r.URL.Query()
@@ -206,7 +170,7 @@ func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
 		s.writeKeyError(w, r, c, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, itemReply{Token: ref.Token, User: c.User, Reference: ref.Reference})
+	writeJSON(w, http.StatusOK, ref.Of(c.User))
 }
 
 // retrieveOrList answers GET /v1/vault: with a token (and the passphrase),
@@ -229,7 +193,8 @@ func (s *Server) retrieveOrList(w http.ResponseWriter, r *http.Request) {
 	}
 	doc, err := s.vault.Retrieve(r.Context(), c, ref)
 	if err == nil {
-		doc, err = s.retrieveRules(r, c, doc)
+		// rules=: the masked view a merchant may read instead of the card.
+		doc, err = s.rules.ApplyQuery(r.Context(), c.Owner, q, doc)
 	}
 	if err != nil {
 		s.writeKeyError(w, r, c, err)
@@ -250,12 +215,10 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
 	}
 	var after vault.ItemRef
 	if cursor != "" {
-		tok, ref, found := strings.Cut(cursor, "\x00")
-		if !found {
+		if after, ok = vault.ParseCursor(cursor); !ok {
 			writeError(w, http.StatusBadRequest, "invalid next token")
 			return
 		}
-		after = vault.ItemRef{Token: tok, Reference: ref}
 	}
 	user := r.URL.Query().Get("user")
 	items, err := s.vault.List(r.Context(), accountFrom(r.Context()), user, after, limit)
@@ -263,19 +226,10 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	type entry struct {
-		Token     string `json:"token"`
-		Reference string `json:"reference"`
-	}
-	out := make([]entry, len(items))
-	for i, it := range items {
-		out[i] = entry{it.Token, it.Reference}
-	}
 	if len(items) == limit {
-		last := items[len(items)-1]
-		setNextToken(w, last.Token+"\x00"+last.Reference)
+		setNextToken(w, items[len(items)-1].Cursor())
 	}
-	writeJSON(w, http.StatusOK, map[string][]entry{user: out})
+	writeJSON(w, http.StatusOK, vault.Listing(user, items))
 }
 
 // resolveItem addresses an item of the request's account by token and
@@ -298,53 +252,22 @@ func (s *Server) deleteItem(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, itemReply{Token: ref.Token, User: user, Reference: ref.Reference})
+	writeJSON(w, http.StatusOK, ref.Of(user))
 }
 
 // # Capture endpoints
 
-// grantOptions is the optional JSON body of POST /v1/capture: what the
-// query parameters of the hosted vault's API cannot say.
-type grantOptions struct {
-	Webhook *struct {
-		URL    string `json:"url"`
-		Secret string `json:"secret"`
-	} `json:"webhook"`
-	AllowedFields []string `json:"allowed_fields"`
-	SingleUse     bool     `json:"single_use"`
-}
-
-type lockdownInfo struct {
-	Token     string `json:"token"`
-	Reference string `json:"reference"`
-}
-
-// lockdownOf is the lockdown_info of an endpoint locked to ref.
-func lockdownOf(ref *vault.ItemRef) *lockdownInfo {
-	return &lockdownInfo{Token: ref.Token, Reference: ref.Reference}
-}
-
-type grantReply struct {
-	ID           string        `json:"id"`
-	URL          string        `json:"url"`
-	Secret       string        `json:"secret"`
-	ExpiresAt    *time.Time    `json:"expires_at,omitempty"`
-	LockdownInfo *lockdownInfo `json:"lockdown_info,omitempty"`
-}
-
 // createGrant answers POST /v1/capture?user=&passphrase=[&ttl=][&unique_id=]
 // [&token=[&reference=]] with the endpoint's url and secret.
 func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, maxSmallBody)
+	body, ok := s.readBody(w, r, capture.MaxGrantRequest)
 	if !ok {
 		return
 	}
-	var opts grantOptions
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeStrict(body, &opts); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
+	req, err := capture.ParseGrantRequest(body) // the options: webhook, allowed_fields, single_use
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	q := r.URL.Query()
 	if q.Get("unique_id") == reservedGrantID {
@@ -355,13 +278,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 	if !s.passphraseAllowed(w, r, c) {
 		return
 	}
-	req := capture.GrantRequest{
-		Credentials: c, UniqueID: q.Get("unique_id"), TTL: q.Get("ttl"),
-		AllowedFields: opts.AllowedFields, SingleUse: opts.SingleUse,
-	}
-	if opts.Webhook != nil {
-		req.Webhook = &capture.Webhook{URL: opts.Webhook.URL, Secret: opts.Webhook.Secret}
-	}
+	req.Credentials, req.UniqueID, req.TTL = c, q.Get("unique_id"), q.Get("ttl")
 	if tok := q.Get("token"); tok != "" {
 		ref, err := s.resolveItem(r, c.User, tok, q.Get("reference"))
 		if err != nil {
@@ -378,15 +295,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 		s.writeKeyError(w, r, c, err)
 		return
 	}
-	reply := grantReply{ID: g.ID, URL: s.capturePath + g.ID, Secret: g.Secret}
-	if !g.ExpiresAt.IsZero() {
-		t := g.ExpiresAt.UTC().Truncate(time.Second)
-		reply.ExpiresAt = &t
-	}
-	if g.Lock != nil {
-		reply.LockdownInfo = lockdownOf(g.Lock)
-	}
-	writeJSON(w, http.StatusOK, reply)
+	writeJSON(w, http.StatusOK, g.Reply(s.capturePath))
 }
 
 // listGrants answers GET /v1/capture?user=[&limit=] with the key's live
@@ -406,29 +315,9 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	type grantInfo struct {
-		ID            string        `json:"id"`
-		URL           string        `json:"url"`
-		User          string        `json:"user"`
-		CreatedAt     time.Time     `json:"created_at"`
-		ExpiresAt     *time.Time    `json:"expires_at,omitempty"`
-		LockdownInfo  *lockdownInfo `json:"lockdown_info,omitempty"`
-		AllowedFields []string      `json:"allowed_fields,omitempty"`
-		SingleUse     bool          `json:"single_use,omitempty"`
-		Used          bool          `json:"used,omitempty"`
-		WebhookURL    string        `json:"webhook_url,omitempty"`
-	}
-	out := make([]grantInfo, len(grants))
+	out := make([]capture.InfoReply, len(grants))
 	for i, g := range grants {
-		out[i] = grantInfo{ID: g.ID, URL: s.capturePath + g.ID, User: g.User, CreatedAt: g.CreatedAt.UTC(),
-			AllowedFields: g.AllowedFields, SingleUse: g.SingleUse, Used: g.Used, WebhookURL: g.WebhookURL}
-		if !g.ExpiresAt.IsZero() {
-			t := g.ExpiresAt.UTC()
-			out[i].ExpiresAt = &t
-		}
-		if g.Lock != nil {
-			out[i].LockdownInfo = lockdownOf(g.Lock)
-		}
+		out[i] = g.Reply(s.capturePath)
 	}
 	if len(grants) == limit {
 		setNextToken(w, grants[len(grants)-1].ID)
@@ -528,16 +417,9 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.redemption(outcomeOK)
-	if res.SingleUse != nil {
-		// A grant made for a processing terminal (by the secure-token
-		// side) answers with the single-use token it minted.
-		writeJSON(w, http.StatusOK, map[string]string{
-			"processing_terminal_id": res.SingleUse.Terminal, "single_use_token": res.SingleUse.Token,
-			"expires_at": res.SingleUse.ExpiresAt.UTC().Format(time.RFC3339),
-		})
-		return
-	}
-	writeJSON(w, http.StatusOK, itemReply{User: res.User, Token: res.Item.Token, Reference: res.Item.Reference})
+	// A grant made for a processing terminal (by the secure-token side)
+	// answers with the single-use token it minted.
+	writeJSON(w, http.StatusOK, res.Reply())
 }
 
 // passphraseAllowed answers 429 and reports false when the client, or the
@@ -574,11 +456,7 @@ func (s *Server) createForm(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-		Link string `json:"link"`
-	}{string(f.Type), f.ID, s.formLink(r, f.ID)})
+	writeJSON(w, http.StatusOK, f.Reply(s.formLink(r, f.ID)))
 }
 
 // formLink is host[:port][/prefix]/v1/capture/iframe/<id>: from the public
@@ -671,29 +549,6 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]
 		return nil, false
 	}
 	return body, true
-}
-
-// decodeStrict decodes a small JSON request object into v: strict JSON
-// (no duplicate members, valid UTF-8), no member v does not have.
-func decodeStrict(body []byte, v any) error {
-	if err := jsonx.Check(body, jsonx.Limits{MaxBytes: maxSmallBody, MaxDepth: 8}); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			if typeErr.Field == "" {
-				return errors.New("invalid body: must be a JSON object")
-			}
-			return errors.New("invalid body: " + typeErr.Field + " has the wrong type")
-		}
-		// encoding/json names an unknown member in its message, never a
-		// value.
-		return errors.New("invalid body: " + strings.TrimPrefix(err.Error(), "json: "))
-	}
-	return nil
 }
 
 // limitParam reads a list's limit, 1 to 1000, def when left out.

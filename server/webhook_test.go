@@ -134,7 +134,7 @@ func TestWebhooks(t *testing.T) {
 		d := h.wait(t)
 		require.Equal(t, d, h.wait(t), "the second try has the same delivery id")
 		var list struct {
-			DeadLetters []deadLetter `json:"dead_letters"`
+			DeadLetters []outbox.DeadLetter `json:"dead_letters"`
 		}
 		require.Eventually(t, func() bool {
 			r := e.alice("GET", "/v1/outbox/dead-letters", nil, "")

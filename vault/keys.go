@@ -17,14 +17,18 @@ import (
 )
 
 // Credentials name a vault key and open it.
+//
+// Their JSON is the vault/capture API's {"user", "passphrase"}: the body of
+// POST /v1/key (see [KeyRequest]) and what it and PUT /v1/key answer. The
+// owner is never in it: it is the authenticated account.
 type Credentials struct {
 	// Owner is the account the key belongs to; "" is a valid owner for a
 	// single-tenant library user.
-	Owner string
+	Owner string `json:"-"`
 	// User names the key within its owner.
-	User string
+	User string `json:"user"`
 	// Passphrase unlocks it. It is never stored.
-	Passphrase string
+	Passphrase string `json:"passphrase"`
 }
 
 // keyRecord is what is stored for a vault key.
@@ -144,10 +148,11 @@ func (v *Vault) CreateKey(ctx context.Context, c Credentials) (Credentials, erro
 	return c, nil
 }
 
-// KeyInfo describes a vault key without opening it.
+// KeyInfo describes a vault key without opening it; its JSON is a listed
+// key's on the vault/capture API, {"user", "created_at"}.
 type KeyInfo struct {
-	User    string
-	Created time.Time
+	User    string    `json:"user"`
+	Created time.Time `json:"created_at"` // in UTC
 }
 
 // ListKeys returns up to limit keys of owner whose user sorts after after
@@ -170,7 +175,7 @@ func (v *Vault) ListKeys(ctx context.Context, owner, after string, limit int) ([
 			if err := json.Unmarshal(val, &r); err != nil {
 				return fmt.Errorf("vault: stored key record is corrupt: %w", err)
 			}
-			out = append(out, KeyInfo{User: string(k[len(prefix):]), Created: r.Created})
+			out = append(out, KeyInfo{User: string(k[len(prefix):]), Created: r.Created.UTC()})
 			return nil
 		})
 	})
