@@ -392,7 +392,9 @@ func (s *Driver) commitLoop() {
 		snap := s.mem.copy()
 		snap.last = seq
 		view := append([]*layer{snap}, s.lower...)
-		freeze := s.mem.bytes >= s.checkpointAt && failed == nil
+		// Only a batch that journals a record freezes: the next segment
+		// starts after it, and a segment's name is its first record's.
+		freeze := len(b.ops) > 0 && s.mem.bytes >= s.checkpointAt && failed == nil
 		if freeze {
 			s.lower, s.mem = view, newLayer()
 		}

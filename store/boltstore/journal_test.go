@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -332,4 +333,40 @@ func FuzzLayersMatchMemstore(f *testing.F) {
 		}
 		require.Equal(t, got[1], got[0], "boltstore (first) and memstore (second) scanned differently")
 	})
+}
+
+// TestFreezeNeedsARecord: a batch that journals nothing — its one write
+// rolled back, another writer only reading — must not freeze the memtable:
+// the journal's next segment is named after the record that would start
+// it, and freezing with no new record named it twice (the store failed).
+func TestFreezeNeedsARecord(t *testing.T) {
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), &boltstore.Options{CheckpointBytes: 1})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	put(t, s, "a", "1") // freezes, and starts segment 2
+	for range 20 {
+		var wg sync.WaitGroup
+		failed := errors.New("rolled back")
+		wg.Go(func() {
+			err := s.Update(ctx, func(tx store.Tx) error {
+				if err := tx.Put("b", []byte("x"), []byte("y")); err != nil {
+					return err
+				}
+				return failed
+			})
+			require.ErrorIs(t, err, failed)
+		})
+		wg.Go(func() {
+			require.NoError(t, s.Update(ctx, func(tx store.Tx) error {
+				_, err := tx.Get("b", []byte("a"))
+				return err
+			}))
+		})
+		wg.Wait()
+	}
+	put(t, s, "c", "3")
+	v, ok := get(t, s, "c")
+	require.True(t, ok)
+	require.Equal(t, "3", v)
 }
