@@ -35,26 +35,10 @@ func FuzzScanMatchesMemstore(f *testing.F) {
 	var n atomic.Uint64
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) < 1 {
+		r, keys, ok := fuzzRange(data)
+		if !ok {
 			return
 		}
-		flags, pieces := data[0], bytes.Split(data[1:], []byte{0xfe})
-		if len(pieces) < 2 {
-			return
-		}
-		bound := func(p []byte) []byte {
-			if string(p) == "-" {
-				return nil
-			}
-			return p
-		}
-		r := store.Range{
-			Start:   bound(pieces[len(pieces)-2]),
-			End:     bound(pieces[len(pieces)-1]),
-			Reverse: flags&1 != 0,
-			Limit:   int(flags>>1) % 8,
-		}
-		keys := pieces[:len(pieces)-2]
 		bucket := fmt.Sprintf("f%d", n.Add(1)) // a fresh bucket per input
 		ctx := context.Background()
 		got := make([][]string, 2)
@@ -85,4 +69,29 @@ func FuzzScanMatchesMemstore(f *testing.F) {
 		}
 		require.Equal(t, got[1], got[0], "boltstore (first) and memstore (second) scanned differently")
 	})
+}
+
+// fuzzRange reads the fuzz targets' input: the first byte holds Reverse and
+// Limit, then pieces separated by 0xfe, of which the last two are the
+// range's Start and End ("-" for none) and the others are returned.
+func fuzzRange(data []byte) (store.Range, [][]byte, bool) {
+	if len(data) < 1 {
+		return store.Range{}, nil, false
+	}
+	flags, pieces := data[0], bytes.Split(data[1:], []byte{0xfe})
+	if len(pieces) < 2 || len(pieces) > 64 {
+		return store.Range{}, nil, false
+	}
+	bound := func(p []byte) []byte {
+		if string(p) == "-" {
+			return nil
+		}
+		return p
+	}
+	return store.Range{
+		Start:   bound(pieces[len(pieces)-2]),
+		End:     bound(pieces[len(pieces)-1]),
+		Reverse: flags&1 != 0,
+		Limit:   int(flags>>1) % 8,
+	}, pieces[:len(pieces)-2], true
 }

@@ -272,31 +272,16 @@ func FuzzLayersMatchMemstore(f *testing.F) {
 	n := 0
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) < 1 {
+		r, pieces, ok := fuzzRange(data)
+		if !ok {
 			return
-		}
-		flags, pieces := data[0], bytes.Split(data[1:], []byte{0xfe})
-		if len(pieces) < 2 || len(pieces) > 64 {
-			return
-		}
-		bound := func(p []byte) []byte {
-			if string(p) == "-" {
-				return nil
-			}
-			return p
-		}
-		r := store.Range{
-			Start:   bound(pieces[len(pieces)-2]),
-			End:     bound(pieces[len(pieces)-1]),
-			Reverse: flags&1 != 0,
-			Limit:   int(flags>>1) % 8,
 		}
 		n++
 		bucket := fmt.Sprintf("f%d", n) // a fresh bucket per input
 		ctx := context.Background()
 		got := make([][]string, 2)
 		for i, s := range []*store.Store{bolt, mem} {
-			txs := bytes.Split(bytes.Join(pieces[:len(pieces)-2], []byte{0xfe}), []byte{0xfe, 0xfe})
+			txs := bytes.Split(bytes.Join(pieces, []byte{0xfe}), []byte{0xfe, 0xfe})
 			for _, txKeys := range txs {
 				err := s.Update(ctx, func(tx store.Tx) error {
 					for _, k := range bytes.Split(txKeys, []byte{0xfe}) {
