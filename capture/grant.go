@@ -454,9 +454,7 @@ func (s *Service) ListGrants(ctx context.Context, owner, user, terminal, after s
 	if after != "" {
 		start = append(subjectKey(owner, subject, after), 0)
 	}
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
-	}
+	limit = cardvault.PageSize(limit)
 	var out []Info
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		out = out[:0]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/store"
 )
@@ -168,9 +169,7 @@ type DeadLetter struct {
 // DeadLetters lists tenant's dead letters in id order (the order they
 // were enqueued), up to limit (at most 1000) after the id after.
 func (o *Outbox) DeadLetters(ctx context.Context, tenant, after string, limit int) ([]DeadLetter, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
-	}
+	limit = cardvault.PageSize(limit)
 	prefix := tenantKey(tenant, "")
 	start := prefix
 	if after != "" {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/store"
@@ -22,7 +23,7 @@ const (
 	// vault's item size limit.
 	MaxVaultBody = vault.DefaultMaxItemSize
 	// maxPage is the most entries a list returns, and its default.
-	maxPage = 1000
+	maxPage = cardvault.MaxPage
 	// headerNextToken carries the cursor of the next page of a list, in
 	// the response (and, or the query parameter next_token, in the
 	// request for it).

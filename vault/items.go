@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/jsonx"
@@ -588,7 +589,7 @@ func (v *Vault) List(ctx context.Context, owner, user string, after ItemRef, lim
 	if after != (ItemRef{}) {
 		start = append(itemKey(owner, user, after), 0)
 	}
-	limit = clampLimit(limit)
+	limit = cardvault.PageSize(limit)
 	var out []ItemRef
 	err := v.st.View(ctx, func(tx store.Tx) error {
 		out = out[:0]

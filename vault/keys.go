@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store"
@@ -161,7 +162,7 @@ func (v *Vault) ListKeys(ctx context.Context, owner, after string, limit int) ([
 	if err := checkName("owner", owner, maxNameLen, true); err != nil {
 		return nil, err
 	}
-	limit = clampLimit(limit)
+	limit = cardvault.PageSize(limit)
 	prefix := append([]byte(owner), 0)
 	start := prefix
 	if after != "" {
@@ -180,13 +181,6 @@ func (v *Vault) ListKeys(ctx context.Context, owner, after string, limit int) ([
 		})
 	})
 	return out, err
-}
-
-func clampLimit(limit int) int {
-	if limit <= 0 || limit > 1000 {
-		return 1000
-	}
-	return limit
 }
 
 // ChangePassphrase re-locks the key c opens under newPassphrase (generated
