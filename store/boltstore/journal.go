@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -145,41 +146,22 @@ func segmentPath(db string, first uint64) string {
 
 // segments lists the journal files of the bbolt file db, oldest first.
 func segments(db string) ([]segment, error) {
-	matches, err := filepath.Glob(glob(db) + ".journal.*")
+	entries, err := os.ReadDir(filepath.Dir(db))
 	if err != nil {
 		return nil, err
 	}
+	prefix := filepath.Base(db) + ".journal."
 	var out []segment
-	for _, m := range matches {
-		hex := m[strings.LastIndexByte(m, '.')+1:]
+	for _, e := range entries {
+		hex, ok := strings.CutPrefix(e.Name(), prefix)
 		first, err := strconv.ParseUint(hex, 16, 64)
-		if len(hex) != 16 || err != nil {
+		if !ok || len(hex) != 16 || err != nil {
 			continue // not ours
 		}
-		out = append(out, segment{path: m, first: first})
+		out = append(out, segment{path: filepath.Join(filepath.Dir(db), e.Name()), first: first})
 	}
-	slices.SortFunc(out, func(a, b segment) int {
-		switch {
-		case a.first < b.first:
-			return -1
-		case a.first > b.first:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b segment) int { return cmp.Compare(a.first, b.first) })
 	return out, nil
-}
-
-// glob escapes the pattern characters of a path.
-func glob(path string) string {
-	var b strings.Builder
-	for _, r := range path {
-		if strings.ContainsRune(`*?[\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // journal is the segment being appended to.
