@@ -176,7 +176,6 @@ type Driver struct {
 	checkpointed chan struct{} // a checkpoint finished
 	frozenN      atomic.Int32
 	ckptDone     chan struct{}
-	ckptErr      error // the checkpointer's failure; the checkpointer's
 }
 
 // batch is one group commit: the writers that joined it and their writes
@@ -418,7 +417,7 @@ func (s *Driver) commitLoop() {
 		if freeze {
 			s.rotate(seq)
 		}
-		for s.frozenN.Load() > maxFrozen && s.checkpointFailed() == nil {
+		for s.frozenN.Load() > maxFrozen && s.failure() == nil {
 			<-s.checkpointed // let the checkpoints catch up
 		}
 	}
@@ -437,7 +436,8 @@ func (s *Driver) fail(err error) error {
 	return err
 }
 
-func (s *Driver) checkpointFailed() error {
+// failure returns the error that failed the store, if any.
+func (s *Driver) failure() error {
 	s.sem <- struct{}{}
 	defer func() { <-s.sem }()
 	return s.failed
@@ -467,7 +467,6 @@ func (s *Driver) checkpointLoop() {
 		for {
 			more, err := s.checkpointOldest()
 			if err != nil {
-				s.ckptErr = err
 				s.fail(fmt.Errorf("checkpointing: %w", err))
 				// Wake a committer waiting for this checkpoint.
 				select {
@@ -674,22 +673,26 @@ func (t *tx) Delete(bucket string, key []byte) error {
 	if t.mem == nil {
 		return errors.New("boltstore: Delete in a read-only transaction")
 	}
-	if _, ok := lookupLayers(t.layers, t.btx, bucket, key); !ok {
-		return nil
+	// t.layers[0] is the memtable: look there first, then below it.
+	e, inMem := t.mem.get(bucket, key)
+	if inMem && e.del {
+		return nil // deleted already
 	}
-	if e, ok := t.mem.get(bucket, key); ok && !e.del {
-		if _, below := lookupLayers(t.layers[1:], t.btx, bucket, key); !below {
-			// Put since the last freeze and nowhere below: forget it
-			// rather than leave a tombstone. A queue — the outbox's due
-			// jobs, expiry entries — puts and deletes keys at a high
-			// rate, and the tombstones would make every scan of its
-			// head step over all of them until the next checkpoint.
-			t.mem.unset(bucket, e.key)
-			t.log = append(t.log, undo{bucket: bucket, key: e.key, prev: e, had: true})
-			t.b.ops = append(t.b.ops, op{del: true, bucket: bucket, key: e.key})
-			t.writes++
-			return nil
-		}
+	_, below := lookupLayers(t.layers[1:], t.btx, bucket, key)
+	switch {
+	case !inMem && !below:
+		return nil // no such key
+	case inMem && !below:
+		// Put since the last freeze and nowhere below: forget it rather
+		// than leave a tombstone. A queue — the outbox's due jobs, expiry
+		// entries — puts and deletes keys at a high rate, and the
+		// tombstones would make every scan of its head step over all of
+		// them until the next checkpoint.
+		t.mem.unset(bucket, e.key)
+		t.log = append(t.log, undo{bucket: bucket, key: e.key, prev: e, had: true})
+		t.b.ops = append(t.b.ops, op{del: true, bucket: bucket, key: e.key})
+		t.writes++
+		return nil
 	}
 	t.write(entry{bucket: bucket, key: string(key), del: true})
 	return nil
