@@ -2,13 +2,17 @@ package crypto_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -215,6 +219,36 @@ func TestHasher(t *testing.T) {
 	}
 	_, err = crypto.NewHasher(k1[:16])
 	require.ErrorIs(t, err, crypto.ErrFormat)
+}
+
+// The keyed state a Hasher keeps per label gives what deriving it anew
+// gives: HMAC(HMAC(key, label), data), for the first use of a label and the
+// later ones, for more labels than it keeps, and from many goroutines.
+func TestHasherKeptLabels(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	h, err := crypto.NewHasher(key)
+	require.NoError(t, err)
+	want := func(label string, data []byte) [32]byte {
+		lk := hmac.New(sha256.New, key)
+		lk.Write([]byte(label))
+		m := hmac.New(sha256.New, lk.Sum(nil))
+		m.Write(data)
+		return [32]byte(m.Sum(nil))
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 600 {
+				label := fmt.Sprint("label-", i%300)
+				data := []byte(fmt.Sprint(g, "/", i))
+				if got := h.Sum(label, data); got != want(label, data) {
+					t.Errorf("Sum(%q, %q) differs from the derivation", label, data)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestKeyringFileAndRotation(t *testing.T) {
