@@ -90,6 +90,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -122,6 +123,10 @@ const DefaultCheckpointBytes = 16 << 20
 // commits wait for one: it bounds the memory the store holds beyond the
 // bbolt file to about (maxFrozen+1) × CheckpointBytes.
 const maxFrozen = 2
+
+// initialMmapSize is the address space Open maps for the file: 1 GiB
+// where addresses are 64 bits, bbolt's default (the file's size) elsewhere.
+const initialMmapSize = (1 << 30) * (math.MaxUint >> 63)
 
 // metaBucket holds the sequence number of the last journal record a
 // checkpoint moved into the file. Its name has a byte no store bucket may
@@ -205,6 +210,12 @@ func Open(path string, opts *Options) (*store.Store, error) {
 	}
 	db, err := bolt.Open(path, o.Mode, &bolt.Options{
 		Timeout: o.LockTimeout,
+		// Map 1 GiB of address space up front (none of it is memory until
+		// the file grows into it). Every time bbolt grows its map it waits
+		// for every reader to finish, blocking new ones, and copies every
+		// node the writing transaction holds out of the old map; a
+		// checkpoint of a growing file did that at each doubling.
+		InitialMmapSize: initialMmapSize,
 		// bbolt's defaults otherwise: fdatasync on every commit, the
 		// freelist written with it. (NoFreelistSync made each commit
 		// tens of times slower here.)
@@ -532,7 +543,7 @@ func (s *Driver) checkpoint(l *layer) error {
 		var b *bolt.Bucket
 		name := ""
 		var err error
-		l.t.Scan(func(e entry) bool {
+		l.t.Scan(func(e *entry) bool {
 			if b == nil || e.bucket != name {
 				name = e.bucket
 				if b, err = btx.CreateBucketIfNotExists([]byte(name)); err != nil {
@@ -616,7 +627,7 @@ func (s *Driver) Close() error {
 // undo restores one key of the memtable as it was before a Put or Delete.
 type undo struct {
 	bucket, key string
-	prev        entry
+	prev        *entry
 	had         bool
 }
 
@@ -704,7 +715,7 @@ func (t *tx) rollback() {
 	for i := len(t.log) - 1; i >= 0; i-- {
 		u := t.log[i]
 		if u.had {
-			t.mem.set(u.prev)
+			t.mem.set(*u.prev)
 		} else {
 			t.mem.unset(u.bucket, u.key)
 		}

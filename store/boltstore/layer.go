@@ -17,7 +17,7 @@ type entry struct {
 	del         bool
 }
 
-func entryLess(a, b entry) bool {
+func entryLess(a, b *entry) bool {
 	if a.bucket != b.bucket {
 		return a.bucket < b.bucket
 	}
@@ -29,7 +29,7 @@ func entryLess(a, b entry) bool {
 // readers is never changed again: the writers change a copy-on-write copy
 // (btree.BTreeG.Copy), so readers need no lock.
 type layer struct {
-	t     *btree.BTreeG[entry]
+	t     *btree.BTreeG[*entry]
 	bytes int // about what the entries hold, to decide when to checkpoint
 	// last is the sequence number of the newest journal record whose
 	// writes the layer holds; set when the layer is handed to readers.
@@ -45,20 +45,20 @@ func (l *layer) copy() *layer {
 	return &layer{t: l.t.Copy(), bytes: l.bytes, last: l.last}
 }
 
-func (l *layer) get(bucket string, key []byte) (entry, bool) {
-	return l.t.Get(entry{bucket: bucket, key: string(key)})
+func (l *layer) get(bucket string, key []byte) (*entry, bool) {
+	return l.t.Get(&entry{bucket: bucket, key: string(key)})
 }
 
 // set stores e and returns what it replaced.
-func (l *layer) set(e entry) (entry, bool) {
-	old, had := l.t.Set(e)
+func (l *layer) set(e entry) (*entry, bool) {
+	old, had := l.t.Set(&e)
 	l.bytes += len(e.key) + len(e.val) + 64
 	return old, had
 }
 
 // unset removes the entry of bucket and key (an undo).
 func (l *layer) unset(bucket, key string) {
-	l.t.Delete(entry{bucket: bucket, key: key})
+	l.t.Delete(&entry{bucket: bucket, key: key})
 }
 
 // lookup finds key in the layers, newest first, and then in the bbolt
@@ -139,7 +139,7 @@ type layerCursor struct {
 	l      *layer
 	bucket string
 	r      driver.Range
-	it     btree.IterG[entry]
+	it     btree.IterG[*entry]
 	ok     bool
 	live   bool   // it was made
 	key    []byte // the current entry's key, made once per position
@@ -164,9 +164,9 @@ func (c *layerCursor) check(ok bool) {
 // before the bucket's end when k is nil.
 func (c *layerCursor) seekBefore(k []byte) {
 	c.reset()
-	target := entry{bucket: c.bucket, key: string(k)}
+	target := &entry{bucket: c.bucket, key: string(k)}
 	if k == nil {
-		target = entry{bucket: c.bucket + "\x00"} // sorts after every key of bucket
+		target = &entry{bucket: c.bucket + "\x00"} // sorts after every key of bucket
 	}
 	if c.it.Seek(target) {
 		c.check(c.it.Prev())
@@ -181,7 +181,7 @@ func (c *layerCursor) first() {
 		return
 	}
 	c.reset()
-	c.check(c.it.Seek(entry{bucket: c.bucket, key: string(c.r.Start)}))
+	c.check(c.it.Seek(&entry{bucket: c.bucket, key: string(c.r.Start)}))
 }
 
 func (c *layerCursor) after(k []byte) {
@@ -190,7 +190,7 @@ func (c *layerCursor) after(k []byte) {
 		return
 	}
 	c.reset()
-	ok := c.it.Seek(entry{bucket: c.bucket, key: string(k)})
+	ok := c.it.Seek(&entry{bucket: c.bucket, key: string(k)})
 	if ok && c.it.Item().bucket == c.bucket && c.it.Item().key == string(k) {
 		ok = c.it.Next()
 	}
