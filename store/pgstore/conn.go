@@ -203,8 +203,10 @@ type timeoutConn struct {
 	host    string        // host:port as the connection string names it
 	timeout time.Duration // 0: no read timeout
 
-	wrote  bool // the first Write is done
-	cancel bool // the connection carries a CancelRequest
+	// Atomic: pgx reads on a goroutine of its own (its background
+	// reader), which the first Write does not happen before.
+	wrote  atomic.Bool // the first Write is done
+	cancel atomic.Bool // the connection carries a CancelRequest
 
 	mu       sync.Mutex
 	deadline time.Time // the caller's read deadline; zero: none
@@ -218,8 +220,7 @@ const cancelRequestCode = 80877102
 const cancelWait = 100 * time.Millisecond
 
 func (c *timeoutConn) Write(b []byte) (int, error) {
-	if !c.wrote {
-		c.wrote = true
+	if c.wrote.CompareAndSwap(false, true) {
 		// pgx sends a CancelRequest on a connection of its own when it
 		// gives up on one (asyncClose), and waits for the server to
 		// close it — up to the read timeout when the server hangs, and
@@ -227,13 +228,13 @@ func (c *timeoutConn) Write(b []byte) (int, error) {
 		// which after a failover keeps new connections from being
 		// made. The request is a courtesy to a server about to lose
 		// the connection anyway: it gets a short wait.
-		c.cancel = len(b) == 16 && binary.BigEndian.Uint32(b[4:8]) == cancelRequestCode
+		c.cancel.Store(len(b) == 16 && binary.BigEndian.Uint32(b[4:8]) == cancelRequestCode)
 	}
 	return c.Conn.Write(b)
 }
 
 func (c *timeoutConn) Read(b []byte) (int, error) {
-	if c.cancel {
+	if c.cancel.Load() {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(cancelWait))
 		n, err := c.Conn.Read(b)
 		var ne net.Error
