@@ -1,6 +1,8 @@
 package testkit_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -30,4 +32,27 @@ func TestSecrets(t *testing.T) {
 	var b testkit.Buffer
 	b.Write([]byte("x"))
 	require.Equal(t, "x", b.String())
+}
+
+func TestSetHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		hasBody     bool
+		contentType string
+		header      map[string]string
+		want        http.Header
+	}{
+		{name: "a body is JSON", hasBody: true, want: http.Header{"Content-Type": {"application/json"}}},
+		{name: "no body, no type", want: http.Header{}},
+		{name: "a type named", hasBody: true, contentType: "text/plain", want: http.Header{"Content-Type": {"text/plain"}}},
+		{name: "none", hasBody: true, contentType: "-", want: http.Header{}},
+		{name: "fields win", hasBody: true, header: map[string]string{"Content-Type": "a/b", "X-A": "1"},
+			want: http.Header{"Content-Type": {"a/b"}, "X-A": {"1"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hr := httptest.NewRequest("POST", "/", nil)
+			testkit.SetHeader(hr, tc.hasBody, tc.contentType, tc.header)
+			require.Equal(t, tc.want, hr.Header)
+		})
+	}
 }
