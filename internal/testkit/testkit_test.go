@@ -1,6 +1,8 @@
 package testkit_test
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -55,4 +57,22 @@ func TestSetHeader(t *testing.T) {
 			require.Equal(t, tc.want, hr.Header)
 		})
 	}
+}
+
+// TestListen: a connection reaches handle, and the test's end closes the
+// listener and the server's side of every connection.
+func TestListen(t *testing.T) {
+	var client net.Conn
+	t.Run("while the test runs", func(t *testing.T) {
+		served := make(chan struct{})
+		addr := testkit.Listen(t, func(net.Conn) { close(served) })
+		var err error
+		client, err = net.Dial("tcp", addr)
+		require.NoError(t, err)
+		<-served
+	})
+	defer client.Close()
+	require.NoError(t, client.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err := client.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "the server's side is closed")
 }
