@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/cardvault/cardvault/audit"
@@ -18,12 +16,7 @@ import (
 // entries are listed, and the whole trail verifies.
 func Example() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "audit-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	master, err := crypto.CreateKeyringFile(filepath.Join(dir, "master.key"))
+	master, err := crypto.NewKeyring() // in memory, like the store; a lasting one is a file (crypto.CreateKeyringFile)
 	if err != nil {
 		log.Fatal(err)
 	}

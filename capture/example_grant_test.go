@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
@@ -20,9 +18,7 @@ import (
 // CVV. (The reference server maps these calls to HTTP one to one.)
 func Example_updateACard() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "cardvault")
-	defer os.RemoveAll(dir)
-	master, _ := crypto.CreateKeyringFile(filepath.Join(dir, "master.key"))
+	master, _ := crypto.NewKeyring()
 	st := memstore.New()
 	v, _ := vault.Open(ctx, vault.Config{Store: st, Keyring: master, WorkFactor: 10})
 	defer v.Close()

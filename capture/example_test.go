@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
@@ -18,12 +16,7 @@ import (
 // without the vault key's passphrase.
 func Example() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "cardvault")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	master, err := crypto.CreateKeyringFile(filepath.Join(dir, "master.key"))
+	master, err := crypto.NewKeyring() // in memory, like the store; a lasting one is a file (crypto.CreateKeyringFile)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -170,12 +170,44 @@ func LoadKeyring(path string) (*Keyring, error) {
 	return ParseKeyring(f)
 }
 
-// CreateKeyringFile generates a new hybrid post-quantum identity and writes
-// it to a new file at path with permissions 0600. It fails if path exists.
-func CreateKeyringFile(path string) (*Keyring, error) {
+// NewKeyring returns a keyring of one new hybrid post-quantum identity that
+// lives in memory only: what wraps with it is lost with the process. It is
+// for what is as short-lived — a test, an example, a deployment over a
+// memstore. A master key that must outlive the process is a file
+// ([CreateKeyringFile]).
+func NewKeyring() (*Keyring, error) {
+	id, err := generateIdentity()
+	if err != nil {
+		return nil, err
+	}
+	return keyringOf(id)
+}
+
+// generateIdentity generates a new current identity: hybrid post-quantum
+// (ML-KEM-768 + X25519).
+func generateIdentity() (*age.HybridIdentity, error) {
 	id, err := age.GenerateHybridIdentity()
 	if err != nil {
 		return nil, fmt.Errorf("crypto: generating master key: %w", err)
+	}
+	return id, nil
+}
+
+// keyringOf returns the keyring of id alone.
+func keyringOf(id age.Identity) (*Keyring, error) {
+	k, err := newAgeKey(id)
+	if err != nil {
+		return nil, err
+	}
+	return &Keyring{keys: []ageKey{k}}, nil
+}
+
+// CreateKeyringFile generates a new hybrid post-quantum identity and writes
+// it to a new file at path with permissions 0600. It fails if path exists.
+func CreateKeyringFile(path string) (*Keyring, error) {
+	id, err := generateIdentity()
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("crypto: master key: %w", err)
@@ -196,11 +228,7 @@ func CreateKeyringFile(path string) (*Keyring, error) {
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("crypto: master key: %w", err)
 	}
-	k, err := newAgeKey(id)
-	if err != nil {
-		return nil, err
-	}
-	return &Keyring{keys: []ageKey{k}}, nil
+	return keyringOf(id)
 }
 
 const keyringFileHeader = "# cardvault master key (age identities; the first is current). Keep it secret, keep it safe.\n"
@@ -219,9 +247,9 @@ func RotateKeyringFile(path string) (*Keyring, error) {
 		return nil, fmt.Errorf("crypto: master key: %w", err)
 	}
 	defer clear(raw)
-	id, err := age.GenerateHybridIdentity()
+	id, err := generateIdentity()
 	if err != nil {
-		return nil, fmt.Errorf("crypto: generating master key: %w", err)
+		return nil, err
 	}
 	tmp := path + ".rotate"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)

@@ -263,29 +263,21 @@ func TestKeyringFileAndRotation(t *testing.T) {
 	require.Error(t, err, "an existing master key must never be overwritten")
 
 	kek := crypto.NewDataKey()
-	w1, err := kr.Wrap(kek)
-	require.NoError(t, err)
-	id, err := crypto.WrappedBy(w1)
-	require.NoError(t, err)
-	require.Equal(t, kr.Current(), id)
+	w1 := wrapWith(t, kr, kek)
 
 	loaded, err := crypto.LoadKeyring(path)
 	require.NoError(t, err)
-	got, err := loaded.Unwrap(w1)
-	require.NoError(t, err)
-	require.Equal(t, kek.ID(), got.ID())
+	requireUnwraps(t, loaded, w1, kek)
 
 	// Rotation: a new current identity; old wraps still open; Rewrap moves them.
 	rotated, err := crypto.RotateKeyringFile(path)
 	require.NoError(t, err)
 	require.NotEqual(t, kr.Current(), rotated.Current())
-	got, err = rotated.Unwrap(w1)
-	require.NoError(t, err)
-	require.Equal(t, kek.ID(), got.ID())
+	requireUnwraps(t, rotated, w1, kek)
 	w2, changed, err := rotated.Rewrap(w1)
 	require.NoError(t, err)
 	require.True(t, changed)
-	id, _ = crypto.WrappedBy(w2)
+	id, _ := crypto.WrappedBy(w2)
 	require.Equal(t, rotated.Current(), id)
 	_, changed, err = rotated.Rewrap(w2)
 	require.NoError(t, err)
@@ -307,9 +299,7 @@ func TestKeyringFileAndRotation(t *testing.T) {
 	}
 	retired, err := crypto.ParseKeyring(strings.NewReader(strings.Join(keep, "\n")))
 	require.NoError(t, err)
-	got, err = retired.Unwrap(w2)
-	require.NoError(t, err)
-	require.Equal(t, kek.ID(), got.ID())
+	requireUnwraps(t, retired, w2, kek)
 	_, err = retired.Unwrap(w1)
 	require.ErrorIs(t, err, crypto.ErrOpen)
 
@@ -317,6 +307,42 @@ func TestKeyringFileAndRotation(t *testing.T) {
 	require.NoError(t, os.Chmod(path, 0o644))
 	_, err = crypto.LoadKeyring(path)
 	require.ErrorContains(t, err, "chmod 600")
+}
+
+// TestNewKeyring: an in-memory keyring wraps and unwraps as a file's does,
+// and each is a new identity: what one wraps, another does not open.
+func TestNewKeyring(t *testing.T) {
+	kr, err := crypto.NewKeyring()
+	require.NoError(t, err)
+	kek := crypto.NewDataKey()
+	w := wrapWith(t, kr, kek)
+	requireUnwraps(t, kr, w, kek)
+
+	other, err := crypto.NewKeyring()
+	require.NoError(t, err)
+	require.NotEqual(t, kr.Current(), other.Current())
+	_, err = other.Unwrap(w)
+	require.ErrorIs(t, err, crypto.ErrOpen)
+}
+
+// wrapWith wraps k with kr, and checks that what it wrote names kr's current
+// identity.
+func wrapWith(t *testing.T, kr *crypto.Keyring, k *crypto.DataKey) []byte {
+	t.Helper()
+	w, err := kr.Wrap(k)
+	require.NoError(t, err)
+	id, err := crypto.WrappedBy(w)
+	require.NoError(t, err)
+	require.Equal(t, kr.Current(), id)
+	return w
+}
+
+// requireUnwraps checks that kr unwraps wrapped to the key want.
+func requireUnwraps(t *testing.T, kr *crypto.Keyring, wrapped []byte, want *crypto.DataKey) {
+	t.Helper()
+	got, err := kr.Unwrap(wrapped)
+	require.NoError(t, err)
+	require.Equal(t, want.ID(), got.ID())
 }
 
 func TestParseKeyringErrors(t *testing.T) {

@@ -344,31 +344,9 @@ func TestResponseBodyCap(t *testing.T) {
 func TestTimeouts(t *testing.T) {
 	t.Run("no answer", func(t *testing.T) {
 		// A listener that accepts and never answers.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer ln.Close()
-		var held []net.Conn
-		var mu sync.Mutex
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				held = append(held, c)
-				mu.Unlock()
-			}
-		}()
-		defer func() {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, c := range held {
-				c.Close()
-			}
-		}()
+		addr := testkit.Listen(t, func(net.Conn) {})
 		g := newGuard(t, egress.Config{AllowHTTP: true, Timeout: 200 * time.Millisecond}, "127.0.0.1")
-		resp, err := get(t, g, "http://"+ln.Addr().String()+target)
+		resp, err := get(t, g, "http://"+addr+target)
 		require.Nil(t, resp)
 		var ne net.Error
 		require.ErrorAs(t, err, &ne)

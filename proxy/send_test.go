@@ -16,6 +16,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/idempotency"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/proxy"
 	"github.com/cardvault/cardvault/rules"
 	"github.com/cardvault/cardvault/securetoken"
@@ -165,21 +166,12 @@ func TestSendRetries(t *testing.T) {
 // time is up.
 func TestSendUnreachableAndTimeout(t *testing.T) {
 	e := newEnv(t, func(c *proxy.Config) { c.Timeout = 500 * time.Millisecond })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close() // hang up before the TLS handshake
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	_, err = e.px.Send(ctx, proxy.VaultItem(e.creds, e.ref), e.call("https://"+ln.Addr().String()+"/charge", stripeBody, nil), proxy.Options{Synchronous: true, Tries: 3})
+	addr := testkit.Listen(t, func(c net.Conn) {
+		accepted.Add(1)
+		c.Close() // hang up before the TLS handshake
+	})
+	_, err := e.px.Send(ctx, proxy.VaultItem(e.creds, e.ref), e.call("https://"+addr+"/charge", stripeBody, nil), proxy.Options{Synchronous: true, Tries: 3})
 	require.ErrorIs(t, err, proxy.ErrUnreachable)
 	require.ErrorContains(t, err, "after 3 tries")
 	require.Equal(t, int32(3), accepted.Load())

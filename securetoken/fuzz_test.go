@@ -31,6 +31,21 @@ func checkFault(t *testing.T, err error) {
 	}
 }
 
+// accepted checks what a parser answered: a refusal is a fault
+// (checkFault), and v, what it accepted (named by what), re-validates. It
+// reports whether the parser accepted.
+func accepted(t *testing.T, v interface{ Validate() error }, err error, what string) bool {
+	t.Helper()
+	if err != nil {
+		checkFault(t, err)
+		return false
+	}
+	if err := v.Validate(); err != nil {
+		t.Fatalf("%s does not re-validate: %v", what, err)
+	}
+	return true
+}
+
 func addContractSeeds(f *testing.F, glob string) {
 	files, err := filepath.Glob(filepath.Join("testdata", "contract", glob))
 	if err != nil || len(files) == 0 {
@@ -61,12 +76,8 @@ func FuzzParseCreateRequest(f *testing.F) {
 	f.Add([]byte(`{"source":{"type":"card","cardDetails":{"entryMethod":"keyed","keyedData":{"dataFormat":"plainText","cardNumber":5}}},"customFields":[{},null,1]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := securetoken.ParseCreateRequest(body)
-		if err != nil {
-			checkFault(t, err)
+		if !accepted(t, req, err, "a parsed request") {
 			return
-		}
-		if err := req.Validate(); err != nil {
-			t.Fatalf("a parsed request does not re-validate: %v", err)
 		}
 		src, ok := req.Source.StoredSource()
 		if req.Source.Type == securetoken.SourceSingleUseToken {
@@ -146,12 +157,8 @@ func FuzzParseListQuery(f *testing.F) {
 			return
 		}
 		q, err := securetoken.ParseListQuery(v)
-		if err != nil {
-			checkFault(t, err)
+		if !accepted(t, q, err, "a parsed query") {
 			return
-		}
-		if err := q.Validate(); err != nil {
-			t.Fatalf("a parsed query does not re-validate: %v", err)
 		}
 		if q.Limit < 1 || q.Limit > securetoken.MaxListLimit || q.Before != "" && q.After != "" {
 			t.Fatal("limit or cursors out of bounds")
@@ -178,15 +185,11 @@ func FuzzApplyPublic(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		got, err := securetoken.ApplyPublic(old, doc)
-		if err != nil {
-			if errors.Is(err, securetoken.ErrImmutable) {
-				return
-			}
-			checkFault(t, err)
+		if errors.Is(err, securetoken.ErrImmutable) {
 			return
 		}
-		if err := got.Validate(); err != nil {
-			t.Fatalf("an applied patch gives an invalid record: %v", err)
+		if !accepted(t, got, err, "an applied patch's record") {
+			return
 		}
 		if got.Token != old.Token || got.SecureTokenID != old.SecureTokenID || got.Status != old.Status ||
 			got.Source.Type != old.Source.Type || got.Source.Card.CardNumber != old.Source.Card.CardNumber {

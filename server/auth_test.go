@@ -11,8 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/access"
-	"github.com/cardvault/cardvault/store"
-	"github.com/cardvault/cardvault/store/memstore"
+	"github.com/cardvault/cardvault/internal/teststores"
 )
 
 // authorize gets an access token for an API key.
@@ -148,17 +147,6 @@ func TestBearerAcrossServers(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, other.do(req{method: "GET", path: "/test/bearer/1234001/thing", header: h}).status)
 	require.Equal(t, http.StatusUnauthorized, revoked.do(req{method: "GET", path: "/test/bearer/1234001/thing", header: h}).status)
 	// The server key in the store is wrapped, not in clear.
-	raw := dumpStore(t, a.st)
+	raw := string(teststores.Memstore.Raw(t, a.st))
 	require.Contains(t, raw, "server.keys", "the bucket of the deployment's key")
-}
-
-func dumpStore(t testing.TB, s *store.Store) string {
-	t.Helper()
-	var b strings.Builder
-	memstore.Dump(s, func(bucket string, key, value []byte) {
-		b.WriteString(bucket)
-		b.Write(key)
-		b.Write(value)
-	})
-	return b.String()
 }

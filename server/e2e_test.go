@@ -36,6 +36,7 @@ import (
 	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/browsertest"
+	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/internal/pgtest"
 	"github.com/cardvault/cardvault/internal/serverproc"
 	"github.com/cardvault/cardvault/internal/testkit"
@@ -667,7 +668,7 @@ func acrossProcesses(t *testing.T, c1, c2 remote) {
 	require.Equal(t, "555555******4444", gjson.GetBytes(api2.get(termA, id).body, "source.cardNumber").Str)
 
 	// A retry on the other server replays the first response.
-	key := uuid4()
+	key := loadgen.NewIdempotencyKey()
 	create := set(t, fixture(t, "create-card.json"), "secureTokenId", "MREF_replay-"+crypto.NewID(8))
 	first := api1.do("POST", terminalURL(termA, "secure-tokens"), create, "Idempotency-Key", key)
 	require.Equal(t, http.StatusCreated, first.status, "%s", first.body)

@@ -145,16 +145,7 @@ func (e *env) do(r req) reply {
 		body = strings.NewReader(r.body)
 	}
 	hr := httptest.NewRequest(r.method, target, body)
-	switch {
-	case r.contentType == "-":
-	case r.contentType != "":
-		hr.Header.Set("Content-Type", r.contentType)
-	case r.body != "":
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
+	testkit.SetHeader(hr, r.body != "", r.contentType, r.header)
 	if r.basic != nil {
 		hr.SetBasicAuth(r.basic.Name, r.basic.Password)
 	}

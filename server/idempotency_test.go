@@ -20,6 +20,7 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
@@ -192,7 +193,7 @@ func TestIdempotency(t *testing.T) {
 	})
 
 	t.Run("nothing readable at rest", func(t *testing.T) {
-		raw := dumpStore(t, e.st)
+		raw := string(teststores.Memstore.Raw(t, e.st))
 		require.Contains(t, raw, "idempotency")
 		require.NotContains(t, raw, d.secret, "responses are sealed")
 		require.NotContains(t, raw, idemKey1, "keys are hashed")

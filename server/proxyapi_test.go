@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/internal/testkit"
 )
 
@@ -293,7 +294,7 @@ func TestSecureTokenProxy(t *testing.T) {
 	path := terminalURL("1234001", "secure-tokens", id, "proxy")
 	body := proxyCall(t, p.URL, "n={{card_number}}&exp={{expiry_month}}/{{expiry_year}}", nil)
 
-	key := uuid4()
+	key := loadgen.NewIdempotencyKey()
 	r := c.do("POST", path+"?synchronous=true", body, "Idempotency-Key", key)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	m := r.json(t)
@@ -311,7 +312,7 @@ func TestSecureTokenProxy(t *testing.T) {
 	// Asynchronous, queued once.
 	hook := newHookReceiver(t, secret("webhook secret", "whsec-token-proxy-3c"))
 	async := proxyCall(t, p.URL, "n={{card_number}}", hook)
-	key = uuid4()
+	key = loadgen.NewIdempotencyKey()
 	r = c.do("POST", path, async, "Idempotency-Key", key)
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 	again = c.do("POST", path, async, "Idempotency-Key", key)

@@ -6,8 +6,6 @@ package server
 // validated against the publisher's contract (contract_test.go).
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -24,6 +22,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/cardvault/cardvault/access"
+	"github.com/cardvault/cardvault/internal/loadgen"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/securetoken"
 )
@@ -69,16 +68,6 @@ func set(t testing.TB, doc, path string, v any) string {
 	return out
 }
 
-// uuid4 returns a random UUID version 4, an Idempotency-Key.
-func uuid4() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
 // terminalURL is the path of a terminal's collection (secure-tokens,
 // single-use-tokens, capture-endpoints), and below it.
 func terminalURL(pt, collection string, rest ...string) string {
@@ -108,7 +97,7 @@ func (c *tokenCaller) do(method, path, body string, header ...string) reply {
 	c.t.Helper()
 	h := map[string]string{"Authorization": "Bearer " + c.bearer}
 	if method == http.MethodPost || method == http.MethodPatch {
-		h["Idempotency-Key"] = uuid4()
+		h["Idempotency-Key"] = loadgen.NewIdempotencyKey()
 	}
 	ct := ""
 	for i := 0; i+1 < len(header); i += 2 {
@@ -833,7 +822,7 @@ func TestTokenAPIGuards(t *testing.T) {
 		return e.do(req{method: rt.method, path: rt.path, body: rt.body, header: header, contentType: contentType})
 	}
 	withKey := func(h map[string]string) map[string]string {
-		h["Idempotency-Key"] = uuid4()
+		h["Idempotency-Key"] = loadgen.NewIdempotencyKey()
 		return h
 	}
 
@@ -954,7 +943,7 @@ func TestTokenAPIIdempotency(t *testing.T) {
 		}
 	}
 
-	key := uuid4()
+	key := loadgen.NewIdempotencyKey()
 	first := api.do("POST", collection, card, withKey(key)...)
 	require.Equal(t, http.StatusCreated, first.status, "%s", first.body)
 	again := api.do("POST", collection, card, withKey(strings.ToUpper(key))...)
@@ -978,14 +967,14 @@ func TestTokenAPIIdempotency(t *testing.T) {
 	requireProblem(t, all.do("POST", collection, card, withKey(key)...), http.StatusConflict, "resource-already-exists")
 
 	// An error is kept and replayed too.
-	badKey := uuid4()
+	badKey := loadgen.NewIdempotencyKey()
 	bad := api.do("POST", collection, set(t, card, "mitAgreement", "sometimes"), withKey(badKey)...)
 	requireProblem(t, bad, http.StatusBadRequest, "bad-request")
 	requireReplay(bad, api.do("POST", collection, set(t, card, "mitAgreement", "sometimes"), withKey(badKey)...))
 
 	// PATCH.
 	id := first.json(t)["secureTokenId"].(string)
-	patchKey := uuid4()
+	patchKey := loadgen.NewIdempotencyKey()
 	patchBody := `[{"op":"add","path":"/customFields/-","value":{"name":"n","value":"v"}}]`
 	p1 := api.do("PATCH", collection+"/"+id, patchBody, withKey(patchKey)...)
 	require.Equal(t, http.StatusOK, p1.status, "%s", p1.body)
@@ -994,12 +983,12 @@ func TestTokenAPIIdempotency(t *testing.T) {
 
 	// A single-use token and the update-account that uses it: a replay
 	// gives the same token, and the first 200, not "already used".
-	suKey := uuid4()
+	suKey := loadgen.NewIdempotencyKey()
 	s1 := api.do("POST", terminalURL(termA, "single-use-tokens"), fixture(t, "single-use-card.json"), withKey(suKey)...)
 	require.Equal(t, http.StatusCreated, s1.status)
 	requireReplay(s1, api.do("POST", terminalURL(termA, "single-use-tokens"), fixture(t, "single-use-card.json"), withKey(suKey)...))
 	tok := secret("single-use token", s1.json(t)["token"].(string))
-	upKey := uuid4()
+	upKey := loadgen.NewIdempotencyKey()
 	upBody := `{"type":"singleUseToken","token":"` + tok + `"}`
 	u1 := api.do("POST", collection+"/"+id+"/update-account", upBody, withKey(upKey)...)
 	require.Equal(t, http.StatusOK, u1.status, "%s", u1.body)

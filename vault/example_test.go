@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store/memstore"
@@ -17,12 +15,7 @@ import (
 // back.
 func Example() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "cardvault")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	master, err := crypto.CreateKeyringFile(filepath.Join(dir, "master.key"))
+	master, err := crypto.NewKeyring() // in memory, like the store; a lasting one is a file (crypto.CreateKeyringFile)
 	if err != nil {
 		log.Fatal(err)
 	}

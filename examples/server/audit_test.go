@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -72,33 +71,9 @@ func verifyAuditBinary(t *testing.T, cfg serverproc.Config) (int, string, string
 
 func runBinary(t *testing.T, cfg serverproc.Config, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(cfg.Binary, args...)
-	cmd.Env = append(cleanTestEnv(), "CARDVAULT_DATA="+cfg.Data)
-	if cfg.Postgres != "" {
-		cmd.Env = append(cmd.Env, "CARDVAULT_POSTGRES_URL="+cfg.Postgres)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, stdout.String(), stderr.String()
-	case errors.As(err, &exit):
-		return exit.ExitCode(), stdout.String(), stderr.String()
-	}
-	t.Fatal(err)
-	return 0, "", ""
-}
-
-func cleanTestEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CARDVAULT_") || strings.HasPrefix(kv, "CARDVAULT_TEST_") {
-			out = append(out, kv)
-		}
-	}
-	return out
+	code, stdout, stderr, err := serverproc.Run(context.Background(), cfg, args...)
+	require.NoError(t, err, "%s", stderr)
+	return code, stdout, stderr
 }
 
 func TestVerifyAuditBinary(t *testing.T) {

@@ -3,11 +3,10 @@ package reliability
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/internal/loadgen"
+	"github.com/cardvault/cardvault/internal/serverproc"
 )
 
 // runBinary runs the deployment's binary with args on its data (the
@@ -22,26 +22,10 @@ import (
 // its exit code and output.
 func (d *deployment) runBinary(args ...string) (int, string) {
 	d.t.Helper()
-	cmd := exec.Command(d.bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CARDVAULT_") || strings.HasPrefix(kv, "CARDVAULT_TEST_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "CARDVAULT_DATA="+d.data, "CARDVAULT_MASTER_KEY_FILE="+d.keyFile)
-	if d.postgres != "" {
-		cmd.Env = append(cmd.Env, "CARDVAULT_POSTGRES_URL="+d.postgres)
-	}
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, string(out)
-	case errors.As(err, &exit):
-		return exit.ExitCode(), string(out)
-	}
-	d.t.Fatal(err)
-	return 0, ""
+	code, stdout, stderr, err := serverproc.Run(context.Background(), serverproc.Config{
+		Binary: d.bin, Data: d.data, MasterKeyFile: d.keyFile, Postgres: d.postgres}, args...)
+	require.NoError(d.t, err, "%s", stderr)
+	return code, stdout + stderr
 }
 
 // requireAuditComplete checks the trail a crash left: -verify-audit passes,

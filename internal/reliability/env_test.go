@@ -212,16 +212,7 @@ func (r req) build(base string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case r.contentType == "-":
-	case r.contentType != "":
-		hr.Header.Set("Content-Type", r.contentType)
-	case r.body != "":
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
+	testkit.SetHeader(hr, r.body != "", r.contentType, r.header)
 	if r.basic != nil {
 		hr.SetBasicAuth(r.basic.Name, r.basic.Password)
 	}

@@ -323,22 +323,19 @@ func TestTwoServersShareTheOutbox(t *testing.T) {
 	rc.delay = 5 * time.Millisecond
 	ids, secs := c.webhookEndpoints(rc, 8)
 	var refs []string
-	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for w := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 25 {
-				ref := fmt.Sprintf("two-%d-%d", w, i)
-				require.True(t, c.capture(ids[w], secs[w], ref))
-				mu.Lock()
-				refs = append(refs, ref)
-				mu.Unlock()
+	testkit.Concurrently(t, len(ids), func(w int) error {
+		for i := range 25 {
+			ref := fmt.Sprintf("two-%d-%d", w, i)
+			if !c.capture(ids[w], secs[w], ref) {
+				return fmt.Errorf("the capture %s was not acknowledged", ref)
 			}
-		}()
-	}
-	wg.Wait()
+			mu.Lock()
+			refs = append(refs, ref)
+			mu.Unlock()
+		}
+		return nil
+	})
 	waitFor(t, 60*time.Second, "every webhook", func() bool {
 		for _, ref := range refs {
 			if rc.deliveries(ref) == 0 {

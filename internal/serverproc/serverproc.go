@@ -1,7 +1,8 @@
 // Package serverproc builds and runs the reference server binary
 // (examples/server) as a child process on 127.0.0.1, for the load generator
 // and the fault tests: start it, wait until it listens, stop it gracefully
-// or kill it with SIGKILL, and start it again on the same data.
+// or kill it with SIGKILL, and start it again on the same data; or run it
+// once for a command that exits (Run).
 //
 // The child's environment is the caller's without any CARDVAULT_ variable
 // (but CARDVAULT_TEST_*), plus what Config says, so that a developer's
@@ -91,31 +92,12 @@ func Start(ctx context.Context, cfg Config) (*Proc, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	env := []string{"CARDVAULT_ADDR=" + addr, "CARDVAULT_LOG_FORMAT=text"}
-	if cfg.Data != "" {
-		env = append(env, "CARDVAULT_DATA="+cfg.Data)
-	}
-	if cfg.Postgres != "" {
-		env = append(env, "CARDVAULT_POSTGRES_URL="+cfg.Postgres)
-	}
-	if cfg.MasterKeyFile != "" {
-		env = append(env, "CARDVAULT_MASTER_KEY_FILE="+cfg.MasterKeyFile)
-	}
-	if cfg.BasicAuth != "" {
-		env = append(env, "CARDVAULT_BASIC_AUTH="+cfg.BasicAuth)
-	}
-	if cfg.APIKeys != "" {
-		env = append(env, "CARDVAULT_API_KEYS="+cfg.APIKeys)
-	}
-	if cfg.WorkFactor != 0 {
-		env = append(env, "CARDVAULT_SCRYPT_WORK_FACTOR="+strconv.Itoa(cfg.WorkFactor))
-	}
 	var args []string
 	if cfg.Pprof != "" {
 		args = append(args, "-pprof", cfg.Pprof)
 	}
 	p := &Proc{cmd: exec.Command(cfg.Binary, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd.Env = append(append(CleanEnv(), env...), cfg.Env...)
+	p.cmd.Env = cfg.environ("CARDVAULT_ADDR="+addr, "CARDVAULT_LOG_FORMAT=text")
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr
 	if cfg.Log != nil {
@@ -149,6 +131,55 @@ func Start(ctx context.Context, cfg Config) (*Proc, error) {
 		case <-tick.C:
 		}
 	}
+}
+
+// Run runs the server binary once with args — a command that does its
+// work and exits, such as -verify-audit — with the environment of Start
+// but for the listen address and log format, and returns its exit code and
+// output. An error means it did not run to an exit.
+func Run(ctx context.Context, cfg Config, args ...string) (code int, stdout, stderr string, err error) {
+	if cfg.Binary == "" {
+		return 0, "", "", errors.New("serverproc: Config.Binary is required")
+	}
+	cmd := exec.CommandContext(ctx, cfg.Binary, args...)
+	cmd.Env = cfg.environ()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit) && exit.Exited():
+		code, err = exit.ExitCode(), nil
+	default:
+		return 0, out.String(), errOut.String(), fmt.Errorf("serverproc: %w", err)
+	}
+	return code, out.String(), errOut.String(), nil
+}
+
+// environ is the child's environment: CleanEnv, then first (Start's
+// listener and log settings), what cfg says, and cfg.Env.
+func (cfg Config) environ(first ...string) []string {
+	env := append(CleanEnv(), first...)
+	if cfg.Data != "" {
+		env = append(env, "CARDVAULT_DATA="+cfg.Data)
+	}
+	if cfg.Postgres != "" {
+		env = append(env, "CARDVAULT_POSTGRES_URL="+cfg.Postgres)
+	}
+	if cfg.MasterKeyFile != "" {
+		env = append(env, "CARDVAULT_MASTER_KEY_FILE="+cfg.MasterKeyFile)
+	}
+	if cfg.BasicAuth != "" {
+		env = append(env, "CARDVAULT_BASIC_AUTH="+cfg.BasicAuth)
+	}
+	if cfg.APIKeys != "" {
+		env = append(env, "CARDVAULT_API_KEYS="+cfg.APIKeys)
+	}
+	if cfg.WorkFactor != 0 {
+		env = append(env, "CARDVAULT_SCRYPT_WORK_FACTOR="+strconv.Itoa(cfg.WorkFactor))
+	}
+	return append(env, cfg.Env...)
 }
 
 // Kill sends SIGKILL — no chance to flush or clean up — and waits for the

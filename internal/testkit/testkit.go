@@ -2,8 +2,9 @@
 // clock, a log sink safe for concurrent writers, a registry of the secrets
 // a test run used, to look for in its logs, errors and metrics; master
 // keyrings; calls run at once (Concurrently, Race) and the parallel
-// benchmark loop; a list for what a test server received; and readers of
-// JSON objects and of an InvalidError's fields.
+// benchmark loop; a list for what a test server received; the header of a
+// test's HTTP request (SetHeader); a raw TCP server (Listen); and readers
+// of JSON objects and of an InvalidError's fields.
 //
 // It is imported by tests only.
 package testkit

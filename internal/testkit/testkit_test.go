@@ -1,6 +1,10 @@
 package testkit_test
 
 import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -30,4 +34,45 @@ func TestSecrets(t *testing.T) {
 	var b testkit.Buffer
 	b.Write([]byte("x"))
 	require.Equal(t, "x", b.String())
+}
+
+func TestSetHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		hasBody     bool
+		contentType string
+		header      map[string]string
+		want        http.Header
+	}{
+		{name: "a body is JSON", hasBody: true, want: http.Header{"Content-Type": {"application/json"}}},
+		{name: "no body, no type", want: http.Header{}},
+		{name: "a type named", hasBody: true, contentType: "text/plain", want: http.Header{"Content-Type": {"text/plain"}}},
+		{name: "none", hasBody: true, contentType: "-", want: http.Header{}},
+		{name: "fields win", hasBody: true, header: map[string]string{"Content-Type": "a/b", "X-A": "1"},
+			want: http.Header{"Content-Type": {"a/b"}, "X-A": {"1"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hr := httptest.NewRequest("POST", "/", nil)
+			testkit.SetHeader(hr, tc.hasBody, tc.contentType, tc.header)
+			require.Equal(t, tc.want, hr.Header)
+		})
+	}
+}
+
+// TestListen: a connection reaches handle, and the test's end closes the
+// listener and the server's side of every connection.
+func TestListen(t *testing.T) {
+	var client net.Conn
+	t.Run("while the test runs", func(t *testing.T) {
+		served := make(chan struct{})
+		addr := testkit.Listen(t, func(net.Conn) { close(served) })
+		var err error
+		client, err = net.Dial("tcp", addr)
+		require.NoError(t, err)
+		<-served
+	})
+	defer client.Close()
+	require.NoError(t, client.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err := client.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "the server's side is closed")
 }

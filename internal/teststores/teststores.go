@@ -40,7 +40,7 @@ type Backend struct {
 
 // All returns every backend.
 func All() []Backend {
-	return []Backend{memBackend, boltBackend, pgBackend}
+	return []Backend{Memstore, boltBackend, pgBackend}
 }
 
 // Each runs fn as a subtest for every backend.
@@ -68,7 +68,9 @@ func Cases(t *testing.T, cases map[string]func(t *testing.T, b Backend)) {
 	})
 }
 
-var memBackend = Backend{
+// Memstore is the in-memory backend, also for a test that opens a memstore
+// of its own and looks at what it holds (Raw).
+var Memstore = Backend{
 	Name: "memstore",
 	Open: func(t testing.TB) *store.Store {
 		s := memstore.New()

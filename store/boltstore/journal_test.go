@@ -304,17 +304,7 @@ func FuzzLayersMatchMemstore(f *testing.F) {
 				})
 				require.NoError(t, err)
 			}
-			err := s.View(ctx, func(tx store.Tx) error {
-				got[i] = nil
-				return tx.Scan(bucket, r, func(k, v []byte) error {
-					if !bytes.Equal(k, v) {
-						return fmt.Errorf("value of %x is %x", k, v)
-					}
-					got[i] = append(got[i], string(k))
-					return nil
-				})
-			})
-			require.NoError(t, err)
+			got[i] = scanKeys(t, s, bucket, r)
 		}
 		require.Equal(t, got[1], got[0], "boltstore (first) and memstore (second) scanned differently")
 	})

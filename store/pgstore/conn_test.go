@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 // The store's connection settings: its defaults, and the connection
@@ -71,25 +73,18 @@ func TestConnectionSettingsRefused(t *testing.T) {
 // primary, whose kernel still completes the TCP handshake — is given up on
 // after the read timeout, not left to the connect timeout or the kernel.
 func TestReadTimeoutGivesUpOnAHungServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c) }() // reads, never answers
-		}
-	}()
+	addr := testkit.Listen(t, readOnly)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err = Open(ctx, "postgres://u@"+ln.Addr().String()+"/db?sslmode=disable&connect_timeout=60&cardvault_read_timeout=200ms", &Options{MaxAttempts: 1})
+	_, err := Open(ctx, "postgres://u@"+addr+"/db?sslmode=disable&connect_timeout=60&cardvault_read_timeout=200ms", &Options{MaxAttempts: 1})
 	require.Error(t, err)
 	require.ErrorContains(t, err, "no answer from the server within the read timeout (200ms)")
 	require.NoError(t, ctx.Err(), "given up on long before the connect timeout")
 }
+
+// readOnly is a hung server's side of a connection: it reads, and never
+// answers.
+func readOnly(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
 
 // A new connection tries first the host the last one was made to (the
 // primary then), the others after it in their order.
@@ -135,17 +130,9 @@ func TestHostOrderPrefersTheLastPrimary(t *testing.T) {
 // up on a connection — ends as if the server had closed it when a hung
 // server does not, rather than holding on for the read timeout.
 func TestCancelRequestDoesNotWaitForAHungServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			_, _ = io.Copy(io.Discard, c) // reads, never answers
-		}
-	}()
+	addr := testkit.Listen(t, readOnly)
 	ns := netSettings{readTimeout: time.Hour}
-	c, err := ns.dial(context.Background(), "tcp", ln.Addr().String())
+	c, err := ns.dial(context.Background(), "tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
 	msg := []byte{0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1, 0, 0, 0, 2} // CancelRequest, pid 1, key 2
