@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -77,18 +78,31 @@ func TestLoadOneAddressNoThrottle(t *testing.T) {
 	d := newDeployment(t, "")
 	p := d.start()
 	cfg := d.config(64, p.URL)
-	res := mix(t, &cfg, 2*time.Second) // no unintended error: a 429 would be one
-	t.Logf("%d requests from one address in %v, %d intended errors", res.Total(), res.Elapsed, res.Route(loadgen.RouteRedeem).Intended)
-	for _, route := range []loadgen.Route{
+	routes := []loadgen.Route{
 		loadgen.RouteTokenize, loadgen.RouteRetrieve, loadgen.RouteGrant, loadgen.RouteRedeem,
 		loadgen.RouteAuthorize, loadgen.RouteSTCreate, loadgen.RouteUpdateAccount,
-	} {
-		st := res.Route(route)
-		require.Positive(t, st.Count, "%s was driven", route)
-		require.Zero(t, st.TooMany, "%s: no 429", route)
 	}
-	require.Zero(t, res.TooMany(), "no 429 on any route")
-	require.Positive(t, res.Route(loadgen.RouteRedeem).Intended, "the paced posts to unknown endpoints were sent, and answered 403")
+	// Mixes of 2 s until every route was driven (a route that needs
+	// another's result first, as update-account does, can go unreached in
+	// one short mix on a loaded machine), at most ten of them.
+	driven := map[loadgen.Route]int{}
+	intended := 0
+	for round := 0; round < 10; round++ {
+		res := mix(t, &cfg, 2*time.Second) // no unintended error: a 429 would be one
+		t.Logf("round %d: %d requests from one address in %v, %d intended errors", round, res.Total(), res.Elapsed, res.Route(loadgen.RouteRedeem).Intended)
+		require.Zero(t, res.TooMany(), "no 429 on any route")
+		for _, route := range routes {
+			driven[route] += res.Route(route).Count
+		}
+		intended += res.Route(loadgen.RouteRedeem).Intended
+		if !slices.ContainsFunc(routes, func(r loadgen.Route) bool { return driven[r] == 0 }) && intended > 0 {
+			break
+		}
+	}
+	for _, route := range routes {
+		require.Positive(t, driven[route], "%s was driven", route)
+	}
+	require.Positive(t, intended, "the paced posts to unknown endpoints were sent, and answered 403")
 	require.NoError(t, p.Stop(30*time.Second))
 }
 
