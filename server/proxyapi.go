@@ -58,11 +58,7 @@ func (s *Server) readCall(w http.ResponseWriter, r *http.Request, withRules bool
 	if !ok {
 		return proxy.Call{}, proxy.Options{}, false
 	}
-	opts, err := proxy.ParseOptions(r.URL.Query(), withRules)
-	var call proxy.Call
-	if err == nil {
-		call, err = s.proxy.Parse(body)
-	}
+	call, opts, err := s.proxy.ParseCall(body, r.URL.Query(), withRules)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return proxy.Call{}, proxy.Options{}, false
@@ -125,11 +121,7 @@ func (s *Server) secureTokenProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	pt, id := r.PathValue("processingTerminalId"), r.PathValue("secureTokenId")
 	writeOnce(s, w, r, func(call *idempotency.Call) (res proxy.Result, err error) {
-		opts, err := proxy.ParseOptions(r.URL.Query(), false)
-		var c proxy.Call
-		if err == nil {
-			c, err = s.proxy.Parse(body)
-		}
+		c, opts, err := s.proxy.ParseCall(body, r.URL.Query(), false)
 		if err != nil {
 			return res, s.idem.Refuse(r.Context(), call, &res, err)
 		}
