@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 
@@ -23,10 +21,10 @@ import (
 // outcome in the transaction that does the work: a request is one durable
 // commit, and a crash can no longer run it twice. This file only reads the
 // header (requireIdempotency) and turns the handler's answer into the bytes
-// that are kept (writeOnce, an idempotency.Response): the kept outcome is
+// that are kept (writeOnce, idempotency.Keep): the kept outcome is
 // the response itself, so a replay is byte-identical by construction. Keys are scoped per API key;
-// responses with a 5xx status are not kept, so the client's retry runs
-// again. Records are kept Config.IdempotencyTTL (24 h by default) and swept
+// responses with a 5xx status are not kept (idempotency.Keep), so the
+// client's retry runs again. Records are kept Config.IdempotencyTTL (24 h by default) and swept
 // by the expiry sweeper.
 
 type idemCallKey struct{}
@@ -67,12 +65,7 @@ func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handl
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				writeProblem(w, s.newProblem(securetoken.ProblemTooLarge))
-				return
-			}
-			s.writeProblemFor(w, r, err, "")
+			s.writeProblemFor(w, r, err, "") // a body over maxBody is problemFor's 413
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -100,12 +93,7 @@ func writeOnce[T any](s *Server, w http.ResponseWriter, r *http.Request,
 		if p, ok := result.(*T); ok && p != nil {
 			v = *p
 		}
-		b := &bufferedWriter{header: http.Header{}}
-		answer(b, v, err)
-		if b.status >= 500 {
-			return nil, fmt.Errorf("server: a %d response is not kept", b.status)
-		}
-		return idempotency.Response{Status: b.status, Header: b.header, Body: b.body.Bytes()}.Encode(), nil
+		return idempotency.Keep(func(w http.ResponseWriter) { answer(w, v, err) })
 	}
 	res, err := do(call)
 	if call.Outcome == nil {
@@ -123,26 +111,4 @@ func writeOnce[T any](s *Server, w http.ResponseWriter, r *http.Request,
 	if call.Replayed {
 		s.metrics.replay()
 	}
-}
-
-// bufferedWriter records a response instead of sending it.
-type bufferedWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferedWriter) Header() http.Header { return b.header }
-
-func (b *bufferedWriter) WriteHeader(status int) {
-	if b.status == 0 {
-		b.status = status
-	}
-}
-
-func (b *bufferedWriter) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
 }

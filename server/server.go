@@ -386,10 +386,11 @@ func (s *Server) malformedQuery(w http.ResponseWriter, r *http.Request) {
 // in the shape of the API its path belongs to, instead of net/http's text.
 func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	h, _ := s.mux.Handler(r)
-	probe := &bufferedWriter{header: http.Header{}}
-	h.ServeHTTP(probe, r)
-	status := probe.status
-	if allow := probe.header.Get("Allow"); allow != "" {
+	var probe idempotency.Recorder // what the mux would answer, not sent
+	h.ServeHTTP(&probe, r)
+	got := probe.Response()
+	status := got.Status
+	if allow := got.Header.Get("Allow"); allow != "" {
 		w.Header().Set("Allow", allow)
 	}
 	if tokenAPI(r) {

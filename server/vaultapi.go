@@ -532,12 +532,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "the body is over "+strconv.FormatInt(max, 10)+" bytes")
-			return nil, false
-		}
-		s.writeVaultError(w, r, err)
+		s.writeVaultError(w, r, err) // a body over max is vaultStatus's 413
 		return nil, false
 	}
 	if len(body) == 0 {
