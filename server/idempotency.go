@@ -27,21 +27,36 @@ import (
 // client's retry runs again. Records are kept Config.IdempotencyTTL (24 h by default) and swept
 // by the expiry sweeper.
 
-type idemCallKey struct{}
+type idemRequestKey struct{}
+
+// idemRequest is what requireIdempotency read of a request: its body, and
+// the call it made for its key.
+type idemRequest struct {
+	call *idempotency.Call
+	body []byte
+}
 
 // idemCall returns the call requireIdempotency made for the request, nil
 // for a method that takes no Idempotency-Key.
 func idemCall(r *http.Request) *idempotency.Call {
-	c, _ := r.Context().Value(idemCallKey{}).(*idempotency.Call)
-	return c
+	ir, _ := r.Context().Value(idemRequestKey{}).(idemRequest)
+	return ir.call
+}
+
+// tokenBody returns the body of a POST or PATCH of the secure-token API,
+// which requireIdempotency read whole under the route's cap (nil for
+// another method).
+func tokenBody(r *http.Request) []byte {
+	ir, _ := r.Context().Value(idemRequestKey{}).(idemRequest)
+	return ir.body
 }
 
 // requireIdempotency wraps a POST or PATCH handler of the secure-token API
 // (other methods pass through): a missing or malformed Idempotency-Key is a
 // 400 idempotency-key-missing. It must run after requireBearer, whose
 // client scopes the keys. It reads the whole body (at most maxBody bytes,
-// else 413), hands the handler a copy, and puts the request's
-// idempotency.Call in its context for writeOnce.
+// else 413), hands the handler a copy (and tokenBody), and puts the
+// request's idempotency.Call in its context for writeOnce.
 func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPatch {
@@ -70,7 +85,7 @@ func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handl
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		call := &idempotency.Call{Principal: client.ID, Key: key, Request: idempotency.Fingerprint(r, body)}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idemCallKey{}, call)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idemRequestKey{}, idemRequest{call, body})))
 	})
 }
 
