@@ -333,102 +333,133 @@ func (l *Log) run() {
 // chainBatch appends up to batchSize pending entries and batchSize notes
 // to the chain in one transaction, and reports whether more wait.
 func (l *Log) chainBatch(ctx context.Context) (bool, error) {
-	l.mu.Lock()
-	notes := slices.Clone(l.notes[:min(len(l.notes), batchSize)])
-	dropped := l.dropped
-	l.mu.Unlock()
-	if dropped > 0 {
-		ev, err := clean(Event{Op: OpAuditNotesDropped, Outcome: OutcomeFailed, Count: dropped}, l.cfg.Now(), l.k.redactMark)
-		if err != nil {
-			return false, err
-		}
-		notes = append([]Event{ev}, notes...)
+	payloads, taken, dropped, err := l.notedBatch()
+	if err != nil {
+		return false, err
 	}
-	payloads := make([][]byte, len(notes))
-	for i, ev := range notes {
-		p, err := encodePayload(ev)
-		if err != nil {
-			return false, err
-		}
-		payloads[i] = p
-	}
-
 	if len(payloads) == 0 {
 		// Nothing noted: a read transaction tells whether anything was
 		// recorded, so that an idle trail costs no commits.
-		found := false
-		err := l.st.View(ctx, func(tx store.Tx) error {
-			found = false
-			return tx.Scan(bucketPending, store.Range{Limit: 1}, func(_, _ []byte) error { found = true; return nil })
-		})
-		if err != nil || !found {
+		if found, err := l.anyPending(ctx); err != nil || !found {
 			return false, err
 		}
 	}
 	var morePending bool
 	var chained int
-	err := l.st.Update(ctx, func(tx store.Tx) error {
-		morePending, chained = false, 0
-		head, err := readHead(tx, l.k)
-		if err != nil {
-			return err
-		}
-		type pending struct{ key, payload []byte }
-		var todo []pending
-		scanned := 0
-		err = tx.Scan(bucketPending, store.Range{Limit: batchSize}, func(k, v []byte) error {
-			scanned++
-			p, err := l.k.openPending(k, v)
-			if err != nil {
-				// Never chain what does not authenticate: Verify names it.
-				l.cfg.Logger.Error("audit: a pending entry does not authenticate; it is left for the verifier", "key", fmt.Sprintf("%x", k))
-				return nil
-			}
-			todo = append(todo, pending{k, p})
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		morePending = scanned == batchSize && len(todo) > 0
-		if len(todo) == 0 && len(payloads) == 0 {
-			return nil
-		}
-		now := l.cfg.Now()
-		add := func(payload []byte) error {
-			chained++
-			return l.appendEntry(tx, &head, payload, now)
-		}
-		for _, p := range todo {
-			if err := add(p.payload); err != nil {
-				return err
-			}
-			if err := tx.Delete(bucketPending, p.key); err != nil {
-				return err
-			}
-		}
-		for _, p := range payloads {
-			if err := add(p); err != nil {
-				return err
-			}
-		}
-		return tx.Put(bucketMeta, headName, l.k.encodeMark(labelHead, head))
+	err = l.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		morePending, chained, err = l.chainIn(tx, payloads)
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("audit: chaining: %w", err)
 	}
 	l.chained.Add(uint64(chained))
+	moreNotes := l.forgetNotes(taken, dropped)
+	return morePending || moreNotes, nil
+}
+
+// notedBatch returns the payloads of the first batchSize notes, led by an
+// entry that counts the notes dropped if any were, and how many notes and
+// dropped notes they stand for. The notes stay until forgetNotes: a batch
+// that fails to commit is tried again.
+func (l *Log) notedBatch() (payloads [][]byte, taken, dropped int, err error) {
 	l.mu.Lock()
-	n := len(notes)
-	if dropped > 0 {
-		n--
-		l.dropped -= dropped
-	}
-	clear(l.notes[:n]) // let the chained ones go
-	l.notes = l.notes[n:]
-	more := len(l.notes) > 0 && (n == batchSize || l.closed)
+	notes := slices.Clone(l.notes[:min(len(l.notes), batchSize)])
+	dropped = l.dropped
 	l.mu.Unlock()
-	return morePending || more, nil
+	taken = len(notes)
+	if dropped > 0 {
+		ev, err := clean(Event{Op: OpAuditNotesDropped, Outcome: OutcomeFailed, Count: dropped}, l.cfg.Now(), l.k.redactMark)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		notes = append([]Event{ev}, notes...)
+	}
+	payloads = make([][]byte, len(notes))
+	for i, ev := range notes {
+		if payloads[i], err = encodePayload(ev); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	return payloads, taken, dropped, nil
+}
+
+// anyPending reports whether an entry was recorded and waits to be
+// chained.
+func (l *Log) anyPending(ctx context.Context) (bool, error) {
+	found := false
+	err := l.st.View(ctx, func(tx store.Tx) error {
+		found = false
+		return tx.Scan(bucketPending, store.Range{Limit: 1}, func(_, _ []byte) error { found = true; return nil })
+	})
+	return found, err
+}
+
+// chainIn appends up to batchSize pending entries, then payloads, to the
+// chain in tx and writes the new head. It reports whether more pending
+// entries wait and how many entries it chained.
+func (l *Log) chainIn(tx store.Tx, payloads [][]byte) (morePending bool, chained int, err error) {
+	head, err := readHead(tx, l.k)
+	if err != nil {
+		return false, 0, err
+	}
+	todo, morePending, err := l.readPending(tx)
+	if err != nil {
+		return false, 0, err
+	}
+	if len(todo) == 0 && len(payloads) == 0 {
+		return morePending, 0, nil
+	}
+	now := l.cfg.Now()
+	for _, p := range todo {
+		if err := l.appendEntry(tx, &head, p.payload, now); err != nil {
+			return false, 0, err
+		}
+		if err := tx.Delete(bucketPending, p.key); err != nil {
+			return false, 0, err
+		}
+	}
+	for _, p := range payloads {
+		if err := l.appendEntry(tx, &head, p, now); err != nil {
+			return false, 0, err
+		}
+	}
+	return morePending, len(todo) + len(payloads), tx.Put(bucketMeta, headName, l.k.encodeMark(labelHead, head))
+}
+
+// pendingEntry is a recorded entry waiting to be chained: its key in
+// bucketPending and its opened payload.
+type pendingEntry struct{ key, payload []byte }
+
+// readPending returns up to batchSize pending entries that authenticate,
+// and whether more may wait.
+func (l *Log) readPending(tx store.Tx) ([]pendingEntry, bool, error) {
+	var todo []pendingEntry
+	scanned := 0
+	err := tx.Scan(bucketPending, store.Range{Limit: batchSize}, func(k, v []byte) error {
+		scanned++
+		p, err := l.k.openPending(k, v)
+		if err != nil {
+			// Never chain what does not authenticate: Verify names it.
+			l.cfg.Logger.Error("audit: a pending entry does not authenticate; it is left for the verifier", "key", fmt.Sprintf("%x", k))
+			return nil
+		}
+		todo = append(todo, pendingEntry{k, p})
+		return nil
+	})
+	return todo, scanned == batchSize && len(todo) > 0, err
+}
+
+// forgetNotes lets go of the taken notes and dropped count that were
+// chained, and reports whether more notes wait for another batch now.
+func (l *Log) forgetNotes(taken, dropped int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dropped -= dropped
+	clear(l.notes[:taken]) // let the chained ones go
+	l.notes = l.notes[taken:]
+	return len(l.notes) > 0 && (taken == batchSize || l.closed)
 }
 
 // appendEntry appends payload to the chain after head, with its account

@@ -90,97 +90,130 @@ func (s *Service) redeem(ctx context.Context, id, secret string, body []byte) (R
 	if err := checkBody(body); err != nil {
 		return Result{}, err
 	}
-	var whSecret []byte
+	r := redemption{s: s, id: id, secret: secret, rec: rec}
 	if rec.WebhookURL != "" {
-		if whSecret, err = crypto.OpenWithSecret(secret, sealContext(id, "webhook"), rec.WebhookSecret); err != nil {
+		if r.webhookSecret, err = crypto.OpenWithSecret(secret, sealContext(id, "webhook"), rec.WebhookSecret); err != nil {
 			return Result{}, fmt.Errorf("capture: the grant's sealed webhook secret: %w", err)
 		}
-		defer clear(whSecret)
+		defer clear(r.webhookSecret)
 	}
 	res := Result{Owner: rec.Owner, User: rec.User}
-	// within runs in the transaction that writes the capture: it uses the
-	// grant up (single use) and queues its webhook, so that both commit
-	// with the write or not at all. It refuses an id locked since its
-	// secret was checked: wrong secrets that raced this post win.
-	within := func(tx store.Tx, item vault.ItemRef, doc []byte) error {
-		cur, err := getGrantAgain(tx, id, rec)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(cur.SecretHash, rec.SecretHash) {
-			return ErrGrantNotFound // deleted and re-created meanwhile
-		}
-		if err := cur.usable(s.now()); err != nil {
-			return err
-		}
-		f, err := getFailures(tx, []byte(id))
-		if err != nil {
-			return err
-		}
-		if now := s.now(); f.lockedAt(now) {
-			return &LockedError{Until: f.Until}
-		}
-		if cur.SingleUse {
-			cur.Used = true
-			if err := putGrant(tx, id, cur); err != nil {
-				return err
-			}
-		}
-		if whSecret != nil && doc != nil {
-			if err := s.enqueueWebhook(tx, rec.Owner, id, rec.User, item, doc, rec.WebhookURL, string(whSecret)); err != nil {
-				return err
-			}
-		}
-		e := grantEvent(audit.OpCaptureRedeemed, id, rec)
-		e.Token, e.Reference = item.Token, item.Reference
-		return audit.RecordIn(ctx, s.cfg.Audit, tx, e)
-	}
-
 	switch {
 	case rec.Terminal != "":
-		su, err := s.mintFromGrant(ctx, rec.Terminal, body, rec.AllowedFields, func(tx store.Tx) error { return within(tx, vault.ItemRef{}, nil) })
+		su, err := r.mintSingleUse(ctx, body)
 		if err != nil {
 			return Result{}, err
 		}
 		res.SingleUse = &su
 	case rec.Lock != nil:
-		dk, err := crypto.OpenKeyWithSecret(secret, sealContext(id, "item"), rec.ItemKey)
-		if err != nil {
-			return Result{}, fmt.Errorf("capture: the grant's sealed item key: %w", err)
-		}
-		defer dk.Wipe()
-		doc, err := stripReference(body, rec.Lock.Reference)
-		if err != nil {
+		if err := r.updateItem(ctx, body); err != nil {
 			return Result{}, err
 		}
-		merged, _, err := s.vault.UpdateWithKey(ctx, rec.Owner, rec.User, *rec.Lock, dk, doc,
-			vault.UpdateOptions{AllowedFields: rec.AllowedFields, Within: within})
-		if err != nil {
-			return Result{}, err
-		}
-		clear(merged)
 		res.Item = *rec.Lock
 	default:
-		recipient, err := crypto.OpenWithSecret(secret, sealContext(id, "recipient"), rec.Recipient)
-		if err != nil {
-			return Result{}, fmt.Errorf("capture: the grant's sealed recipient: %w", err)
-		}
-		ref := ""
-		if r := gjson.GetBytes(body, "reference"); r.Type == gjson.String {
-			ref = r.Str
-		}
-		doc, err := stripReference(body, ref)
-		if err != nil {
+		if res.Item, err = r.storeItem(ctx, body); err != nil {
 			return Result{}, err
 		}
-		item, err := s.vault.StoreForRecipient(ctx, rec.Owner, rec.User, string(recipient), doc,
-			vault.TokenizeOptions{Reference: ref, AllowedFields: rec.AllowedFields, Within: within})
-		if err != nil {
-			return Result{}, err
-		}
-		res.Item = item
 	}
 	return res, nil
+}
+
+// redemption is one capture under a grant whose secret was checked: what
+// opens the grant's sealed keys and what the write's transaction does
+// with the grant.
+type redemption struct {
+	s             *Service
+	id, secret    string
+	rec           *grantRecord
+	webhookSecret []byte // opened; nil if the grant has no webhook
+}
+
+// mintSingleUse mints a single-use token for body (a single-use-token
+// grant).
+func (r *redemption) mintSingleUse(ctx context.Context, body []byte) (SingleUseToken, error) {
+	return r.s.mintFromGrant(ctx, r.rec.Terminal, body, r.rec.AllowedFields, func(tx store.Tx) error {
+		return r.within(ctx, tx, vault.ItemRef{}, nil)
+	})
+}
+
+// updateItem merges body into the item of a locked vault grant, under the
+// item key the grant keeps sealed.
+func (r *redemption) updateItem(ctx context.Context, body []byte) error {
+	dk, err := crypto.OpenKeyWithSecret(r.secret, sealContext(r.id, "item"), r.rec.ItemKey)
+	if err != nil {
+		return fmt.Errorf("capture: the grant's sealed item key: %w", err)
+	}
+	defer dk.Wipe()
+	doc, err := stripReference(body, r.rec.Lock.Reference)
+	if err != nil {
+		return err
+	}
+	merged, _, err := r.s.vault.UpdateWithKey(ctx, r.rec.Owner, r.rec.User, *r.rec.Lock, dk, doc,
+		vault.UpdateOptions{AllowedFields: r.rec.AllowedFields, Within: r.withinFunc(ctx)})
+	clear(merged)
+	return err
+}
+
+// storeItem stores body as a new item for the user of an open vault
+// grant, under the body's "reference" if it has one.
+func (r *redemption) storeItem(ctx context.Context, body []byte) (vault.ItemRef, error) {
+	recipient, err := crypto.OpenWithSecret(r.secret, sealContext(r.id, "recipient"), r.rec.Recipient)
+	if err != nil {
+		return vault.ItemRef{}, fmt.Errorf("capture: the grant's sealed recipient: %w", err)
+	}
+	ref := ""
+	if v := gjson.GetBytes(body, "reference"); v.Type == gjson.String {
+		ref = v.Str
+	}
+	doc, err := stripReference(body, ref)
+	if err != nil {
+		return vault.ItemRef{}, err
+	}
+	return r.s.vault.StoreForRecipient(ctx, r.rec.Owner, r.rec.User, string(recipient), doc,
+		vault.TokenizeOptions{Reference: ref, AllowedFields: r.rec.AllowedFields, Within: r.withinFunc(ctx)})
+}
+
+// withinFunc is within as the vault's write options take it.
+func (r *redemption) withinFunc(ctx context.Context) func(store.Tx, vault.ItemRef, []byte) error {
+	return func(tx store.Tx, item vault.ItemRef, doc []byte) error { return r.within(ctx, tx, item, doc) }
+}
+
+// within runs in the transaction that writes the capture: it uses the
+// grant up (single use) and queues its webhook, so that both commit with
+// the write or not at all. It refuses an id locked since its secret was
+// checked: wrong secrets that raced this post win.
+func (r *redemption) within(ctx context.Context, tx store.Tx, item vault.ItemRef, doc []byte) error {
+	cur, err := getGrantAgain(tx, r.id, r.rec)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(cur.SecretHash, r.rec.SecretHash) {
+		return ErrGrantNotFound // deleted and re-created meanwhile
+	}
+	if err := cur.usable(r.s.now()); err != nil {
+		return err
+	}
+	f, err := getFailures(tx, []byte(r.id))
+	if err != nil {
+		return err
+	}
+	if now := r.s.now(); f.lockedAt(now) {
+		return &LockedError{Until: f.Until}
+	}
+	if cur.SingleUse {
+		cur.Used = true
+		if err := putGrant(tx, r.id, cur); err != nil {
+			return err
+		}
+	}
+	if r.webhookSecret != nil && doc != nil {
+		if err := r.s.enqueueWebhook(tx, r.rec.Owner, r.id, r.rec.User, item, doc, r.rec.WebhookURL, string(r.webhookSecret)); err != nil {
+			return err
+		}
+	}
+	e := grantEvent(audit.OpCaptureRedeemed, r.id, r.rec)
+	e.Token, e.Reference = item.Token, item.Reference
+	return audit.RecordIn(ctx, r.s.cfg.Audit, tx, e)
 }
 
 // Check verifies secret for the grant id as Redeem does and returns the

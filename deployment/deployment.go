@@ -69,8 +69,9 @@ type Config struct {
 	// (idempotency.Config.TTL).
 	IdempotencyTTL time.Duration
 	// Egress is the guard of capture webhooks; nil means a guard with no
-	// allow-list, HTTPS only.
-	Egress *egress.Guard
+	// allow-list, HTTPS only — or http:// too with AllowHTTPWebhooks.
+	Egress            *egress.Guard
+	AllowHTTPWebhooks bool
 	// ProxyEgress is the guard of the proxy's requests; nil means a guard
 	// with no allow-list and ProxyTimeout as its request timeout.
 	// ProxyAllowHosts and ProxyTimeout are proxy.Config's AllowHosts and
@@ -162,7 +163,7 @@ func (d *Deployment) open(ctx context.Context) error {
 		return err
 	}
 	if cfg.Egress == nil {
-		if cfg.Egress, err = egress.New(egress.Config{}); err != nil {
+		if cfg.Egress, err = egress.New(egress.Config{AllowHTTP: cfg.AllowHTTPWebhooks}); err != nil {
 			return err
 		}
 		d.cfg.Egress = cfg.Egress

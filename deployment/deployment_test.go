@@ -10,7 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/audit"
+	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/deployment"
 	"github.com/cardvault/cardvault/store/memstore"
@@ -104,4 +106,25 @@ func TestOpenRefuses(t *testing.T) {
 	}
 	_, err = deployment.Open(ctx, deployment.Config{Store: st, Keyring: other, Logger: quiet})
 	require.ErrorContains(t, err, "does not open with this master key")
+}
+
+// TestAllowHTTPWebhooks: with no Egress of the caller's, capture webhooks
+// go to https:// only, unless AllowHTTPWebhooks.
+func TestAllowHTTPWebhooks(t *testing.T) {
+	ctx := context.Background()
+	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
+	require.NoError(t, err)
+	for _, allow := range []bool{false, true} {
+		d, err := deployment.Open(ctx, deployment.Config{Store: memstore.New(), Keyring: kr, WorkFactor: 10, AllowHTTPWebhooks: allow, DisableAudit: true, Logger: quiet})
+		require.NoError(t, err)
+		c, err := d.Vault.CreateKey(ctx, vault.Credentials{Owner: "o", User: "u"})
+		require.NoError(t, err)
+		_, err = d.Capture.CreateGrant(ctx, capture.GrantRequest{Credentials: c, Webhook: &capture.Webhook{URL: "http://hooks.example/capture", Secret: "whsec-test"}})
+		if allow {
+			require.NoError(t, err)
+		} else {
+			require.ErrorIs(t, err, cardvault.ErrInvalid)
+		}
+		require.NoError(t, d.Close())
+	}
 }

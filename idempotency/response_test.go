@@ -121,3 +121,52 @@ func TestResponseWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestRecorder: a Recorder keeps the first status, the header and the
+// body, as a real response would have them.
+func TestRecorder(t *testing.T) {
+	for name, c := range map[string]struct {
+		answer func(w http.ResponseWriter)
+		want   idempotency.Response
+	}{
+		"nothing written": {func(http.ResponseWriter) {}, idempotency.Response{}},
+		"body only": {func(w http.ResponseWriter) { _, _ = w.Write([]byte("hi")) },
+			idempotency.Response{Status: http.StatusOK, Body: []byte("hi")}},
+		"first status counts": {func(w http.ResponseWriter) {
+			w.Header().Set("Location", "/x")
+			w.WriteHeader(http.StatusCreated)
+			w.WriteHeader(http.StatusTeapot)
+			_, _ = w.Write([]byte("{}"))
+		}, idempotency.Response{Status: http.StatusCreated, Header: http.Header{"Location": {"/x"}}, Body: []byte("{}")}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var rec idempotency.Recorder
+			c.answer(&rec)
+			got := rec.Response()
+			if len(got.Body) == 0 {
+				got.Body = nil
+			}
+			require.Equal(t, c.want, got)
+		})
+	}
+}
+
+// TestKeep: an answer is kept as its encoded response, and a 5xx answer
+// is not kept at all.
+func TestKeep(t *testing.T) {
+	kept, err := idempotency.Keep(func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		_, _ = w.Write([]byte(`{"a":1}`))
+	})
+	require.NoError(t, err)
+	got, err := idempotency.DecodeResponse(kept)
+	require.NoError(t, err)
+	require.Equal(t, idempotency.Response{Status: http.StatusConflict, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"a":1}`)}, got)
+
+	for _, status := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable} {
+		kept, err := idempotency.Keep(func(w http.ResponseWriter) { w.WriteHeader(status) })
+		require.ErrorContains(t, err, "is not kept", status)
+		require.Nil(t, kept)
+	}
+}

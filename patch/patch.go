@@ -171,8 +171,8 @@ func DecodeWith(ops []byte, opts Options) (Patch, error) {
 	tokens := make(Pointer, 0, min(bytes.Count(ops, []byte{'/'}), 8*len(elems)))
 	for k, e := range elems {
 		op := &p.ops[k]
-		if err := decodeOp(op, k, ops, src, e, &tokens, opts.Policy); err != nil {
-			return Patch{}, err
+		if err := decodeOp(op, ops, src, e, &tokens, opts.Policy); err != nil {
+			return Patch{}, op.errorAt(k, err)
 		}
 		p.growth += len(op.value) + len(op.pathRaw) + 4
 	}
@@ -200,117 +200,158 @@ func memberString(ops []byte, src string, v span) string {
 	return src[v.start+1 : v.end-1]
 }
 
-// decodeOp decodes the operation object ops[e.start:e.end] into op. It is
-// long on purpose: one pass over the object's members, each checked as it
-// is met, is what keeps decoding at a few allocations per patch (split into
-// helpers, the members' spans and states would have to be passed around or
-// found again).
-func decodeOp(op *operation, index int, ops []byte, src string, e span, tokens *Pointer, policy *Policy) error {
-	fail := func(format string, args ...any) error {
-		name := ""
-		if op.kind != 0 {
-			name = op.kind.String()
-		}
-		return &OpError{Index: index, Op: name, Path: op.pathRaw, From: op.fromRaw, Err: fmt.Errorf(format, args...)}
-	}
+// decodeOp decodes the operation object ops[e.start:e.end] into op: its
+// members in one pass, then its kind, the members that kind uses and its
+// pointers. The error is about this operation; the caller names it
+// ([operation.errorAt]).
+func decodeOp(op *operation, ops []byte, src string, e span, tokens *Pointer, policy *Policy) error {
 	if ops[e.start] != '{' {
-		return fail("%w: an operation must be a JSON object", ErrInvalidPatch)
+		return fmt.Errorf("%w: an operation must be a JSON object", ErrInvalidPatch)
 	}
-	var (
-		opName                     string
-		hasOp, hasPath, hasFrom    bool
-		hasValue, badPath, badFrom bool
-		badOp                      bool
-	)
-	var valueAt span
+	m := readMembers(ops, src, e)
+	// Messages name the pointers as written from the first fault on.
+	op.pathRaw, op.fromRaw = m.path.s, m.from.s
+	if err := op.decodeKind(m.op); err != nil {
+		return err
+	}
+	if err := op.takeOperands(m, ops, src); err != nil {
+		return err
+	}
+	return op.decodePointers(tokens, policy)
+}
+
+// errorAt is err as the error of the operation at index, naming the
+// operation and its pointers as written.
+func (op *operation) errorAt(index int, err error) error {
+	name := ""
+	if op.kind != 0 {
+		name = op.kind.String()
+	}
+	return &OpError{Index: index, Op: name, Path: op.pathRaw, From: op.fromRaw, Err: err}
+}
+
+// opMembers are the members of an operation object that RFC 6902 gives a
+// meaning to; any other member is ignored.
+type opMembers struct {
+	op, path, from stringMember
+	hasValue       bool
+	value          span // the raw JSON of "value", in the patch
+}
+
+// stringMember is a member whose value must be a string: s is its
+// (unescaped) value if it is one.
+type stringMember struct {
+	s                  string
+	present, notString bool
+}
+
+// readMembers reads the members of the operation object ops[e.start:e.end]
+// in one pass, without allocating but for a key or string that holds an
+// escape.
+func readMembers(ops []byte, src string, e span) opMembers {
+	var m opMembers
 	var buf [8]objectMember
 	var keyBuf [8]byte
-	for _, m := range appendMembers(buf[:0], ops[e.start:e.end]) {
-		key := ops[e.start+m.key.start : e.start+m.key.end]
+	for _, om := range appendMembers(buf[:0], ops[e.start:e.end]) {
+		key := ops[e.start+om.key.start : e.start+om.key.end]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			key = jsonx.AppendUnescaped(keyBuf[:0], key)
 		}
-		v := span{e.start + m.value.start, e.start + m.value.end}
-		isString := ops[v.start] == '"'
+		v := span{e.start + om.value.start, e.start + om.value.end}
+		var sm *stringMember
 		switch string(key) {
 		case "op":
-			hasOp, badOp = true, !isString
-			if isString {
-				opName = memberString(ops, src, v)
-			}
+			sm = &m.op
 		case "path":
-			hasPath, badPath = true, !isString
-			if isString {
-				op.pathRaw = memberString(ops, src, v)
-			}
+			sm = &m.path
 		case "from":
-			hasFrom, badFrom = true, !isString
-			if isString {
-				op.fromRaw = memberString(ops, src, v)
-			}
+			sm = &m.from
 		case "value":
-			hasValue = true
-			op.value = src[v.start:v.end]
-			valueAt = v
+			m.hasValue, m.value = true, v
+			continue
+		default:
+			continue
+		}
+		*sm = stringMember{present: true, notString: ops[v.start] != '"'}
+		if !sm.notString {
+			sm.s = memberString(ops, src, v)
 		}
 	}
+	return m
+}
+
+// decodeKind sets op's kind from its "op" member.
+func (op *operation) decodeKind(name stringMember) error {
 	switch {
-	case !hasOp:
-		return fail(`%w: missing "op"`, ErrInvalidPatch)
-	case badOp:
-		return fail(`%w: "op" must be a string`, ErrInvalidPatch)
+	case !name.present:
+		return fmt.Errorf(`%w: missing "op"`, ErrInvalidPatch)
+	case name.notString:
+		return fmt.Errorf(`%w: "op" must be a string`, ErrInvalidPatch)
 	}
-	for k, name := range opNames {
-		if name != "" && name == opName {
+	for k, n := range opNames {
+		if n != "" && n == name.s {
 			op.kind = opKind(k)
 		}
 	}
 	if op.kind == 0 {
-		return fail(`%w: unknown op (want add, remove, replace, move, copy or test)`, ErrInvalidPatch)
+		return fmt.Errorf(`%w: unknown op (want add, remove, replace, move, copy or test)`, ErrInvalidPatch)
+	}
+	return nil
+}
+
+// takeOperands checks that the members op's kind needs are there and keeps
+// them; those it does not use are ignored.
+func (op *operation) takeOperands(m opMembers, ops []byte, src string) error {
+	switch {
+	case !m.path.present:
+		return fmt.Errorf(`%w: missing "path"`, ErrInvalidPatch)
+	case m.path.notString:
+		return fmt.Errorf(`%w: "path" must be a string`, ErrInvalidPatch)
+	}
+	if !op.needsFrom() {
+		op.fromRaw = ""
 	}
 	switch {
-	case !hasPath:
-		return fail(`%w: missing "path"`, ErrInvalidPatch)
-	case badPath:
-		return fail(`%w: "path" must be a string`, ErrInvalidPatch)
-	}
-	needFrom := op.kind == opMove || op.kind == opCopy
-	if !needFrom {
-		op.fromRaw = "" // ignored, like any member the op does not use
-	}
-	switch {
-	case needFrom && !hasFrom:
-		return fail(`%w: missing "from"`, ErrInvalidPatch)
-	case needFrom && badFrom:
-		return fail(`%w: "from" must be a string`, ErrInvalidPatch)
+	case op.needsFrom() && !m.from.present:
+		return fmt.Errorf(`%w: missing "from"`, ErrInvalidPatch)
+	case op.needsFrom() && m.from.notString:
+		return fmt.Errorf(`%w: "from" must be a string`, ErrInvalidPatch)
 	}
 	switch op.kind {
 	case opAdd, opReplace, opTest:
-		if !hasValue {
-			return fail(`%w: missing "value"`, ErrInvalidPatch)
+		if !m.hasValue {
+			return fmt.Errorf(`%w: missing "value"`, ErrInvalidPatch)
 		}
-		op.valueDepth = valueDepth(ops[valueAt.start:valueAt.end])
-	default:
-		op.value = ""
+		op.value = src[m.value.start:m.value.end]
+		op.valueDepth = valueDepth(ops[m.value.start:m.value.end])
 	}
+	return nil
+}
+
+// needsFrom reports whether op's kind reads a "from" pointer.
+func (op *operation) needsFrom() bool { return op.kind == opMove || op.kind == opCopy }
+
+// decodePointers parses op's pointers into tokens (the patch's one slice
+// of pointer tokens) and checks them against the policy.
+func (op *operation) decodePointers(tokens *Pointer, policy *Policy) error {
 	var err error
 	if *tokens, op.path, err = appendPointer(*tokens, op.pathRaw); err != nil {
-		return fail("path: %w", err)
+		return fmt.Errorf("path: %w", err)
 	}
-	if needFrom {
+	if op.needsFrom() {
 		if *tokens, op.from, err = appendPointer(*tokens, op.fromRaw); err != nil {
-			return fail("from: %w", err)
+			return fmt.Errorf("from: %w", err)
 		}
 		if op.kind == opMove && op.from.isProperPrefixOf(op.path) {
-			return fail("%w: cannot move a value into its own child", ErrInvalidPatch)
+			return fmt.Errorf("%w: cannot move a value into its own child", ErrInvalidPatch)
 		}
 	}
 	if err := policy.check(op.path); err != nil {
-		return fail("%w", err)
+		return err
 	}
-	if needFrom {
+	if op.needsFrom() {
 		if err := policy.check(op.from); err != nil {
-			return fail("from: %w", err)
+			return fmt.Errorf("from: %w", err)
 		}
 	}
 	return nil

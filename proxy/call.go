@@ -363,8 +363,6 @@ func NewCall(req Request, hook *Webhook, p Policy) (Call, error) {
 	if p.Guard == nil {
 		return Call{}, errors.New("proxy: a Policy needs a Guard")
 	}
-	bad := &cardvault.InvalidError{}
-	var refused error
 	c := Call{guard: p.Guard}
 	c.req = Request{Method: strings.ToUpper(req.Method), URL: req.URL, Body: req.Body, Headers: slices.Clone(req.Headers)}
 	if hook != nil {
@@ -372,152 +370,206 @@ func NewCall(req Request, hook *Webhook, p Policy) (Call, error) {
 		c.hook = &h
 	}
 
+	k := &callCheck{policy: p, bad: &cardvault.InvalidError{}}
 	if !slices.Contains(methods, c.req.Method) {
-		bad.Add("/request/method", "invalid value", "must be one of "+strings.Join(methods, ", "))
+		k.bad.Add("/request/method", "invalid value", "must be one of "+strings.Join(methods, ", "))
+	}
+	c.url, c.host = k.url(c.req.URL)
+	var escape bodyEscaping
+	c.headers, escape = k.headers(c.req.Headers)
+	c.body = k.body(c.req.Body, c.req.Method, escape)
+	if c.hook != nil {
+		k.webhook(*c.hook)
 	}
 
-	// URL.
-	switch u := c.req.URL; {
+	if err := k.bad.Err(); err != nil {
+		return Call{}, &callError{inv: k.bad}
+	}
+	if k.refused != nil {
+		return Call{}, k.refused
+	}
+	return c, nil
+}
+
+// callCheck gathers every fault of a call before NewCall answers, so that
+// the client learns all of them at once.
+type callCheck struct {
+	policy  Policy
+	bad     *cardvault.InvalidError
+	refused error // the last destination the policy refused
+}
+
+// bodyEscaping is how the body's values are escaped, as the Content-Type
+// header chooses; known is false when no header chose one.
+type bodyEscaping struct {
+	escape mustachex.Escape
+	known  bool
+}
+
+// url checks the request's URL and returns its template and its host.
+func (k *callCheck) url(u string) (*mustachex.Template, string) {
+	switch {
 	case u == "":
-		bad.Add("/request/url", "required", "is required: the URL to send to, https://host/path")
+		k.bad.Add("/request/url", "required", "is required: the URL to send to, https://host/path")
+		return nil, ""
 	case len(u) > MaxURLLength:
-		bad.Add("/request/url", "too long", fmt.Sprintf("at most %d bytes", MaxURLLength))
-	default:
-		t, err := mustachex.Parse(u, mustachex.URL, mustachex.Limits{MaxTemplate: MaxURLLength, MaxOutput: MaxURLLength})
-		if err != nil {
-			bad.Add("/request/url", "invalid template", templateMessage(err))
-			break
-		}
-		c.url = t
-		if name := cardFieldIn(t); name != "" {
-			bad.Add("/request/url", "card field", fmt.Sprintf("names the card field %q: card data may not go in a URL, which ends up in logs; put it in the body", name))
-		}
-		// The scheme and host are literal: what comes before the first
-		// tag holds them whole, so they can be checked now and compared
-		// after rendering.
-		static := u
-		if !t.Static() {
-			static = u[:strings.Index(u, "{{")]
-			rest, ok := strings.CutPrefix(strings.ToLower(static), "https://")
-			if !ok || !strings.ContainsAny(rest, "/?") {
-				bad.Add("/request/url", "invalid value", "templates may stand only in the URL's path and query; its scheme and host are literal")
-				break
-			}
-			static = static[:len("https://")+strings.IndexAny(rest, "/?")]
-		}
-		host, err := checkDestination(static, p)
-		switch {
-		case errors.Is(err, cardvault.ErrForbidden):
-			refused = fmt.Errorf("%w: /request/url: %s", ErrRefused, guardMessage(err))
-		case err != nil:
-			bad.Add("/request/url", "invalid URL", guardMessage(err))
-		}
-		c.host = host
+		k.bad.Add("/request/url", "too long", fmt.Sprintf("at most %d bytes", MaxURLLength))
+		return nil, ""
 	}
+	t, err := mustachex.Parse(u, mustachex.URL, mustachex.Limits{MaxTemplate: MaxURLLength, MaxOutput: MaxURLLength})
+	if err != nil {
+		k.bad.Add("/request/url", "invalid template", templateMessage(err))
+		return nil, ""
+	}
+	if name := cardFieldIn(t); name != "" {
+		k.bad.Add("/request/url", "card field", fmt.Sprintf("names the card field %q: card data may not go in a URL, which ends up in logs; put it in the body", name))
+	}
+	static, ok := literalSchemeAndHost(u, t)
+	if !ok {
+		k.bad.Add("/request/url", "invalid value", "templates may stand only in the URL's path and query; its scheme and host are literal")
+		return t, ""
+	}
+	host, err := checkDestination(static, k.policy)
+	switch {
+	case errors.Is(err, cardvault.ErrForbidden):
+		k.refused = fmt.Errorf("%w: /request/url: %s", ErrRefused, guardMessage(err))
+	case err != nil:
+		k.bad.Add("/request/url", "invalid URL", guardMessage(err))
+	}
+	return t, host
+}
 
-	// Headers.
-	escape, contentTypes, total := mustachex.None, 0, 0
-	bodyEscapeKnown := false
-	c.headers = make([]*mustachex.Template, len(c.req.Headers))
-	if len(c.req.Headers) > MaxHeaders {
-		bad.Add("/request/headers", "too many headers", fmt.Sprintf("a request has at most %d headers", MaxHeaders))
+// literalSchemeAndHost returns the part of a URL template that can be
+// checked before rendering: the whole URL if it is static, else its scheme
+// and host, which must come whole before the first tag so that they can be
+// checked now and compared after rendering.
+func literalSchemeAndHost(u string, t *mustachex.Template) (string, bool) {
+	if t.Static() {
+		return u, true
 	}
-	for i, h := range c.req.Headers {
+	static := u[:strings.Index(u, "{{")]
+	rest, ok := strings.CutPrefix(strings.ToLower(static), "https://")
+	if !ok || !strings.ContainsAny(rest, "/?") {
+		return "", false
+	}
+	return static[:len("https://")+strings.IndexAny(rest, "/?")], true
+}
+
+// headers checks the request's headers and returns the template of each
+// value (nil for a static one) and the body's escaping their Content-Type
+// chooses.
+func (k *callCheck) headers(hs []Header) ([]*mustachex.Template, bodyEscaping) {
+	var escape bodyEscaping
+	contentTypes, total := 0, 0
+	ts := make([]*mustachex.Template, len(hs))
+	if len(hs) > MaxHeaders {
+		k.bad.Add("/request/headers", "too many headers", fmt.Sprintf("a request has at most %d headers", MaxHeaders))
+	}
+	for i, h := range hs {
 		at := fmt.Sprintf("/request/headers/%d", i)
 		total += len(h.Name) + len(h.Value)
-		switch {
-		case !validToken(h.Name):
-			bad.Add(at, "invalid header name", fmt.Sprintf("a header name is 1 to %d token characters (letters, digits, !#$%%&'*+-.^_`|~)", MaxHeaderNameLen))
-			continue
-		case slices.Contains(forbiddenHeaders, strings.ToLower(h.Name)):
-			bad.Add(at, "forbidden header", "the transport sets this header (or it is hop-by-hop): "+strings.Join(forbiddenHeaders, ", "))
-			continue
-		case len(h.Value) > MaxHeaderValueLen:
-			bad.Add(at, "too long", fmt.Sprintf("a header value is at most %d bytes", MaxHeaderValueLen))
-			continue
-		case !validHeaderValue(h.Value):
-			bad.Add(at, "invalid header value", "a header value may not hold CR, LF, NUL or other control characters but tab")
+		if code, msg := headerFault(h); code != "" {
+			k.bad.Add(at, code, msg)
 			continue
 		}
 		if strings.EqualFold(h.Name, "Content-Type") {
 			contentTypes++
-			if contentTypes > 1 {
-				bad.Add(at, "duplicate header", "Content-Type is given once at most: it chooses the body's escaping")
-				continue
+			switch {
+			case contentTypes > 1:
+				k.bad.Add(at, "duplicate header", "Content-Type is given once at most: it chooses the body's escaping")
+			case strings.Contains(h.Value, "{{"):
+				k.bad.Add(at, "invalid header value", "Content-Type is literal: it chooses the body's escaping")
+			default:
+				escape.escape, escape.known = bodyEscape(h.Value)
 			}
-			if strings.Contains(h.Value, "{{") {
-				bad.Add(at, "invalid header value", "Content-Type is literal: it chooses the body's escaping")
-				continue
-			}
-			escape, bodyEscapeKnown = bodyEscape(h.Value)
 			continue
 		}
-		t, err := mustachex.Parse(h.Value, mustachex.None, mustachex.Limits{MaxTemplate: MaxHeaderValueLen, MaxOutput: MaxHeaderValueLen})
-		if err != nil {
-			bad.Add(at, "invalid template", templateMessage(err))
-			continue
-		}
-		if name := cardFieldIn(t); name != "" {
-			bad.Add(at, "card field", fmt.Sprintf("names the card field %q: card data may go in the body only", name))
-			continue
-		}
-		if !t.Static() {
-			c.headers[i] = t
-		}
+		ts[i] = k.headerValue(at, h.Value)
 	}
 	if total > MaxHeaderBytes {
-		bad.Add("/request/headers", "too large", fmt.Sprintf("the headers are at most %d bytes in all", MaxHeaderBytes))
+		k.bad.Add("/request/headers", "too large", fmt.Sprintf("the headers are at most %d bytes in all", MaxHeaderBytes))
 	}
+	return ts, escape
+}
 
-	// Body.
-	switch b := c.req.Body; {
+// headerFault returns the code and message of what is wrong with a
+// header's name or value on their own, or "" if nothing is.
+func headerFault(h Header) (code, msg string) {
+	switch {
+	case !validToken(h.Name):
+		return "invalid header name", fmt.Sprintf("a header name is 1 to %d token characters (letters, digits, !#$%%&'*+-.^_`|~)", MaxHeaderNameLen)
+	case slices.Contains(forbiddenHeaders, strings.ToLower(h.Name)):
+		return "forbidden header", "the transport sets this header (or it is hop-by-hop): " + strings.Join(forbiddenHeaders, ", ")
+	case len(h.Value) > MaxHeaderValueLen:
+		return "too long", fmt.Sprintf("a header value is at most %d bytes", MaxHeaderValueLen)
+	case !validHeaderValue(h.Value):
+		return "invalid header value", "a header value may not hold CR, LF, NUL or other control characters but tab"
+	}
+	return "", ""
+}
+
+// headerValue checks a header value other than Content-Type's and returns
+// its template, or nil for a static value.
+func (k *callCheck) headerValue(at, v string) *mustachex.Template {
+	t, err := mustachex.Parse(v, mustachex.None, mustachex.Limits{MaxTemplate: MaxHeaderValueLen, MaxOutput: MaxHeaderValueLen})
+	if err != nil {
+		k.bad.Add(at, "invalid template", templateMessage(err))
+		return nil
+	}
+	if name := cardFieldIn(t); name != "" {
+		k.bad.Add(at, "card field", fmt.Sprintf("names the card field %q: card data may go in the body only", name))
+		return nil
+	}
+	if t.Static() {
+		return nil
+	}
+	return t
+}
+
+// body checks the body template of a request with the given method, its
+// values escaped as the headers chose.
+func (k *callCheck) body(b, method string, escape bodyEscaping) *mustachex.Template {
+	switch {
 	case len(b) > MaxBodyTemplate:
-		bad.Add("/request/body", "too long", fmt.Sprintf("the body template is at most %d bytes", MaxBodyTemplate))
-	case b != "" && c.req.Method == "GET":
-		bad.Add("/request/body", "invalid value", "a GET request has no body")
-	default:
-		t, err := mustachex.Parse(b, escape, mustachex.Limits{MaxTemplate: MaxBodyTemplate, MaxOutput: MaxRenderedBody})
-		if err != nil {
-			bad.Add("/request/body", "invalid template", templateMessage(err))
-			break
-		}
-		if !t.Static() && !bodyEscapeKnown {
-			bad.Add("/request/body", "no escaping", "a body template with variables needs a Content-Type header of application/json (or */*+json), application/x-www-form-urlencoded or text/*, which chooses how values are escaped")
-			break
-		}
-		c.body = t
+		k.bad.Add("/request/body", "too long", fmt.Sprintf("the body template is at most %d bytes", MaxBodyTemplate))
+		return nil
+	case b != "" && method == "GET":
+		k.bad.Add("/request/body", "invalid value", "a GET request has no body")
+		return nil
 	}
+	t, err := mustachex.Parse(b, escape.escape, mustachex.Limits{MaxTemplate: MaxBodyTemplate, MaxOutput: MaxRenderedBody})
+	if err != nil {
+		k.bad.Add("/request/body", "invalid template", templateMessage(err))
+		return nil
+	}
+	if !t.Static() && !escape.known {
+		k.bad.Add("/request/body", "no escaping", "a body template with variables needs a Content-Type header of application/json (or */*+json), application/x-www-form-urlencoded or text/*, which chooses how values are escaped")
+		return nil
+	}
+	return t
+}
 
-	// Webhook.
-	if c.hook != nil {
+// webhook checks where an asynchronous call's answer goes, with the
+// policy's WebhookGuard if it has one.
+func (k *callCheck) webhook(h Webhook) {
+	if h.URL == "" {
+		k.bad.Add("/webhook/url", "required", "is required: where the answer goes, https://host/path")
+	} else {
+		guard := k.policy.Guard
+		if k.policy.WebhookGuard != nil {
+			guard = k.policy.WebhookGuard
+		}
+		err := guard.CheckURL(h.URL)
 		switch {
-		case c.hook.URL == "":
-			bad.Add("/webhook/url", "required", "is required: where the answer goes, https://host/path")
-		default:
-			hookGuard := p.Guard
-			if p.WebhookGuard != nil {
-				hookGuard = p.WebhookGuard
-			}
-			if err := hookGuard.CheckURL(c.hook.URL); err != nil {
-				if errors.Is(err, cardvault.ErrForbidden) {
-					refused = fmt.Errorf("%w: /webhook/url: %s", ErrRefused, guardMessage(err))
-				} else {
-					bad.Add("/webhook/url", "invalid URL", guardMessage(err))
-				}
-			}
-		}
-		if s := c.hook.Secret; len(s) > MaxWebhookSecretLen || !visibleASCII(s) {
-			bad.Add("/webhook/secret", "invalid value", fmt.Sprintf("a webhook secret is at most %d bytes of visible ASCII", MaxWebhookSecretLen))
+		case errors.Is(err, cardvault.ErrForbidden):
+			k.refused = fmt.Errorf("%w: /webhook/url: %s", ErrRefused, guardMessage(err))
+		case err != nil:
+			k.bad.Add("/webhook/url", "invalid URL", guardMessage(err))
 		}
 	}
-
-	if err := bad.Err(); err != nil {
-		return Call{}, &callError{inv: bad}
+	if s := h.Secret; len(s) > MaxWebhookSecretLen || !visibleASCII(s) {
+		k.bad.Add("/webhook/secret", "invalid value", fmt.Sprintf("a webhook secret is at most %d bytes of visible ASCII", MaxWebhookSecretLen))
 	}
-	if refused != nil {
-		return Call{}, refused
-	}
-	return c, nil
 }
 
 // checkDestination checks a literal URL (or the scheme and host of a

@@ -166,6 +166,21 @@ func (p *Proxy) Policy() Policy { return p.policy }
 // policy.
 func (p *Proxy) Parse(body []byte) (Call, error) { return ParseRequest(body, p.policy) }
 
+// ParseCall reads what a proxy route's request carries: its Options from
+// the query (ParseOptions, checked first) and its call from the JSON body
+// (Parse).
+func (p *Proxy) ParseCall(body []byte, q url.Values, withRules bool) (Call, Options, error) {
+	opts, err := ParseOptions(q, withRules)
+	if err != nil {
+		return Call{}, Options{}, err
+	}
+	call, err := p.Parse(body)
+	if err != nil {
+		return Call{}, Options{}, err
+	}
+	return call, opts, nil
+}
+
 // Source is what a sending call fills its templates with: a vault item
 // or a secure token.
 type Source struct {

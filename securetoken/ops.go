@@ -41,96 +41,130 @@ func (s *Service) refuse(ctx context.Context, call *idempotency.Call, result any
 // the same transaction that saves the token, so it is used exactly once
 // and only if the save succeeds.
 func (s *Service) Create(ctx context.Context, terminal string, req CreateRequest, call *idempotency.Call) (Resource, error) {
-	var res Resource
-	id := req.SecureTokenID
-	err := checkTerminal(terminal)
-	if err == nil {
-		err = req.Validate()
-	}
-	if err == nil && id == "" {
-		id = newID()
-	} else if err == nil {
-		err = checkID("secureTokenId", id, 1, 200)
-	}
+	id, err := newTokenID(terminal, req)
 	if err != nil {
+		var res Resource
 		return res, s.refuse(ctx, call, &res, err)
 	}
 	kek, err := s.kek(ctx, terminal, true)
 	if err != nil {
-		return res, err
+		return Resource{}, err
 	}
 	for attempt := 0; ; attempt++ {
 		tok, err := s.newToken(ctx)
 		if err != nil {
 			return Resource{}, err
 		}
-		// build makes the record and seals it: outside the transaction
-		// for a source the request carries, inside for a single-use
-		// token's, which only the transaction may redeem.
-		build := func(src Source) (preparedRecord, Resource, error) {
-			rec := NewRecord(req, src)
-			rec.SecureTokenID, rec.ProcessingTerminalID, rec.Token = id, terminal, tok
-			if err := rec.Validate(); err != nil {
-				return preparedRecord{}, Resource{}, err
-			}
-			sr, err := s.seal(kek, rec, envelope{})
-			return sr, rec.Public(), err
-		}
-		save := func(tx store.Tx, sr preparedRecord) error {
-			key := sr.key
-			if _, err := tx.Get(bucketRetired, key); err == nil {
-				return ErrIDRetired
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			if _, err := tx.Get(bucketRecords, key); err == nil {
-				return ErrExists
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			if _, err := tx.Get(bucketTokens, []byte(tok)); err == nil {
-				return errTokenTaken
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			if err := tx.Put(bucketTokens, []byte(tok), key); err != nil {
-				return err
-			}
-			if err := s.write(tx, sr, nil); err != nil {
-				return err
-			}
-			return s.record(ctx, tx, audit.OpSecureTokenCreated, terminal, id)
-		}
-		var prepared preparedRecord
-		var public Resource
-		if req.Source.Type != SourceSingleUseToken {
-			src, ok := req.Source.StoredSource()
-			if !ok {
-				return res, s.refuse(ctx, call, &res, fmt.Errorf("securetoken: the source cannot be saved: %w", cardvault.ErrInvalid))
-			}
-			if prepared, public, err = build(src); err != nil {
-				return res, s.refuse(ctx, call, &res, err)
-			}
-		}
-		err = s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
-			sr, pub := prepared, public
-			if req.Source.Type == SourceSingleUseToken {
-				src, err := s.redeem(ctx, tx, terminal, req.Source.SingleUseToken.Token, "/source/token", nil)
-				if err != nil {
-					return err
-				}
-				if sr, pub, err = build(src); err != nil {
-					return err
-				}
-			}
-			res = pub
-			return save(tx, sr)
-		})
+		c := creation{s: s, req: req, terminal: terminal, id: id, token: tok, kek: kek}
+		res, err := c.create(ctx, call)
 		if errors.Is(err, errTokenTaken) && attempt < 8 {
 			continue // another process drew the same token a moment ago
 		}
 		return res, err
 	}
+}
+
+// newTokenID checks a create request of terminal and returns the id of
+// its secure token: the one it names, or a new one.
+func newTokenID(terminal string, req CreateRequest) (string, error) {
+	if err := checkTerminal(terminal); err != nil {
+		return "", err
+	}
+	if err := req.Validate(); err != nil {
+		return "", err
+	}
+	if req.SecureTokenID == "" {
+		return newID(), nil
+	}
+	return req.SecureTokenID, checkID("secureTokenId", req.SecureTokenID, 1, 200)
+}
+
+// creation is one attempt of Create, with a token drawn for it.
+type creation struct {
+	s                   *Service
+	req                 CreateRequest
+	terminal, id, token string
+	kek                 *crypto.DataKey
+}
+
+// create makes the record and saves it in the idempotent call's
+// transaction. The record is built outside the transaction for a source
+// the request carries, inside for a single-use token's, which only the
+// transaction may redeem.
+func (c *creation) create(ctx context.Context, call *idempotency.Call) (Resource, error) {
+	var res Resource
+	var prepared preparedRecord
+	var public Resource
+	if c.req.Source.Type != SourceSingleUseToken {
+		src, ok := c.req.Source.StoredSource()
+		if !ok {
+			return res, c.s.refuse(ctx, call, &res, fmt.Errorf("securetoken: the source cannot be saved: %w", cardvault.ErrInvalid))
+		}
+		var err error
+		if prepared, public, err = c.build(src); err != nil {
+			return res, c.s.refuse(ctx, call, &res, err)
+		}
+	}
+	err := c.s.idem.Run(ctx, call, &res, func(tx store.Tx) error {
+		sr, pub := prepared, public
+		if c.req.Source.Type == SourceSingleUseToken {
+			src, err := c.s.redeem(ctx, tx, c.terminal, c.req.Source.SingleUseToken.Token, "/source/token", nil)
+			if err != nil {
+				return err
+			}
+			if sr, pub, err = c.build(src); err != nil {
+				return err
+			}
+		}
+		res = pub
+		return c.save(ctx, tx, sr)
+	})
+	return res, err
+}
+
+// build makes the record of src and seals it.
+func (c *creation) build(src Source) (preparedRecord, Resource, error) {
+	rec := NewRecord(c.req, src)
+	rec.SecureTokenID, rec.ProcessingTerminalID, rec.Token = c.id, c.terminal, c.token
+	if err := rec.Validate(); err != nil {
+		return preparedRecord{}, Resource{}, err
+	}
+	sr, err := c.s.seal(c.kek, rec, envelope{})
+	return sr, rec.Public(), err
+}
+
+// save writes the sealed record in tx if its id was never used and its
+// token is still free, and records the creation in the audit trail.
+func (c *creation) save(ctx context.Context, tx store.Tx, sr preparedRecord) error {
+	if err := refuseIfHeld(tx, bucketRetired, sr.key, ErrIDRetired); err != nil {
+		return err
+	}
+	if err := refuseIfHeld(tx, bucketRecords, sr.key, ErrExists); err != nil {
+		return err
+	}
+	if err := refuseIfHeld(tx, bucketTokens, []byte(c.token), errTokenTaken); err != nil {
+		return err
+	}
+	if err := tx.Put(bucketTokens, []byte(c.token), sr.key); err != nil {
+		return err
+	}
+	if err := c.s.write(tx, sr, nil); err != nil {
+		return err
+	}
+	return c.s.record(ctx, tx, audit.OpSecureTokenCreated, c.terminal, c.id)
+}
+
+// refuseIfHeld returns held if tx has key in bucket, and nil if it has
+// not.
+func refuseIfHeld(tx store.Tx, bucket string, key []byte, held error) error {
+	_, err := tx.Get(bucket, key)
+	switch {
+	case err == nil:
+		return held
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	}
+	return err
 }
 
 // redeem uses up a single-use token of terminal inside tx and returns what

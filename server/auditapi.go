@@ -19,7 +19,7 @@ func (s *Server) registerAuditRoutes(mux *http.ServeMux) {
 // Audit returns the server's audit trail, for an embedding program's
 // export (Log.Export) and the services it wires itself; nil with
 // Config.DisableAudit.
-func (s *Server) Audit() *audit.Log { return s.audit }
+func (s *Server) Audit() *audit.Log { return s.deployment.Audit }
 
 // listAudit answers GET /v1/audit?from=&to=&limit= with the account's own
 // events, newest first: [{"seq", "op", "outcome", "time", ...}], and
@@ -37,7 +37,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	account := accountFrom(r.Context())
-	entries, next, err := s.audit.List(r.Context(), account, from, to, cursor, limit)
+	entries, next, err := s.deployment.Audit.List(r.Context(), account, from, to, cursor, limit)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
@@ -57,7 +57,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 // and the request goes on.
 func (s *Server) note(r *http.Request, e audit.Event) {
 	e.Client = r.RemoteAddr
-	if err := s.audit.Note(e); err != nil {
+	if err := s.deployment.Audit.Note(e); err != nil {
 		s.log.ErrorContext(r.Context(), "audit: an event was refused", "op", string(e.Op), "err", err)
 	}
 }

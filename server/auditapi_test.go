@@ -19,7 +19,7 @@ import (
 // within a tenth of a second.
 func (e *env) flushAudit() {
 	e.t.Helper()
-	require.NoError(e.t, e.srv.audit.Flush(ctx))
+	require.NoError(e.t, e.srv.deployment.Audit.Flush(ctx))
 }
 
 // exportAudit returns the whole trail.

@@ -33,9 +33,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.Header.Get("X-Api-Key")
-	client := clientAddr(r)
 	if key != "" {
-		if wait := s.limits.APIKeyWait(client); wait > 0 {
+		if wait := s.limits.APIKeyWait(clientAddr(r)); wait > 0 {
 			s.metrics.throttled(limitCredentials)
 			setRetryAfter(w.Header(), wait)
 			writeProblem(w, s.newProblem(securetoken.ProblemTooMany))
@@ -45,7 +44,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.keys.Lookup(key)
 	if !ok {
 		if key != "" {
-			s.limits.APIKeyFailed(client)
+			s.limits.APIKeyFailed(clientAddr(r))
 		}
 		s.noteAuthFailure(r, "api_key")
 		writeProblem(w, s.newProblem(securetoken.ProblemNotAuthorized))
@@ -117,21 +116,18 @@ func accountFrom(ctx context.Context) string {
 func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		user, pass, given := r.BasicAuth()
-		client := clientAddr(r)
+		name, ok := "", false
 		if given {
+			client := clientAddr(r)
 			if wait := s.limits.CredentialsWait(client, s.accounts.Named(user)); wait > 0 {
 				s.writeTooMany(w, limitCredentials, wait)
 				return
 			}
-		}
-		name, ok := "", false
-		if given {
-			name, ok = s.accounts.Check(user, pass)
-		}
-		if !ok {
-			if given {
+			if name, ok = s.accounts.Check(user, pass); !ok {
 				s.limits.CredentialsFailed(client, name)
 			}
+		}
+		if !ok {
 			s.noteAuthFailure(r, "basic")
 			w.Header().Set("WWW-Authenticate", `Basic realm="cardvault", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong basic auth credentials")

@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 
@@ -23,27 +21,42 @@ import (
 // outcome in the transaction that does the work: a request is one durable
 // commit, and a crash can no longer run it twice. This file only reads the
 // header (requireIdempotency) and turns the handler's answer into the bytes
-// that are kept (writeOnce, an idempotency.Response): the kept outcome is
+// that are kept (writeOnce, idempotency.Keep): the kept outcome is
 // the response itself, so a replay is byte-identical by construction. Keys are scoped per API key;
-// responses with a 5xx status are not kept, so the client's retry runs
-// again. Records are kept Config.IdempotencyTTL (24 h by default) and swept
+// responses with a 5xx status are not kept (idempotency.Keep), so the
+// client's retry runs again. Records are kept Config.IdempotencyTTL (24 h by default) and swept
 // by the expiry sweeper.
 
-type idemCallKey struct{}
+type idemRequestKey struct{}
+
+// idemRequest is what requireIdempotency read of a request: its body, and
+// the call it made for its key.
+type idemRequest struct {
+	call *idempotency.Call
+	body []byte
+}
 
 // idemCall returns the call requireIdempotency made for the request, nil
 // for a method that takes no Idempotency-Key.
 func idemCall(r *http.Request) *idempotency.Call {
-	c, _ := r.Context().Value(idemCallKey{}).(*idempotency.Call)
-	return c
+	ir, _ := r.Context().Value(idemRequestKey{}).(idemRequest)
+	return ir.call
+}
+
+// tokenBody returns the body of a POST or PATCH of the secure-token API,
+// which requireIdempotency read whole under the route's cap (nil for
+// another method).
+func tokenBody(r *http.Request) []byte {
+	ir, _ := r.Context().Value(idemRequestKey{}).(idemRequest)
+	return ir.body
 }
 
 // requireIdempotency wraps a POST or PATCH handler of the secure-token API
 // (other methods pass through): a missing or malformed Idempotency-Key is a
 // 400 idempotency-key-missing. It must run after requireBearer, whose
 // client scopes the keys. It reads the whole body (at most maxBody bytes,
-// else 413), hands the handler a copy, and puts the request's
-// idempotency.Call in its context for writeOnce.
+// else 413), hands the handler a copy (and tokenBody), and puts the
+// request's idempotency.Call in its context for writeOnce.
 func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPatch {
@@ -67,17 +80,12 @@ func (s *Server) requireIdempotency(next http.Handler, maxBody int64) http.Handl
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				writeProblem(w, s.newProblem(securetoken.ProblemTooLarge))
-				return
-			}
-			s.writeProblemFor(w, r, err, "")
+			s.writeProblemFor(w, r, err, "") // a body over maxBody is problemFor's 413
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		call := &idempotency.Call{Principal: client.ID, Key: key, Request: idempotency.Fingerprint(r, body)}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idemCallKey{}, call)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idemRequestKey{}, idemRequest{call, body})))
 	})
 }
 
@@ -100,12 +108,7 @@ func writeOnce[T any](s *Server, w http.ResponseWriter, r *http.Request,
 		if p, ok := result.(*T); ok && p != nil {
 			v = *p
 		}
-		b := &bufferedWriter{header: http.Header{}}
-		answer(b, v, err)
-		if b.status >= 500 {
-			return nil, fmt.Errorf("server: a %d response is not kept", b.status)
-		}
-		return idempotency.Response{Status: b.status, Header: b.header, Body: b.body.Bytes()}.Encode(), nil
+		return idempotency.Keep(func(w http.ResponseWriter) { answer(w, v, err) })
 	}
 	res, err := do(call)
 	if call.Outcome == nil {
@@ -123,26 +126,4 @@ func writeOnce[T any](s *Server, w http.ResponseWriter, r *http.Request,
 	if call.Replayed {
 		s.metrics.replay()
 	}
-}
-
-// bufferedWriter records a response instead of sending it.
-type bufferedWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferedWriter) Header() http.Header { return b.header }
-
-func (b *bufferedWriter) WriteHeader(status int) {
-	if b.status == 0 {
-		b.status = status
-	}
-}
-
-func (b *bufferedWriter) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
 }

@@ -50,7 +50,7 @@ func (d *tokenRoute) handler(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		writeOnce(s, w, r, func(call *idempotency.Call) (res thing, err error) {
-			err = s.idem.Run(r.Context(), call, &res, func(tx store.Tx) error {
+			err = s.deployment.Idempotency.Run(r.Context(), call, &res, func(tx store.Tx) error {
 				if d.delay > 0 {
 					time.Sleep(d.delay)
 				}
@@ -207,10 +207,10 @@ func TestIdempotency(t *testing.T) {
 		e.clock.Advance(23 * time.Hour)
 		tok := e.authorize(keyTwo.Key)
 		require.Equal(t, "true", e.tokenCall("POST", thingsA, tok, key, `{"b":1}`).header.Get(idempotency.ReplayedHeader))
-		n, err := e.srv.sweeper.Sweep(ctx)
+		n, err := e.srv.deployment.Sweeper.Sweep(ctx)
 		require.NoError(t, err)
 		e.clock.Advance(time.Hour)
-		n2, err := e.srv.sweeper.Sweep(ctx)
+		n2, err := e.srv.deployment.Sweeper.Sweep(ctx)
 		require.NoError(t, err)
 		require.Greater(t, n2, n, "the day-old records went")
 		tok = e.authorize(keyTwo.Key)

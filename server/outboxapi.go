@@ -35,7 +35,7 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "after must be a dead letter's id")
 		return
 	}
-	page, err := s.outbox.DeadLetterPage(r.Context(), accountFrom(r.Context()), after, limit)
+	page, err := s.deployment.Outbox.DeadLetterPage(r.Context(), accountFrom(r.Context()), after, limit)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
@@ -45,7 +45,7 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) retryDeadLetter(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.outbox.Retry(r.Context(), accountFrom(r.Context()), id); err != nil {
+	if err := s.deployment.Outbox.Retry(r.Context(), accountFrom(r.Context()), id); err != nil {
 		s.writeVaultError(w, r, err)
 		return
 	}

@@ -1,10 +1,8 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 
@@ -41,7 +39,7 @@ func (s *Server) problemFor(r *http.Request, err error, resource string) *secure
 	case errors.As(err, &tooLarge):
 		return s.newProblem(securetoken.ProblemTooLarge)
 	case ok:
-	case unavailable(err):
+	case store.Unavailable(err):
 		// The contract has no 503: a store that does not answer or a
 		// request over its deadline is its api-error, with the reason.
 		p = s.newProblem(securetoken.ProblemAPIError)
@@ -106,20 +104,6 @@ func answerFor(err error) (kindAnswer, bool) {
 // writeProblemFor writes problemFor(r, err, resource).
 func (s *Server) writeProblemFor(w http.ResponseWriter, r *http.Request, err error, resource string) {
 	writeProblem(w, s.problemFor(r, err, resource))
-}
-
-// unavailable reports whether err means "try again": the request's
-// deadline passed, the store gave up retrying a conflict or is closed, it
-// could not reach its storage — store.ErrUnavailable, or a network error,
-// such as pgstore's when PostgreSQL is down for longer than its retries
-// last (before, that was an unexplained 500) — or it lost its storage
-// during a commit, whose outcome is then unknown (store.ErrCommitUnknown:
-// a database failing over).
-func unavailable(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
-		errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrClosed) ||
-		errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrCommitUnknown) || errors.As(err, &netErr)
 }
 
 // instance is the URL a 403 or 409 problem names: the request's path on the

@@ -58,11 +58,7 @@ func (s *Server) readCall(w http.ResponseWriter, r *http.Request, withRules bool
 	if !ok {
 		return proxy.Call{}, proxy.Options{}, false
 	}
-	opts, err := proxy.ParseOptions(r.URL.Query(), withRules)
-	var call proxy.Call
-	if err == nil {
-		call, err = s.proxy.Parse(body)
-	}
+	call, opts, err := s.deployment.Proxy.ParseCall(body, r.URL.Query(), withRules)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return proxy.Call{}, proxy.Options{}, false
@@ -88,7 +84,7 @@ func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	res, err := s.proxy.Send(r.Context(), proxy.VaultItem(c, ref), call, opts)
+	res, err := s.deployment.Proxy.Send(r.Context(), proxy.VaultItem(c, ref), call, opts)
 	if err != nil {
 		s.writeProxyError(w, r, err)
 		return
@@ -105,7 +101,7 @@ func (s *Server) proxyGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := credentials(r)
-	got, err := s.proxy.Receive(r.Context(), c, r.URL.Query().Get("reference"), call, opts)
+	got, err := s.deployment.Proxy.Receive(r.Context(), c, r.URL.Query().Get("reference"), call, opts)
 	if err != nil {
 		s.writeProxyError(w, r, err)
 		return
@@ -119,22 +115,15 @@ func (s *Server) proxyGet(w http.ResponseWriter, r *http.Request) {
 // asynchronous call is queued once; a synchronous one is made once, and
 // its answer replayed).
 func (s *Server) secureTokenProxy(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readTokenBody(w, r, resourceSecureToken)
-	if !ok {
-		return
-	}
+	body := tokenBody(r)
 	pt, id := r.PathValue("processingTerminalId"), r.PathValue("secureTokenId")
 	writeOnce(s, w, r, func(call *idempotency.Call) (res proxy.Result, err error) {
-		opts, err := proxy.ParseOptions(r.URL.Query(), false)
-		var c proxy.Call
-		if err == nil {
-			c, err = s.proxy.Parse(body)
-		}
+		c, opts, err := s.deployment.Proxy.ParseCall(body, r.URL.Query(), false)
 		if err != nil {
-			return res, s.idem.Refuse(r.Context(), call, &res, err)
+			return res, s.deployment.Idempotency.Refuse(r.Context(), call, &res, err)
 		}
 		opts.Idempotency = call
-		return s.proxy.Send(r.Context(), proxy.SecureToken(pt, id), c, opts)
+		return s.deployment.Proxy.Send(r.Context(), proxy.SecureToken(pt, id), c, opts)
 	}, func(w http.ResponseWriter, res proxy.Result, err error) {
 		if err != nil {
 			if status, ok := proxyStatus(err); ok {

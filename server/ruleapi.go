@@ -28,7 +28,7 @@ func (s *Server) registerRuleRoutes(mux *http.ServeMux) {
 func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
 	owner := accountFrom(r.Context())
 	if id, ok := r.URL.Query()["id"]; ok {
-		rule, err := s.rules.Get(r.Context(), owner, id[0])
+		rule, err := s.deployment.Rules.Get(r.Context(), owner, id[0])
 		if err != nil {
 			s.writeVaultError(w, r, err)
 			return
@@ -36,7 +36,7 @@ func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, rule)
 		return
 	}
-	all, err := s.rules.List(r.Context(), owner)
+	all, err := s.deployment.Rules.List(r.Context(), owner)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
@@ -54,7 +54,7 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	stored, err := s.rules.Create(r.Context(), accountFrom(r.Context()), r.URL.Query().Get("id"), rule)
+	stored, err := s.deployment.Rules.Create(r.Context(), accountFrom(r.Context()), r.URL.Query().Get("id"), rule)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
@@ -63,12 +63,7 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("id")
-	if err := s.rules.Delete(r.Context(), accountFrom(r.Context()), id); err != nil {
-		s.writeVaultError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"id": id})
+	s.deleteOwned(w, r, r.URL.Query().Get("id"), s.deployment.Rules.Delete)
 }
 
 func (s *Server) ruleOperations(w http.ResponseWriter, _ *http.Request) {

@@ -20,15 +20,12 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/deployment"
 	"github.com/cardvault/cardvault/egress"
-	"github.com/cardvault/cardvault/expiry"
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/proxy"
 	"github.com/cardvault/cardvault/redact"
-	"github.com/cardvault/cardvault/rules"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
-	"github.com/cardvault/cardvault/vault"
 )
 
 // Defaults for zero fields of Config.
@@ -160,22 +157,16 @@ type Config struct {
 // Server serves the vault/capture API and the secure-token API. It is an
 // http.Handler; Shutdown (or Close) stops its background work.
 type Server struct {
-	cfg         Config
-	log         *slog.Logger
-	now         func() time.Time
-	vault       *vault.Vault
-	capture     *capture.Service
-	tokens      *securetoken.Service // the secure-token API's; see tokenapi.go
-	rules       *rules.Service
-	proxy       *proxy.Proxy
-	accounts    *access.Accounts // the vault/capture API's Basic accounts
-	keys        *access.Keys     // the secure-token API's keys and bearer tokens
-	limits      *access.Limits
-	outbox      *outbox.Outbox
-	audit       *audit.Log
-	idem        *idempotency.Keeper // refuses, under the request's key, what fails before the library's work
-	sweeper     *expiry.Sweeper
-	deployment  *deployment.Deployment // the services above are its; Shutdown closes it
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	accounts *access.Accounts // the vault/capture API's Basic accounts
+	keys     *access.Keys     // the secure-token API's keys and bearer tokens
+	limits   *access.Limits
+	// deployment holds the services the handlers call (its Idempotency
+	// refuses, under the request's key, what fails before the library's
+	// work); Shutdown closes it.
+	deployment  *deployment.Deployment
 	metrics     *metrics
 	mux         *http.ServeMux
 	ops         *http.ServeMux
@@ -197,35 +188,9 @@ var _ http.Handler = (*Server)(nil)
 // sweeping expired grants, single-use tokens and idempotency records,
 // delivering the outbox's jobs.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Keyring == nil {
-		return nil, errors.New("server: Config.Store and Config.Keyring are required")
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.IdempotencyTTL == 0 {
-		cfg.IdempotencyTTL = DefaultIdempotencyTTL
-	}
-	if cfg.IdempotencyTTL < DefaultIdempotencyTTL {
-		return nil, errors.New("server: IdempotencyTTL is under the 24 hours the secure-token API promises")
-	}
-	if cfg.SweepEvery == 0 {
-		cfg.SweepEvery = DefaultSweepEvery
-	}
-	if cfg.ErrorsBaseURL == "" {
-		cfg.ErrorsBaseURL = DefaultErrorsBaseURL
-	}
-	if cfg.ProxyTimeout == 0 {
-		cfg.ProxyTimeout = proxy.DefaultTimeout
-	}
-	if cfg.ProxyTimeout < 0 || cfg.ProxyTimeout >= cfg.RequestTimeout {
-		return nil, errors.New("server: ProxyTimeout must be positive and under RequestTimeout")
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{
 		log: slog.New(redact.NewHandler(cfg.Logger.Handler())), now: cfg.Now,
@@ -241,7 +206,6 @@ func New(cfg Config) (*Server, error) {
 		s.capturePath = strings.TrimSuffix(u.Path, "/") + capture.DefaultCapturePath
 	}
 
-	var err error
 	if s.accounts, err = access.NewAccounts(cfg.Accounts); err != nil {
 		return nil, err
 	}
@@ -255,17 +219,13 @@ func New(cfg Config) (*Server, error) {
 	case maxCaptureTTL < 0:
 		maxCaptureTTL = 0 // capture's "no maximum"
 	}
-	if cfg.Egress == nil {
-		if cfg.Egress, err = egress.New(egress.Config{AllowHTTP: cfg.AllowHTTPWebhooks}); err != nil {
-			return nil, err
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	d, err := deployment.Open(ctx, deployment.Config{
 		Store: cfg.Store, Keyring: cfg.Keyring, WorkFactor: cfg.WorkFactor, CVVTTL: cfg.CVVTTL,
 		MaxLockedTTL: maxCaptureTTL, AllowUnexpiring: cfg.AllowUnexpiringCapture, IdempotencyTTL: cfg.IdempotencyTTL,
-		Egress: cfg.Egress, ProxyEgress: cfg.ProxyEgress, ProxyAllowHosts: cfg.ProxyAllowHosts, ProxyTimeout: cfg.ProxyTimeout,
+		Egress: cfg.Egress, AllowHTTPWebhooks: cfg.AllowHTTPWebhooks,
+		ProxyEgress: cfg.ProxyEgress, ProxyAllowHosts: cfg.ProxyAllowHosts, ProxyTimeout: cfg.ProxyTimeout,
 		Outbox: cfg.Outbox, Audit: cfg.Audit, DisableAudit: cfg.DisableAudit, Logger: s.log, Now: cfg.Now,
 	})
 	if err != nil {
@@ -278,10 +238,8 @@ func New(cfg Config) (*Server, error) {
 	// The configuration's passwords and keys are not kept.
 	cfg.Accounts, cfg.APIKeys = nil, nil
 	s.cfg, s.deployment = cfg, d
-	s.vault, s.capture, s.tokens, s.rules, s.proxy = d.Vault, d.Capture, d.Tokens, d.Rules, d.Proxy
-	s.outbox, s.audit, s.idem, s.sweeper = d.Outbox, d.Audit, d.Idempotency, d.Sweeper
-	s.metrics = newMetrics(s.vault.Stats)
-	s.metrics.registry.MustRegister(outboxCollectors(s.outbox)...)
+	s.metrics = newMetrics(s.deployment.Vault.Stats)
+	s.metrics.registry.MustRegister(outboxCollectors(s.deployment.Outbox)...)
 
 	s.ops = http.NewServeMux()
 	s.registerOpsRoutes(s.ops)
@@ -299,6 +257,42 @@ func New(cfg Config) (*Server, error) {
 	s.registerRuleRoutes(s.mux)
 	d.Start(cfg.SweepEvery)
 	return s, nil
+}
+
+// withDefaults returns cfg with its zero fields set to their defaults, or
+// why it cannot serve.
+func withDefaults(cfg Config) (Config, error) {
+	if cfg.Store == nil || cfg.Keyring == nil {
+		return cfg, errors.New("server: Config.Store and Config.Keyring are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.IdempotencyTTL == 0 {
+		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if cfg.IdempotencyTTL < DefaultIdempotencyTTL {
+		return cfg, errors.New("server: IdempotencyTTL is under the 24 hours the secure-token API promises")
+	}
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = DefaultSweepEvery
+	}
+	if cfg.ErrorsBaseURL == "" {
+		cfg.ErrorsBaseURL = DefaultErrorsBaseURL
+	}
+	if cfg.ProxyTimeout == 0 {
+		cfg.ProxyTimeout = proxy.DefaultTimeout
+	}
+	if cfg.ProxyTimeout < 0 || cfg.ProxyTimeout >= cfg.RequestTimeout {
+		return cfg, errors.New("server: ProxyTimeout must be positive and under RequestTimeout")
+	}
+	return cfg, nil
 }
 
 // ServeHTTP serves a request: it gives it a request id (X-Request-Id) and a
@@ -386,10 +380,11 @@ func (s *Server) malformedQuery(w http.ResponseWriter, r *http.Request) {
 // in the shape of the API its path belongs to, instead of net/http's text.
 func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	h, _ := s.mux.Handler(r)
-	probe := &bufferedWriter{header: http.Header{}}
-	h.ServeHTTP(probe, r)
-	status := probe.status
-	if allow := probe.header.Get("Allow"); allow != "" {
+	var probe idempotency.Recorder // what the mux would answer, not sent
+	h.ServeHTTP(&probe, r)
+	got := probe.Response()
+	status := got.Status
+	if allow := got.Header.Get("Allow"); allow != "" {
 		w.Header().Set("Allow", allow)
 	}
 	if tokenAPI(r) {

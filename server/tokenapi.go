@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -43,17 +42,6 @@ func (s *Server) registerTokenRoutes(mux *http.ServeMux) {
 	}
 }
 
-// readTokenBody reads a request body the route has capped; a body over the
-// cap becomes the 413 problem.
-func (s *Server) readTokenBody(w http.ResponseWriter, r *http.Request, resource string) ([]byte, bool) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		s.writeProblemFor(w, r, err, resource)
-		return nil, false
-	}
-	return body, true
-}
-
 // tokenURL is the absolute URL of path (and query q) on this server, for
 // Location headers and list links: on the public URL when one is
 // configured, else on the request's own scheme and host.
@@ -73,17 +61,14 @@ func (s *Server) tokenURL(r *http.Request, path string, q url.Values) string {
 }
 
 func (s *Server) createSecureToken(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readTokenBody(w, r, resourceSecureToken)
-	if !ok {
-		return
-	}
+	body := tokenBody(r)
 	pt := r.PathValue("processingTerminalId")
 	var req securetoken.CreateRequest
 	writeOnce(s, w, r, func(call *idempotency.Call) (res securetoken.Resource, err error) {
 		if req, err = securetoken.ParseCreateRequest(body); err != nil {
-			return res, s.idem.Refuse(r.Context(), call, &res, err)
+			return res, s.deployment.Idempotency.Refuse(r.Context(), call, &res, err)
 		}
-		return s.tokens.Create(r.Context(), pt, req, call)
+		return s.deployment.Tokens.Create(r.Context(), pt, req, call)
 	}, func(w http.ResponseWriter, res securetoken.Resource, err error) {
 		if err != nil {
 			p := s.problemFor(r, err, resourceSecureToken)
@@ -125,7 +110,7 @@ func (s *Server) listSecureTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pt := r.PathValue("processingTerminalId")
-	page, err := s.tokens.List(r.Context(), pt, q)
+	page, err := s.deployment.Tokens.List(r.Context(), pt, q)
 	if err != nil {
 		s.writeProblemFor(w, r, err, resourceSecureToken)
 		return
@@ -136,7 +121,7 @@ func (s *Server) listSecureTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getSecureToken(w http.ResponseWriter, r *http.Request) {
-	res, err := s.tokens.Retrieve(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"))
+	res, err := s.deployment.Tokens.Retrieve(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"))
 	if err != nil {
 		s.writeProblemFor(w, r, err, resourceSecureToken)
 		return
@@ -145,7 +130,7 @@ func (s *Server) getSecureToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteSecureToken(w http.ResponseWriter, r *http.Request) {
-	if err := s.tokens.Delete(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), nil); err != nil {
+	if err := s.deployment.Tokens.Delete(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), nil); err != nil {
 		s.writeProblemFor(w, r, err, resourceSecureToken)
 		return
 	}
@@ -154,26 +139,20 @@ func (s *Server) deleteSecureToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) patchSecureToken(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readTokenBody(w, r, resourceSecureToken)
-	if !ok {
-		return
-	}
+	body := tokenBody(r)
 	writeOnce(s, w, r, func(call *idempotency.Call) (securetoken.Resource, error) {
-		return s.tokens.Patch(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), body, call)
+		return s.deployment.Tokens.Patch(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), body, call)
 	}, s.answerToken(r, resourceSecureToken))
 }
 
 func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readTokenBody(w, r, resourceSecureToken)
-	if !ok {
-		return
-	}
+	body := tokenBody(r)
 	writeOnce(s, w, r, func(call *idempotency.Call) (res securetoken.Resource, err error) {
 		req, err := securetoken.ParseAccountUpdateRequest(body)
 		if err != nil {
-			return res, s.idem.Refuse(r.Context(), call, &res, err)
+			return res, s.deployment.Idempotency.Refuse(r.Context(), call, &res, err)
 		}
-		return s.tokens.UpdateAccount(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), req, call)
+		return s.deployment.Tokens.UpdateAccount(r.Context(), r.PathValue("processingTerminalId"), r.PathValue("secureTokenId"), req, call)
 	}, func(w http.ResponseWriter, res securetoken.Resource, err error) {
 		resource := resourceSecureToken
 		if errors.Is(err, securetoken.ErrSingleUseNotFound) {
@@ -184,17 +163,14 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createSingleUseToken(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readTokenBody(w, r, resourceSingleUseToken)
-	if !ok {
-		return
-	}
+	body := tokenBody(r)
 	pt := r.PathValue("processingTerminalId")
 	writeOnce(s, w, r, func(call *idempotency.Call) (res securetoken.SingleUseTokenResponse, err error) {
 		req, err := securetoken.ParseSingleUseTokenRequest(body)
 		if err != nil {
-			return res, s.idem.Refuse(r.Context(), call, &res, err)
+			return res, s.deployment.Idempotency.Refuse(r.Context(), call, &res, err)
 		}
-		return s.tokens.CreateSingleUseToken(r.Context(), pt, req, call)
+		return s.deployment.Tokens.CreateSingleUseToken(r.Context(), pt, req, call)
 	}, func(w http.ResponseWriter, res securetoken.SingleUseTokenResponse, err error) {
 		if err != nil {
 			s.writeProblemFor(w, r, err, resourceSingleUseToken)
@@ -224,19 +200,16 @@ func (s *Server) createSingleUseToken(w http.ResponseWriter, r *http.Request) {
 // that is refused (a bad card number) does not use it up. Its reply is capture.TerminalEndpoint.
 
 func (s *Server) createCaptureEndpoint(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readTokenBody(w, r, "captureEndpoint")
-	if !ok {
-		return
-	}
+	body := tokenBody(r)
 	client, _ := clientFrom(r.Context())
 	pt := r.PathValue("processingTerminalId")
 	writeOnce(s, w, r, func(call *idempotency.Call) (g capture.Grant, err error) {
 		req, err := capture.ParseTerminalRequest(client.ID, pt, body)
 		if err != nil {
-			return g, s.idem.Refuse(r.Context(), call, &g, err)
+			return g, s.deployment.Idempotency.Refuse(r.Context(), call, &g, err)
 		}
 		req.Idempotency = call
-		return s.capture.CreateGrant(r.Context(), req)
+		return s.deployment.Capture.CreateGrant(r.Context(), req)
 	}, func(w http.ResponseWriter, g capture.Grant, err error) {
 		if err != nil {
 			s.writeProblemFor(w, r, err, "captureEndpoint")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -83,7 +84,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := s.vault.CreateKey(r.Context(), req)
+	c, err := s.deployment.Vault.CreateKey(r.Context(), req)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
@@ -102,7 +103,7 @@ func (s *Server) changePassphrase(w http.ResponseWriter, r *http.Request) {
 	if !s.passphraseAllowed(w, r, old) {
 		return
 	}
-	c, err := s.vault.ChangePassphrase(r.Context(), old, newPassphrase)
+	c, err := s.deployment.Vault.ChangePassphrase(r.Context(), old, newPassphrase)
 	if err != nil {
 		s.writeKeyError(w, r, old, err)
 		return
@@ -116,7 +117,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	keys, err := s.vault.ListKeys(r.Context(), accountFrom(r.Context()), after, limit)
+	keys, err := s.deployment.Vault.ListKeys(r.Context(), accountFrom(r.Context()), after, limit)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
@@ -138,7 +139,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.vault.DeleteKey(r.Context(), accountFrom(r.Context()), q.Get("user"), safe); err != nil {
+	if err := s.deployment.Vault.DeleteKey(r.Context(), accountFrom(r.Context()), q.Get("user"), safe); err != nil {
 		s.writeVaultError(w, r, err)
 		return
 	}
@@ -164,7 +165,7 @@ func (s *Server) tokenize(w http.ResponseWriter, r *http.Request) {
 	if !s.passphraseAllowed(w, r, c) {
 		return
 	}
-	ref, err := s.vault.Tokenize(r.Context(), c, body, vault.TokenizeOptions{
+	ref, err := s.deployment.Vault.Tokenize(r.Context(), c, body, vault.TokenizeOptions{
 		Reference: q.Get("reference"), Algorithm: vault.Algorithm(q.Get("algorithm")), Number: q.Get("number"),
 	})
 	if err != nil {
@@ -192,19 +193,16 @@ func (s *Server) retrieveOrList(w http.ResponseWriter, r *http.Request) {
 		s.writeVaultError(w, r, err)
 		return
 	}
-	doc, err := s.vault.Retrieve(r.Context(), c, ref)
+	doc, err := s.deployment.Vault.Retrieve(r.Context(), c, ref)
 	if err == nil {
 		// rules=: the masked view a merchant may read instead of the card.
-		doc, err = s.rules.ApplyQuery(r.Context(), c.Owner, q, doc)
+		doc, err = s.deployment.Rules.ApplyQuery(r.Context(), c.Owner, q, doc)
 	}
 	if err != nil {
 		s.writeKeyError(w, r, c, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	setAnswerHeaders(w.Header(), "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(doc, '\n'))
 }
@@ -222,7 +220,7 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	user := r.URL.Query().Get("user")
-	items, err := s.vault.List(r.Context(), accountFrom(r.Context()), user, after, limit)
+	items, err := s.deployment.Vault.List(r.Context(), accountFrom(r.Context()), user, after, limit)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
@@ -236,7 +234,7 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request) {
 // resolveItem addresses an item of the request's account by token and
 // reference (vault.Resolve: the reference may be left out).
 func (s *Server) resolveItem(r *http.Request, user, token, reference string) (vault.ItemRef, error) {
-	return s.vault.Resolve(r.Context(), accountFrom(r.Context()), user, vault.ItemRef{Token: token, Reference: reference})
+	return s.deployment.Vault.Resolve(r.Context(), accountFrom(r.Context()), user, vault.ItemRef{Token: token, Reference: reference})
 }
 
 // deleteItem answers DELETE /v1/vault?user=&token=&reference=. Deleting
@@ -247,7 +245,7 @@ func (s *Server) deleteItem(w http.ResponseWriter, r *http.Request) {
 	user := q.Get("user")
 	ref, err := s.resolveItem(r, user, q.Get("token"), q.Get("reference"))
 	if err == nil {
-		err = s.vault.Delete(r.Context(), accountFrom(r.Context()), user, ref)
+		err = s.deployment.Vault.Delete(r.Context(), accountFrom(r.Context()), user, ref)
 	}
 	if err != nil {
 		s.writeVaultError(w, r, err)
@@ -291,7 +289,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reference locks an endpoint only with token")
 		return
 	}
-	g, err := s.capture.CreateGrant(r.Context(), req)
+	g, err := s.deployment.Capture.CreateGrant(r.Context(), req)
 	if err != nil {
 		s.writeKeyError(w, r, c, err)
 		return
@@ -311,7 +309,7 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "user is required")
 		return
 	}
-	grants, err := s.capture.ListGrants(r.Context(), accountFrom(r.Context()), user, "", after, limit)
+	grants, err := s.deployment.Capture.ListGrants(r.Context(), accountFrom(r.Context()), user, "", after, limit)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
@@ -328,8 +326,13 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
 
 // deleteGrant answers DELETE /v1/capture/{id}.
 func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := s.capture.DeleteGrant(r.Context(), accountFrom(r.Context()), id); err != nil {
+	s.deleteOwned(w, r, r.PathValue("id"), s.deployment.Capture.DeleteGrant)
+}
+
+// deleteOwned answers a DELETE of the thing id of the request's account
+// with {"id"}, or with the error of del.
+func (s *Server) deleteOwned(w http.ResponseWriter, r *http.Request, id string, del func(ctx context.Context, owner, id string) error) {
+	if err := del(r.Context(), accountFrom(r.Context()), id); err != nil {
 		s.writeVaultError(w, r, err)
 		return
 	}
@@ -385,7 +388,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 	if id := r.PathValue("id"); capture.ValidID(id) {
 		ctx = withActor(ctx, func(a *audit.Actor) { a.Endpoint = id })
 	}
-	res, err := s.capture.Redeem(ctx, r.PathValue("id"), r.Header.Get(headerCaptureSecret), body)
+	res, err := s.deployment.Capture.Redeem(ctx, r.PathValue("id"), r.Header.Get(headerCaptureSecret), body)
 	if err != nil {
 		var locked *capture.LockedError
 		switch {
@@ -452,7 +455,7 @@ func (s *Server) createForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, err := s.capture.CreateForm(r.Context(), accountFrom(r.Context()), r.URL.Query().Get("form_type"), body)
+	f, err := s.deployment.Capture.CreateForm(r.Context(), accountFrom(r.Context()), r.URL.Query().Get("form_type"), body)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return
@@ -472,12 +475,7 @@ func (s *Server) formLink(r *http.Request, id string) string {
 
 // deleteForm answers DELETE /v1/capture/iframe/{id}.
 func (s *Server) deleteForm(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := s.capture.DeleteForm(r.Context(), accountFrom(r.Context()), id); err != nil {
-		s.writeVaultError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"id": id})
+	s.deleteOwned(w, r, r.PathValue("id"), s.deployment.Capture.DeleteForm)
 }
 
 // formPage answers GET /v1/capture/iframe/{id}?unique_id=&secret=: a
@@ -505,9 +503,9 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
 	rw := &statusWriter{ResponseWriter: w}
 	id := r.PathValue("id")
 	if _, ok := capture.StandardForm(capture.FormType(id)); ok {
-		s.capture.ServeStandardFormPage(rw, r, capture.FormType(id), s.capturePath)
+		s.deployment.Capture.ServeStandardFormPage(rw, r, capture.FormType(id), s.capturePath)
 	} else {
-		s.capture.ServeFormPage(rw, r, id, s.capturePath)
+		s.deployment.Capture.ServeFormPage(rw, r, id, s.capturePath)
 	}
 	if checks && rw.status == http.StatusGone {
 		s.limits.CaptureFailed(client)
@@ -532,12 +530,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "the body is over "+strconv.FormatInt(max, 10)+" bytes")
-			return nil, false
-		}
-		s.writeVaultError(w, r, err)
+		s.writeVaultError(w, r, err) // a body over max is vaultStatus's 413
 		return nil, false
 	}
 	if len(body) == 0 {
@@ -608,17 +601,23 @@ func boolParam(w http.ResponseWriter, v, name string) (bool, bool) {
 func writeJSON(w http.ResponseWriter, status int, v any) { writeBody(w, status, "application/json", v) }
 
 // writeBody is the one JSON writer: every answer of both APIs, problems
-// included, goes through it, with the headers each needs — never cached
-// (they carry passphrases, secrets and card data), never sniffed.
+// included, goes through it (a stored item, written as it is stored,
+// has its headers).
 func writeBody(w http.ResponseWriter, status int, contentType string, v any) {
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	setAnswerHeaders(w.Header(), contentType)
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// setAnswerHeaders sets the headers every answer of both APIs has: its
+// type, never cached (they carry passphrases, secrets and card data),
+// never sniffed.
+func setAnswerHeaders(h http.Header, contentType string) {
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 }
 
 // writeError writes the vault/capture API's error shape, {"error": msg}.
@@ -638,7 +637,7 @@ func vaultStatus(err error) (int, string) {
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, store.ErrCommitUnknown):
 		return http.StatusServiceUnavailable, "the service lost its storage while committing: whether the request took effect is unknown; try again"
-	case unavailable(err):
+	case store.Unavailable(err):
 		return http.StatusServiceUnavailable, "the service cannot answer right now; try again"
 	}
 	if a, ok := answerFor(err); ok {

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -54,4 +56,24 @@ func TestOnCommit(t *testing.T) {
 		require.ErrorIs(t, store.OnCommit(tx, func() {}), store.ErrReadOnly)
 		return nil
 	}))
+}
+
+// TestUnavailable: the errors that mean "try again", wrapped or not, and
+// those that mean the request itself failed.
+func TestUnavailable(t *testing.T) {
+	for err, want := range map[error]bool{
+		context.DeadlineExceeded: true,
+		context.Canceled:         true,
+		store.ErrConflict:        true,
+		store.ErrClosed:          true,
+		store.ErrUnavailable:     true,
+		fmt.Errorf("pgstore: commit: %w", store.ErrCommitUnknown):       true,
+		&net.OpError{Op: "dial", Err: errors.New("connection refused")}: true,
+		store.ErrNotFound:                      false,
+		store.ErrInvalid:                       false,
+		fmt.Errorf("x: %w", store.ErrReadOnly): false,
+		errors.New("a bug"):                    false,
+	} {
+		require.Equal(t, want, store.Unavailable(err), "%v", err)
+	}
 }

@@ -114,6 +114,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -243,8 +244,25 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.auditRetention, err = capture.ParseDuration(*retention); err != nil {
-		return o, fmt.Errorf("-audit-retention: %w", err)
+	err = o.finish(fs, unparsedFlags{
+		acmeDomains: *acmeDomains, egressAllow: *egressAllow, egressCA: *egressCA,
+		proxyAllowHosts: *proxyAllowHosts, auditRetention: *retention,
+	})
+	return o, err
+}
+
+// unparsedFlags are the flags read into options only once every flag is
+// in: lists, a file and an ISO 8601 duration.
+type unparsedFlags struct {
+	acmeDomains, egressAllow, egressCA, proxyAllowHosts, auditRetention string
+}
+
+// finish reads the unparsed flags into o, fills in the defaults that
+// depend on other flags, and checks the flags against each other.
+func (o *options) finish(fs *flag.FlagSet, raw unparsedFlags) error {
+	var err error
+	if o.auditRetention, err = capture.ParseDuration(raw.auditRetention); err != nil {
+		return fmt.Errorf("-audit-retention: %w", err)
 	}
 	if o.auditRetention == 0 {
 		o.auditRetention = -1 // audit.Config: kept for ever
@@ -256,54 +274,54 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	if modes > 1 {
-		return o, errors.New("-rotate-master-key, -verify-audit and -export-audit each run alone")
+		return errors.New("-rotate-master-key, -verify-audit and -export-audit each run alone")
 	}
 	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if o.masterKeyFile == "" {
 		o.masterKeyFile = filepath.Join(o.data, "master.key")
 	}
 	if o.maxCaptureTTL < 0 {
-		return o, errors.New("-max-capture-ttl cannot be negative (0: no maximum)")
+		return errors.New("-max-capture-ttl cannot be negative (0: no maximum)")
 	}
 	if o.pprof != "" && !loopbackAddr(o.pprof) {
-		return o, errors.New("-pprof must be a loopback address such as 127.0.0.1:6060")
+		return errors.New("-pprof must be a loopback address such as 127.0.0.1:6060")
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
-		return o, errors.New("-tls-cert and -tls-key go together")
+		return errors.New("-tls-cert and -tls-key go together")
 	}
-	if *acmeDomains != "" {
+	if raw.acmeDomains != "" {
 		if o.tlsCert != "" {
-			return o, errors.New("-acme-domains or -tls-cert and -tls-key: one source of certificates, not both")
+			return errors.New("-acme-domains or -tls-cert and -tls-key: one source of certificates, not both")
 		}
-		if o.acmeDomains, err = parseACMEDomains(*acmeDomains); err != nil {
-			return o, err
+		if o.acmeDomains, err = parseACMEDomains(raw.acmeDomains); err != nil {
+			return err
 		}
 	} else if o.acmeEmail != "" || o.acmeHTTPAddr != "" {
-		return o, errors.New("-acme-email and -acme-http-addr need -acme-domains")
+		return errors.New("-acme-email and -acme-http-addr need -acme-domains")
 	}
 	if o.servesTLS() && o.publicURL != "" && !strings.HasPrefix(strings.ToLower(o.publicURL), "https://") {
-		return o, errors.New("-public-url must be https:// when the server serves TLS")
+		return errors.New("-public-url must be https:// when the server serves TLS")
 	}
-	if o.egressAllow, err = egress.ParseAllowList(*egressAllow); err != nil {
-		return o, fmt.Errorf("-egress-allow: %w", err)
+	if o.egressAllow, err = egress.ParseAllowList(raw.egressAllow); err != nil {
+		return fmt.Errorf("-egress-allow: %w", err)
 	}
-	if o.proxyAllowHosts, err = parseHosts(*proxyAllowHosts); err != nil {
-		return o, fmt.Errorf("-proxy-allow-hosts: %w", err)
+	if o.proxyAllowHosts, err = parseHosts(raw.proxyAllowHosts); err != nil {
+		return fmt.Errorf("-proxy-allow-hosts: %w", err)
 	}
 	if o.proxyTimeout <= 0 || o.proxyTimeout >= server.DefaultRequestTimeout {
-		return o, fmt.Errorf("-proxy-timeout must be over 0 and under %v (a request's deadline)", server.DefaultRequestTimeout)
+		return fmt.Errorf("-proxy-timeout must be over 0 and under %v (a request's deadline)", server.DefaultRequestTimeout)
 	}
 	if o.cvvTTL <= 0 {
-		return o, errors.New("-cvv-ttl must be over 0")
+		return errors.New("-cvv-ttl must be over 0")
 	}
-	if *egressCA != "" {
-		if o.egressRoots, err = egress.LoadRoots(*egressCA); err != nil {
-			return o, fmt.Errorf("-egress-ca-file: %w", err)
+	if raw.egressCA != "" {
+		if o.egressRoots, err = egress.LoadRoots(raw.egressCA); err != nil {
+			return fmt.Errorf("-egress-ca-file: %w", err)
 		}
 	}
-	return o, nil
+	return nil
 }
 
 // parseHosts reads -proxy-allow-hosts: comma-separated host names, each
@@ -344,16 +362,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
-	var handler slog.Handler
-	switch o.logFormat {
-	case "text":
-		handler = slog.NewTextHandler(stderr, nil)
-	case "json":
-		handler = slog.NewJSONHandler(stderr, nil)
-	default:
-		return errors.New("-log-format must be text or json")
+	handler, err := logHandler(o.logFormat, stderr)
+	if err != nil {
+		return err
 	}
-	handler = redact.NewHandler(handler)
 	logger := slog.New(handler)
 
 	switch {
@@ -406,10 +418,43 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg := serverConfig(o, keyring, guard, proxyGuard, lns.ops != nil, logger)
+	dev, err := setCredentials(&cfg, o, logger)
+	if err != nil {
+		return err
+	}
+	if cfg.Store, err = openStore(o); err != nil {
+		return err
+	}
+	defer cfg.Store.Close()
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
 
+	r := startServing(srv, lns, srvTLS, slog.NewLogLogger(handler, slog.LevelWarn))
+	writeBanner(stdout, o, lns, dev, srvTLS != nil)
+	return r.wait(ctx, srv, logger)
+}
+
+// logHandler is the log handler -log-format names, through
+// redact.NewHandler.
+func logHandler(format string, stderr io.Writer) (slog.Handler, error) {
+	switch format {
+	case "text":
+		return redact.NewHandler(slog.NewTextHandler(stderr, nil)), nil
+	case "json":
+		return redact.NewHandler(slog.NewJSONHandler(stderr, nil)), nil
+	}
+	return nil, errors.New("-log-format must be text or json")
+}
+
+// serverConfig is the server's configuration from the flags, without the
+// store and the credentials.
+func serverConfig(o options, keyring *crypto.Keyring, guard, proxyGuard *egress.Guard, separateOps bool, logger *slog.Logger) server.Config {
 	cfg := server.Config{
 		Keyring: keyring, PublicURL: o.publicURL, WorkFactor: o.workFactor,
-		Egress: guard, Outbox: outbox.Config{Lease: o.outboxLease}, Logger: logger, SeparateOps: lns.ops != nil,
+		Egress: guard, Outbox: outbox.Config{Lease: o.outboxLease}, Logger: logger, SeparateOps: separateOps,
 		ProxyEgress: proxyGuard, ProxyAllowHosts: o.proxyAllowHosts, ProxyTimeout: o.proxyTimeout, CVVTTL: o.cvvTTL,
 		MaxCaptureTTL: o.maxCaptureTTL, AllowUnexpiringCapture: o.allowUnexpiringCapture,
 		// bbolt runs one write transaction at a time: entries are chained
@@ -421,41 +466,48 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.maxCaptureTTL == 0 {
 		cfg.MaxCaptureTTL = -1 // the flag's 0: no maximum
 	}
-	var dev *access.DevCredentials
+	return cfg
+}
+
+// setCredentials sets the accounts and API keys the flags give, or — when
+// they give none — the dev credentials kept in the data directory, which
+// it returns.
+func setCredentials(cfg *server.Config, o options, logger *slog.Logger) (*access.DevCredentials, error) {
+	var err error
 	if o.basicAuth == "" && o.apiKeys == "" {
 		dc, created, err := access.LoadOrCreateDevCredentials(filepath.Join(o.data, "dev-credentials.json"))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if created {
 			logger.Info("dev mode: generated credentials", "file", filepath.Join(o.data, "dev-credentials.json"))
 		}
-		cfg.Accounts, cfg.APIKeys, dev = []access.Account{dc.Account}, []access.APIKey{dc.APIKey}, &dc
-	} else {
-		if o.basicAuth != "" {
-			if cfg.Accounts, err = access.ParseAccounts(o.basicAuth); err != nil {
-				return err
-			}
-		}
-		if o.apiKeys != "" {
-			if cfg.APIKeys, err = access.ParseAPIKeys(o.apiKeys); err != nil {
-				return err
-			}
+		cfg.Accounts, cfg.APIKeys = []access.Account{dc.Account}, []access.APIKey{dc.APIKey}
+		return &dc, nil
+	}
+	if o.basicAuth != "" {
+		if cfg.Accounts, err = access.ParseAccounts(o.basicAuth); err != nil {
+			return nil, err
 		}
 	}
-
-	st, err := openStore(o)
-	if err != nil {
-		return err
+	if o.apiKeys != "" {
+		if cfg.APIKeys, err = access.ParseAPIKeys(o.apiKeys); err != nil {
+			return nil, err
+		}
 	}
-	defer st.Close()
-	cfg.Store = st
-	srv, err := server.New(cfg)
-	if err != nil {
-		return err
-	}
+	return nil, nil
+}
 
-	errorLog := slog.NewLogLogger(handler, slog.LevelWarn)
+// httpServers are the http.Servers serving, and where the first of them
+// to stop says why.
+type httpServers struct {
+	servers []*http.Server
+	errs    chan error
+}
+
+// startServing serves srv on the API listener (with TLS when srvTLS is
+// not nil) and the internal listeners: ops, pprof and ACME challenges.
+func startServing(srv *server.Server, lns *listeners, srvTLS *serverTLS, errorLog *log.Logger) *httpServers {
 	api := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -465,20 +517,19 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errorLog,
 	}
-	servers := []*http.Server{api}
-	serveErr := make(chan error, 4)
+	r := &httpServers{servers: []*http.Server{api}, errs: make(chan error, 4)}
 	if srvTLS != nil {
 		api.TLSConfig = srvTLS.config
-		go func() { serveErr <- api.ServeTLS(lns.api, "", "") }()
+		go func() { r.errs <- api.ServeTLS(lns.api, "", "") }()
 	} else {
-		go func() { serveErr <- api.Serve(lns.api) }()
+		go func() { r.errs <- api.Serve(lns.api) }()
 	}
 	// The ops and pprof listeners: internal, plain HTTP, no write timeout
 	// (a CPU profile takes 30 s).
 	internal := func(ln net.Listener, h http.Handler) {
 		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: errorLog}
-		servers = append(servers, hs)
-		go func() { serveErr <- hs.Serve(ln) }()
+		r.servers = append(r.servers, hs)
+		go func() { r.errs <- hs.Serve(ln) }()
 	}
 	if lns.ops != nil {
 		mux := http.NewServeMux()
@@ -496,9 +547,13 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if lns.acmeHTTP != nil {
 		internal(lns.acmeHTTP, srvTLS.acmeHTTPHandler())
 	}
+	return r
+}
 
-	// One write, the "listening" line last: whoever waits for it (a
-	// script, a test) has the credentials and the other addresses too.
+// writeBanner writes, in one write and the "listening" line last, what
+// whoever waits for it (a script, a test) needs: the dev credentials and
+// every address.
+func writeBanner(stdout io.Writer, o options, lns *listeners, dev *access.DevCredentials, servesTLS bool) {
 	var banner strings.Builder
 	if dev != nil {
 		fmt.Fprintf(&banner, "cardvault: dev mode: no credentials were configured, so these were generated (kept in %s):\n",
@@ -516,15 +571,20 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(&banner, "cardvault: ACME HTTP-01 challenges on %s\n", listenURL("http", lns.acmeHTTP.Addr()))
 	}
 	scheme := "http"
-	if srvTLS != nil {
+	if servesTLS {
 		scheme = "https"
 	}
 	fmt.Fprintf(&banner, "cardvault: listening on %s\n", listenURL(scheme, lns.api.Addr()))
 	io.WriteString(stdout, banner.String())
+}
 
+// wait serves until ctx ends, then shuts the http.Servers and srv down
+// gracefully; if a server stops first, it closes everything and returns
+// why.
+func (r *httpServers) wait(ctx context.Context, srv *server.Server, logger *slog.Logger) error {
 	select {
-	case err := <-serveErr:
-		for _, hs := range servers {
+	case err := <-r.errs:
+		for _, hs := range r.servers {
 			hs.Close()
 		}
 		srv.Close()
@@ -535,7 +595,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var errs []error
-	for _, hs := range servers {
+	for _, hs := range r.servers {
 		errs = append(errs, hs.Shutdown(shutdownCtx))
 	}
 	errs = append(errs, srv.Shutdown(shutdownCtx))
