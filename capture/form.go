@@ -648,6 +648,11 @@ var (
 // DefaultCapturePath + the grant id.
 const DefaultCapturePath = "/v1/capture/"
 
+// formSegment is the path segment under DefaultCapturePath of the hosted
+// form routes (/v1/capture/iframe/<id>): a grant of that id could never
+// be posted to, so no grant takes it.
+const formSegment = "iframe"
+
 // maxGrantIDInLink bounds the unique_id a page accepts from its link.
 const maxGrantIDInLink = 256
 

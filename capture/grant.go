@@ -274,6 +274,9 @@ func (s *Service) prepareGrant(ctx context.Context, req GrantRequest) (*grantRec
 	if !ValidID(id) {
 		return nil, "", "", fmt.Errorf("%w: unique_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -", ErrInvalid)
 	}
+	if id == formSegment {
+		return nil, "", "", fmt.Errorf("%w: unique_id %q is reserved for the hosted form routes", ErrInvalid, formSegment)
+	}
 	if err := checkFields(req.AllowedFields); err != nil {
 		return nil, "", "", err
 	}

@@ -214,6 +214,11 @@ func testOpenGrant(t *testing.T, b teststores.Backend) {
 	require.ErrorIs(t, err, capture.ErrGrantExists)
 	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, UniqueID: "../etc/passwd"})
 	require.ErrorIs(t, err, cardvault.ErrInvalid)
+	// The hosted forms' path segment: a grant of that id could not be
+	// posted to.
+	_, err = e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, UniqueID: "iframe"})
+	require.ErrorIs(t, err, cardvault.ErrInvalid)
+	require.ErrorContains(t, err, "reserved")
 	// A webhook the egress guard would refuse for what its URL says is
 	// refused when the grant is created; nothing is stored.
 	for _, u := range []string{"ftp://x", "https://169.254.169.254/latest/meta-data?token=planted", "https://10.0.0.1/hook",

@@ -302,6 +302,8 @@ func TestPassphraseBruteForce(t *testing.T) {
 		{method: "POST", path: "/v1/vault", query: guess.query(), body: seedCard},
 		{method: "POST", path: "/v1/capture", query: guess.query("token", tok)},
 		{method: "PUT", path: "/v1/key", body: mustJSON(t, map[string]string{"user": guess.user, "passphrase": guess.passphrase, "new_passphrase": "a-new-passphrase-long"})},
+		{method: "POST", path: "/v1/proxy/post", query: guess.query("token", tok), body: proxyCall(t, "https://psp.example/v1/charges", formBody, nil)},
+		{method: "POST", path: "/v1/proxy/get", query: guess.query("reference", "got"), body: proxyCall(t, "https://psp.example/v1/charges", "{}", nil)},
 	} {
 		rq.basic, rq.remote = &aliceBasic, attacker
 		require.Equal(t, http.StatusTooManyRequests, e.do(rq).status, "%s %s", rq.method, rq.path)
@@ -315,7 +317,22 @@ func TestPassphraseBruteForce(t *testing.T) {
 	r = e.do(req{method: "POST", path: "/v1/vault", query: other.query(), body: seedCard, basic: &aliceBasic, remote: "203.0.113.7:1"})
 	require.Equal(t, http.StatusOK, r.status, "another key of the same client: the key's limit is the key's")
 	m := e.do(req{method: "GET", path: "/metrics"})
-	require.Equal(t, 6.0, sample(t, string(m.body), `cardvault_throttled_total{limit="passphrase"}`))
+	require.Equal(t, 8.0, sample(t, string(m.body), `cardvault_throttled_total{limit="passphrase"}`))
+
+	// The proxy's routes count their wrong passphrases too: a fresh
+	// client's guesses through them reach its limit. The destination is
+	// never reached (the key does not open); it is only data here.
+	otherGuess := vaultKey{user: other.user, passphrase: "a-guessed-passphrase"}
+	for _, rq := range []req{
+		{method: "POST", path: "/v1/proxy/post", query: otherGuess.query("token", tok, "synchronous", "true"), body: proxyCall(t, "https://psp.example/v1/charges", formBody, nil)},
+		{method: "POST", path: "/v1/proxy/get", query: otherGuess.query("reference", "got", "synchronous", "true"), body: proxyCall(t, "https://psp.example/v1/charges", "{}", nil)},
+		{method: "POST", path: "/v1/proxy/post", query: otherGuess.query("token", tok, "synchronous", "true"), body: proxyCall(t, "https://psp.example/v1/charges", formBody, nil)},
+	} {
+		rq.basic, rq.remote = &aliceBasic, "203.0.113.9:1"
+		r := e.do(rq)
+		require.Equal(t, http.StatusUnauthorized, r.status, "%s %s: %s", rq.method, rq.path, r.body)
+	}
+	require.Equal(t, http.StatusTooManyRequests, get("203.0.113.9:1", k).status, "three proxy failures: the client's limit")
 }
 
 // Finding 4: the password "a" and the passphrase "x" were accepted.

@@ -7,6 +7,7 @@ import (
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/proxy"
 	"github.com/cardvault/cardvault/securetoken"
+	"github.com/cardvault/cardvault/vault"
 )
 
 // The proxy's routes: every rule is package proxy's; these handlers read
@@ -43,12 +44,14 @@ func proxyStatus(err error) (int, bool) {
 	return 0, false
 }
 
-func (s *Server) writeProxyError(w http.ResponseWriter, r *http.Request, err error) {
+// writeProxyError writes the error of a call that opened the vault key c,
+// counting a wrong passphrase as every route that opens a key does.
+func (s *Server) writeProxyError(w http.ResponseWriter, r *http.Request, c vault.Credentials, err error) {
 	if status, ok := proxyStatus(err); ok {
 		writeError(w, status, err.Error())
 		return
 	}
-	s.writeVaultError(w, r, err)
+	s.writeKeyError(w, r, c, err)
 }
 
 // readCall reads a vault/capture API proxy route's body and options,
@@ -75,6 +78,9 @@ func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	c := credentials(r)
+	if !s.passphraseAllowed(w, r, c) {
+		return
+	}
 	if q.Get("token") == "" {
 		writeError(w, http.StatusBadRequest, "token is required: the item whose data the call sends")
 		return
@@ -86,7 +92,7 @@ func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.deployment.Proxy.Send(r.Context(), proxy.VaultItem(c, ref), call, opts)
 	if err != nil {
-		s.writeProxyError(w, r, err)
+		s.writeProxyError(w, r, c, err)
 		return
 	}
 	status, reply := res.Reply()
@@ -101,9 +107,12 @@ func (s *Server) proxyGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := credentials(r)
+	if !s.passphraseAllowed(w, r, c) {
+		return
+	}
 	got, err := s.deployment.Proxy.Receive(r.Context(), c, r.URL.Query().Get("reference"), call, opts)
 	if err != nil {
-		s.writeProxyError(w, r, err)
+		s.writeProxyError(w, r, c, err)
 		return
 	}
 	status, reply := got.Reply(c.User)

@@ -34,9 +34,6 @@ const (
 	// msgCaptureRefused answers an unknown capture endpoint and a wrong
 	// secret alike, so that nobody can tell which ids exist.
 	msgCaptureRefused = "unknown capture endpoint or wrong secret"
-	// reservedGrantID is the path segment of the form routes: a grant
-	// named so could never be posted to.
-	reservedGrantID = "iframe"
 )
 
 func (s *Server) registerVaultRoutes(mux *http.ServeMux) {
@@ -269,10 +266,6 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if q.Get("unique_id") == reservedGrantID {
-		writeError(w, http.StatusBadRequest, `unique_id "iframe" is reserved for the hosted form routes`)
-		return
-	}
 	c := credentials(r)
 	if !s.passphraseAllowed(w, r, c) {
 		return
