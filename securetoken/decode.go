@@ -641,13 +641,8 @@ func index(path string, i int) string { return path + "/" + strconv.Itoa(i) }
 // list are ignored, as the publisher's API ignores them. An oversized body
 // gives [ErrTooLarge]. On error the request is the zero value.
 func ParseCreateRequest(body []byte) (CreateRequest, error) {
-	d, root, err := open(body, false)
-	if err != nil {
-		return CreateRequest{}, err
-	}
-	var req CreateRequest
-	if root != nil {
-		req = CreateRequest{
+	return parseRequest(body, func(d *decoder, root *object) CreateRequest {
+		req := CreateRequest{
 			SecureTokenID: root.text("secureTokenId"),
 			Operator:      root.text("operator"),
 			MITAgreement:  MITAgreement(root.str("mitAgreement")),
@@ -659,47 +654,47 @@ func ParseCreateRequest(body []byte) (CreateRequest, error) {
 		if c, ok := root.obj("customer"); ok {
 			req.Customer = d.customer(c)
 		}
-	}
-	if err := result(d.errs, req.Validate()); err != nil {
-		return CreateRequest{}, err
-	}
-	return req, nil
+		return req
+	})
 }
 
 // ParseSingleUseTokenRequest parses and validates the body of a
 // create-single-use-token request, as [ParseCreateRequest] does.
 func ParseSingleUseTokenRequest(body []byte) (SingleUseTokenRequest, error) {
-	d, root, err := open(body, false)
-	if err != nil {
-		return SingleUseTokenRequest{}, err
-	}
-	var req SingleUseTokenRequest
-	if root != nil {
-		req = SingleUseTokenRequest{
+	return parseRequest(body, func(d *decoder, root *object) SingleUseTokenRequest {
+		return SingleUseTokenRequest{
 			Channel:  Channel(root.str("channel")),
 			Operator: root.text("operator"),
 			Source:   d.paymentSource(root),
 		}
-	}
-	if err := result(d.errs, req.Validate()); err != nil {
-		return SingleUseTokenRequest{}, err
-	}
-	return req, nil
+	})
 }
 
 // ParseAccountUpdateRequest parses and validates the body of an
 // update-account request, as [ParseCreateRequest] does.
 func ParseAccountUpdateRequest(body []byte) (AccountUpdateRequest, error) {
+	return parseRequest(body, func(_ *decoder, root *object) AccountUpdateRequest {
+		return AccountUpdateRequest{Type: SourceType(root.str("type")), Token: root.str("token")}
+	})
+}
+
+// parseRequest is the one way a request body is parsed: gated, read
+// leniently (unknown members ignored) by read, then validated, the
+// decoder's faults and the validator's merged. A root that is not an object
+// is read as the zero request, so the validator still names what is missing.
+// On error the request is the zero value.
+func parseRequest[R interface{ Validate() error }](body []byte, read func(d *decoder, root *object) R) (R, error) {
+	var zero R
 	d, root, err := open(body, false)
 	if err != nil {
-		return AccountUpdateRequest{}, err
+		return zero, err
 	}
-	var req AccountUpdateRequest
+	req := zero
 	if root != nil {
-		req = AccountUpdateRequest{Type: SourceType(root.str("type")), Token: root.str("token")}
+		req = read(d, root)
 	}
 	if err := result(d.errs, req.Validate()); err != nil {
-		return AccountUpdateRequest{}, err
+		return zero, err
 	}
 	return req, nil
 }
