@@ -127,8 +127,7 @@ type Request struct {
 // Do sends the request and decodes a 2xx JSON reply into out (when not
 // nil). Any other status is an error that carries the server's message.
 func (c *Client) Do(req Request, out any) error {
-	u := *c.Base
-	u.Path = strings.TrimSuffix(u.Path, "/") + req.Path
+	u := endpoint(c.Base, req.Path)
 	u.RawQuery = req.Query.Encode()
 	var body io.Reader
 	if req.Body != nil {
@@ -151,24 +150,37 @@ func (c *Client) Do(req Request, out any) error {
 	if !req.NoAuth {
 		hr.SetBasicAuth(c.User, c.Password)
 	}
-	resp, err := c.HTTP.Do(hr)
+	r, err := send(c.HTTP, hr)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
+	if r.Status/100 != 2 {
 		var e struct{ Error string }
-		_ = json.Unmarshal(raw, &e)
-		return fmt.Errorf("%s %s: %s: %s", req.Method, req.Path, resp.Status, e.Error)
+		_ = json.Unmarshal(r.Body, &e)
+		return fmt.Errorf("%s %s: %d %s: %s", req.Method, req.Path, r.Status, http.StatusText(r.Status), e.Error)
 	}
 	if out == nil {
 		return nil
 	}
-	return json.Unmarshal(raw, out)
+	return json.Unmarshal(r.Body, out)
+}
+
+// endpoint is base with path appended to its own.
+func endpoint(base *url.URL, path string) url.URL {
+	u := *base
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	return u
+}
+
+// send sends req and reads the reply, up to 1 MiB of its body.
+func send(hc *http.Client, req *http.Request) (Reply, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return Reply{Status: resp.StatusCode, Header: resp.Header, Body: raw}, err
 }
 
 // Key is a vault key's credentials.

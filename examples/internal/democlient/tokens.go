@@ -160,20 +160,11 @@ func (c *TokenClient) Expect(want int, method, path string, body, out any) error
 }
 
 func (c *TokenClient) url(path string) string {
-	u := *c.Base
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u := endpoint(c.Base, path)
 	return u.String()
 }
 
-func (c *TokenClient) send(req *http.Request) (Reply, error) {
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return Reply{}, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return Reply{Status: resp.StatusCode, Header: resp.Header, Body: raw}, err
-}
+func (c *TokenClient) send(req *http.Request) (Reply, error) { return send(c.HTTP, req) }
 
 // NewIdempotencyKey returns a random UUID version 4.
 func NewIdempotencyKey() string {
