@@ -379,6 +379,20 @@ func (v *Vault) HoldsNumber(ctx context.Context, number string) (bool, error) {
 	return found, err
 }
 
+// openItem reads the item stored under key and unwraps its data key with
+// the unlocked vault key. The caller wipes the data key when done.
+func openItem(tx store.Tx, uk *unlockedKey, key, ad []byte) (*itemRecord, *crypto.DataKey, error) {
+	rec, err := getItem(tx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	dk, err := itemKeyFor(uk, rec, ad)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vault: item key: %w", err)
+	}
+	return rec, dk, nil
+}
+
 // itemKeyFor unwraps an item's data key with an unlocked vault key.
 func itemKeyFor(uk *unlockedKey, rec *itemRecord, ad []byte) (*crypto.DataKey, error) {
 	switch rec.Wrap {
@@ -408,13 +422,9 @@ func (v *Vault) Update(ctx context.Context, c Credentials, ref ItemRef, mergePat
 	ad := itemAD(key)
 	var version uint64
 	err := v.withKey(ctx, c, true, func(tx store.Tx, uk *unlockedKey) error {
-		rec, err := getItem(tx, key)
+		rec, dk, err := openItem(tx, uk, key, ad)
 		if err != nil {
 			return err
-		}
-		dk, err := itemKeyFor(uk, rec, ad)
-		if err != nil {
-			return fmt.Errorf("vault: item key: %w", err)
 		}
 		defer dk.Wipe()
 		if rec.Wrap == wrapAge {
