@@ -450,15 +450,15 @@ func (s *Service) ListGrants(ctx context.Context, owner, user, terminal, after s
 		subject = "terminal:" + terminal
 	}
 	prefix := subjectKey(owner, subject, "")
-	start := prefix
+	var last []byte
 	if after != "" {
-		start = append(subjectKey(owner, subject, after), 0)
+		last = subjectKey(owner, subject, after)
 	}
 	limit = cardvault.PageSize(limit)
 	var out []Info
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		out = out[:0]
-		return tx.Scan(bucketBySubj, store.Range{Start: start, End: store.PrefixEnd(prefix), Limit: limit}, func(k, _ []byte) error {
+		return tx.Scan(bucketBySubj, store.PageAfter(prefix, last, limit), func(k, _ []byte) error {
 			id := string(k[len(prefix):])
 			rec, err := getGrant(tx, id)
 			if err != nil {

@@ -595,9 +595,9 @@ func (v *Vault) List(ctx context.Context, owner, user string, after ItemRef, lim
 		return nil, err
 	}
 	prefix := itemPrefix(owner, user)
-	start := prefix
+	var last []byte
 	if after != (ItemRef{}) {
-		start = append(itemKey(owner, user, after), 0)
+		last = itemKey(owner, user, after)
 	}
 	limit = cardvault.PageSize(limit)
 	var out []ItemRef
@@ -606,7 +606,7 @@ func (v *Vault) List(ctx context.Context, owner, user string, after ItemRef, lim
 		if _, err := getRawKeyRecord(tx, owner, user); err != nil {
 			return err
 		}
-		return tx.Scan(bucketItems, store.Range{Start: start, End: store.PrefixEnd(prefix), Limit: limit}, func(k, _ []byte) error {
+		return tx.Scan(bucketItems, store.PageAfter(prefix, last, limit), func(k, _ []byte) error {
 			tok, ref, ok := bytes.Cut(k[len(prefix):], []byte{0})
 			if !ok {
 				return fmt.Errorf("vault: stored item key is corrupt")
