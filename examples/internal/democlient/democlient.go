@@ -63,6 +63,21 @@ func Flags() func() (*Client, error) {
 	}
 }
 
+// Main is an example program's main: it parses the flags, builds the
+// client with client (from [Flags] or [TokenFlags]) and calls run with it.
+// An error is printed under the program's name, and the program exits 1.
+func Main[C any](name string, client func() (C, error), run func(C) error) {
+	flag.Parse()
+	c, err := client()
+	if err == nil {
+		err = run(c)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
+
 // baseFlag registers -url.
 func baseFlag() *string {
 	return flag.String("url", envOr("CARDVAULT_URL", "http://localhost:8080"), "the server's base URL")
