@@ -506,19 +506,15 @@ func sweepFailures(tx store.Tx, key []byte, at time.Time) (bool, error) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
-	raw, err := tx.Get(bucketFailures, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	var f failureRecord
-	if json.Unmarshal(raw, &f) == nil && !f.Last.Add(failureTTL).Equal(at) {
-		return false, nil // failed again since: a later entry removes it
-	}
-	return true, tx.Delete(bucketFailures, key)
+	return sweepFailureCounter(tx, key, at)
 }
+
+// sweepFailureCounter removes a failure counter unless it failed again
+// since: a later entry removes it then.
+var sweepFailureCounter = expiry.RemoveValue(bucketFailures, func(raw []byte, at time.Time) bool {
+	var f failureRecord
+	return json.Unmarshal(raw, &f) != nil || f.Last.Add(failureTTL).Equal(at)
+})
 
 // failureTTL is how long a failure counter outlives its last failure.
 const failureTTL = 24 * time.Hour

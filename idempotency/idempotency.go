@@ -310,17 +310,8 @@ func (k *Keeper) keep(tx store.Tx, call *Call, id []byte, old record, outcome []
 }
 
 func init() {
-	expiry.Handle(expiryKind, func(tx store.Tx, id []byte, at time.Time) (bool, error) {
-		raw, err := tx.Get(bucket, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if len(raw) < 9 || int64(binary.BigEndian.Uint64(raw[1:9])) != at.UnixNano() {
-			return false, nil // kept again since, with an entry of its own
-		}
-		return true, tx.Delete(bucket, id)
-	})
+	// A record kept again since has an entry of its own.
+	expiry.Handle(expiryKind, expiry.RemoveValue(bucket, func(raw []byte, at time.Time) bool {
+		return len(raw) >= 9 && int64(binary.BigEndian.Uint64(raw[1:9])) == at.UnixNano()
+	}))
 }
