@@ -56,6 +56,21 @@ func TestResultTotals(t *testing.T) {
 	require.Zero(t, (&Result{}).Total())
 }
 
+// A phase's loop ends well when the run is over, and with the first other
+// error.
+func TestUntilStop(t *testing.T) {
+	steps := 0
+	require.NoError(t, untilStop(func() error {
+		if steps++; steps == 3 {
+			return errStop
+		}
+		return nil
+	}))
+	require.Equal(t, 3, steps)
+	refused := &StatusError{}
+	require.Same(t, refused, untilStop(func() error { return refused }))
+}
+
 // A ledger accounts for custom fields: every acknowledged one once, others
 // only if they were sent without an answer.
 func TestFieldsAccountedFor(t *testing.T) {
