@@ -134,7 +134,7 @@ type Request struct {
 	Method string
 	Path   string
 	Query  url.Values
-	Body   any               // marshalled as JSON when not nil
+	Body   any               // sent as JSON when not nil (a []byte as it is)
 	Header map[string]string // extra headers
 	NoAuth bool              // leave out the Basic credentials
 }
@@ -144,20 +144,9 @@ type Request struct {
 func (c *Client) Do(req Request, out any) error {
 	u := endpoint(c.Base, req.Path)
 	u.RawQuery = req.Query.Encode()
-	var body io.Reader
-	if req.Body != nil {
-		raw, err := json.Marshal(req.Body)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(raw)
-	}
-	hr, err := http.NewRequest(req.Method, u.String(), body)
+	hr, err := newRequest(req.Method, u.String(), req.Body)
 	if err != nil {
 		return err
-	}
-	if req.Body != nil {
-		hr.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range req.Header {
 		hr.Header.Set(k, v)
@@ -178,6 +167,30 @@ func (c *Client) Do(req Request, out any) error {
 		return nil
 	}
 	return json.Unmarshal(r.Body, out)
+}
+
+// newRequest makes a request whose body is body's JSON, with its
+// Content-Type (none for a nil body; a []byte is sent as it is).
+func newRequest(method, url string, body any) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		raw, ok := body.([]byte)
+		if !ok {
+			var err error
+			if raw, err = json.Marshal(body); err != nil {
+				return nil, err
+			}
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
 }
 
 // endpoint is base with path appended to its own.

@@ -1,14 +1,12 @@
 package democlient
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -118,25 +116,11 @@ func (r Reply) Problem() string {
 // and PATCH, a new Idempotency-Key. Any status is a Reply; an error is a
 // failure to get one.
 func (c *TokenClient) Call(method, path string, body any) (Reply, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, ok := body.([]byte)
-		if !ok {
-			var err error
-			if raw, err = json.Marshal(body); err != nil {
-				return Reply{}, err
-			}
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, c.url("/v1/processing-terminals/"+url.PathEscape(c.Terminal)+path), rd)
+	req, err := newRequest(method, c.url("/v1/processing-terminals/"+url.PathEscape(c.Terminal)+path), body)
 	if err != nil {
 		return Reply{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.bearer)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	if method == http.MethodPost || method == http.MethodPatch {
 		req.Header.Set("Idempotency-Key", NewIdempotencyKey())
 	}
