@@ -46,11 +46,14 @@ func Flags() func() (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		creds := *basic
-		if creds == "" {
-			if creds, err = devCredentials(); err != nil {
-				return nil, err
+		creds, err := orDev(*basic, "account", "-basic-auth user:password", func(dc devCredentialsFile) string {
+			if dc.Account.Name == "" {
+				return ""
 			}
+			return dc.Account.Name + ":" + dc.Account.Password
+		})
+		if err != nil {
+			return nil, err
 		}
 		if i := strings.IndexByte(creds, ','); i >= 0 {
 			creds = creds[:i] // the first of several accounts
@@ -98,16 +101,22 @@ func envOr(name, def string) string {
 	return def
 }
 
-// devCredentials reads the account the server made in dev mode.
-func devCredentials() (string, error) {
-	dc, err := readDevCredentials("-basic-auth user:password")
+// orDev returns a credential given by its flag (or environment variable),
+// or else the one pick takes from the dev credentials the server wrote:
+// what names it in errors, instead the flag to pass when there is none.
+func orDev(given, what, instead string, pick func(devCredentialsFile) string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	dc, err := readDevCredentials(instead)
 	if err != nil {
 		return "", err
 	}
-	if dc.Account.Name == "" {
-		return "", errors.New("the dev credentials hold no account: pass -basic-auth user:password")
+	v := pick(dc)
+	if v == "" {
+		return "", fmt.Errorf("the dev credentials hold no %s: pass %s", what, instead)
 	}
-	return dc.Account.Name + ":" + dc.Account.Password, nil
+	return v, nil
 }
 
 // devCredentialsFile is what the server writes in dev mode.

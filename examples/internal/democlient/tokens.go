@@ -41,15 +41,9 @@ func TokenFlags() func() (*TokenClient, error) {
 		if err != nil {
 			return nil, err
 		}
-		k := *key
-		if k == "" {
-			dc, err := readDevCredentials("-api-key")
-			if err != nil {
-				return nil, err
-			}
-			if k = dc.APIKey.Key; k == "" {
-				return nil, errors.New("the dev credentials hold no API key: pass -api-key")
-			}
+		k, err := orDev(*key, "API key", "-api-key", func(dc devCredentialsFile) string { return dc.APIKey.Key })
+		if err != nil {
+			return nil, err
 		}
 		return &TokenClient{Base: u, Terminal: *terminal, HTTP: &http.Client{Timeout: 30 * time.Second}, apiKey: k}, nil
 	}
