@@ -18,6 +18,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/capture/formpage"
+	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/patch"
 )
@@ -436,7 +437,7 @@ func frameAncestor(s string) (string, string) {
 	switch {
 	case ip != nil && ip.To4() == nil:
 		return "", "IPv6 addresses cannot be CSP sources: " + want
-	case ip == nil && !validHostname(host):
+	case ip == nil && !egress.ValidHostname(host):
 		return "", "has a bad host name: " + want
 	}
 	if scheme == "http" && !(host == "localhost" || strings.HasSuffix(host, ".localhost") || ip != nil && ip.IsLoopback()) {
@@ -449,26 +450,6 @@ func frameAncestor(s string) (string, string) {
 		return scheme + "://" + host + ":" + port, ""
 	}
 	return scheme + "://" + host, ""
-}
-
-// validHostname accepts a DNS name of letters, digits and hyphens (IDNs in
-// their xn-- form), labels of 1 to 63 characters, at most 253 in all.
-func validHostname(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }

@@ -115,9 +115,7 @@ func formEvent(op audit.Op, owner, id string) audit.Event {
 func (s *Service) ServeFormPage(w http.ResponseWriter, r *http.Request, formID, capturePath string) {
 	f, err := s.Form(r.Context(), formID)
 	if errors.Is(err, ErrFormNotFound) {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		http.Error(w, "capture: no such form", http.StatusNotFound)
+		noSuchForm(w)
 		return
 	}
 	if err != nil {
@@ -125,6 +123,20 @@ func (s *Service) ServeFormPage(w http.ResponseWriter, r *http.Request, formID, 
 		http.Error(w, "capture: the form could not be loaded", http.StatusInternalServerError)
 		return
 	}
+	s.serveCheckedPage(w, r, f, capturePath)
+}
+
+// noSuchForm is the 404 of a form page: nothing cached, no referrer.
+func noSuchForm(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Error(w, "capture: no such form", http.StatusNotFound)
+}
+
+// serveCheckedPage serves f's page for the grant the query names
+// (unique_id, secret), if any: checked with [Service.Check], which counts
+// nothing, and told as closed when it cannot take a capture.
+func (s *Service) serveCheckedPage(w http.ResponseWriter, r *http.Request, f Form, capturePath string) {
 	opt := PageOptions{CapturePath: capturePath, Now: s.now()}
 	q := r.URL.Query()
 	if id, secret := q.Get("unique_id"), q.Get("secret"); id != "" && secret != "" && r.Method == http.MethodGet {

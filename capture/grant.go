@@ -453,15 +453,15 @@ func (s *Service) ListGrants(ctx context.Context, owner, user, terminal, after s
 		subject = "terminal:" + terminal
 	}
 	prefix := subjectKey(owner, subject, "")
-	start := prefix
+	var last []byte
 	if after != "" {
-		start = append(subjectKey(owner, subject, after), 0)
+		last = subjectKey(owner, subject, after)
 	}
 	limit = cardvault.PageSize(limit)
 	var out []Info
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		out = out[:0]
-		return tx.Scan(bucketBySubj, store.Range{Start: start, End: store.PrefixEnd(prefix), Limit: limit}, func(k, _ []byte) error {
+		return tx.Scan(bucketBySubj, store.PageAfter(prefix, last, limit), func(k, _ []byte) error {
 			id := string(k[len(prefix):])
 			rec, err := getGrant(tx, id)
 			if err != nil {
@@ -509,19 +509,15 @@ func sweepFailures(tx store.Tx, key []byte, at time.Time) (bool, error) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
-	raw, err := tx.Get(bucketFailures, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	var f failureRecord
-	if json.Unmarshal(raw, &f) == nil && !f.Last.Add(failureTTL).Equal(at) {
-		return false, nil // failed again since: a later entry removes it
-	}
-	return true, tx.Delete(bucketFailures, key)
+	return sweepFailureCounter(tx, key, at)
 }
+
+// sweepFailureCounter removes a failure counter unless it failed again
+// since: a later entry removes it then.
+var sweepFailureCounter = expiry.RemoveValue(bucketFailures, func(raw []byte, at time.Time) bool {
+	var f failureRecord
+	return json.Unmarshal(raw, &f) != nil || f.Last.Add(failureTTL).Equal(at)
+})
 
 // failureTTL is how long a failure counter outlives its last failure.
 const failureTTL = 24 * time.Hour

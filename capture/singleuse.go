@@ -233,20 +233,10 @@ func singleUseEvent(op audit.Op, terminal string, h crypto.SecretHash) audit.Eve
 }
 
 func init() {
-	expiry.Handle(expirySingleUse, func(tx store.Tx, hash []byte, at time.Time) (bool, error) {
-		raw, err := tx.Get(bucketSingleUse, hash)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
+	expiry.Handle(expirySingleUse, expiry.RemoveValue(bucketSingleUse, func(raw []byte, at time.Time) bool {
 		var rec singleUseRecord
-		if json.Unmarshal(raw, &rec) == nil && !rec.Expires.Equal(at) {
-			return false, nil
-		}
-		return true, tx.Delete(bucketSingleUse, hash)
-	})
+		return json.Unmarshal(raw, &rec) != nil || rec.Expires.Equal(at)
+	}))
 }
 
 func putJSON(tx store.Tx, bucket string, key []byte, v any) error {

@@ -28,17 +28,8 @@ func StandardForm(t FormType) (f Form, ok bool) {
 func (s *Service) ServeStandardFormPage(w http.ResponseWriter, r *http.Request, formType FormType, capturePath string) {
 	f, ok := StandardForm(formType)
 	if !ok {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		http.Error(w, "capture: no such form", http.StatusNotFound)
+		noSuchForm(w)
 		return
 	}
-	opt := PageOptions{CapturePath: capturePath, Now: s.now()}
-	q := r.URL.Query()
-	if id, secret := q.Get("unique_id"), q.Get("secret"); id != "" && secret != "" && r.Method == http.MethodGet {
-		info, err := s.Check(r.Context(), id, secret)
-		opt.GrantExpiresAt = info.ExpiresAt
-		opt.GrantClosed = err != nil
-	}
-	f.ServePage(w, r, opt)
+	s.serveCheckedPage(w, r, f, capturePath)
 }

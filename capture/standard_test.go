@@ -76,3 +76,49 @@ func TestServeStandardFormPage(t *testing.T) {
 	require.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
 	require.True(t, strings.HasPrefix(rec.Body.String(), "capture: no such form"))
 }
+
+// A configured form's page and a standard form's are served by one path:
+// the same answers for a good link, a bad secret and an unknown form.
+func TestFormPagesAnswerAlike(t *testing.T) {
+	e := newEnv(t, memstore.New())
+	g, err := e.svc.CreateGrant(ctx, capture.GrantRequest{Credentials: e.key, TTL: "PT10M", Lock: &e.card})
+	require.NoError(t, err)
+	form, err := e.svc.CreateForm(ctx, "acct", "pcd", []byte(`{}`))
+	require.NoError(t, err)
+
+	configured := func(id string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { e.svc.ServeFormPage(w, r, id, "") }
+	}
+	standard := func(typ capture.FormType) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { e.svc.ServeStandardFormPage(w, r, typ, "") }
+	}
+	doors := []struct {
+		name           string
+		serve, unknown http.HandlerFunc
+	}{
+		{"configured", configured(form.ID), configured("nosuchform")},
+		{"standard", standard(capture.FormCard), standard(capture.FormCustom)},
+	}
+	for _, d := range doors {
+		t.Run(d.name, func(t *testing.T) {
+			get := func(serve http.HandlerFunc, query string) *httptest.ResponseRecorder {
+				rec := httptest.NewRecorder()
+				serve(rec, httptest.NewRequest(http.MethodGet, "/page"+query, nil))
+				return rec
+			}
+			ok := get(d.serve, "?unique_id="+url.QueryEscape(g.ID)+"&secret="+url.QueryEscape(g.Secret))
+			require.Equal(t, http.StatusOK, ok.Code)
+			require.Contains(t, ok.Body.String(), `data-capture-url="/v1/capture/`+g.ID+`"`)
+
+			wrong := get(d.serve, "?unique_id="+url.QueryEscape(g.ID)+"&secret=not-the-secret")
+			require.Equal(t, http.StatusGone, wrong.Code)
+			require.Contains(t, wrong.Body.String(), "This form has expired")
+
+			missing := get(d.unknown, "")
+			require.Equal(t, http.StatusNotFound, missing.Code)
+			require.Equal(t, "no-store", missing.Header().Get("Cache-Control"))
+			require.Equal(t, "no-referrer", missing.Header().Get("Referrer-Policy"))
+			require.True(t, strings.HasPrefix(missing.Body.String(), "capture: no such form"))
+		})
+	}
+}

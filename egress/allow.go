@@ -178,17 +178,17 @@ func hostKey(h string) (string, error) {
 	return h, nil
 }
 
-// validHostname accepts a lower-case DNS name of letters, digits and
-// hyphens (IDNs in their xn-- form), labels of 1 to 63 characters, at most
-// 253 in all, no trailing dot. A name whose last label is a number ("127.1",
-// "0x7f.1", "2130706433") is refused: resolvers read such names as IPv4
-// addresses in the old inet_aton forms.
-func validHostname(h string) bool {
+// ValidHostname reports whether h is a lower-case DNS name of letters,
+// digits and hyphens (IDNs in their xn-- form), labels of 1 to 63
+// characters neither beginning nor ending with a hyphen, at most 253 in
+// all, no trailing dot: the one syntax of a host name, for the guard's
+// allow-list and URLs and for whatever else names a host (a hosted form's
+// frame ancestors).
+func ValidHostname(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
-	labels := strings.Split(h, ".")
-	for _, label := range labels {
+	for label := range strings.SplitSeq(h, ".") {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
@@ -199,7 +199,15 @@ func validHostname(h string) bool {
 			}
 		}
 	}
-	return !numericLabel(labels[len(labels)-1])
+	return true
+}
+
+// validHostname is ValidHostname for a name the guard resolves: a name
+// whose last label is a number ("127.1", "0x7f.1", "2130706433") is
+// refused, since resolvers read such names as IPv4 addresses in the old
+// inet_aton forms.
+func validHostname(h string) bool {
+	return ValidHostname(h) && !numericLabel(h[strings.LastIndexByte(h, '.')+1:])
 }
 
 // numericLabel reports whether a label reads as a number in the inet_aton

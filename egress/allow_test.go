@@ -152,3 +152,23 @@ func TestLoadRoots(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrNotExist)
 	})
 }
+
+// ValidHostname is the syntax of a host name; the guard also refuses a name
+// whose last label reads as a number, which ValidHostname leaves to it.
+func TestValidHostname(t *testing.T) {
+	for _, h := range []string{
+		"psp.example", "a", "xn--bcher-kva.example", "a-b.c-d",
+		strings.Repeat("a", 63) + ".example",
+		"127.1", "2130706433", // names by their syntax, which the guard refuses
+	} {
+		require.True(t, egress.ValidHostname(h), "%q", h)
+	}
+	for _, h := range []string{
+		"", "Psp.example" /* lower case only */, "psp.example.", ".example", "a..b",
+		"-a.example", "a-.example", "a_b.example", "bücher.example",
+		strings.Repeat("a", 64) + ".example",
+		strings.Repeat("a.", 127) + "ab", // 256 bytes
+	} {
+		require.False(t, egress.ValidHostname(h), "%q", h)
+	}
+}

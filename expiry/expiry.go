@@ -26,8 +26,9 @@
 // in its init), which the sweeper calls inside the transaction that removes
 // the index entry: it deletes the thing if it is still the one that expired
 // at that time — a grant id may have been deleted and created again since,
-// with an entry of its own. An entry whose kind has no Func in this
-// process (written by a newer version, say) is left alone.
+// with an entry of its own. A thing that is one value of a bucket gets its
+// Func from [RemoveValue]. An entry whose kind has no Func in this process
+// (written by a newer version, say) is left alone.
 package expiry
 
 import (
@@ -57,6 +58,26 @@ const DefaultEvery = time.Minute
 // at, inside tx — unless the thing under key is no longer the one that
 // entry was written for. It reports whether it removed something.
 type Func func(tx store.Tx, key []byte, at time.Time) (bool, error)
+
+// RemoveValue is the Func of a kind whose thing is the value under key in
+// bucket: it deletes the value if expiredAt, given it, reports that it is
+// still the one that expired at at. A key without a value has nothing to
+// remove.
+func RemoveValue(bucket string, expiredAt func(value []byte, at time.Time) bool) Func {
+	return func(tx store.Tx, key []byte, at time.Time) (bool, error) {
+		v, err := tx.Get(bucket, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !expiredAt(v, at) {
+			return false, nil // the key holds a newer thing now
+		}
+		return true, tx.Delete(bucket, key)
+	}
+}
 
 var (
 	mu    sync.RWMutex

@@ -2,7 +2,6 @@ package expiry_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -22,19 +21,9 @@ import (
 const thingsBucket = "test.things"
 
 func init() {
-	expiry.Handle("test.thing", func(tx store.Tx, key []byte, at time.Time) (bool, error) {
-		v, err := tx.Get(thingsBucket, key)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if string(v) != at.Format(time.RFC3339Nano) {
-			return false, nil // the key holds a newer thing now
-		}
-		return true, tx.Delete(thingsBucket, key)
-	})
+	expiry.Handle("test.thing", expiry.RemoveValue(thingsBucket, func(v []byte, at time.Time) bool {
+		return string(v) == at.Format(time.RFC3339Nano)
+	}))
 }
 
 func putThing(t *testing.T, st *store.Store, key string, at time.Time) {
@@ -70,6 +59,11 @@ func TestSweep(t *testing.T) {
 		// Re-created with a later expiry: its first entry must not remove it.
 		putThing(t, st, "again", now.Add(-time.Minute))
 		putThing(t, st, "again", now.Add(2*time.Hour))
+		// A thing deleted before its entry is due: nothing to remove.
+		putThing(t, st, "gone", now.Add(-time.Minute))
+		require.NoError(t, st.Update(context.Background(), func(tx store.Tx) error {
+			return tx.Delete(thingsBucket, []byte("gone"))
+		}))
 		// An entry of a kind this process does not know is left alone.
 		require.NoError(t, st.Update(context.Background(), func(tx store.Tx) error {
 			return expiry.Set(tx, "test.unknown", []byte("x"), now.Add(-time.Hour))

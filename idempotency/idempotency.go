@@ -178,21 +178,13 @@ func (k *Keeper) Run(ctx context.Context, call *Call, result any, work func(tx s
 	id := call.id()
 	var workErr error
 	err := k.st.Update(ctx, func(tx store.Tx) error {
-		call.Outcome, call.Replayed, workErr = nil, false, nil
-		rec, err := k.lookup(tx, call, id)
-		if err != nil || rec.found {
-			call.Outcome, call.Replayed = rec.outcome, rec.found
-			return err
-		}
-		if workErr = work(tx); workErr != nil {
-			return errRolledBack
-		}
-		out, err := encode(result, nil)
-		if err != nil {
-			return err
-		}
-		call.Outcome = out
-		return k.keep(tx, call, id, rec, out)
+		workErr = nil
+		return k.replayOrKeep(tx, call, id, func() ([]byte, error) {
+			if workErr = work(tx); workErr != nil {
+				return nil, errRolledBack
+			}
+			return encode(result, nil)
+		})
 	})
 	switch {
 	case errors.Is(err, errRolledBack) && cardvault.KindOf(workErr) != nil:
@@ -232,19 +224,26 @@ func (k *Keeper) Refuse(ctx context.Context, call *Call, result any, err error) 
 // a transaction of its own, unless a concurrent request kept one first.
 func (k *Keeper) keepFailure(ctx context.Context, call *Call, id []byte, result any, encode func(any, error) ([]byte, error), workErr error) error {
 	return k.st.Update(ctx, func(tx store.Tx) error {
-		call.Outcome, call.Replayed = nil, false
-		rec, err := k.lookup(tx, call, id)
-		if err != nil || rec.found {
-			call.Outcome, call.Replayed = rec.outcome, rec.found
-			return err
-		}
-		out, err := encode(result, workErr)
-		if err != nil {
-			return err
-		}
-		call.Outcome = out
-		return k.keep(tx, call, id, rec, out)
+		return k.replayOrKeep(tx, call, id, func() ([]byte, error) { return encode(result, workErr) })
 	})
+}
+
+// replayOrKeep is the step both of Run's transactions take: the outcome
+// kept under call's key, if there is one, is the call's (a replay);
+// otherwise outcome makes the call's outcome, kept in tx.
+func (k *Keeper) replayOrKeep(tx store.Tx, call *Call, id []byte, outcome func() ([]byte, error)) error {
+	call.Outcome, call.Replayed = nil, false
+	rec, err := k.lookup(tx, call, id)
+	if err != nil || rec.found {
+		call.Outcome, call.Replayed = rec.outcome, rec.found
+		return err
+	}
+	out, err := outcome()
+	if err != nil {
+		return err
+	}
+	call.Outcome = out
+	return k.keep(tx, call, id, rec, out)
 }
 
 // record is what lookup found.
@@ -310,17 +309,8 @@ func (k *Keeper) keep(tx store.Tx, call *Call, id []byte, old record, outcome []
 }
 
 func init() {
-	expiry.Handle(expiryKind, func(tx store.Tx, id []byte, at time.Time) (bool, error) {
-		raw, err := tx.Get(bucket, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if len(raw) < 9 || int64(binary.BigEndian.Uint64(raw[1:9])) != at.UnixNano() {
-			return false, nil // kept again since, with an entry of its own
-		}
-		return true, tx.Delete(bucket, id)
-	})
+	// A record kept again since has an entry of its own.
+	expiry.Handle(expiryKind, expiry.RemoveValue(bucket, func(raw []byte, at time.Time) bool {
+		return len(raw) >= 9 && int64(binary.BigEndian.Uint64(raw[1:9])) == at.UnixNano()
+	}))
 }

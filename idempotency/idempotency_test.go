@@ -167,6 +167,33 @@ func TestKeptFailure(t *testing.T) {
 	})
 }
 
+// Concurrent requests with one key whose work fails with a kept error all
+// get the one failure kept first: its second transaction is the same
+// replay-or-keep step as the first's.
+func TestConcurrentKeptFailure(t *testing.T) {
+	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
+		k := idempotency.New(b.Open(t), idempotency.Config{})
+		const n = 8
+		outcomes := make([]string, n)
+		testkit.Concurrently(t, n, func(i int) error {
+			var res result
+			c := newCall("p", "same", "req")
+			err := k.Run(context.Background(), c, &res, func(store.Tx) error {
+				return fmt.Errorf("attempt %d: %w", i, cardvault.ErrConflict)
+			})
+			outcomes[i] = string(c.Outcome)
+			if !errors.Is(err, cardvault.ErrConflict) {
+				return fmt.Errorf("want the kept conflict, got %v", err)
+			}
+			return nil
+		})
+		require.NotEmpty(t, outcomes[0])
+		for _, o := range outcomes {
+			require.Equal(t, outcomes[0], o, "one failure is kept, and every request answers with it")
+		}
+	})
+}
+
 // A caller's own encoding (the server's HTTP rendering) is kept as it is,
 // and a replay returns it without decoding.
 func TestOwnEncoding(t *testing.T) {

@@ -48,24 +48,8 @@ func Valid(number string) bool {
 	if len(number) < 2 {
 		return false
 	}
-	sum := 0
-	double := false
-	for i := len(number) - 1; i >= 0; i-- {
-		c := number[i]
-		if c < '0' || c > '9' {
-			return false
-		}
-		d := int(c - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
+	sum, bad := checksum(number, false)
+	return bad < 0 && sum%10 == 0
 }
 
 // CheckDigit returns the ASCII digit that, appended to payload, makes a
@@ -74,14 +58,25 @@ func CheckDigit(payload string) (byte, error) {
 	if len(payload) == 0 {
 		return 0, ErrEmpty
 	}
-	sum := 0
 	// The check digit will take the rightmost position, so the rightmost
 	// payload digit is the first one doubled.
-	double := true
-	for i := len(payload) - 1; i >= 0; i-- {
-		c := payload[i]
+	sum, bad := checksum(payload, true)
+	if bad >= 0 {
+		return 0, fmt.Errorf("%w at position %d", ErrNotDigits, bad)
+	}
+	return byte('0' + (10-sum%10)%10), nil
+}
+
+// checksum is the Luhn sum of digits: every second digit from the right
+// doubled (its digits added), the rightmost one first when doubleFirst. bad
+// is the position of the rightmost byte that is not an ASCII digit, or -1;
+// the sum means nothing then.
+func checksum(digits string, doubleFirst bool) (sum, bad int) {
+	double := doubleFirst
+	for i := len(digits) - 1; i >= 0; i-- {
+		c := digits[i]
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%w at position %d", ErrNotDigits, i)
+			return 0, i
 		}
 		d := int(c - '0')
 		if double {
@@ -93,7 +88,7 @@ func CheckDigit(payload string) (byte, error) {
 		sum += d
 		double = !double
 	}
-	return byte('0' + (10-sum%10)%10), nil
+	return sum, -1
 }
 
 // Generate returns a random Luhn-valid number of length digits that starts

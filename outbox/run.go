@@ -171,14 +171,14 @@ type DeadLetter struct {
 func (o *Outbox) DeadLetters(ctx context.Context, tenant, after string, limit int) ([]DeadLetter, error) {
 	limit = cardvault.PageSize(limit)
 	prefix := tenantKey(tenant, "")
-	start := prefix
+	var last []byte
 	if after != "" {
-		start = append(tenantKey(tenant, after), 0)
+		last = tenantKey(tenant, after)
 	}
 	var out []DeadLetter
 	err := o.st.View(ctx, func(tx store.Tx) error {
 		out = out[:0]
-		return tx.Scan(bucketDead, store.Range{Start: start, End: store.PrefixEnd(prefix), Limit: limit}, func(k, _ []byte) error {
+		return tx.Scan(bucketDead, store.PageAfter(prefix, last, limit), func(k, _ []byte) error {
 			id := string(k[len(prefix):])
 			r, err := getRecord(tx, id)
 			if errors.Is(err, store.ErrNotFound) {

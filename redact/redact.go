@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cardvault/cardvault/internal/mask"
 	"github.com/cardvault/cardvault/luhn"
 )
 
@@ -301,16 +302,5 @@ func hasLongRun(s string) bool {
 // (see luhn.CardNumberRuns: 12 to 19 digits passing the Luhn check, single
 // spaces or dashes between digits included, or more than 19 digits).
 func redactDigits(s string) string {
-	var b strings.Builder
-	last := 0 // s[last:i] is not written yet
-	for start, end := range luhn.CardNumberRuns(s) {
-		b.WriteString(s[last:start])
-		b.WriteString(redacted)
-		last = end
-	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return mask.Replace(s, luhn.CardNumberRuns(s), func(string) string { return redacted })
 }

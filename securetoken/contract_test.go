@@ -127,3 +127,51 @@ func TestContractResponseExamples(t *testing.T) {
 		})
 	}
 }
+
+// The three request parsers share one path (gate, lenient read, validate):
+// each refuses the same faults the same way and hands back the zero value.
+func TestParseRequestSharedPath(t *testing.T) {
+	parsers := []struct {
+		name    string
+		parse   func([]byte) (any, error)
+		example string
+		member  string // a string member of the request, set to a number
+	}{
+		{"create", func(b []byte) (any, error) { return securetoken.ParseCreateRequest(b) },
+			"contract/createSecureToken.request.createSecureToken.json", "source"},
+		{"single-use token", func(b []byte) (any, error) { return securetoken.ParseSingleUseTokenRequest(b) },
+			"contract/createSingleUseToken.request.createSingleUseToken.json", "channel"},
+		{"account update", func(b []byte) (any, error) { return securetoken.ParseAccountUpdateRequest(b) },
+			"contract/accountUpdate.request.accountUpdate.json", "type"},
+	}
+	for _, p := range parsers {
+		t.Run(p.name, func(t *testing.T) {
+			example := readFile(t, p.example)
+			req, err := p.parse(example)
+			require.NoError(t, err)
+			require.NotZero(t, req)
+
+			refused := func(body []byte, want ...string) {
+				t.Helper()
+				req, err := p.parse(body)
+				require.Equal(t, want, testkit.InvalidFields(t, err))
+				require.Zero(t, req, "a refused request must come back empty")
+			}
+			// A root that is not an object is one fault, at the root: the
+			// validator's "required" faults are covered by it.
+			for _, root := range []string{`[1]`, `null`, `"card"`, `5`} {
+				refused([]byte(root), "")
+			}
+			refused([]byte(`{"a":`), "/a")
+			// A member of the wrong type is its one fault, not "required" too,
+			// and an unknown member beside it changes nothing.
+			wrong := set(t, example, p.member, 5)
+			refused(wrong, "/"+p.member)
+			refused(set(t, wrong, "loyaltyTier", "gold"), "/"+p.member)
+
+			req, err = p.parse(set(t, example, "pad", strings.Repeat("x", securetoken.MaxBodyBytes)))
+			require.ErrorIs(t, err, securetoken.ErrTooLarge)
+			require.Zero(t, req)
+		})
+	}
+}

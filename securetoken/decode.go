@@ -400,13 +400,21 @@ func (d *decoder) customFields(o *object) []CustomField {
 }
 
 func (d *decoder) ipAddress(o *object) *IPAddress {
-	a, ok := o.obj("ipAddress")
+	return member(o, "ipAddress", func(a *object) IPAddress {
+		return IPAddress{Type: IPVersion(a.str("type")), Value: a.str("value")}
+	})
+}
+
+// member reads the object member key of parent with read, and closes it:
+// nil when the member is absent, null or not an object (a fault then).
+func member[T any](parent *object, key string, read func(o *object) T) *T {
+	o, ok := parent.obj(key)
 	if !ok {
 		return nil
 	}
-	ip := &IPAddress{Type: IPVersion(a.str("type")), Value: a.str("value")}
-	a.close()
-	return ip
+	v := read(o)
+	o.close()
+	return &v
 }
 
 // paymentSource reads a request's "source". The variant is read only when
@@ -585,48 +593,38 @@ func (d *decoder) device(parent *object) Device {
 }
 
 func (d *decoder) pinDetails(parent *object) *PINDetails {
-	o, ok := parent.obj("pinDetails")
-	if !ok {
-		return nil
-	}
-	p := &PINDetails{
-		DataFormat: DataFormat(o.str("dataFormat")),
-		PIN:        Sensitive(o.str("pin")),
-		PINKSN:     o.str("pinKsn"),
-	}
-	o.close()
-	return p
+	return member(parent, "pinDetails", func(o *object) PINDetails {
+		return PINDetails{
+			DataFormat: DataFormat(o.str("dataFormat")),
+			PIN:        Sensitive(o.str("pin")),
+			PINKSN:     o.str("pinKsn"),
+		}
+	})
 }
 
 func (d *decoder) ebtDetails(parent *object) *EBTDetails {
-	o, ok := parent.obj("ebtDetails")
-	if !ok {
-		return nil
-	}
-	e := &EBTDetails{BenefitCategory: o.str("benefitCategory"), Withdrawal: o.boolean("withdrawal")}
-	if v, ok := o.obj("voucher"); ok {
-		e.Voucher = &EBTVoucher{ApprovalCode: v.str("approvalCode"), SerialNumber: v.str("serialNumber")}
-		v.close()
-	}
-	o.close()
-	return e
+	return member(parent, "ebtDetails", func(o *object) EBTDetails {
+		return EBTDetails{
+			BenefitCategory: o.str("benefitCategory"),
+			Withdrawal:      o.boolean("withdrawal"),
+			Voucher: member(o, "voucher", func(v *object) EBTVoucher {
+				return EBTVoucher{ApprovalCode: v.str("approvalCode"), SerialNumber: v.str("serialNumber")}
+			}),
+		}
+	})
 }
 
 func (d *decoder) threeDSecure(parent *object) *ThreeDSecure {
-	o, ok := parent.obj("threeDSecure")
-	if !ok {
-		return nil
-	}
-	t := &ThreeDSecure{
-		ServiceProvider: o.str("serviceProvider"),
-		MPIReference:    o.str("mpiReference"),
-		ECI:             o.str("eci"),
-		XID:             o.str("xid"),
-		CAVV:            Sensitive(o.str("cavv")),
-		DSTransactionID: o.str("dsTransactionId"),
-	}
-	o.close()
-	return t
+	return member(parent, "threeDSecure", func(o *object) ThreeDSecure {
+		return ThreeDSecure{
+			ServiceProvider: o.str("serviceProvider"),
+			MPIReference:    o.str("mpiReference"),
+			ECI:             o.str("eci"),
+			XID:             o.str("xid"),
+			CAVV:            Sensitive(o.str("cavv")),
+			DSTransactionID: o.str("dsTransactionId"),
+		}
+	})
 }
 
 func index(path string, i int) string { return path + "/" + strconv.Itoa(i) }
@@ -641,13 +639,8 @@ func index(path string, i int) string { return path + "/" + strconv.Itoa(i) }
 // list are ignored, as the publisher's API ignores them. An oversized body
 // gives [ErrTooLarge]. On error the request is the zero value.
 func ParseCreateRequest(body []byte) (CreateRequest, error) {
-	d, root, err := open(body, false)
-	if err != nil {
-		return CreateRequest{}, err
-	}
-	var req CreateRequest
-	if root != nil {
-		req = CreateRequest{
+	return parseRequest(body, func(d *decoder, root *object) CreateRequest {
+		req := CreateRequest{
 			SecureTokenID: root.text("secureTokenId"),
 			Operator:      root.text("operator"),
 			MITAgreement:  MITAgreement(root.str("mitAgreement")),
@@ -659,47 +652,47 @@ func ParseCreateRequest(body []byte) (CreateRequest, error) {
 		if c, ok := root.obj("customer"); ok {
 			req.Customer = d.customer(c)
 		}
-	}
-	if err := result(d.errs, req.Validate()); err != nil {
-		return CreateRequest{}, err
-	}
-	return req, nil
+		return req
+	})
 }
 
 // ParseSingleUseTokenRequest parses and validates the body of a
 // create-single-use-token request, as [ParseCreateRequest] does.
 func ParseSingleUseTokenRequest(body []byte) (SingleUseTokenRequest, error) {
-	d, root, err := open(body, false)
-	if err != nil {
-		return SingleUseTokenRequest{}, err
-	}
-	var req SingleUseTokenRequest
-	if root != nil {
-		req = SingleUseTokenRequest{
+	return parseRequest(body, func(d *decoder, root *object) SingleUseTokenRequest {
+		return SingleUseTokenRequest{
 			Channel:  Channel(root.str("channel")),
 			Operator: root.text("operator"),
 			Source:   d.paymentSource(root),
 		}
-	}
-	if err := result(d.errs, req.Validate()); err != nil {
-		return SingleUseTokenRequest{}, err
-	}
-	return req, nil
+	})
 }
 
 // ParseAccountUpdateRequest parses and validates the body of an
 // update-account request, as [ParseCreateRequest] does.
 func ParseAccountUpdateRequest(body []byte) (AccountUpdateRequest, error) {
+	return parseRequest(body, func(_ *decoder, root *object) AccountUpdateRequest {
+		return AccountUpdateRequest{Type: SourceType(root.str("type")), Token: root.str("token")}
+	})
+}
+
+// parseRequest is the one way a request body is parsed: gated, read
+// leniently (unknown members ignored) by read, then validated, the
+// decoder's faults and the validator's merged. A root that is not an object
+// is read as the zero request, so the validator still names what is missing.
+// On error the request is the zero value.
+func parseRequest[R interface{ Validate() error }](body []byte, read func(d *decoder, root *object) R) (R, error) {
+	var zero R
 	d, root, err := open(body, false)
 	if err != nil {
-		return AccountUpdateRequest{}, err
+		return zero, err
 	}
-	var req AccountUpdateRequest
+	req := zero
 	if root != nil {
-		req = AccountUpdateRequest{Type: SourceType(root.str("type")), Token: root.str("token")}
+		req = read(d, root)
 	}
 	if err := result(d.errs, req.Validate()); err != nil {
-		return AccountUpdateRequest{}, err
+		return zero, err
 	}
 	return req, nil
 }

@@ -1,6 +1,7 @@
 package securetoken
 
 import (
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -139,6 +140,58 @@ func TestSchemaCoversResource(t *testing.T) {
 		// written (with "*" as element 0).
 		for _, p := range pol.Paths() {
 			require.Contains(t, seen, strings.ReplaceAll(p, "*", "0"), "%s: %s is never written", src.Type, p)
+		}
+	}
+}
+
+// A clone of a record shares no memory with it: every optional member is
+// copied, however deep.
+func TestRecordCloneSharesNothing(t *testing.T) {
+	debit, amount, pct := true, int64(250), 2.5
+	r := Record{
+		Customer: &Customer{
+			BillingAddress:  &Address{Address1: "1 Example Ave."},
+			ShippingAddress: &ShippingAddress{RecipientName: "S", Address: &Address{City: "Chicago"}},
+			ContactMethods:  []ContactMethod{{Type: "email", Value: "s@example.com"}},
+		},
+		Source: Source{Type: SourceCard,
+			Card: &CardSource{Debit: &debit, Surcharging: &Surcharging{Amount: &amount, Percentage: &pct}},
+			ACH:  &ACHSource{NameOnAccount: "A"}, PAD: &PADSource{NameOnAccount: "P"}},
+		CustomFields: []CustomField{{Name: "n", Value: "v"}},
+		IPAddress:    &IPAddress{Type: "ipv4", Value: "192.0.2.1"},
+	}
+	c := r.clone()
+	require.Equal(t, r, c)
+	orig := map[uintptr]string{}
+	memoryOf(reflect.ValueOf(r), "r", orig)
+	require.Len(t, orig, 14, "every optional member of the test record is set")
+	cloned := map[uintptr]string{}
+	memoryOf(reflect.ValueOf(c), "clone", cloned)
+	for addr, path := range cloned {
+		_, shared := orig[addr]
+		require.False(t, shared, "%s shares memory with the original (%s)", path, orig[addr])
+	}
+}
+
+// memoryOf notes the address of every pointer's target and slice's array
+// reachable from v.
+func memoryOf(v reflect.Value, path string, into map[uintptr]string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			into[v.Pointer()] = path
+			memoryOf(v.Elem(), path, into)
+		}
+	case reflect.Slice:
+		if v.Len() > 0 {
+			into[v.Pointer()] = path
+		}
+		for i := range v.Len() {
+			memoryOf(v.Index(i), path+"/"+strconv.Itoa(i), into)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			memoryOf(v.Field(i), path+"."+v.Type().Field(i).Name, into)
 		}
 	}
 }

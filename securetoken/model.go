@@ -237,36 +237,23 @@ func NewSingleUseTokenResponse(processingTerminalID, token string, expiresAt tim
 	}
 }
 
-func (a *IPAddress) clone() *IPAddress {
-	if a == nil {
+// clonePtr returns a copy of *p in a new variable, or nil for nil: the copy
+// of an optional member, so that a clone shares no memory with what it was
+// made from.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
 		return nil
 	}
-	c := *a
+	c := *p
 	return &c
-}
-
-func cloneBool(b *bool) *bool {
-	if b == nil {
-		return nil
-	}
-	v := *b
-	return &v
 }
 
 func (s *Surcharging) clone() *Surcharging {
-	if s == nil {
-		return nil
+	c := clonePtr(s)
+	if c != nil {
+		c.Amount, c.Percentage = clonePtr(s.Amount), clonePtr(s.Percentage)
 	}
-	c := *s
-	if s.Amount != nil {
-		a := *s.Amount
-		c.Amount = &a
-	}
-	if s.Percentage != nil {
-		p := *s.Percentage
-		c.Percentage = &p
-	}
-	return &c
+	return c
 }
 
 func (c *Customer) clone() *Customer {
@@ -274,17 +261,9 @@ func (c *Customer) clone() *Customer {
 		return nil
 	}
 	out := *c
-	if c.BillingAddress != nil {
-		a := *c.BillingAddress
-		out.BillingAddress = &a
-	}
-	if c.ShippingAddress != nil {
-		s := *c.ShippingAddress
-		if s.Address != nil {
-			a := *s.Address
-			s.Address = &a
-		}
-		out.ShippingAddress = &s
+	out.BillingAddress = clonePtr(c.BillingAddress)
+	if out.ShippingAddress = clonePtr(c.ShippingAddress); out.ShippingAddress != nil {
+		out.ShippingAddress.Address = clonePtr(c.ShippingAddress.Address)
 	}
 	out.ContactMethods = append([]ContactMethod(nil), c.ContactMethods...)
 	return &out

@@ -126,7 +126,7 @@ func NewRecord(req CreateRequest, src Source) Record {
 		CustomFields:  append([]CustomField(nil), req.CustomFields...),
 		Operator:      req.Operator,
 	}
-	r.IPAddress = req.IPAddress.clone()
+	r.IPAddress = clonePtr(req.IPAddress)
 	return r
 }
 
@@ -305,7 +305,7 @@ func immutableChanges(was, now Resource) error {
 func (r Record) merge(res Resource) Record {
 	out := r
 	out.Source = r.Source.clone()
-	out.IPAddress = r.IPAddress.clone()
+	out.IPAddress = clonePtr(r.IPAddress)
 	out.MITAgreement = res.MITAgreement
 	out.Customer = res.Customer
 	out.CustomFields = res.CustomFields
@@ -365,25 +365,15 @@ func (r Record) clone() Record {
 	out.Customer = r.Customer.clone()
 	out.Source = r.Source.clone()
 	out.CustomFields = append([]CustomField(nil), r.CustomFields...)
-	out.IPAddress = r.IPAddress.clone()
+	out.IPAddress = clonePtr(r.IPAddress)
 	return out
 }
 
 func (s Source) clone() Source {
-	out := Source{Type: s.Type}
-	if s.Card != nil {
-		c := *s.Card
-		c.Debit = cloneBool(c.Debit)
-		c.Surcharging = c.Surcharging.clone()
-		out.Card = &c
-	}
-	if s.ACH != nil {
-		a := *s.ACH
-		out.ACH = &a
-	}
-	if s.PAD != nil {
-		p := *s.PAD
-		out.PAD = &p
+	out := Source{Type: s.Type, Card: clonePtr(s.Card), ACH: clonePtr(s.ACH), PAD: clonePtr(s.PAD)}
+	if out.Card != nil {
+		out.Card.Debit = clonePtr(s.Card.Debit)
+		out.Card.Surcharging = s.Card.Surcharging.clone()
 	}
 	return out
 }

@@ -227,6 +227,18 @@ func Prefix(p []byte) Range {
 	return Range{Start: p, End: PrefixEnd(p)}
 }
 
+// PageAfter returns the Range of a listing's page: up to limit keys that
+// begin with prefix and come after the key last (the last one of the page
+// before), or from the first such key when last is nil.
+func PageAfter(prefix, last []byte, limit int) Range {
+	start := prefix
+	if last != nil {
+		// The smallest key after last.
+		start = append(last[:len(last):len(last)], 0)
+	}
+	return Range{Start: start, End: PrefixEnd(prefix), Limit: limit}
+}
+
 // PrefixEnd returns the smallest key greater than every key that begins with
 // p, or nil when there is none (p is empty or all 0xff).
 func PrefixEnd(p []byte) []byte {

@@ -77,3 +77,44 @@ func TestUnavailable(t *testing.T) {
 		require.Equal(t, want, store.Unavailable(err), "%v", err)
 	}
 }
+
+// Pages after a cursor walk a prefix once, each key on one page, and
+// nothing outside the prefix.
+func TestPageAfter(t *testing.T) {
+	s := memstore.New()
+	defer s.Close()
+	ctx := context.Background()
+	keys := []string{"a\x00", "a\x00x", "a\x00x\x00", "a\x00y", "a\x00z", "a\x01", "b"}
+	require.NoError(t, s.Update(ctx, func(tx store.Tx) error {
+		for _, k := range keys {
+			if err := tx.Put("b", []byte(k), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	prefix := []byte("a\x00")
+	var got []string
+	var last []byte
+	for {
+		var page [][]byte
+		require.NoError(t, s.View(ctx, func(tx store.Tx) error {
+			var err error
+			page, err = store.Keys(tx, "b", store.PageAfter(prefix, last, 2))
+			return err
+		}))
+		if len(page) == 0 {
+			break
+		}
+		for _, k := range page {
+			got = append(got, string(k))
+		}
+		last = page[len(page)-1]
+	}
+	require.Equal(t, keys[:5], got)
+
+	buf := []byte("a\x00xyz")
+	r := store.PageAfter(prefix, buf[:3], 0)
+	require.Equal(t, []byte("a\x00x\x00"), r.Start)
+	require.Equal(t, []byte("a\x00xyz"), buf, "the array behind the cursor is not written")
+}

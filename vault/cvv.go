@@ -191,13 +191,9 @@ func (v *Vault) RetrieveWithCVV(ctx context.Context, c Credentials, ref ItemRef)
 	var doc []byte
 	var cvv CVV
 	err := v.withKey(ctx, c, false, func(tx store.Tx, uk *unlockedKey) error {
-		rec, err := getItem(tx, key)
+		rec, dk, err := openItem(tx, uk, key, ad)
 		if err != nil {
 			return err
-		}
-		dk, err := itemKeyFor(uk, rec, ad)
-		if err != nil {
-			return fmt.Errorf("vault: item key: %w", err)
 		}
 		defer dk.Wipe()
 		if doc, err = v.openDoc(rec, dk, ad); err != nil {

@@ -19,3 +19,17 @@ func SealedCVV(st *store.Store, owner, user string, ref ItemRef) []byte {
 	})
 	return out
 }
+
+// DamageItemKey flips a bit of the item's wrapped data key, as a damaged
+// record would hold it.
+func DamageItemKey(st *store.Store, owner, user string, ref ItemRef) error {
+	key := itemKey(owner, user, ref)
+	return st.Update(context.Background(), func(tx store.Tx) error {
+		rec, err := getItem(tx, key)
+		if err != nil {
+			return err
+		}
+		rec.WrappedDK[len(rec.WrappedDK)-1] ^= 1
+		return putItem(tx, key, rec)
+	})
+}

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/store"
@@ -37,13 +36,11 @@ func (v *Vault) GrantFor(ctx context.Context, c Credentials, item *ItemRef) (Gra
 			return nil
 		}
 		key := itemKey(c.Owner, c.User, *item)
-		rec, err := getItem(tx, key)
+		_, dk, err := openItem(tx, uk, key, itemAD(key))
 		if err != nil {
 			return err
 		}
-		if g.ItemKey, err = itemKeyFor(uk, rec, itemAD(key)); err != nil {
-			return fmt.Errorf("vault: item key: %w", err)
-		}
+		g.ItemKey = dk
 		ref := *item
 		g.Item = &ref
 		return nil

@@ -379,6 +379,20 @@ func (v *Vault) HoldsNumber(ctx context.Context, number string) (bool, error) {
 	return found, err
 }
 
+// openItem reads the item stored under key and unwraps its data key with
+// the unlocked vault key. The caller wipes the data key when done.
+func openItem(tx store.Tx, uk *unlockedKey, key, ad []byte) (*itemRecord, *crypto.DataKey, error) {
+	rec, err := getItem(tx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	dk, err := itemKeyFor(uk, rec, ad)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vault: item key: %w", err)
+	}
+	return rec, dk, nil
+}
+
 // itemKeyFor unwraps an item's data key with an unlocked vault key.
 func itemKeyFor(uk *unlockedKey, rec *itemRecord, ad []byte) (*crypto.DataKey, error) {
 	switch rec.Wrap {
@@ -408,13 +422,9 @@ func (v *Vault) Update(ctx context.Context, c Credentials, ref ItemRef, mergePat
 	ad := itemAD(key)
 	var version uint64
 	err := v.withKey(ctx, c, true, func(tx store.Tx, uk *unlockedKey) error {
-		rec, err := getItem(tx, key)
+		rec, dk, err := openItem(tx, uk, key, ad)
 		if err != nil {
 			return err
-		}
-		dk, err := itemKeyFor(uk, rec, ad)
-		if err != nil {
-			return fmt.Errorf("vault: item key: %w", err)
 		}
 		defer dk.Wipe()
 		if rec.Wrap == wrapAge {
@@ -585,9 +595,9 @@ func (v *Vault) List(ctx context.Context, owner, user string, after ItemRef, lim
 		return nil, err
 	}
 	prefix := itemPrefix(owner, user)
-	start := prefix
+	var last []byte
 	if after != (ItemRef{}) {
-		start = append(itemKey(owner, user, after), 0)
+		last = itemKey(owner, user, after)
 	}
 	limit = cardvault.PageSize(limit)
 	var out []ItemRef
@@ -596,7 +606,7 @@ func (v *Vault) List(ctx context.Context, owner, user string, after ItemRef, lim
 		if _, err := getRawKeyRecord(tx, owner, user); err != nil {
 			return err
 		}
-		return tx.Scan(bucketItems, store.Range{Start: start, End: store.PrefixEnd(prefix), Limit: limit}, func(k, _ []byte) error {
+		return tx.Scan(bucketItems, store.PageAfter(prefix, last, limit), func(k, _ []byte) error {
 			tok, ref, ok := bytes.Cut(k[len(prefix):], []byte{0})
 			if !ok {
 				return fmt.Errorf("vault: stored item key is corrupt")

@@ -164,14 +164,14 @@ func (v *Vault) ListKeys(ctx context.Context, owner, after string, limit int) ([
 	}
 	limit = cardvault.PageSize(limit)
 	prefix := append([]byte(owner), 0)
-	start := prefix
+	var last []byte
 	if after != "" {
-		start = append(keyStoreKey(owner, after), 0)
+		last = keyStoreKey(owner, after)
 	}
 	var out []KeyInfo
 	err := v.st.View(ctx, func(tx store.Tx) error {
 		out = out[:0]
-		return tx.Scan(bucketKeys, store.Range{Start: start, End: store.PrefixEnd(prefix), Limit: limit}, func(k, val []byte) error {
+		return tx.Scan(bucketKeys, store.PageAfter(prefix, last, limit), func(k, val []byte) error {
 			var r keyRecord
 			if err := json.Unmarshal(val, &r); err != nil {
 				return fmt.Errorf("vault: stored key record is corrupt: %w", err)

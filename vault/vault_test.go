@@ -51,6 +51,7 @@ func TestVault(t *testing.T) {
 		"at rest":                   testAtRest,
 		"rotation":                  testRotation,
 		"grants":                    testGrants,
+		"a damaged item key":        testDamagedItemKey,
 	})
 }
 
@@ -461,4 +462,33 @@ func TestErrorsWrapKinds(t *testing.T) {
 		}
 		require.Equal(t, 1, kinds, "%v must wrap exactly one kind", err)
 	}
+}
+
+// Every way into an item opens its data key the same way: a damaged one is
+// the same error for each, and changes nothing.
+func testDamagedItemKey(t *testing.T, b teststores.Backend) {
+	st := b.Open(t)
+	v := openVault(t, st, testkit.Keyring(t))
+	c := newKey(t, v, "acme", "alice")
+	ref, err := v.Tokenize(ctx, c, []byte(card), vault.TokenizeOptions{})
+	require.NoError(t, err)
+	require.NoError(t, vault.DamageItemKey(st, "acme", "alice", ref))
+	damaged := func(err error) {
+		t.Helper()
+		require.ErrorIs(t, err, crypto.ErrOpen)
+		require.ErrorContains(t, err, "vault: item key")
+	}
+
+	_, err = v.Retrieve(ctx, c, ref)
+	damaged(err)
+	_, _, err = v.RetrieveWithCVV(ctx, c, ref)
+	damaged(err)
+	_, err = v.Update(ctx, c, ref, []byte(`{"card_holder":"Ada"}`), vault.UpdateOptions{})
+	damaged(err)
+	require.NoError(t, vault.DamageItemKey(st, "acme", "alice", ref))
+	_, err = v.Retrieve(ctx, c, ref)
+	require.NoError(t, err, "undamaged again: the failed update changed nothing")
+	require.NoError(t, vault.DamageItemKey(st, "acme", "alice", ref))
+	_, err = v.GrantFor(ctx, c, &ref)
+	damaged(err)
 }

@@ -17,26 +17,13 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"net/url"
-	"os"
 
 	"github.com/cardvault/cardvault/examples/internal/democlient"
 )
 
-func main() {
-	client := democlient.Flags()
-	flag.Parse()
-	c, err := client()
-	if err == nil {
-		err = run(c)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "capture-update:", err)
-		os.Exit(1)
-	}
-}
+func main() { democlient.Main("capture-update", democlient.Flags(), run) }
 
 func run(c *democlient.Client) error {
 	key, card, err := c.SeedCard()

@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 
 	"github.com/cardvault/cardvault/examples/internal/democlient"
@@ -36,15 +35,7 @@ import (
 func main() {
 	client := democlient.Flags()
 	successURL := flag.String("success-url", "https://mywebsite.com/update/success", "where the form's success callback sends the visitor")
-	flag.Parse()
-	c, err := client()
-	if err == nil {
-		err = run(c, *successURL)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "hosted-form:", err)
-		os.Exit(1)
-	}
+	democlient.Main("hosted-form", client, func(c *democlient.Client) error { return run(c, *successURL) })
 }
 
 func run(c *democlient.Client, successURL string) error {

@@ -20,10 +20,8 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/cardvault/cardvault/examples/internal/democlient"
 )
@@ -44,18 +42,7 @@ const correctedPatch = `[
  {"op": "replace", "path": "/source/cardholderName", "value": "Sarah Hopper"}
 ]`
 
-func main() {
-	client := democlient.TokenFlags()
-	flag.Parse()
-	c, err := client()
-	if err == nil {
-		err = run(c)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "securetoken-patch:", err)
-		os.Exit(1)
-	}
-}
+func main() { democlient.Main("securetoken-patch", democlient.TokenFlags(), run) }
 
 func run(c *democlient.TokenClient) error {
 	expiresIn, scope, err := c.Authorize()

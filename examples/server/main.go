@@ -700,85 +700,82 @@ func rotateMasterKey(o options, stdout io.Writer, logger *slog.Logger) error {
 	return nil
 }
 
-// openExisting opens the master key (never creating one) and the store of
-// a deployment, for the commands that read its audit trail.
-func openExisting(o options) (*crypto.Keyring, *store.Store, error) {
-	kr, err := loadKeyring(o)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := openStore(o)
-	return kr, st, err
-}
-
 // auditTimeout bounds -verify-audit and -export-audit.
 const auditTimeout = 30 * time.Minute
 
-// verifyAudit is -verify-audit: the whole trail checked, read only.
-func verifyAudit(o options, stdout io.Writer) error {
-	kr, st, err := openExisting(o)
+// auditCommand runs one of the commands that read a deployment's audit
+// trail: with its master key (never creating one) and its store, within
+// auditTimeout.
+func auditCommand(o options, run func(ctx context.Context, kr *crypto.Keyring, st *store.Store) error) error {
+	kr, err := loadKeyring(o)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(o)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
 	defer cancel()
-	rep, err := audit.Verify(ctx, st, kr)
-	if err != nil {
-		return fmt.Errorf("-verify-audit: the audit trail does not verify: %w", err)
-	}
-	head := rep.Head
-	if head == "" {
-		head = "none"
-	}
-	fmt.Fprintf(stdout, "cardvault: the audit trail verifies: %d entries (%d to %d), %d checkpoints, %d recorded and not chained yet, %d removed by retention; head %s, key %s\n",
-		rep.Entries, rep.First, rep.Last, rep.Checkpoints, rep.Pending, rep.Removed, head, rep.Key)
-	return nil
+	return run(ctx, kr, st)
+}
+
+// verifyAudit is -verify-audit: the whole trail checked, read only.
+func verifyAudit(o options, stdout io.Writer) error {
+	return auditCommand(o, func(ctx context.Context, kr *crypto.Keyring, st *store.Store) error {
+		rep, err := audit.Verify(ctx, st, kr)
+		if err != nil {
+			return fmt.Errorf("-verify-audit: the audit trail does not verify: %w", err)
+		}
+		head := rep.Head
+		if head == "" {
+			head = "none"
+		}
+		fmt.Fprintf(stdout, "cardvault: the audit trail verifies: %d entries (%d to %d), %d checkpoints, %d recorded and not chained yet, %d removed by retention; head %s, key %s\n",
+			rep.Entries, rep.First, rep.Last, rep.Checkpoints, rep.Pending, rep.Removed, head, rep.Key)
+		return nil
+	})
 }
 
 // exportAudit is -export-audit: every entry as a JSON line, to a file or
 // to standard output; what it did is said on stderr.
-func exportAudit(o options, stderr, stdout io.Writer, logger *slog.Logger) (err error) {
-	kr, st, err := openExisting(o)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
-	defer cancel()
-	l, err := audit.Open(ctx, audit.Config{Store: st, Keyring: kr, Retention: o.auditRetention, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := l.Close(); err == nil {
-			err = cerr
+func exportAudit(o options, stderr, stdout io.Writer, logger *slog.Logger) error {
+	return auditCommand(o, func(ctx context.Context, kr *crypto.Keyring, st *store.Store) (err error) {
+		l, err := audit.Open(ctx, audit.Config{Store: st, Keyring: kr, Retention: o.auditRetention, Logger: logger})
+		if err != nil {
+			return err
 		}
-	}()
-	w, name := stdout, "standard output"
-	var f *os.File
-	if o.exportAudit != "-" {
-		if f, err = os.OpenFile(o.exportAudit, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+		defer func() {
+			if cerr := l.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		w, name := stdout, "standard output"
+		var f *os.File
+		if o.exportAudit != "-" {
+			if f, err = os.OpenFile(o.exportAudit, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+				return fmt.Errorf("-export-audit: %w", err)
+			}
+			defer f.Close()
+			w, name = f, o.exportAudit
+		}
+		// Reading the trail is an event of the trail; Export flushes it first.
+		if err := l.Note(audit.Event{Op: audit.OpAuditExported, Outcome: audit.OutcomeOK}); err != nil {
+			return err
+		}
+		n, err := l.Export(ctx, w, time.Time{}, time.Time{})
+		if err != nil {
 			return fmt.Errorf("-export-audit: %w", err)
 		}
-		defer f.Close()
-		w, name = f, o.exportAudit
-	}
-	// Reading the trail is an event of the trail; Export flushes it first.
-	if err := l.Note(audit.Event{Op: audit.OpAuditExported, Outcome: audit.OutcomeOK}); err != nil {
-		return err
-	}
-	n, err := l.Export(ctx, w, time.Time{}, time.Time{})
-	if err != nil {
-		return fmt.Errorf("-export-audit: %w", err)
-	}
-	if f != nil {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("-export-audit: %w", err)
+		if f != nil {
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("-export-audit: %w", err)
+			}
 		}
-	}
-	fmt.Fprintf(stderr, "cardvault: %d audit entries written to %s\n", n, name)
-	return nil
+		fmt.Fprintf(stderr, "cardvault: %d audit entries written to %s\n", n, name)
+		return nil
+	})
 }
 
 // loadKeyring reads the master key from CARDVAULT_MASTER_KEY, or from its

@@ -17,26 +17,13 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/cardvault/cardvault/examples/internal/democlient"
 )
 
-func main() {
-	client := democlient.TokenFlags()
-	flag.Parse()
-	c, err := client()
-	if err == nil {
-		err = run(c)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "single-use-update:", err)
-		os.Exit(1)
-	}
-}
+func main() { democlient.Main("single-use-update", democlient.TokenFlags(), run) }
 
 func run(c *democlient.TokenClient) error {
 	if _, _, err := c.Authorize(); err != nil {

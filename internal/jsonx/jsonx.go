@@ -457,19 +457,8 @@ func (c *checker) object(depth int) error {
 			return err
 		}
 		c.path = c.path[:len(c.path)-1]
-		c.skipSpace()
-		if c.pos >= len(c.data) {
-			return c.fail(ErrSyntax, "unterminated object")
-		}
-		switch c.data[c.pos] {
-		case ',':
-			c.pos++
-			c.skipSpace()
-		case '}':
-			c.pos++
-			return nil
-		default:
-			return c.fail(ErrSyntax, "expected ',' or '}' in object")
+		if more, err := c.more('}', "object"); !more {
+			return err
 		}
 	}
 }
@@ -490,22 +479,35 @@ func (c *checker) array(depth int) error {
 		if err := c.value(depth); err != nil {
 			return err
 		}
-		c.skipSpace()
-		if c.pos >= len(c.data) {
-			return c.fail(ErrSyntax, "unterminated array")
+		more, err := c.more(']', "array")
+		if err != nil {
+			return err
 		}
-		switch c.data[c.pos] {
-		case ',':
-			c.pos++
-			c.skipSpace()
-		case ']':
-			c.pos++
+		if !more {
 			c.path = c.path[:len(c.path)-1]
 			return nil
-		default:
-			return c.fail(ErrSyntax, "expected ',' or ']' in array")
 		}
 	}
+}
+
+// more reads what follows a member of an object or an element of an
+// array: a comma, when another follows (true), or the closing byte. what
+// names the container in errors.
+func (c *checker) more(closing byte, what string) (bool, error) {
+	c.skipSpace()
+	if c.pos >= len(c.data) {
+		return false, c.fail(ErrSyntax, "unterminated "+what)
+	}
+	switch c.data[c.pos] {
+	case ',':
+		c.pos++
+		c.skipSpace()
+		return true, nil
+	case closing:
+		c.pos++
+		return false, nil
+	}
+	return false, c.fail(ErrSyntax, fmt.Sprintf("expected ',' or '%c' in %s", closing, what))
 }
 
 // unescape decodes the escapes of a string already checked by str.

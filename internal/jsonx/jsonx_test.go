@@ -42,6 +42,11 @@ func TestCheck(t *testing.T) {
 		{"lone high surrogate", `"\ud83d"`, jsonx.ErrSyntax, ""},
 		{"lone low surrogate", `"\ude00"`, jsonx.ErrSyntax, ""},
 		{"unterminated", `{"a":"b`, jsonx.ErrSyntax, ""},
+		{"unterminated object", `{"a":{"b":1`, jsonx.ErrSyntax, "invalid JSON at /a (offset 11): unterminated object"},
+		{"unterminated array", `{"a":[1,2`, jsonx.ErrSyntax, "invalid JSON at /a/1 (offset 9): unterminated array"},
+		{"object without a comma", `{"a":1 "b":2}`, jsonx.ErrSyntax, "invalid JSON at offset 7: expected ',' or '}' in object"},
+		{"array without a comma", `{"a":[1 2]}`, jsonx.ErrSyntax, "invalid JSON at /a/0 (offset 8): expected ',' or ']' in array"},
+		{"array closed as an object", `[1}`, jsonx.ErrSyntax, "invalid JSON at /0 (offset 2): expected ',' or ']' in array"},
 
 		{"duplicate", `{"a":1,"a":2}`, jsonx.ErrDuplicateKey, `duplicate object key at offset 7: "a"`},
 		{"duplicate by escape", `{"a":1,"\u0061":2}`, jsonx.ErrDuplicateKey, ""},

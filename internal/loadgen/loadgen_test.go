@@ -43,6 +43,34 @@ func TestQuantileAndMedian(t *testing.T) {
 	require.Equal(t, 2.5, Median([]float64{4, 1, 2, 3}))
 }
 
+// A run's totals add each figure over its routes.
+func TestResultTotals(t *testing.T) {
+	res := &Result{Routes: []RouteStats{
+		{Route: 0, Count: 10, Unintended: 3, TryAgain: 1, TooMany: 2},
+		{Route: 1, Count: 5, Unintended: 4, TryAgain: 2},
+	}}
+	require.Equal(t, 15, res.Total())
+	require.Equal(t, 7, res.Unintended())
+	require.Equal(t, 3, res.TryAgain())
+	require.Equal(t, 2, res.TooMany())
+	require.Zero(t, (&Result{}).Total())
+}
+
+// A phase's loop ends well when the run is over, and with the first other
+// error.
+func TestUntilStop(t *testing.T) {
+	steps := 0
+	require.NoError(t, untilStop(func() error {
+		if steps++; steps == 3 {
+			return errStop
+		}
+		return nil
+	}))
+	require.Equal(t, 3, steps)
+	refused := &StatusError{}
+	require.Same(t, refused, untilStop(func() error { return refused }))
+}
+
 // A ledger accounts for custom fields: every acknowledged one once, others
 // only if they were sent without an answer.
 func TestFieldsAccountedFor(t *testing.T) {

@@ -123,7 +123,7 @@ func Ratio(ctx context.Context, cfg Config, rounds int, phase time.Duration) (Ra
 	out := RatioResult{Clients: n, Phase: phase}
 	for range rounds {
 		b, err := run(ctx, phaseCfg, n, func(s *session) error {
-			for {
+			return untilStop(func() error {
 				_, err := s.do(call{route: RouteBare, method: "POST", url: bare + "/v1/capture/" + grants[s.id].id,
 					body:   []byte(`{"cvv":"` + cvv() + `"}`),
 					header: http.Header{"X-Pcivault-Capture-Secret": {grants[s.id].secret}, "Content-Type": {"text/plain;charset=UTF-8"}},
@@ -131,28 +131,15 @@ func Ratio(ctx context.Context, cfg Config, rounds int, phase time.Duration) (Ra
 					// The client checks the bare reply as it checks a
 					// redemption's, so that both phases cost it the same.
 					check: func(b []byte) error { return sameDoc(b, bareReply) }})
-				if errors.Is(err, errStop) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-			}
+				return err
+			})
 		})
 		if err != nil {
 			return out, fmt.Errorf("loadgen: the bare handler: %w", err)
 		}
 		r, err := run(ctx, phaseCfg, n, func(s *session) error {
 			it := items[s.id]
-			for {
-				err := s.redeem(grants[s.id], &it)
-				if errors.Is(err, errStop) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-			}
+			return untilStop(func() error { return s.redeem(grants[s.id], &it) })
 		})
 		if err != nil {
 			return out, fmt.Errorf("loadgen: capture redemption: %w", err)
@@ -163,15 +150,10 @@ func Ratio(ctx context.Context, cfg Config, rounds int, phase time.Duration) (Ra
 			if err := s.authorize(); err != nil {
 				return err
 			}
-			for {
+			return untilStop(func() error {
 				_, err := s.createSecureToken()
-				if errors.Is(err, errStop) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-			}
+				return err
+			})
 		})
 		if err != nil {
 			return out, fmt.Errorf("loadgen: secure-token create: %w", err)
@@ -182,4 +164,18 @@ func Ratio(ctx context.Context, cfg Config, rounds int, phase time.Duration) (Ra
 		out.Bare, out.Redeem, out.Create = b, r, c
 	}
 	return out, nil
+}
+
+// untilStop is a phase's client loop: step again and again until the run
+// is over (errStop, which ends the phase well) or a step fails.
+func untilStop(step func() error) error {
+	for {
+		err := step()
+		if errors.Is(err, errStop) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

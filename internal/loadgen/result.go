@@ -44,38 +44,23 @@ func (r *Result) Route(route Route) RouteStats {
 }
 
 // Unintended is the total of unintended errors.
-func (r *Result) Unintended() int {
-	n := 0
-	for _, s := range r.Routes {
-		n += s.Unintended
-	}
-	return n
-}
+func (r *Result) Unintended() int { return r.total(func(s RouteStats) int { return s.Unintended }) }
 
 // TryAgain is the total of unintended errors that were the server's "try
 // again".
-func (r *Result) TryAgain() int {
-	n := 0
-	for _, s := range r.Routes {
-		n += s.TryAgain
-	}
-	return n
-}
+func (r *Result) TryAgain() int { return r.total(func(s RouteStats) int { return s.TryAgain }) }
 
 // TooMany is the total of 429 answers.
-func (r *Result) TooMany() int {
-	n := 0
-	for _, s := range r.Routes {
-		n += s.TooMany
-	}
-	return n
-}
+func (r *Result) TooMany() int { return r.total(func(s RouteStats) int { return s.TooMany }) }
 
 // Total is the number of requests.
-func (r *Result) Total() int {
+func (r *Result) Total() int { return r.total(func(s RouteStats) int { return s.Count }) }
+
+// total sums one figure over the routes.
+func (r *Result) total(figure func(RouteStats) int) int {
 	n := 0
 	for _, s := range r.Routes {
-		n += s.Count
+		n += figure(s)
 	}
 	return n
 }

@@ -25,6 +25,7 @@
 package mask
 
 import (
+	"iter"
 	"strings"
 
 	"github.com/cardvault/cardvault/luhn"
@@ -139,20 +140,7 @@ func AccountRun(run string) string {
 // CardNumbers returns s with every run of it that may hold a card number
 // (luhn.CardNumberRuns: the scan the log redaction and the audit trail use)
 // masked in place by CardRun, its separators kept.
-func CardNumbers(s string) string {
-	var b strings.Builder
-	last := 0 // s[last:start] is not written yet
-	for start, end := range luhn.CardNumberRuns(s) {
-		b.WriteString(s[last:start])
-		b.WriteString(CardRun(s[start:end]))
-		last = end
-	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
-}
+func CardNumbers(s string) string { return Replace(s, luhn.CardNumberRuns(s), CardRun) }
 
 // Runs returns s with each run of digits replaced by what replace returns
 // for it. A run is a longest stretch of ASCII digits with single spaces or
@@ -170,37 +158,51 @@ func Runs(s string, minDigits int, replace func(run, digits string) string) stri
 // may stand between two digits of a run. The proxy looks for an item's own
 // number with "+" and "." too, as a form encoding or a printout writes it.
 func RunsWith(s, separators string, minDigits int, replace func(run, digits string) string) string {
+	return Replace(s, digitRuns(s, separators, minDigits), func(run string) string { return replace(run, digitsOf(run)) })
+}
+
+// digitRuns yields the byte ranges of the runs of s (see [RunsWith]) that
+// hold at least minDigits digits.
+func digitRuns(s, separators string, minDigits int) iter.Seq2[int, int] {
+	return func(yield func(start, end int) bool) {
+		for i := 0; i < len(s); {
+			if !isDigit(s[i]) {
+				i++
+				continue
+			}
+			start, end, n := i, i, 0
+			for j := i; j < len(s); {
+				if isDigit(s[j]) {
+					n++
+					j++
+					end = j
+					continue
+				}
+				if strings.IndexByte(separators, s[j]) >= 0 && j+1 < len(s) && isDigit(s[j+1]) {
+					j++
+					continue
+				}
+				break
+			}
+			i = end
+			if n >= minDigits && !yield(start, end) {
+				return
+			}
+		}
+	}
+}
+
+// Replace returns s with each byte range [start, end) that runs yields (in
+// order, none overlapping) replaced by what replace returns for it; a run
+// replace returns as it is stays. s is returned as it is when nothing is
+// replaced. It is the one way the numbers of a text are masked or redacted
+// in place: by [RunsWith] and [CardNumbers], and by the log redaction.
+func Replace(s string, runs iter.Seq2[int, int], replace func(run string) string) string {
 	var b strings.Builder
-	last := 0 // s[last:i] is not written yet
-	for i := 0; i < len(s); {
-		if !isDigit(s[i]) {
-			i++
-			continue
-		}
-		start, end, n := i, i, 0
-		for j := i; j < len(s); {
-			if isDigit(s[j]) {
-				n++
-				j++
-				end = j
-				continue
-			}
-			if strings.IndexByte(separators, s[j]) >= 0 && j+1 < len(s) && isDigit(s[j+1]) {
-				j++
-				continue
-			}
-			break
-		}
-		i = end
-		if n < minDigits {
-			continue
-		}
+	last := 0 // s[last:start] is not written yet
+	for start, end := range runs {
 		run := s[start:end]
-		digits := run
-		if n != len(run) {
-			digits = digitsOf(run, n)
-		}
-		if out := replace(run, digits); out != run {
+		if out := replace(run); out != run {
 			b.WriteString(s[last:start])
 			b.WriteString(out)
 			last = end
@@ -215,8 +217,17 @@ func RunsWith(s, separators string, minDigits int, replace func(run, digits stri
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// digitsOf returns the n digits of run.
-func digitsOf(run string, n int) string {
+// digitsOf returns the digits of run, without its separators.
+func digitsOf(run string) string {
+	n := 0
+	for i := 0; i < len(run); i++ {
+		if isDigit(run[i]) {
+			n++
+		}
+	}
+	if n == len(run) {
+		return run
+	}
 	b := make([]byte, 0, n)
 	for i := 0; i < len(run); i++ {
 		if isDigit(run[i]) {

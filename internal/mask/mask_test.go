@@ -71,6 +71,41 @@ func TestCardNumbers(t *testing.T) {
 	}
 }
 
+// Replace splices what replace returns into the text, range by range, and
+// keeps a range replace returns as it is.
+func TestReplace(t *testing.T) {
+	ranges := func(rs ...[2]int) func(yield func(int, int) bool) {
+		return func(yield func(int, int) bool) {
+			for _, r := range rs {
+				if !yield(r[0], r[1]) {
+					return
+				}
+			}
+		}
+	}
+	upper := func(run string) string { return strings.ToUpper(run) }
+	s := "abc def ghi"
+	for _, c := range []struct {
+		name string
+		rs   [][2]int
+		want string
+	}{
+		{"none", nil, s},
+		{"first", [][2]int{{0, 3}}, "ABC def ghi"},
+		{"last", [][2]int{{8, 11}}, "abc def GHI"},
+		{"several", [][2]int{{0, 3}, {4, 7}, {8, 11}}, "ABC DEF GHI"},
+		{"all of it", [][2]int{{0, 11}}, "ABC DEF GHI"},
+	} {
+		require.Equal(t, c.want, mask.Replace(s, ranges(c.rs...), upper), c.name)
+	}
+	require.Equal(t, "a-c", mask.Replace("abc", ranges([2]int{0, 1}, [2]int{1, 2}), func(run string) string {
+		if run == "b" {
+			return "-"
+		}
+		return run // kept
+	}))
+}
+
 func TestRuns(t *testing.T) {
 	cards := func(run, digits string) string {
 		if luhn.IsCardNumber(digits) {

@@ -91,17 +91,25 @@ var Memstore = Backend{
 // where remembers what each bolt or PostgreSQL store was opened on.
 var where sync.Map // store.Store → string (file path or database URL)
 
+// opened is the end of a persistent backend's Open: it fails t on err, or
+// remembers what s was opened on (a file path or a database URL, for Raw)
+// and closes s when t ends.
+func opened(t testing.TB, s *store.Store, err error, on string) *store.Store {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("teststores: %v", err)
+	}
+	where.Store(s, on)
+	t.Cleanup(func() { s.Close(); where.Delete(s) })
+	return s
+}
+
 var boltBackend = Backend{
 	Name: "boltstore",
 	Open: func(t testing.TB) *store.Store {
 		path := filepath.Join(t.TempDir(), "cardvault.db")
 		s, err := boltstore.Open(path, nil)
-		if err != nil {
-			t.Fatalf("teststores: %v", err)
-		}
-		where.Store(s, path)
-		t.Cleanup(func() { s.Close(); where.Delete(s) })
-		return s
+		return opened(t, s, err, path)
 	},
 	Raw: func(t testing.TB, s *store.Store) []byte {
 		path, _ := where.Load(s)
@@ -132,12 +140,7 @@ var pgBackend = Backend{
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		s, err := pgstore.Open(ctx, url, nil)
-		if err != nil {
-			t.Fatalf("teststores: %v", err)
-		}
-		where.Store(s, url)
-		t.Cleanup(func() { s.Close(); where.Delete(s) })
-		return s
+		return opened(t, s, err, url)
 	},
 	Raw: func(t testing.TB, s *store.Store) []byte {
 		url, _ := where.Load(s)

@@ -1115,26 +1115,40 @@ func testContextDoneDuring(t *testing.T, s *store.Store) {
 	requireValue(t, s, bucket, "c", "3")
 }
 
+// holdWrite starts a transaction that writes value under key and then stays
+// open; it returns once the write is done (or failed). release lets the
+// transaction end and returns its error.
+func holdWrite(s *store.Store, key, value string) (release func() error) {
+	written, done := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	txErr := make(chan error, 1)
+	go func() {
+		txErr <- s.Update(context.Background(), func(tx store.Tx) error {
+			if err := tx.Put(bucket, []byte(key), []byte(value)); err != nil {
+				return err
+			}
+			once.Do(func() { close(written) })
+			<-done
+			return nil
+		})
+	}()
+	select {
+	case <-written:
+	case err := <-txErr: // the write failed: nothing is held
+		return func() error { return err }
+	}
+	return func() error {
+		close(done)
+		return <-txErr
+	}
+}
+
 func testContextDoneWhileWaiting(t *testing.T, s *store.Store) {
 	// A writer waiting behind a long transaction gives up when its context
 	// ends, and its write does not happen.
 	ctx := context.Background()
 	put(t, s, bucket, "hot", "0")
-	holding := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	first := make(chan error, 1)
-	go func() {
-		first <- s.Update(ctx, func(tx store.Tx) error {
-			if err := tx.Put(bucket, []byte("hot"), []byte("first")); err != nil {
-				return err
-			}
-			once.Do(func() { close(holding) })
-			<-release
-			return nil
-		})
-	}()
-	<-holding
+	release := holdWrite(s, "hot", "first")
 	waitCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	second := make(chan error, 1)
@@ -1151,12 +1165,11 @@ func testContextDoneWhileWaiting(t *testing.T, s *store.Store) {
 	select {
 	case err := <-second:
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		close(release)
+		require.NoError(t, release())
 	case <-time.After(2 * time.Second):
-		close(release)
+		require.NoError(t, release())
 		require.ErrorIs(t, <-second, context.DeadlineExceeded)
 	}
-	require.NoError(t, <-first)
 	requireValue(t, s, bucket, "hot", "first")
 }
 
@@ -1178,31 +1191,16 @@ func testUseAfterClose(t *testing.T, s *store.Store) {
 
 func testCloseWaitsForTransactions(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	running := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	txErr := make(chan error, 1)
-	go func() {
-		txErr <- s.Update(ctx, func(tx store.Tx) error {
-			if err := tx.Put(bucket, []byte("a"), []byte("1")); err != nil {
-				return err
-			}
-			once.Do(func() { close(running) })
-			<-release
-			return nil
-		})
-	}()
-	<-running
+	release := holdWrite(s, "a", "1")
 	closeErr := make(chan error, 1)
 	go func() { closeErr <- s.Close() }()
 	select {
 	case err := <-closeErr:
-		close(release)
+		_ = release()
 		t.Fatalf("Close returned (%v) while a transaction was still running", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	close(release)
-	require.NoError(t, <-txErr, "the transaction in flight at Close commits")
+	require.NoError(t, release(), "the transaction in flight at Close commits")
 	require.NoError(t, <-closeErr)
 	require.ErrorIs(t, s.Update(ctx, func(store.Tx) error { return nil }), store.ErrClosed)
 }

@@ -46,11 +46,14 @@ func Flags() func() (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		creds := *basic
-		if creds == "" {
-			if creds, err = devCredentials(); err != nil {
-				return nil, err
+		creds, err := orDev(*basic, "account", "-basic-auth user:password", func(dc devCredentialsFile) string {
+			if dc.Account.Name == "" {
+				return ""
 			}
+			return dc.Account.Name + ":" + dc.Account.Password
+		})
+		if err != nil {
+			return nil, err
 		}
 		if i := strings.IndexByte(creds, ','); i >= 0 {
 			creds = creds[:i] // the first of several accounts
@@ -60,6 +63,21 @@ func Flags() func() (*Client, error) {
 			return nil, errors.New("basic auth credentials must be user:password")
 		}
 		return &Client{Base: u, User: user, Password: password, HTTP: &http.Client{Timeout: 30 * time.Second}}, nil
+	}
+}
+
+// Main is an example program's main: it parses the flags, builds the
+// client with client (from [Flags] or [TokenFlags]) and calls run with it.
+// An error is printed under the program's name, and the program exits 1.
+func Main[C any](name string, client func() (C, error), run func(C) error) {
+	flag.Parse()
+	c, err := client()
+	if err == nil {
+		err = run(c)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
 	}
 }
 
@@ -83,16 +101,22 @@ func envOr(name, def string) string {
 	return def
 }
 
-// devCredentials reads the account the server made in dev mode.
-func devCredentials() (string, error) {
-	dc, err := readDevCredentials("-basic-auth user:password")
+// orDev returns a credential given by its flag (or environment variable),
+// or else the one pick takes from the dev credentials the server wrote:
+// what names it in errors, instead the flag to pass when there is none.
+func orDev(given, what, instead string, pick func(devCredentialsFile) string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	dc, err := readDevCredentials(instead)
 	if err != nil {
 		return "", err
 	}
-	if dc.Account.Name == "" {
-		return "", errors.New("the dev credentials hold no account: pass -basic-auth user:password")
+	v := pick(dc)
+	if v == "" {
+		return "", fmt.Errorf("the dev credentials hold no %s: pass %s", what, instead)
 	}
-	return dc.Account.Name + ":" + dc.Account.Password, nil
+	return v, nil
 }
 
 // devCredentialsFile is what the server writes in dev mode.
@@ -119,7 +143,7 @@ type Request struct {
 	Method string
 	Path   string
 	Query  url.Values
-	Body   any               // marshalled as JSON when not nil
+	Body   any               // sent as JSON when not nil (a []byte as it is)
 	Header map[string]string // extra headers
 	NoAuth bool              // leave out the Basic credentials
 }
@@ -127,23 +151,11 @@ type Request struct {
 // Do sends the request and decodes a 2xx JSON reply into out (when not
 // nil). Any other status is an error that carries the server's message.
 func (c *Client) Do(req Request, out any) error {
-	u := *c.Base
-	u.Path = strings.TrimSuffix(u.Path, "/") + req.Path
+	u := endpoint(c.Base, req.Path)
 	u.RawQuery = req.Query.Encode()
-	var body io.Reader
-	if req.Body != nil {
-		raw, err := json.Marshal(req.Body)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(raw)
-	}
-	hr, err := http.NewRequest(req.Method, u.String(), body)
+	hr, err := newRequest(req.Method, u.String(), req.Body)
 	if err != nil {
 		return err
-	}
-	if req.Body != nil {
-		hr.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range req.Header {
 		hr.Header.Set(k, v)
@@ -151,24 +163,61 @@ func (c *Client) Do(req Request, out any) error {
 	if !req.NoAuth {
 		hr.SetBasicAuth(c.User, c.Password)
 	}
-	resp, err := c.HTTP.Do(hr)
+	r, err := send(c.HTTP, hr)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
+	if r.Status/100 != 2 {
 		var e struct{ Error string }
-		_ = json.Unmarshal(raw, &e)
-		return fmt.Errorf("%s %s: %s: %s", req.Method, req.Path, resp.Status, e.Error)
+		_ = json.Unmarshal(r.Body, &e)
+		return fmt.Errorf("%s %s: %d %s: %s", req.Method, req.Path, r.Status, http.StatusText(r.Status), e.Error)
 	}
 	if out == nil {
 		return nil
 	}
-	return json.Unmarshal(raw, out)
+	return json.Unmarshal(r.Body, out)
+}
+
+// newRequest makes a request whose body is body's JSON, with its
+// Content-Type (none for a nil body; a []byte is sent as it is).
+func newRequest(method, url string, body any) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		raw, ok := body.([]byte)
+		if !ok {
+			var err error
+			if raw, err = json.Marshal(body); err != nil {
+				return nil, err
+			}
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+// endpoint is base with path appended to its own.
+func endpoint(base *url.URL, path string) url.URL {
+	u := *base
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	return u
+}
+
+// send sends req and reads the reply, up to 1 MiB of its body.
+func send(hc *http.Client, req *http.Request) (Reply, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return Reply{Status: resp.StatusCode, Header: resp.Header, Body: raw}, err
 }
 
 // Key is a vault key's credentials.

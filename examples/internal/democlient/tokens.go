@@ -1,14 +1,12 @@
 package democlient
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -43,15 +41,9 @@ func TokenFlags() func() (*TokenClient, error) {
 		if err != nil {
 			return nil, err
 		}
-		k := *key
-		if k == "" {
-			dc, err := readDevCredentials("-api-key")
-			if err != nil {
-				return nil, err
-			}
-			if k = dc.APIKey.Key; k == "" {
-				return nil, errors.New("the dev credentials hold no API key: pass -api-key")
-			}
+		k, err := orDev(*key, "API key", "-api-key", func(dc devCredentialsFile) string { return dc.APIKey.Key })
+		if err != nil {
+			return nil, err
 		}
 		return &TokenClient{Base: u, Terminal: *terminal, HTTP: &http.Client{Timeout: 30 * time.Second}, apiKey: k}, nil
 	}
@@ -118,25 +110,11 @@ func (r Reply) Problem() string {
 // and PATCH, a new Idempotency-Key. Any status is a Reply; an error is a
 // failure to get one.
 func (c *TokenClient) Call(method, path string, body any) (Reply, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, ok := body.([]byte)
-		if !ok {
-			var err error
-			if raw, err = json.Marshal(body); err != nil {
-				return Reply{}, err
-			}
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, c.url("/v1/processing-terminals/"+url.PathEscape(c.Terminal)+path), rd)
+	req, err := newRequest(method, c.url("/v1/processing-terminals/"+url.PathEscape(c.Terminal)+path), body)
 	if err != nil {
 		return Reply{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.bearer)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	if method == http.MethodPost || method == http.MethodPatch {
 		req.Header.Set("Idempotency-Key", NewIdempotencyKey())
 	}
@@ -160,20 +138,11 @@ func (c *TokenClient) Expect(want int, method, path string, body, out any) error
 }
 
 func (c *TokenClient) url(path string) string {
-	u := *c.Base
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u := endpoint(c.Base, path)
 	return u.String()
 }
 
-func (c *TokenClient) send(req *http.Request) (Reply, error) {
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return Reply{}, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return Reply{Status: resp.StatusCode, Header: resp.Header, Body: raw}, err
-}
+func (c *TokenClient) send(req *http.Request) (Reply, error) { return send(c.HTTP, req) }
 
 // NewIdempotencyKey returns a random UUID version 4.
 func NewIdempotencyKey() string {
