@@ -54,8 +54,10 @@ func gate(data []byte) error {
 		}
 	}
 	e := &cardvault.InvalidError{}
-	// jsonx's own message names offsets and kinds of fault, never content.
-	e.Add(field, detail, err.Error())
+	// jsonx's own message names offsets and kinds of fault, never a value,
+	// but it repeats the pointer and quotes a duplicate member's name:
+	// redacted as the field is.
+	e.Add(field, detail, safePointer(err.Error()))
 	return e
 }
 
@@ -251,9 +253,10 @@ func (o *object) close() {
 	})
 }
 
-// safePointer returns a pointer fit for an error message: any run of twelve
-// or more digits in it — a card number a client used as a member name — is
-// replaced, since error messages end up in logs.
+// safePointer returns a pointer, or a message that repeats one, fit for an
+// error message: any run of twelve or more digits in it — a card number a
+// client used as a member name — is replaced, since error messages end up
+// in logs.
 func safePointer(p string) string {
 	run, start := 0, -1
 	for i := 0; i <= len(p); i++ {

@@ -358,6 +358,10 @@ func patchPolicy(t SourceType) (*patch.Policy, error) {
 // act on: the op's pointer as the field, and for a path that does not
 // exist, the nearest one that does. An op on an immutable member is an
 // ImmutableError, like the one ApplyPublic gives for a change it finds.
+// Package patch's messages repeat the patch's pointers (and jsonx's, its
+// member names): they go through safePointer, as every fault's field does
+// (a path not found passed unknownPaths first, so it is one of the
+// resource's).
 func patchFault(err error, pol PathPolicy) error {
 	var oe *patch.OpError
 	if !errors.As(err, &oe) {
@@ -374,7 +378,7 @@ func patchFault(err error, pol PathPolicy) error {
 		if errors.Is(err, patch.ErrTooLarge) {
 			return err
 		}
-		bad.Add("body", detail, "must be an RFC 6902 JSON Patch document: "+err.Error())
+		bad.Add("body", detail, "must be an RFC 6902 JSON Patch document: "+safePointer(err.Error()))
 		return bad
 	}
 	where := "/" + strconv.Itoa(oe.Index) + "/path"
@@ -399,7 +403,7 @@ func patchFault(err error, pol PathPolicy) error {
 		return bad
 	}
 	bad := &cardvault.InvalidError{}
-	bad.Add(where, "invalid operation", oe.Error())
+	bad.Add(where, "invalid operation", safePointer(oe.Error()))
 	return bad
 }
 

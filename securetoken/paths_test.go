@@ -170,3 +170,17 @@ func TestPolicyErrorRedactsNumbers(t *testing.T) {
 	requireNoSecret(t, err.Error(), testPAN)
 	require.Equal(t, []string{"/customer/[redacted]"}, testkit.InvalidFields(t, err))
 }
+
+// A card number used as a member name is not echoed by a fault of the
+// JSON itself either: jsonx's message repeats the pointer, and quotes a
+// duplicate member's name.
+func TestJSONFaultRedactsNumbers(t *testing.T) {
+	for name, body := range map[string]string{
+		"duplicate member": `{"customer":{"` + testPAN + `":1,"` + testPAN + `":2}}`,
+		"bad value":        `{"customer":{"` + testPAN + `":tru}}`,
+	} {
+		_, err := securetoken.ParseCreateRequest([]byte(body))
+		require.ErrorIs(t, err, cardvault.ErrInvalid, name)
+		requireNoSecret(t, err.Error(), testPAN)
+	}
+}

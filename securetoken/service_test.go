@@ -279,6 +279,22 @@ func testPatch(t *testing.T, b teststores.Backend) {
 	}
 	_, err = e.svc.Patch(ctx, "1234001", "nope", []byte(`[]`), nil)
 	require.ErrorIs(t, err, securetoken.ErrNotFound)
+
+	// A card number in a patch's pointers or member names is not echoed
+	// by its faults, as it is not in a create request's.
+	for name, ops := range map[string]string{
+		"duplicate member in a value": `[{"op":"add","path":"/customFields/-","value":{"name":"x","` + testPAN + `":1,"` + testPAN + `":2}}]`,
+		"not a pointer":               `[{"op":"add","path":"` + testPAN + `","value":1}]`,
+		"bad escape":                  `[{"op":"add","path":"/customer/` + testPAN + `~2","value":1}]`,
+		"move into its own child":     `[{"op":"move","from":"/customer/` + testPAN + `","path":"/customer/` + testPAN + `/x"}]`,
+		"unknown path":                `[{"op":"remove","path":"/customer/` + testPAN + `"}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := e.svc.Patch(ctx, "1234001", id, []byte(ops), nil)
+			require.ErrorIs(t, err, cardvault.ErrInvalid)
+			requireNoSecret(t, err.Error(), testPAN)
+		})
+	}
 }
 
 // Every immutable member, by every op that could change or read it, is
