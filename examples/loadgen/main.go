@@ -15,7 +15,9 @@
 //	go run ./examples/loadgen -spawn -audit-compare -runs 5 -ratio-rounds 0
 //
 // -audit-compare starts two servers of the one build, the audit trail on
-// in one and off (-audit=false) in the other, each on data of its own,
+// in one and off (-audit=false) in the other, each on data of its own (with
+// -postgres, a database each, created on that server and dropped after:
+// its user needs CREATEDB),
 // runs the mix against them in turns -runs times, and prints the
 // throughput with the trail as a share of the throughput without it, and
 // the reads' p99 latencies side by side.
@@ -43,6 +45,7 @@ import (
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/loadgen"
+	"github.com/cardvault/cardvault/internal/pgtest"
 	"github.com/cardvault/cardvault/internal/serverproc"
 )
 
@@ -260,10 +263,16 @@ func spawn(ctx context.Context, o options, cfg *loadgen.Config, stderr io.Writer
 		return nil, nil, err
 	}
 	var procs []*serverproc.Proc
+	var drops []func(context.Context) error
 	stop := func() {
 		for _, p := range procs {
 			if err := p.Stop(30 * time.Second); err != nil {
 				fmt.Fprintln(stderr, "loadgen: stopping a server:", err)
+			}
+		}
+		for _, drop := range drops {
+			if err := drop(context.Background()); err != nil {
+				fmt.Fprintln(stderr, "loadgen:", err)
 			}
 		}
 		os.RemoveAll(dir)
@@ -291,8 +300,19 @@ func spawn(ctx context.Context, o options, cfg *loadgen.Config, stderr io.Writer
 		servers = 2 // the second without the audit trail
 	}
 	for i := range servers {
+		pg := o.postgres
+		if pg != "" && o.auditCompare {
+			// Each server a database of its own, as each has a data
+			// directory of its own on bbolt: a shared one would make
+			// each server's runs slower by the other's growth.
+			u, drop, err := pgtest.CreateDatabase(ctx, o.postgres, "cardvault_loadgen_")
+			if err != nil {
+				return fail(fmt.Errorf("-audit-compare on PostgreSQL: %w", err))
+			}
+			pg, drops = u, append(drops, drop)
+		}
 		sc := serverproc.Config{
-			Binary: bin, Data: filepath.Join(dir, fmt.Sprintf("data%d", i)), Postgres: o.postgres, MasterKeyFile: keyFile,
+			Binary: bin, Data: filepath.Join(dir, fmt.Sprintf("data%d", i)), Postgres: pg, MasterKeyFile: keyFile,
 			BasicAuth: cfg.Account.Name + ":" + cfg.Account.Password, APIKeys: cfg.APIKey + ":*", WorkFactor: o.workFact,
 		}
 		if i == 0 {

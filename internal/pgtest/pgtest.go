@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -36,43 +37,56 @@ func ServerURL(t testing.TB) string {
 // database is dropped when the test and its subtests end.
 func URL(t testing.TB) string {
 	t.Helper()
-	server := ServerURL(t)
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	name := "cardvault_test_" + hex.EncodeToString(b[:])
-
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	u, drop, err := CreateDatabase(ctx, ServerURL(t), "cardvault_test_")
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := drop(ctx); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return u
+}
+
+// CreateDatabase creates an empty database, named prefix and 16 random hex
+// digits, on the server whose URL is server (its user needs CREATEDB), and
+// returns its URL and what drops it.
+func CreateDatabase(ctx context.Context, server, prefix string) (string, func(context.Context) error, error) {
+	u, err := url.Parse(server)
+	if err != nil {
+		return "", nil, fmt.Errorf("the server's URL does not parse: %w", err)
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, err
+	}
+	name := pgx.Identifier{prefix + hex.EncodeToString(b[:])}.Sanitize()
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
-		t.Fatalf("pgtest: connecting to the test server: %v", err)
+		return "", nil, fmt.Errorf("connecting to the server: %w", err)
 	}
 	defer conn.Close(ctx)
 	// template0: nobody connects to it, so concurrent CREATE DATABASE calls
 	// do not trip over one another the way they do on template1.
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
-		t.Fatalf("pgtest: creating database: %v", err)
+		return "", nil, fmt.Errorf("creating a database: %w", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
+	drop := func(ctx context.Context) error {
 		conn, err := pgx.Connect(ctx, server)
 		if err != nil {
-			t.Errorf("pgtest: connecting to drop %s: %v", name, err)
-			return
+			return fmt.Errorf("connecting to drop %s: %w", name, err)
 		}
 		defer conn.Close(ctx)
 		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: dropping %s: %v", name, err)
+			return fmt.Errorf("dropping %s: %w", name, err)
 		}
-	})
-
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatalf("pgtest: %s is not a URL: %v", EnvURL, err)
+		return nil
 	}
-	u.Path = "/" + name
-	return u.String()
+	u.Path = "/" + prefix + hex.EncodeToString(b[:])
+	return u.String(), drop, nil
 }
