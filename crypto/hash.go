@@ -24,7 +24,7 @@ type Hasher struct {
 
 	// labels keeps, per label, the label's HMAC already keyed: a state no
 	// one writes, which New clones. Deriving the label's key and keying
-	// the HMAC is six SHA-256 blocks and two allocations more than the
+	// the HMAC is six SHA-256 blocks and nine allocations more than the
 	// message itself, and every create, look-up and capture hashes under
 	// the same few labels. At most maxLabels are kept (labels that name
 	// an account are many); the rest are derived each time.
