@@ -345,8 +345,9 @@ type keys struct {
 }
 
 // sum is h.Sum(label, the parts joined), without joining them, and with
-// the label's keyed hash reused: Verify computes two per entry, and
-// deriving a label's key costs as much as the hash.
+// the label's keyed hash reused (Reset): Verify computes two per entry,
+// and even the Hasher's clone of a label's keyed state costs three
+// allocations a pooled hash does not.
 func (k *keys) sum(label string, parts ...[]byte) link {
 	p, ok := k.pools.Load(label)
 	if !ok {

@@ -1,5 +1,6 @@
 // Package pgtest gives tests a fresh PostgreSQL database on the throwaway
-// server that `make test` starts (scripts/with-postgres.sh).
+// server that `make test` starts (scripts/with-postgres.sh), and the load
+// generator a database per server it compares (CreateDatabase).
 //
 // A test that needs PostgreSQL fails — it does not skip — when no server was
 // provided: a skipped test would report green for code that never ran.
