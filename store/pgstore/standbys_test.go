@@ -109,7 +109,7 @@ type standby struct {
 // its current WAL position and answers its messages until the test ends:
 // with echo, reporting everything received as written and flushed;
 // without, reporting nothing flushed.
-func startStandby(t *testing.T, dbURL string, echo bool) *standby {
+func startStandby(t testing.TB, dbURL string, echo bool) *standby {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	u, err := url.Parse(dbURL)
