@@ -73,48 +73,61 @@ type errSetting struct{ name string }
 
 func (e errSetting) Error() string { return "pgstore: invalid " + e.name + " in the connection string" }
 
-// configure takes the store's own parameters out of cfg.RuntimeParams
-// (where pgx put them, as it does every parameter it does not know, to be
-// sent to the server) and sets the defaults of the others; cfg is what
-// pgxpool.ParseConfig made. It returns the client-side settings, which
-// cfg.DialFunc now applies.
-func configure(cfg *pgconn.Config) (netSettings, error) {
-	ns := netSettings{readTimeout: DefaultReadTimeout, keepalive: true, keepaliveIdle: DefaultKeepaliveIdle,
-		keepaliveInterval: DefaultKeepaliveInterval, keepaliveCount: DefaultKeepaliveCount, tcpUserTimeout: DefaultTCPUserTimeout}
-	take := func(name string, parse func(string) error) error {
-		v, ok := cfg.RuntimeParams[name]
-		if !ok {
-			return nil
-		}
-		delete(cfg.RuntimeParams, name)
-		if err := parse(v); err != nil {
-			return errSetting{name}
-		}
+// settings are the store's own parameters of the connection string.
+type settings struct {
+	net      netSettings
+	standbys standbyGuard
+}
+
+// takeParam takes the parameter name out of params (where pgx put it, as
+// it does every parameter it does not know, to be sent to the server) and
+// parses its value, if it is there; the error names the parameter, never
+// its value.
+func takeParam(params map[string]string, name string, parse func(string) error) error {
+	v, ok := params[name]
+	if !ok {
 		return nil
 	}
-	// count parses a whole number ≥ 0 into n; duration one into d, in unit.
-	count := func(n *int) func(string) error {
-		return func(v string) error {
-			i, err := strconv.Atoi(v)
-			if err != nil || i < 0 {
-				return errors.New("not a whole number ≥ 0")
-			}
-			*n = i
-			return nil
-		}
+	delete(params, name)
+	if err := parse(v); err != nil {
+		return errSetting{name}
 	}
-	duration := func(d *time.Duration, unit time.Duration) func(string) error {
-		return func(v string) error {
-			var i int
-			if err := count(&i)(v); err != nil {
-				return err
-			}
-			*d = time.Duration(i) * unit
-			return nil
+	return nil
+}
+
+// count parses a whole number ≥ 0 into n; duration one into d, in unit.
+func count(n *int) func(string) error {
+	return func(v string) error {
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 {
+			return errors.New("not a whole number ≥ 0")
 		}
+		*n = i
+		return nil
 	}
+}
+
+func duration(d *time.Duration, unit time.Duration) func(string) error {
+	return func(v string) error {
+		var i int
+		if err := count(&i)(v); err != nil {
+			return err
+		}
+		*d = time.Duration(i) * unit
+		return nil
+	}
+}
+
+// configure takes the store's own parameters out of cfg.RuntimeParams and
+// sets the defaults of the others; cfg is what pgxpool.ParseConfig made. It
+// returns the client-side settings; cfg.DialFunc now applies the network
+// ones.
+func configure(cfg *pgconn.Config) (settings, error) {
+	ns := netSettings{readTimeout: DefaultReadTimeout, keepalive: true, keepaliveIdle: DefaultKeepaliveIdle,
+		keepaliveInterval: DefaultKeepaliveInterval, keepaliveCount: DefaultKeepaliveCount, tcpUserTimeout: DefaultTCPUserTimeout}
+	p := cfg.RuntimeParams
 	err := errors.Join(
-		take("cardvault_read_timeout", func(v string) error {
+		takeParam(p, "cardvault_read_timeout", func(v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
 				return errors.New("not a duration ≥ 0")
@@ -122,20 +135,21 @@ func configure(cfg *pgconn.Config) (netSettings, error) {
 			ns.readTimeout = d
 			return nil
 		}),
-		take("keepalives", func(v string) error {
+		takeParam(p, "keepalives", func(v string) error {
 			if v != "0" && v != "1" {
 				return errors.New("neither 0 nor 1")
 			}
 			ns.keepalive = v == "1"
 			return nil
 		}),
-		take("keepalives_idle", duration(&ns.keepaliveIdle, time.Second)),
-		take("keepalives_interval", duration(&ns.keepaliveInterval, time.Second)),
-		take("keepalives_count", count(&ns.keepaliveCount)),
-		take("tcp_user_timeout", duration(&ns.tcpUserTimeout, time.Millisecond)),
+		takeParam(p, "keepalives_idle", duration(&ns.keepaliveIdle, time.Second)),
+		takeParam(p, "keepalives_interval", duration(&ns.keepaliveInterval, time.Second)),
+		takeParam(p, "keepalives_count", count(&ns.keepaliveCount)),
+		takeParam(p, "tcp_user_timeout", duration(&ns.tcpUserTimeout, time.Millisecond)),
 	)
-	if err != nil {
-		return ns, err
+	guard, gerr := takeStandbySettings(p)
+	if err = errors.Join(err, gerr); err != nil {
+		return settings{}, err
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
@@ -155,7 +169,7 @@ func configure(cfg *pgconn.Config) (netSettings, error) {
 		}
 	}
 	cfg.DialFunc = ns.dial // every host of a multi-host string too
-	return ns, nil
+	return settings{net: ns, standbys: guard}, nil
 }
 
 // dial opens a TCP (or Unix socket) connection with the keepalive and user

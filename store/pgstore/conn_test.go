@@ -47,9 +47,9 @@ func TestConnectionSettings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := pgxpool.ParseConfig(tc.conn)
 			require.NoError(t, err)
-			ns, err := configure(&cfg.ConnConfig.Config)
+			st, err := configure(&cfg.ConnConfig.Config)
 			require.NoError(t, err)
-			require.Equal(t, tc.ns, ns)
+			require.Equal(t, tc.ns, st.net)
 			require.Equal(t, tc.connectTimeout, cfg.ConnConfig.ConnectTimeout)
 			require.Equal(t, tc.params, cfg.ConnConfig.RuntimeParams, "only PostgreSQL's own parameters go to the server")
 		})
@@ -60,12 +60,46 @@ func TestConnectionSettings(t *testing.T) {
 // without quoting the connection string (which may hold a password).
 func TestConnectionSettingsRefused(t *testing.T) {
 	for _, bad := range []string{"cardvault_read_timeout=soon", "cardvault_read_timeout=-1s", "keepalives=2",
-		"keepalives_idle=1.5", "keepalives_count=-1", "tcp_user_timeout=5s"} {
+		"keepalives_idle=1.5", "keepalives_count=-1", "tcp_user_timeout=5s", "cardvault_min_standbys=-1",
+		"cardvault_min_standbys=two", "cardvault_min_standbys=65", "cardvault_standby_timeout=0s", "cardvault_standby_timeout=soon"} {
 		_, err := Open(context.Background(), "postgres://u:hunter2-secret@127.0.0.1:1/db?"+bad, nil)
 		require.Error(t, err, bad)
 		name, _, _ := strings.Cut(bad, "=")
 		require.Contains(t, err.Error(), "invalid "+name+" ", bad)
 		require.NotContains(t, err.Error(), "hunter2")
+	}
+}
+
+// cardvault_min_standbys and cardvault_standby_timeout: taken out of what
+// goes to the server; with a minimum, synchronous_commit on is sent unless
+// the string sets it, and off is refused.
+func TestStandbySettings(t *testing.T) {
+	tests := []struct {
+		conn   string
+		guard  standbyGuard
+		commit string // synchronous_commit sent; "" for none
+		err    string
+	}{
+		{"postgres://u@127.0.0.1/db", standbyGuard{timeout: DefaultStandbyTimeout}, "", ""},
+		{"postgres://u@127.0.0.1/db?cardvault_min_standbys=0", standbyGuard{timeout: DefaultStandbyTimeout}, "", ""},
+		{"postgres://u@127.0.0.1/db?cardvault_min_standbys=1", standbyGuard{min: 1, timeout: DefaultStandbyTimeout}, "on", ""},
+		{"postgres://u@127.0.0.1/db?cardvault_min_standbys=2&cardvault_standby_timeout=500ms&synchronous_commit=remote_apply",
+			standbyGuard{min: 2, timeout: 500 * time.Millisecond}, "remote_apply", ""},
+		{"postgres://u@127.0.0.1/db?cardvault_min_standbys=1&synchronous_commit=off", standbyGuard{}, "", "needs synchronous_commit other than off"},
+	}
+	for _, tc := range tests {
+		cfg, err := pgxpool.ParseConfig(tc.conn)
+		require.NoError(t, err)
+		st, err := configure(&cfg.ConnConfig.Config)
+		if tc.err != "" {
+			require.ErrorContains(t, err, tc.err, tc.conn)
+			continue
+		}
+		require.NoError(t, err, tc.conn)
+		require.Equal(t, tc.guard, st.standbys, tc.conn)
+		require.Equal(t, tc.commit, cfg.ConnConfig.RuntimeParams["synchronous_commit"], tc.conn)
+		require.NotContains(t, cfg.ConnConfig.RuntimeParams, "cardvault_min_standbys")
+		require.NotContains(t, cfg.ConnConfig.RuntimeParams, "cardvault_standby_timeout")
 	}
 }
 
@@ -91,8 +125,9 @@ func readOnly(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
 func TestHostOrderPrefersTheLastPrimary(t *testing.T) {
 	cfg, err := pgxpool.ParseConfig("postgres://u@10.0.0.1:5432,10.0.0.2:5433,10.0.0.3:5434/db?target_session_attrs=read-write&sslmode=disable")
 	require.NoError(t, err)
-	ns, err := configure(&cfg.ConnConfig.Config)
+	st, err := configure(&cfg.ConnConfig.Config)
 	require.NoError(t, err)
+	ns := st.net
 	h := newHostOrder(&cfg.ConnConfig.Config, ns)
 	hosts := func() []string {
 		c := cfg.ConnConfig.Copy()
@@ -151,10 +186,13 @@ func FuzzConnectionSettings(f *testing.F) {
 		{"keepalives", "1"}, {"keepalives", "yes"}, {"keepalives_idle", "5"}, {"keepalives_idle", "99999999999999999999"},
 		{"keepalives_interval", "0"}, {"keepalives_count", "-3"}, {"tcp_user_timeout", "5000"}, {"tcp_user_timeout", "1e3"},
 		{"statement_timeout", ""}, {"idle_in_transaction_session_timeout", "5s"},
+		{"cardvault_min_standbys", "1"}, {"cardvault_min_standbys", "-0"}, {"cardvault_standby_timeout", "1h"},
+		{"cardvault_standby_timeout", "-5s"},
 	} {
 		f.Add(seed[0], seed[1])
 	}
-	names := []string{"cardvault_read_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"}
+	names := []string{"cardvault_read_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+		"cardvault_min_standbys", "cardvault_standby_timeout"}
 	f.Fuzz(func(t *testing.T, name, value string) {
 		if len(value) > 64 {
 			return // a connection string's values are short; pgx has its own limits

@@ -87,6 +87,35 @@
 // primary costs a request about the read timeout, and then each new
 // connection the connect timeout to it, before the next host is tried.
 //
+// # Acknowledged means on a standby
+//
+// Synchronous replication alone does not promise that a committed write
+// survives the loss of the primary: an HA engine that finds no healthy
+// standby empties synchronous_standby_names so that writes go on
+// (pg_auto_failover's wait_primary), and the primary then commits alone
+// until a standby is back. If it is lost meanwhile, or demoted and
+// rewound — pg_auto_failover 2.0 does this during a planned switchover
+// under load, its issue 774 — its commits of that time are gone, after the
+// store acknowledged them. With the parameter
+//
+//	cardvault_min_standbys     0   (off) or N: a write is acknowledged only
+//	                               once N standbys streaming from the primary
+//	                               have flushed it
+//	cardvault_standby_timeout  2s  how long a write waits for that after COMMIT
+//
+// Update asks the server, on the connection the COMMIT went through, for
+// its WAL flush position and then for the standbys in pg_stat_replication
+// that report it flushed; a write that is not on N of them within the
+// timeout returns an error wrapping [store.ErrCommitUnknown] (it is
+// committed on that primary and may be lost with it; the caller tries
+// again, as after a failover). It costs a round trip per write, and writes
+// stop while fewer than N standbys stream: with one standby, losing either
+// node stops them until it is back, so give a formation of a primary and
+// two standbys. The database user must see pg_stat_replication (a member
+// of pg_monitor or pg_read_all_stats; Open refuses one that is not), and
+// synchronous_commit must not be off (the store sends on unless the string
+// sets it).
+//
 // # Performance
 //
 // Against the throwaway server of scripts/with-postgres.sh (PostgreSQL 15 on
@@ -146,6 +175,7 @@ type Options struct {
 type Driver struct {
 	pool        *pgxpool.Pool
 	maxAttempts int
+	standbys    standbyGuard
 }
 
 // Open connects to the database that connString (a URL or key=value DSN, as
@@ -164,11 +194,11 @@ func Open(ctx context.Context, connString string, opts *Options) (*store.Store, 
 		// all: say only that it did not parse.
 		return nil, errors.New("pgstore: the connection string does not parse")
 	}
-	ns, err := configure(&cfg.ConnConfig.Config)
+	st, err := configure(&cfg.ConnConfig.Config)
 	if err != nil {
 		return nil, err
 	}
-	hosts := newHostOrder(&cfg.ConnConfig.Config, ns)
+	hosts := newHostOrder(&cfg.ConnConfig.Config, st.net)
 	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
 		hosts.order(&cc.Config)
 		return nil
@@ -181,8 +211,12 @@ func Open(ctx context.Context, connString string, opts *Options) (*store.Store, 
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Driver{pool: pool, maxAttempts: o.MaxAttempts}
+	s := &Driver{pool: pool, maxAttempts: o.MaxAttempts, standbys: st.standbys}
 	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error { return s.standbys.check(ctx, c.Conn()) }); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -321,7 +355,15 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 	if !writable {
 		opts.AccessMode = pgx.ReadOnly
 	}
-	ptx, err := s.pool.BeginTx(ctx, opts)
+	// The connection, not only a transaction, so that the standby guard
+	// asks the server the commit was made on.
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		s.resetOnLostServer(ctx, err)
+		return wrapErr(ctx, err), transient(ctx, err, true)
+	}
+	defer conn.Release()
+	ptx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
 		s.resetOnLostServer(ctx, err)
 		return wrapErr(ctx, err), transient(ctx, err, true)
@@ -378,6 +420,14 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 		return wrapErr(ctx, err), false
 	}
 	committed = true
+	if writable {
+		if err := s.standbys.await(ctx, conn.Conn()); err != nil {
+			if !errors.Is(err, errStandbyTimeout) {
+				s.resetOnLostServer(ctx, err)
+			}
+			return err, false
+		}
+	}
 	return nil, false
 }
 

@@ -1,0 +1,188 @@
+package pgstore_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/store"
+	"github.com/cardvault/cardvault/store/pgstore"
+)
+
+// cardvault_min_standbys: a write is acknowledged only once that many
+// standbys streaming from the server report it flushed. The standbys here
+// are physical replication connections of the test's own, which speak the
+// streaming protocol as pg_receivewal does: one reports what it received
+// as flushed, as a standby does; one never reports anything flushed.
+func TestMinStandbys(t *testing.T) {
+	ctx := context.Background()
+	base := pgtest.URL(t)
+	with := func(params string) string { return base + "&" + params }
+	put := func(s *store.Store, key string) error {
+		return s.Update(ctx, func(tx store.Tx) error { return tx.Put("b", []byte(key), []byte("v")) })
+	}
+	plain := open(t, base)
+	has := func(key string) bool {
+		var found bool
+		require.NoError(t, plain.View(ctx, func(tx store.Tx) error {
+			_, err := tx.Get("b", []byte(key))
+			found = err == nil
+			return nil
+		}))
+		return found
+	}
+
+	// No standby: the write is committed, and not acknowledged.
+	alone := open(t, with("cardvault_min_standbys=1&cardvault_standby_timeout=150ms"))
+	err := put(alone, "alone")
+	require.ErrorIs(t, err, store.ErrCommitUnknown)
+	require.ErrorContains(t, err, "too few standbys confirmed it: 1 within 150ms")
+	require.True(t, has("alone"), "committed on the server: the outcome is unknown, not failed")
+	require.NoError(t, alone.View(ctx, func(store.Tx) error { return nil }), "reads do not wait for standbys")
+
+	// A standby that receives the WAL and never reports it flushed does
+	// not count.
+	stuck := startStandby(t, base, false)
+	require.ErrorIs(t, put(alone, "stuck"), store.ErrCommitUnknown)
+
+	// One that reports what it received: acknowledged, each write.
+	echo := startStandby(t, base, true)
+	for i := range 20 {
+		require.NoError(t, put(alone, fmt.Sprint("echo", i)))
+	}
+	require.Greater(t, echo.replies.Load(), int64(0))
+	// Asking for two, with one that flushes: not acknowledged.
+	two := open(t, with("cardvault_min_standbys=2&cardvault_standby_timeout=150ms"))
+	require.ErrorIs(t, put(two, "two"), store.ErrCommitUnknown)
+	require.Greater(t, stuck.messages.Load(), int64(0), "the stuck standby was sent the WAL")
+
+	// Off (the default): no standby is asked about.
+	require.NoError(t, put(open(t, with("cardvault_min_standbys=0")), "off"))
+}
+
+// A database user that cannot see the standbys' positions is refused at
+// Open, with what to grant.
+func TestMinStandbysNeedsAUserThatSeesThem(t *testing.T) {
+	ctx := context.Background()
+	base := pgtest.URL(t)
+	conn := connect(t, base)
+	role := fmt.Sprintf("cv_guard_%d", time.Now().UnixNano())
+	_, err := conn.Exec(ctx, "CREATE ROLE "+role+" LOGIN")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE "+role) })
+	var db string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT current_database()").Scan(&db))
+	_, err = conn.Exec(ctx, "GRANT ALL ON DATABASE "+db+" TO "+role+"; GRANT ALL ON SCHEMA public TO "+role)
+	require.NoError(t, err)
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	u.User = url.User(role)
+
+	_, err = pgstore.Open(ctx, u.String()+"&cardvault_min_standbys=1", nil)
+	require.ErrorContains(t, err, "GRANT pg_monitor")
+	s, err := pgstore.Open(ctx, u.String(), nil)
+	require.NoError(t, err, "without the guard the user is fine")
+	require.NoError(t, s.Close())
+	_, err = conn.Exec(ctx, "GRANT pg_monitor TO "+role)
+	require.NoError(t, err)
+	s, err = pgstore.Open(ctx, u.String()+"&cardvault_min_standbys=1", nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+}
+
+// standby is a physical replication connection that receives the WAL.
+type standby struct {
+	messages atomic.Int64 // WAL messages received
+	replies  atomic.Int64 // status updates sent with a flush position
+}
+
+// startStandby connects to the server of url for physical replication from
+// its current WAL position and answers its messages until the test ends:
+// with echo, reporting everything received as written and flushed;
+// without, reporting nothing flushed.
+func startStandby(t testing.TB, dbURL string, echo bool) *standby {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("replication", "true")
+	u.RawQuery = q.Encode()
+	conn, err := pgconn.Connect(ctx, u.String())
+	require.NoError(t, err)
+	res, err := conn.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	require.Len(t, res[0].Rows, 1)
+	xlogpos := string(res[0].Rows[0][2]) // systemid, timeline, xlogpos, dbname
+	conn.Frontend().Send(&pgproto3.Query{String: "START_REPLICATION PHYSICAL " + xlogpos})
+	require.NoError(t, conn.Frontend().Flush())
+	for {
+		msg, err := conn.ReceiveMessage(ctx)
+		require.NoError(t, err)
+		if _, ok := msg.(*pgproto3.CopyBothResponse); ok {
+			break
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			t.Fatalf("START_REPLICATION: %s", e.Message)
+		}
+	}
+	s := &standby{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var received uint64
+		for {
+			msg, err := conn.ReceiveMessage(ctx)
+			if err != nil {
+				return // the test ended
+			}
+			cd, ok := msg.(*pgproto3.CopyData)
+			if !ok || len(cd.Data) == 0 {
+				continue
+			}
+			switch cd.Data[0] {
+			case 'w': // XLogData: start, end of WAL on the server, send time, data
+				if len(cd.Data) < 25 {
+					continue
+				}
+				s.messages.Add(1)
+				received = max(received, binary.BigEndian.Uint64(cd.Data[1:9])+uint64(len(cd.Data)-25))
+			case 'k': // keepalive: end of WAL, send time, reply requested
+			default:
+				continue
+			}
+			flushed := uint64(0)
+			if echo {
+				flushed = received
+				s.replies.Add(1)
+			}
+			// Standby status update: written, flushed, applied, clock, reply requested.
+			reply := make([]byte, 34)
+			reply[0] = 'r'
+			binary.BigEndian.PutUint64(reply[1:], flushed)
+			binary.BigEndian.PutUint64(reply[9:], flushed)
+			binary.BigEndian.PutUint64(reply[17:], flushed)
+			binary.BigEndian.PutUint64(reply[25:], uint64(time.Since(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).Microseconds()))
+			conn.Frontend().Send(&pgproto3.CopyData{Data: reply})
+			if conn.Frontend().Flush() != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = conn.Close(context.Background())
+	})
+	return s
+}
