@@ -1,6 +1,7 @@
 // Package pgaftest gives a test a pg_auto_failover formation of its own — a
-// monitor, a primary and a synchronous secondary on 127.0.0.1 — to lose its
-// primary in: kill it, freeze it, switch it over, and let it rejoin.
+// monitor, a primary and two synchronous secondaries on 127.0.0.1 (one
+// secondary with CARDVAULT_PGAF_NODES=2) — to lose its primary in: kill it,
+// freeze it, switch it over, and let it rejoin.
 //
 // Start runs scripts/with-pg-auto-failover.sh, whose path `make test` puts
 // in CARDVAULT_TEST_PGAF (scripts/test.sh, which also installs
@@ -41,10 +42,14 @@ const EnvScript = "CARDVAULT_TEST_PGAF"
 
 // Formation is a running formation.
 type Formation struct {
-	// URL is the clients' URL: both nodes, target_session_attrs=read-write.
+	// URL is the clients' URL: every data node,
+	// target_session_attrs=read-write.
 	URL string
 	// MonitorURL is the monitor's database.
 	MonitorURL string
+	// Names are the data nodes' names (node1, node2, ...): node1 was the
+	// first primary.
+	Names []string
 
 	ctl    string // the script's per-node control command
 	cmd    *exec.Cmd
@@ -87,7 +92,7 @@ func Start(t testing.TB) *Formation {
 func start(t testing.TB, script string) (*Formation, error) {
 	// The command prints the formation's settings, then holds it until
 	// its input closes.
-	const hold = `printf 'URL=%s\nMONITOR=%s\nCTL=%s\nready\n' "$CARDVAULT_TEST_PGAF_URL" "$CARDVAULT_TEST_PGAF_MONITOR_URL" "$CARDVAULT_TEST_PGAF_CTL"; exec cat >/dev/null`
+	const hold = `printf 'URL=%s\nMONITOR=%s\nCTL=%s\nNODES=%s\nready\n' "$CARDVAULT_TEST_PGAF_URL" "$CARDVAULT_TEST_PGAF_MONITOR_URL" "$CARDVAULT_TEST_PGAF_CTL" "$CARDVAULT_TEST_PGAF_NODES"; exec cat >/dev/null`
 	started := time.Now()
 	f := &Formation{cmd: exec.Command(script, "sh", "-c", hold), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	f.cmd.Stderr = f.stderr
@@ -132,6 +137,8 @@ func start(t testing.TB, script string) (*Formation, error) {
 				f.MonitorURL = v
 			case "CTL":
 				f.ctl = v
+			case "NODES":
+				f.Names = strings.Fields(v)
 			case "ready":
 				ready = true
 			}
@@ -143,7 +150,10 @@ func start(t testing.TB, script string) (*Formation, error) {
 		for range lines { // the script's stdout, drained
 		}
 	}()
-	t.Logf("pgaftest: a pg_auto_failover formation ready in %v", time.Since(started).Round(100*time.Millisecond))
+	if len(f.Names) < 2 {
+		return nil, fmt.Errorf("pgaftest: the script named no data nodes (%q): is it older than pgaftest?\n%s", f.Names, f.stderr.String())
+	}
+	t.Logf("pgaftest: a pg_auto_failover formation of %d data nodes ready in %v", len(f.Names), time.Since(started).Round(100*time.Millisecond))
 	return f, nil
 }
 
@@ -214,9 +224,13 @@ func (f *Formation) Events(ctx context.Context) ([]Event, error) {
 }
 
 // Asynchronous returns the times at which node, as primary, acknowledged
-// commits without a synchronous standby: pg_auto_failover moves a primary
-// to wait_primary when its standby is unhealthy or being promoted, and a
-// commit acknowledged then may be missing on the standby. It returns each
+// commits without a synchronous standby: pg_auto_failover's keeper empties
+// synchronous_standby_names in wait_primary, and a commit acknowledged then
+// may be missing on every standby. The monitor assigns it to a primary none
+// of whose standbys in the replication quorum is healthy when
+// number_sync_standbys is 0 (in 2.0 also to a draining primary whose only
+// standby is being promoted: issue #774), and to every newly promoted
+// standby until one of the others is its healthy secondary. It returns each
 // event after since in which node was assigned wait_primary.
 func Asynchronous(events []Event, node string, since time.Time) []Event {
 	var out []Event
@@ -226,6 +240,33 @@ func Asynchronous(events []Event, node string, since time.Time) []Event {
 		}
 	}
 	return out
+}
+
+// Alone returns how long node was wait_primary after since, by the
+// monitor's events: from each assignment of wait_primary to the node's next
+// report of primary (or to the last event, when there is none), summed. It
+// bounds from above how long the node acknowledged commits alone (see
+// Asynchronous): the keeper disables synchronous replication some time
+// after the assignment, and enables it before it reports primary.
+func Alone(events []Event, node string, since time.Time) time.Duration {
+	var alone time.Duration
+	var from time.Time // zero: not wait_primary
+	for _, e := range events {
+		if e.Node != node || !e.At.After(since) {
+			continue
+		}
+		switch {
+		case from.IsZero() && e.Goal == "wait_primary":
+			from = e.At
+		case !from.IsZero() && e.Reported == "primary":
+			alone += e.At.Sub(from)
+			from = time.Time{}
+		}
+	}
+	if !from.IsZero() && len(events) > 0 {
+		alone += events[len(events)-1].At.Sub(from)
+	}
+	return alone
 }
 
 // Primary returns the name of the node that is primary — reported and
@@ -240,8 +281,8 @@ func Primary(nodes []Node) (string, bool) {
 	return "", false
 }
 
-// Settled reports whether primary is primary and every other node its
-// secondary: replication is synchronous again.
+// Settled reports whether primary is primary and every other node — one or
+// more — its secondary: replication is synchronous again, to all standbys.
 func Settled(nodes []Node, primary string) bool {
 	for _, n := range nodes {
 		want := "secondary"

@@ -41,7 +41,7 @@
 // # Failover
 //
 //   - Two server processes on a pg_auto_failover formation (a monitor, a
-//     primary and a synchronous secondary, internal/pgaftest) under the mix,
+//     primary and two synchronous secondaries, internal/pgaftest) under the mix,
 //     and the primary lost three ways, each on a formation of its own:
 //     its machine killed (SIGKILL of the keeper and PostgreSQL), a planned
 //     switchover (pg_autoctl perform failover), its processes frozen
