@@ -58,16 +58,21 @@ func (s *Service) form(ctx context.Context, id string) (ownedForm, error) {
 	if !ValidFormID(id) {
 		return rec, ErrFormNotFound
 	}
-	err := s.st.View(ctx, func(tx store.Tx) error {
-		raw, err := tx.Get(bucketForms, []byte(id))
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrFormNotFound
-		}
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(raw, &rec)
+	err := s.st.View(ctx, func(tx store.Tx) (err error) {
+		rec, err = getForm(tx, id)
+		return err
 	})
+	return rec, err
+}
+
+// getForm returns the stored form id, whoever owns it.
+func getForm(tx store.Tx, id string) (ownedForm, error) {
+	var rec ownedForm
+	raw, err := getStored(tx, bucketForms, []byte(id), ErrFormNotFound)
+	if err != nil {
+		return rec, err
+	}
+	err = json.Unmarshal(raw, &rec)
 	return rec, err
 }
 
@@ -77,15 +82,8 @@ func (s *Service) DeleteForm(ctx context.Context, owner, id string) error {
 		return ErrFormNotFound
 	}
 	return s.st.Update(ctx, func(tx store.Tx) error {
-		raw, err := tx.Get(bucketForms, []byte(id))
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrFormNotFound
-		}
+		rec, err := getForm(tx, id)
 		if err != nil {
-			return err
-		}
-		var rec ownedForm
-		if err := json.Unmarshal(raw, &rec); err != nil {
 			return err
 		}
 		if rec.Owner != owner {

@@ -165,10 +165,7 @@ func ValidID(id string) bool {
 }
 
 func getGrant(tx store.Tx, id string) (*grantRecord, error) {
-	raw, err := tx.Get(bucketGrants, []byte(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrGrantNotFound
-	}
+	raw, err := getStored(tx, bucketGrants, []byte(id), ErrGrantNotFound)
 	if err != nil {
 		return nil, err
 	}
@@ -192,10 +189,7 @@ func decodeGrant(raw []byte) (*grantRecord, error) {
 // and a redemption reads it twice (to check the secret, then in the
 // transaction that writes); the second decoding was a tenth of its CPU time.
 func getGrantAgain(tx store.Tx, id string, prev *grantRecord) (*grantRecord, error) {
-	raw, err := tx.Get(bucketGrants, []byte(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrGrantNotFound
-	}
+	raw, err := getStored(tx, bucketGrants, []byte(id), ErrGrantNotFound)
 	if err != nil {
 		return nil, err
 	}

@@ -179,10 +179,7 @@ func (s *Service) RedeemSingleUseTx(ctx context.Context, tx store.Tx, terminal, 
 	}
 	h := crypto.HashSecret(token)
 	var rec singleUseRecord
-	raw, err := tx.Get(bucketSingleUse, h[:])
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrTokenNotFound
-	}
+	raw, err := getStored(tx, bucketSingleUse, h[:], ErrTokenNotFound)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +234,17 @@ func init() {
 		var rec singleUseRecord
 		return json.Unmarshal(raw, &rec) != nil || rec.Expires.Equal(at)
 	}))
+}
+
+// getStored returns the bytes stored under key in bucket, or missing, the
+// not-found error of the kind of record the bucket holds, when there are
+// none.
+func getStored(tx store.Tx, bucket string, key []byte, missing error) ([]byte, error) {
+	raw, err := tx.Get(bucket, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, missing
+	}
+	return raw, err
 }
 
 func putJSON(tx store.Tx, bucket string, key []byte, v any) error {

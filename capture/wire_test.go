@@ -20,52 +20,37 @@ func marshal(t *testing.T, v any) string {
 	return string(b)
 }
 
-func TestGrantReply(t *testing.T) {
+// TestReplies pins the JSON of the answers about grants.
+func TestReplies(t *testing.T) {
 	exp := time.Date(2030, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))
-	for _, tc := range []struct {
-		name  string
-		grant capture.Grant
-		want  string
-	}{
-		{"open, never expires", capture.Grant{ID: "g1", Secret: "s"},
-			`{"id":"g1","url":"/p/v1/capture/g1","secret":"s"}`},
-		{"locked, expires (to the second, in UTC)", capture.Grant{ID: "g2", Secret: "s", ExpiresAt: exp,
-			Lock: &vault.ItemRef{Token: "tok", Reference: "ref"}},
-			`{"id":"g2","url":"/p/v1/capture/g2","secret":"s","expires_at":"2030-01-02T02:04:05Z",` +
-				`"lockdown_info":{"token":"tok","reference":"ref"}}`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.JSONEq(t, tc.want, marshal(t, tc.grant.Reply("/p/v1/capture/")))
-		})
-	}
-}
-
-func TestInfoReply(t *testing.T) {
 	created := time.Date(2030, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600))
 	for _, tc := range []struct {
-		name string
-		info capture.Info
-		want string
+		name  string
+		reply any
+		want  string
 	}{
-		{"bare", capture.Info{ID: "g1", User: "u", CreatedAt: created},
+		{"grant, open, never expires", capture.Grant{ID: "g1", Secret: "s"}.Reply("/p/v1/capture/"),
+			`{"id":"g1","url":"/p/v1/capture/g1","secret":"s"}`},
+		{"grant, locked, expires (to the second, in UTC)", capture.Grant{ID: "g2", Secret: "s", ExpiresAt: exp,
+			Lock: &vault.ItemRef{Token: "tok", Reference: "ref"}}.Reply("/p/v1/capture/"),
+			`{"id":"g2","url":"/p/v1/capture/g2","secret":"s","expires_at":"2030-01-02T02:04:05Z",` +
+				`"lockdown_info":{"token":"tok","reference":"ref"}}`},
+		{"info, bare", capture.Info{ID: "g1", User: "u", CreatedAt: created}.Reply(capture.DefaultCapturePath),
 			`{"id":"g1","url":"/v1/capture/g1","user":"u","created_at":"2029-12-31T23:00:00Z"}`},
-		{"everything, never the secret", capture.Info{ID: "g2", User: "u", CreatedAt: created,
+		{"info, everything, never the secret", capture.Info{ID: "g2", User: "u", CreatedAt: created,
 			ExpiresAt: created.Add(90 * time.Minute), Lock: &vault.ItemRef{Token: "t", Reference: "r"},
-			AllowedFields: []string{"number"}, SingleUse: true, Used: true, WebhookURL: "https://h.example/"},
+			AllowedFields: []string{"number"}, SingleUse: true, Used: true, WebhookURL: "https://h.example/"}.Reply(capture.DefaultCapturePath),
 			`{"id":"g2","url":"/v1/capture/g2","user":"u","created_at":"2029-12-31T23:00:00Z",` +
 				`"expires_at":"2030-01-01T00:30:00Z","lockdown_info":{"token":"t","reference":"r"},` +
 				`"allowed_fields":["number"],"single_use":true,"used":true,"webhook_url":"https://h.example/"}`},
+		{"terminal endpoint", capture.Grant{ID: "g", Secret: "s", ExpiresAt: time.Date(2030, 1, 1, 1, 0, 0, 0, time.FixedZone("x", 3600))}.
+			TerminalEndpoint(capture.DefaultCapturePath, "pt"),
+			`{"id":"g","url":"/v1/capture/g","secret":"s","processingTerminalId":"pt","expiresAt":"2030-01-01T00:00:00Z"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.JSONEq(t, tc.want, marshal(t, tc.info.Reply(capture.DefaultCapturePath)))
+			require.JSONEq(t, tc.want, marshal(t, tc.reply))
 		})
 	}
-}
-
-func TestTerminalEndpoint(t *testing.T) {
-	g := capture.Grant{ID: "g", Secret: "s", ExpiresAt: time.Date(2030, 1, 1, 1, 0, 0, 0, time.FixedZone("x", 3600))}
-	require.JSONEq(t, `{"id":"g","url":"/v1/capture/g","secret":"s","processingTerminalId":"pt","expiresAt":"2030-01-01T00:00:00Z"}`,
-		marshal(t, g.TerminalEndpoint(capture.DefaultCapturePath, "pt")))
 }
 
 func TestParseGrantRequest(t *testing.T) {

@@ -246,6 +246,20 @@ func (p *Proxy) deliver(ctx context.Context, d outbox.Delivery, kind string) (*p
 	return prep, a, v, nil
 }
 
+// afterFinish is how a call's job ends once the transaction that queues
+// its outcome (finish) returned err: logged when this delivery queued it,
+// done without a word when another delivery had (errDone), and err, for
+// another try, when the store failed.
+func (p *Proxy) afterFinish(ctx context.Context, d outbox.Delivery, prep *prepared, status, tries int, outcome string, err error) error {
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	if err == nil {
+		p.logCall(ctx, prep, "async", d.ID, status, tries, p.now().Sub(d.Enqueued), outcome)
+	}
+	return err
+}
+
 // runSend is the handler of JobSend.
 func (p *Proxy) runSend(ctx context.Context, d outbox.Delivery) error {
 	prep, a, v, err := p.deliver(ctx, d, JobSend)
@@ -268,13 +282,7 @@ func (p *Proxy) runSend(ctx context.Context, d outbox.Delivery) error {
 		}
 		return nil
 	})
-	if errors.Is(err, errDone) {
-		return nil
-	}
-	if err == nil {
-		p.logCall(ctx, prep, "async", d.ID, status, v.tries, p.now().Sub(d.Enqueued), v.outcome)
-	}
-	return err
+	return p.afterFinish(ctx, d, prep, status, v.tries, v.outcome, err)
 }
 
 // runReceive is the handler of JobReceive: the answer, a 2xx with a JSON
@@ -302,11 +310,8 @@ func (p *Proxy) runReceive(ctx context.Context, d outbox.Delivery) error {
 				},
 			})
 			switch {
-			case err == nil:
-				p.logCall(ctx, prep, "async", d.ID, status, v.tries, p.now().Sub(d.Enqueued), "stored")
-				return nil
-			case errors.Is(err, errDone):
-				return nil
+			case err == nil, errors.Is(err, errDone):
+				return p.afterFinish(ctx, d, prep, status, v.tries, "stored", err)
 			case errors.Is(err, vault.ErrWrongKey), errors.Is(err, vault.ErrKeyNotFound):
 				refused = errors.New("the vault key was deleted or made again since the call was queued; nothing was stored")
 			case cardvault.KindOf(err) == nil:
@@ -318,13 +323,7 @@ func (p *Proxy) runReceive(ctx context.Context, d outbox.Delivery) error {
 		out.Error, out.Response, v.outcome = refused.Error(), prep.response(a), "not stored"
 	}
 	err = p.cfg.Store.Update(ctx, func(tx store.Tx) error { return p.finish(tx, d, prep, out) })
-	if errors.Is(err, errDone) {
-		return nil
-	}
-	if err == nil {
-		p.logCall(ctx, prep, "async", d.ID, status, v.tries, p.now().Sub(d.Enqueued), v.outcome)
-	}
-	return err
+	return p.afterFinish(ctx, d, prep, status, v.tries, v.outcome, err)
 }
 
 // deliverResult is the handler of JobResult: the signed webhook, as

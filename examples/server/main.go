@@ -674,40 +674,32 @@ func rotateMasterKey(o options, stdout io.Writer, logger *slog.Logger) error {
 	if os.Getenv("CARDVAULT_MASTER_KEY") != "" {
 		return errors.New("-rotate-master-key rotates a key file; the master key comes from CARDVAULT_MASTER_KEY here: rotate the file it came from and set the variable again")
 	}
-	kr, err := crypto.RotateKeyringFile(o.masterKeyFile)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(o)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	srv, err := server.New(server.Config{Store: st, Keyring: kr, Logger: logger, SweepEvery: -1, Audit: audit.Config{Retention: o.auditRetention}})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	n, err := srv.RewrapMasterKey(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "cardvault: a new master identity is first in %s; %d wrapped keys moved to it.\n"+
-		"Restart every server with this file. Once all run with it, the identities after the first may be removed.\n",
-		o.masterKeyFile, n)
-	return nil
+	rotate := func(o options) (*crypto.Keyring, error) { return crypto.RotateKeyringFile(o.masterKeyFile) }
+	return storeCommand(o, rotate, 5*time.Minute, func(ctx context.Context, kr *crypto.Keyring, st *store.Store) error {
+		srv, err := server.New(server.Config{Store: st, Keyring: kr, Logger: logger, SweepEvery: -1, Audit: audit.Config{Retention: o.auditRetention}})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		n, err := srv.RewrapMasterKey(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "cardvault: a new master identity is first in %s; %d wrapped keys moved to it.\n"+
+			"Restart every server with this file. Once all run with it, the identities after the first may be removed.\n",
+			o.masterKeyFile, n)
+		return nil
+	})
 }
 
 // auditTimeout bounds -verify-audit and -export-audit.
 const auditTimeout = 30 * time.Minute
 
-// auditCommand runs one of the commands that read a deployment's audit
-// trail: with its master key (never creating one) and its store, within
-// auditTimeout.
-func auditCommand(o options, run func(ctx context.Context, kr *crypto.Keyring, st *store.Store) error) error {
-	kr, err := loadKeyring(o)
+// storeCommand runs one of the commands that work on a deployment's store
+// instead of serving it: with the master key keyring reads, the store, and
+// within timeout.
+func storeCommand(o options, keyring func(options) (*crypto.Keyring, error), timeout time.Duration, run func(ctx context.Context, kr *crypto.Keyring, st *store.Store) error) error {
+	kr, err := keyring(o)
 	if err != nil {
 		return err
 	}
@@ -716,9 +708,16 @@ func auditCommand(o options, run func(ctx context.Context, kr *crypto.Keyring, s
 		return err
 	}
 	defer st.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return run(ctx, kr, st)
+}
+
+// auditCommand runs one of the commands that read a deployment's audit
+// trail: with its master key (never creating one) and its store, within
+// auditTimeout.
+func auditCommand(o options, run func(ctx context.Context, kr *crypto.Keyring, st *store.Store) error) error {
+	return storeCommand(o, loadKeyring, auditTimeout, run)
 }
 
 // verifyAudit is -verify-audit: the whole trail checked, read only.

@@ -31,16 +31,24 @@ type Ledger struct {
 	writes    []writeAck // every acknowledged write's times
 }
 
-// writeAck is when an acknowledged write was sent and answered.
-type writeAck struct{ sent, acked time.Time }
-
-func (l *Ledger) writeAcked(sent, acked time.Time) {
+// record runs f, a change of the ledger, under its lock (the sessions share
+// it); a nil Ledger records nothing.
+func (l *Ledger) record(f func()) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.writes = append(l.writes, writeAck{sent, acked})
+	f()
+}
+
+// writeAck is when an acknowledged write was sent and answered.
+type writeAck struct{ sent, acked time.Time }
+
+func (l *Ledger) writeAcked(sent, acked time.Time) {
+	l.record(func() {
+		l.writes = append(l.writes, writeAck{sent, acked})
+	})
 }
 
 // LongestWriteGap returns the longest time between two successive write
@@ -154,131 +162,101 @@ func NewLedger() *Ledger {
 func itemKey(it item) string { return it.token + "\x00" + it.ref }
 
 func (l *Ledger) itemStored(it item) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	it.doc = maps.Clone(it.doc)
-	l.items[itemKey(it)] = &itemEntry{it: it}
+	l.record(func() {
+		it.doc = maps.Clone(it.doc)
+		l.items[itemKey(it)] = &itemEntry{it: it}
+	})
 }
 
 func (l *Ledger) redeemSent(it item, cvv string) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.items[itemKey(it)]; e != nil {
-		e.maybe = append(e.maybe, cvv)
-	}
+	l.record(func() {
+		if e := l.items[itemKey(it)]; e != nil {
+			e.maybe = append(e.maybe, cvv)
+		}
+	})
 }
 
 func (l *Ledger) redeemAcked(it item, cvv string) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.items[itemKey(it)]; e != nil {
-		// Acknowledged: this CVV is stored, and every earlier one the
-		// session sent was overwritten (a session sends one at a time).
-		e.it.doc["cvv"] = cvv
-		e.maybe = nil
-	}
+	l.record(func() {
+		if e := l.items[itemKey(it)]; e != nil {
+			// Acknowledged: this CVV is stored, and every earlier one the
+			// session sent was overwritten (a session sends one at a time).
+			e.it.doc["cvv"] = cvv
+			e.maybe = nil
+		}
+	})
 }
 
 func (l *Ledger) grantCreated(g grant, it item) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.grants = append(l.grants, grantEntry{g, itemKey(it)})
+	l.record(func() {
+		l.grants = append(l.grants, grantEntry{g, itemKey(it)})
+	})
 }
 
 func tokenKey(terminal, id string) string { return terminal + "/" + id }
 
 func (l *Ledger) secureTokenCreated(terminal string, st secureToken, sent time.Time, target int) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.tokens[tokenKey(terminal, st.id)] = &tokenEntry{terminal: terminal, st: st, acked: []string{"created"},
-		history: []string{event("created", sent, target) + ", acknowledged " + clock(time.Now())}}
+	l.record(func() {
+		l.tokens[tokenKey(terminal, st.id)] = &tokenEntry{terminal: terminal, st: st, acked: []string{"created"},
+			history: []string{event("created", sent, target) + ", acknowledged " + clock(time.Now())}}
+	})
 }
 
 func (l *Ledger) patchSent(terminal, id, name string) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.tokens[tokenKey(terminal, id)]; e != nil {
-		e.maybe = append(e.maybe, name)
-	}
+	l.record(func() {
+		if e := l.tokens[tokenKey(terminal, id)]; e != nil {
+			e.maybe = append(e.maybe, name)
+		}
+	})
 }
 
 // patchAnswered records the answer to the PATCH that adds name: err nil is
 // an acknowledgement.
 func (l *Ledger) patchAnswered(terminal, id, name string, sent time.Time, target int, err error) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.tokens[tokenKey(terminal, id)]
-	if e == nil {
-		return
-	}
-	what := event("patch "+name, sent, target)
-	if err != nil {
-		e.troubled = true
-		e.history = append(e.history, fmt.Sprintf("%s, not acknowledged at %s (%s)", what, clock(time.Now()), failure(err)))
-		return
-	}
-	e.history = append(e.history, what+", acknowledged "+clock(time.Now()))
-	e.acked = append(e.acked, name)
-	e.maybe = slices.DeleteFunc(e.maybe, func(s string) bool { return s == name })
+	l.record(func() {
+		e := l.tokens[tokenKey(terminal, id)]
+		if e == nil {
+			return
+		}
+		what := event("patch "+name, sent, target)
+		if err != nil {
+			e.troubled = true
+			e.history = append(e.history, fmt.Sprintf("%s, not acknowledged at %s (%s)", what, clock(time.Now()), failure(err)))
+			return
+		}
+		e.history = append(e.history, what+", acknowledged "+clock(time.Now()))
+		e.acked = append(e.acked, name)
+		e.maybe = slices.DeleteFunc(e.maybe, func(s string) bool { return s == name })
+	})
 }
 
 // accountUpdated records the answer to an update-account of the token.
 func (l *Ledger) accountUpdated(terminal, id, su string, sent time.Time, target, status int) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.tokens[tokenKey(terminal, id)]; e != nil {
-		e.troubled = e.troubled || status == 0 || status/100 == 5 || status == http.StatusNotFound // 0: no answer
-		from := "an unknown single-use token"
-		if u := l.singleUse[su]; u != nil {
-			from = u.history
+	l.record(func() {
+		if e := l.tokens[tokenKey(terminal, id)]; e != nil {
+			e.troubled = e.troubled || status == 0 || status/100 == 5 || status == http.StatusNotFound // 0: no answer
+			from := "an unknown single-use token"
+			if u := l.singleUse[su]; u != nil {
+				from = u.history
+			}
+			e.history = append(e.history, fmt.Sprintf("%s (from %s), answered %d at %s", event("update-account", sent, target), from, status, clock(time.Now())))
 		}
-		e.history = append(e.history, fmt.Sprintf("%s (from %s), answered %d at %s", event("update-account", sent, target), from, status, clock(time.Now())))
-	}
+	})
 }
 
 func (l *Ledger) singleUseCreated(terminal string, st secureToken, su string, sent time.Time, target int) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.singleUse[su] = &singleUseEntry{terminal: terminal, st: st,
-		history: event("a single-use token created", sent, target) + ", acknowledged " + clock(time.Now())}
+	l.record(func() {
+		l.singleUse[su] = &singleUseEntry{terminal: terminal, st: st,
+			history: event("a single-use token created", sent, target) + ", acknowledged " + clock(time.Now())}
+	})
 }
 
 func (l *Ledger) singleUseSent(su string) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.singleUse[su]; e != nil {
-		e.sent = true
-	}
+	l.record(func() {
+		if e := l.singleUse[su]; e != nil {
+			e.sent = true
+		}
+	})
 }
 
 // Counts is how many acknowledged writes of each kind a ledger holds.

@@ -111,18 +111,26 @@ func cvv() string {
 	return fmt.Sprintf("%03d", (int(b[0])<<8|int(b[1]))%1000)
 }
 
-// authorize gets a bearer token for the API key.
-func (s *session) authorize() error {
-	rep, err := s.do(call{route: RouteAuthorize, method: "POST", url: s.base() + "/authorize",
-		header: http.Header{"X-Api-Key": {s.cfg.APIKey}, "Accept": {"application/json"}}, want: http.StatusOK,
-		check: func(b []byte) error { return expectMembers(b, "access_token") }})
+// doJSON makes k and decodes its success body into out: the calls whose
+// answer (a bearer token, a grant's secret, a token) the session goes on
+// with.
+func (s *session) doJSON(k call, out any) error {
+	rep, err := s.do(k)
 	if err != nil {
 		return err
 	}
+	return json.Unmarshal(rep.body, out)
+}
+
+// authorize gets a bearer token for the API key.
+func (s *session) authorize() error {
 	var out struct {
 		AccessToken string `json:"access_token"`
 	}
-	if err := json.Unmarshal(rep.body, &out); err != nil {
+	err := s.doJSON(call{route: RouteAuthorize, method: "POST", url: s.base() + "/authorize",
+		header: http.Header{"X-Api-Key": {s.cfg.APIKey}, "Accept": {"application/json"}}, want: http.StatusOK,
+		check: func(b []byte) error { return expectMembers(b, "access_token") }}, &out)
+	if err != nil {
 		return err
 	}
 	s.bearer = out.AccessToken
@@ -141,14 +149,11 @@ func (s *session) tokenize() (item, error) {
 		"card_number": cardNumber(), "card_holder": "Load Generator", "card_expiry": "12-2031", "cvv": cvv(),
 	}}
 	body, _ := json.Marshal(it.doc)
-	rep, err := s.do(call{route: RouteTokenize, method: "POST", url: s.base() + "/v1/vault?" + s.vaultQuery("reference", it.ref),
-		body: body, header: withJSON(s.basic()), want: http.StatusOK,
-		check: func(b []byte) error { return expectMembers(b, "token", "reference") }})
-	if err != nil {
-		return it, err
-	}
 	var out struct{ Token string }
-	if err := json.Unmarshal(rep.body, &out); err != nil {
+	err := s.doJSON(call{route: RouteTokenize, method: "POST", url: s.base() + "/v1/vault?" + s.vaultQuery("reference", it.ref),
+		body: body, header: withJSON(s.basic()), want: http.StatusOK,
+		check: func(b []byte) error { return expectMembers(b, "token", "reference") }}, &out)
+	if err != nil {
 		return it, err
 	}
 	it.token = out.Token
@@ -173,15 +178,12 @@ type grant struct {
 // createGrant makes a capture endpoint locked to the item, for ten
 // minutes.
 func (s *session) createGrant(it item) (grant, error) {
-	rep, err := s.do(call{route: RouteGrant, method: "POST",
+	var out struct{ ID, Secret string }
+	err := s.doJSON(call{route: RouteGrant, method: "POST",
 		url:    s.base() + "/v1/capture?" + s.vaultQuery("token", it.token, "reference", it.ref, "ttl", "PT10M"),
 		header: s.basic(), want: http.StatusOK,
-		check: func(b []byte) error { return expectMembers(b, "id", "url", "secret", "expires_at", "lockdown_info") }})
+		check: func(b []byte) error { return expectMembers(b, "id", "url", "secret", "expires_at", "lockdown_info") }}, &out)
 	if err != nil {
-		return grant{}, err
-	}
-	var out struct{ ID, Secret string }
-	if err := json.Unmarshal(rep.body, &out); err != nil {
 		return grant{}, err
 	}
 	g := grant{id: out.ID, secret: out.Secret}
@@ -240,14 +242,11 @@ func (s *session) createSecureToken() (secureToken, error) {
 		"source":       cardSource(cardNumber(), "1231", false),
 	})
 	sent := time.Now()
-	rep, err := s.do(call{route: RouteSTCreate, method: "POST", url: s.base() + s.terminalPath("/secure-tokens"), body: body,
-		header: s.tokenHeader("POST", ""), want: http.StatusCreated,
-		check: func(b []byte) error { return expectMembers(b, "secureTokenId", "token", "source") }})
-	if err != nil {
-		return secureToken{}, err
-	}
 	var out struct{ SecureTokenID, Token string }
-	if err := json.Unmarshal(rep.body, &out); err != nil {
+	err := s.doJSON(call{route: RouteSTCreate, method: "POST", url: s.base() + s.terminalPath("/secure-tokens"), body: body,
+		header: s.tokenHeader("POST", ""), want: http.StatusCreated,
+		check: func(b []byte) error { return expectMembers(b, "secureTokenId", "token", "source") }}, &out)
+	if err != nil {
 		return secureToken{}, err
 	}
 	st := secureToken{id: out.SecureTokenID, token: out.Token}
@@ -278,14 +277,11 @@ func (s *session) list() error {
 func (s *session) singleUse() (string, error) {
 	body, _ := json.Marshal(map[string]any{"channel": "web", "operator": "loadgen", "source": cardSource(cardNumber(), "1230", true)})
 	s.sent = time.Now()
-	rep, err := s.do(call{route: RouteSingleUse, method: "POST", url: s.base() + s.terminalPath("/single-use-tokens"), body: body,
-		header: s.tokenHeader("POST", ""), want: http.StatusCreated,
-		check: func(b []byte) error { return expectMembers(b, "token", "expiresAt", "source") }})
-	if err != nil {
-		return "", err
-	}
 	var out struct{ Token string }
-	if err := json.Unmarshal(rep.body, &out); err != nil {
+	err := s.doJSON(call{route: RouteSingleUse, method: "POST", url: s.base() + s.terminalPath("/single-use-tokens"), body: body,
+		header: s.tokenHeader("POST", ""), want: http.StatusCreated,
+		check: func(b []byte) error { return expectMembers(b, "token", "expiresAt", "source") }}, &out)
+	if err != nil {
 		return "", err
 	}
 	if len(out.Token) != 128 {
