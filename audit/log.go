@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -100,6 +101,7 @@ type Log struct {
 	closed  bool
 
 	chainMu sync.Mutex // one chaining transaction at a time in this process
+	unsure  *unsure    // a chaining of notes whose commit's outcome is unknown (under chainMu)
 
 	kick, stop, done chan struct{}
 	closeOnce        sync.Once
@@ -330,9 +332,55 @@ func (l *Log) run() {
 	}
 }
 
+// unsure is a chaining transaction that held notes and whose commit's
+// outcome is unknown (store.ErrCommitUnknown: a database failing over, or
+// pgstore's standby guard without a standby): the head it would have left
+// and the notes it held. Pending entries need no such care — they are
+// deleted in the transaction that chains them — but notes live in memory,
+// and chaining them again after a commit that did take effect would put
+// every one in the trail twice (with the guard, once per try for as long
+// as the standby is away).
+type unsure struct {
+	head                    mark
+	taken, dropped, chained int
+}
+
+// settle finds out whether the unsure chaining committed — the entry at
+// its head's sequence number is there, with its link — and lets its notes
+// go if it did. Until it can tell, nothing more is chained.
+func (l *Log) settle(ctx context.Context) error {
+	u := l.unsure
+	committed := false
+	err := l.st.View(ctx, func(tx store.Tx) error {
+		v, err := tx.Get(bucketChain, be64(u.head.seq))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		committed = len(v) >= entryHeader && bytes.Equal(v[1+linkLen:entryHeader], u.head.link[:])
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit: reading whether a chaining whose commit was unknown took effect: %w", err)
+	}
+	l.unsure = nil
+	if committed {
+		l.chained.Add(uint64(u.chained))
+		l.forgetNotes(u.taken, u.dropped)
+	}
+	return nil
+}
+
 // chainBatch appends up to batchSize pending entries and batchSize notes
 // to the chain in one transaction, and reports whether more wait.
 func (l *Log) chainBatch(ctx context.Context) (bool, error) {
+	if l.unsure != nil {
+		if err := l.settle(ctx); err != nil {
+			return false, err
+		}
+	}
 	payloads, taken, dropped, err := l.notedBatch()
 	if err != nil {
 		return false, err
@@ -346,11 +394,15 @@ func (l *Log) chainBatch(ctx context.Context) (bool, error) {
 	}
 	var morePending bool
 	var chained int
+	var head mark
 	err = l.st.Update(ctx, func(tx store.Tx) error {
 		var err error
-		morePending, chained, err = l.chainIn(tx, payloads)
+		morePending, chained, head, err = l.chainIn(tx, payloads)
 		return err
 	})
+	if errors.Is(err, store.ErrCommitUnknown) && len(payloads) > 0 {
+		l.unsure = &unsure{head: head, taken: taken, dropped: dropped, chained: chained}
+	}
 	if err != nil {
 		return false, fmt.Errorf("audit: chaining: %w", err)
 	}
@@ -398,34 +450,34 @@ func (l *Log) anyPending(ctx context.Context) (bool, error) {
 
 // chainIn appends up to batchSize pending entries, then payloads, to the
 // chain in tx and writes the new head. It reports whether more pending
-// entries wait and how many entries it chained.
-func (l *Log) chainIn(tx store.Tx, payloads [][]byte) (morePending bool, chained int, err error) {
-	head, err := readHead(tx, l.k)
+// entries wait, how many entries it chained, and the new head.
+func (l *Log) chainIn(tx store.Tx, payloads [][]byte) (morePending bool, chained int, head mark, err error) {
+	head, err = readHead(tx, l.k)
 	if err != nil {
-		return false, 0, err
+		return false, 0, head, err
 	}
 	todo, morePending, err := l.readPending(tx)
 	if err != nil {
-		return false, 0, err
+		return false, 0, head, err
 	}
 	if len(todo) == 0 && len(payloads) == 0 {
-		return morePending, 0, nil
+		return morePending, 0, head, nil
 	}
 	now := l.cfg.Now()
 	for _, p := range todo {
 		if err := l.appendEntry(tx, &head, p.payload, now); err != nil {
-			return false, 0, err
+			return false, 0, head, err
 		}
 		if err := tx.Delete(bucketPending, p.key); err != nil {
-			return false, 0, err
+			return false, 0, head, err
 		}
 	}
 	for _, p := range payloads {
 		if err := l.appendEntry(tx, &head, p, now); err != nil {
-			return false, 0, err
+			return false, 0, head, err
 		}
 	}
-	return morePending, len(todo) + len(payloads), tx.Put(bucketMeta, headName, l.k.encodeMark(labelHead, head))
+	return morePending, len(todo) + len(payloads), head, tx.Put(bucketMeta, headName, l.k.encodeMark(labelHead, head))
 }
 
 // pendingEntry is a recorded entry waiting to be chained: its key in
