@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/big"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -189,16 +190,9 @@ func deepCopy(v any) any {
 	return v
 }
 
+// isPrefix reports whether p is a proper prefix of q.
 func isPrefix(p, q []string) bool {
-	if len(p) >= len(q) {
-		return false
-	}
-	for i := range p {
-		if p[i] != q[i] {
-			return false
-		}
-	}
-	return true
+	return len(p) < len(q) && slices.Equal(p, q[:len(p)])
 }
 
 // refApply applies a JSON Patch to a copy of doc.
@@ -281,7 +275,7 @@ func refApply(docJSON, opsJSON []byte) (any, error) {
 				return nil, errRef
 			}
 			var v any
-			if v, err = refGet(doc, from); err == nil && !equalTokens(from, path) {
+			if v, err = refGet(doc, from); err == nil && !slices.Equal(from, path) {
 				if doc, err = refRemove(doc, from); err == nil {
 					doc, err = refAdd(doc, path, v)
 				}
@@ -304,18 +298,6 @@ func refApply(docJSON, opsJSON []byte) (any, error) {
 		}
 	}
 	return doc, nil
-}
-
-func equalTokens(p, q []string) bool {
-	if len(p) != len(q) {
-		return false
-	}
-	for i := range p {
-		if p[i] != q[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // refMerge is MergePatch of RFC 7396 section 2, as written there.

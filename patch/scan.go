@@ -82,7 +82,7 @@ const (
 	msb = 0x8080808080808080 // the high bit of each byte of a word
 )
 
-// containerByte marks the bytes skipValue must look at inside an array or
+// containerByte marks the bytes skipNested must look at inside an array or
 // object; everything else is skipped in a tight loop.
 var containerByte = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
 
@@ -95,28 +95,8 @@ func skipValue(d []byte, i int) int {
 	case '"':
 		return skipString(d, i)
 	case '{', '[':
-		depth := 0
-		for i < len(d) {
-			c := d[i]
-			if !containerByte[c] {
-				i++
-				continue
-			}
-			switch c {
-			case '"':
-				i = skipString(d, i)
-				continue
-			case '{', '[':
-				depth++
-			default: // } ]
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
+		end, _ := skipNested(d, i)
+		return end
 	default: // number, true, false, null
 		for i < len(d) {
 			switch d[i] {
@@ -132,26 +112,40 @@ func skipValue(d []byte, i int) int {
 // valueDepth returns how deeply arrays and objects nest in the value v,
 // counted as jsonx.Check counts: 0 for a scalar, 1 for [] or {}.
 func valueDepth(v []byte) int {
-	depth, deepest := 0, 0
-	for i := 0; i < len(v); {
-		c := v[i]
+	_, deepest := skipNested(v, 0)
+	return deepest
+}
+
+// skipNested walks d from i, where an array or object starts, and returns
+// the index just past the bracket that closes it and how deeply arrays and
+// objects nest in it. From a scalar it walks to the end of d and finds no
+// nesting. It is the one walk over nested values that skipValue and
+// valueDepth share: strings are skipped whole, so that a bracket inside one
+// does not count.
+func skipNested(d []byte, i int) (end, deepest int) {
+	depth := 0
+	for i < len(d) {
+		c := d[i]
 		if !containerByte[c] {
 			i++
 			continue
 		}
 		switch c {
 		case '"':
-			i = skipString(v, i)
+			i = skipString(d, i)
 			continue
 		case '{', '[':
 			depth++
 			deepest = max(deepest, depth)
-		default:
+		default: // } ]
 			depth--
+			if depth == 0 {
+				return i + 1, deepest
+			}
 		}
 		i++
 	}
-	return deepest
+	return i, deepest
 }
 
 // slot is where a reference token leads inside one container (the

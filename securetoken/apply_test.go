@@ -12,13 +12,6 @@ import (
 	"github.com/cardvault/cardvault/securetoken"
 )
 
-func publicJSON(t testing.TB, r securetoken.Record) []byte {
-	t.Helper()
-	b, err := r.PublicJSON()
-	require.NoError(t, err)
-	return b
-}
-
 func TestApplyPublicMergesMutableMembers(t *testing.T) {
 	old := cardRecord(t)
 	old.Source.Card.IssueNumber = "7"

@@ -80,10 +80,9 @@ func TestCreateVariants(t *testing.T) {
 				require.Equal(t, tc.want.name, pub.PAD.NameOnAccount)
 				require.Equal(t, securetoken.AccountSavings, pub.PAD.AccountType)
 			}
-			out, err := rec.PublicJSON()
-			require.NoError(t, err)
+			out := publicJSON(t, rec)
 			requireNoSecret(t, string(out), testPAN, "5555555555554444", "378282246310005", testACHAccount, testPADAccount, "cvv", "issueNumber", "secCode")
-			_, err = securetoken.ParseResource(out)
+			_, err := securetoken.ParseResource(out)
 			require.NoError(t, err)
 		})
 	}
@@ -290,9 +289,7 @@ func TestCreateIgnoresUnknownMembers(t *testing.T) {
 	body := set(t, createCard(t), "loyaltyTier", "gold")
 	body = set(t, body, "customer.middleName", "Hazel")
 	body = set(t, body, "source.cardDetails.keyedData.pan", "4111111111111111")
-	sealed, err := newRecord(t, body).MarshalBinary()
-	require.NoError(t, err)
-	requireNoSecret(t, string(sealed), "gold", "middleName", "4111111111111111", testCVV)
+	requireNoSecret(t, string(sealedForm(t, newRecord(t, body))), "gold", "middleName", "4111111111111111", testCVV)
 }
 
 func TestCreateTooLarge(t *testing.T) {

@@ -163,6 +163,19 @@ func (o *object) boolean(key string) *bool {
 	return &b
 }
 
+// requiredBool is boolean for a member the schema requires: absent (or
+// null) is a fault. Absent or of the wrong type (a fault of boolean's), it
+// reads as false.
+func (o *object) requiredBool(key string) bool {
+	if b := o.boolean(key); b != nil {
+		return *b
+	}
+	if !o.has(key) {
+		o.d.fault(o.at(key), "required", "is required")
+	}
+	return false
+}
+
 func (o *object) obj(key string) (*object, bool) {
 	v, ok := o.take(key)
 	if !ok {
@@ -354,19 +367,9 @@ func (d *decoder) customer(o *object) *Customer {
 		}
 		s.close()
 	}
-	if items, p, ok := o.array("contactMethods"); ok {
-		c.ContactMethods = make([]ContactMethod, len(items))
-		for i, it := range items {
-			// A misshapen element stays as a zero placeholder so that the
-			// validator's indices match the document's.
-			if m, ok := d.object(index(p, i), it); ok {
-				c.ContactMethods[i] = ContactMethod{Type: ContactType(m.str("type")), Value: m.str("value")}
-				m.close()
-			} else if it.Type == gjson.Null {
-				d.fault(index(p, i), "wrong type", "must be a JSON object")
-			}
-		}
-	}
+	c.ContactMethods = elements(o, "contactMethods", func(m *object) ContactMethod {
+		return ContactMethod{Type: ContactType(m.str("type")), Value: m.str("value")}
+	})
 	o.close()
 	return c
 }
@@ -386,20 +389,9 @@ func (d *decoder) address(o *object) *Address {
 }
 
 func (d *decoder) customFields(o *object) []CustomField {
-	items, p, ok := o.array("customFields")
-	if !ok {
-		return nil
-	}
-	out := make([]CustomField, len(items))
-	for i, it := range items {
-		if f, ok := d.object(index(p, i), it); ok {
-			out[i] = CustomField{Name: f.str("name"), Value: f.str("value")}
-			f.close()
-		} else if it.Type == gjson.Null {
-			d.fault(index(p, i), "wrong type", "must be a JSON object")
-		}
-	}
-	return out
+	return elements(o, "customFields", func(f *object) CustomField {
+		return CustomField{Name: f.str("name"), Value: f.str("value")}
+	})
 }
 
 func (d *decoder) ipAddress(o *object) *IPAddress {
@@ -418,6 +410,29 @@ func member[T any](parent *object, key string, read func(o *object) T) *T {
 	v := read(o)
 	o.close()
 	return &v
+}
+
+// elements reads the array member key of parent, whose elements are
+// objects, each with read, and closes them: nil when the member is absent
+// or null. An element that is not an object stays a zero placeholder, so
+// that the validator's indices match the document's; a null one is a fault
+// here, since reading it as absent would leave no fault at all (an element
+// of another type has its fault from the decoder already).
+func elements[T any](parent *object, key string, read func(o *object) T) []T {
+	items, p, ok := parent.array(key)
+	if !ok {
+		return nil
+	}
+	out := make([]T, len(items))
+	for i, it := range items {
+		if o, ok := parent.d.object(index(p, i), it); ok {
+			out[i] = read(o)
+			o.close()
+		} else if it.Type == gjson.Null {
+			parent.d.fault(index(p, i), "wrong type", "must be a JSON object")
+		}
+	}
+	return out
 }
 
 // paymentSource reads a request's "source". The variant is read only when
@@ -583,12 +598,7 @@ func (d *decoder) device(parent *object) Device {
 		DataKSN:         o.str("dataKsn"),
 	}
 	if c, ok := o.obj("config"); ok {
-		dev.Config = &DeviceConfig{}
-		if q := c.boolean("quickChip"); q != nil {
-			dev.Config.QuickChip = *q
-		} else if !c.has("quickChip") {
-			d.fault(c.path+"/quickChip", "required", "is required")
-		}
+		dev.Config = &DeviceConfig{QuickChip: c.requiredBool("quickChip")}
 		c.close()
 	}
 	o.close()
@@ -756,11 +766,7 @@ func (d *decoder) source(o *object) Source {
 				Amount:     s.integer("amount"),
 				Percentage: s.number("percentage"),
 				Disclosure: s.str("disclosure"),
-			}
-			if b := s.boolean("allowed"); b != nil {
-				c.Surcharging.Allowed = *b
-			} else if !s.has("allowed") {
-				d.fault(s.path+"/allowed", "required", "is required")
+				Allowed:    s.requiredBool("allowed"),
 			}
 			s.close()
 		}

@@ -65,14 +65,26 @@ func requireNoSecret(t testing.TB, s string, secrets ...string) {
 	}
 }
 
+// publicJSON is the public resource of r, as JSON.
+func publicJSON(t testing.TB, r securetoken.Record) []byte {
+	t.Helper()
+	b, err := r.PublicJSON()
+	require.NoError(t, err)
+	return b
+}
+
+// sealedForm is the sealed form of r, whole numbers included.
+func sealedForm(t testing.TB, r securetoken.Record) []byte {
+	t.Helper()
+	b, err := r.MarshalBinary()
+	require.NoError(t, err)
+	return b
+}
+
 // sameRecord compares records by their sealed form, without printing them.
 func sameRecord(t testing.TB, want, got securetoken.Record) {
 	t.Helper()
-	w, err := want.MarshalBinary()
-	require.NoError(t, err)
-	g, err := got.MarshalBinary()
-	require.NoError(t, err)
-	require.True(t, bytes.Equal(w, g), "records differ")
+	require.True(t, bytes.Equal(sealedForm(t, want), sealedForm(t, got)), "records differ")
 }
 
 // newRecord is the record a create request makes of body, before it is

@@ -295,8 +295,7 @@ func (c *checker) swipedData(path string, s SwipedData) *track {
 		p := s.PlainText
 		c.device(path+"/device", &p.Device, false)
 		checkEnum(c, at(path, "fallbackReason"), p.FallbackReason, fallbackReasons, false)
-		if p.TrackData == "" {
-			c.required(at(path, "trackData"))
+		if c.absent(at(path, "trackData"), string(p.TrackData), true) {
 			return nil
 		}
 		n := len([]rune(string(p.TrackData)))
@@ -428,14 +427,24 @@ func (c *checker) err() error {
 
 func (c *checker) required(path field) { c.fault(path, "required", "is required") }
 
+// absent reports whether s, the value of the member at path, is empty,
+// noting the fault when the member is required. An empty string is an
+// absent member: that is how the decoder reads a missing or null one.
+func (c *checker) absent(path field, s string, required bool) bool {
+	if s != "" {
+		return false
+	}
+	if required {
+		c.required(path)
+	}
+	return true
+}
+
 // text checks a string's length in characters (Unicode code points, as
 // JSON Schema counts them). An empty string is absent: a fault only when
 // required.
 func (c *checker) text(path field, s string, min, max int, required bool) {
-	if s == "" {
-		if required {
-			c.required(path)
-		}
+	if c.absent(path, s, required) {
 		return
 	}
 	if !utf8.ValidString(s) {
@@ -455,10 +464,7 @@ func (c *checker) text(path field, s string, min, max int, required bool) {
 
 // digits checks a string of ASCII digits of a length within [min, max].
 func (c *checker) digits(path field, s string, min, max int, required bool) bool {
-	if s == "" {
-		if required {
-			c.required(path)
-		}
+	if c.absent(path, s, required) {
 		return false
 	}
 	if !allDigits(s) || len(s) < min || len(s) > max {
@@ -475,10 +481,7 @@ func (c *checker) digits(path field, s string, min, max int, required bool) bool
 // hex checks a string of hexadecimal digits (the contract's format
 // "hexadecimal") of a length within [min, max]; max 0 means no maximum.
 func (c *checker) hex(path field, s string, min, max int, required bool) {
-	if s == "" {
-		if required {
-			c.required(path)
-		}
+	if c.absent(path, s, required) {
 		return
 	}
 	for i := 0; i < len(s); i++ {
@@ -498,10 +501,7 @@ func (c *checker) hex(path field, s string, min, max int, required bool) {
 }
 
 func checkEnum[T ~string](c *checker, path field, v T, allowed enum[T], required bool) bool {
-	if v == "" {
-		if required {
-			c.required(path)
-		}
+	if c.absent(path, string(v), required) {
 		return false
 	}
 	if !allowed.has(v) {
@@ -513,8 +513,7 @@ func checkEnum[T ~string](c *checker, path field, v T, allowed enum[T], required
 
 // cardNumber checks a whole card number: 12–19 digits, Luhn-valid.
 func (c *checker) cardNumber(path field, n CardNumber) {
-	if n == "" {
-		c.required(path)
+	if c.absent(path, string(n), true) {
 		return
 	}
 	if !allDigits(string(n)) || len(n) < luhn.MinLength || len(n) > luhn.MaxLength || !luhn.Valid(string(n)) {
@@ -526,10 +525,7 @@ func (c *checker) cardNumber(path field, n CardNumber) {
 // unanchored '[0-9]{4}'; cardvault reads it as the description says:
 // exactly four digits, a month 01–12 then a year.
 func (c *checker) expiry(path field, s string, required bool) {
-	if s == "" {
-		if required {
-			c.required(path)
-		}
+	if c.absent(path, s, required) {
 		return
 	}
 	if !validExpiry(s) {
@@ -585,8 +581,7 @@ func (c *checker) date(path field, s string) {
 // is refused all the same.
 func (c *checker) ip(path string, a *IPAddress) {
 	okType := checkEnum(c, at(path, "type"), a.Type, ipVersions, true)
-	if a.Value == "" {
-		c.required(at(path, "value"))
+	if c.absent(at(path, "value"), a.Value, true) {
 		return
 	}
 	addr, err := netip.ParseAddr(a.Value)
@@ -694,8 +689,7 @@ func (c *checker) account(path field, n AccountNumber, min, max int, full bool) 
 
 // masked checks a masked number: digits and '*', of a length in [min, max].
 func (c *checker) masked(path field, s string, min, max int) {
-	if s == "" {
-		c.required(path)
+	if c.absent(path, s, true) {
 		return
 	}
 	for i := 0; i < len(s); i++ {

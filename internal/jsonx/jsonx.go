@@ -328,17 +328,23 @@ func special8(w uint64) bool {
 	return ((q-lsb)&^q|(b-lsb)&^b|ctl|w)&msb != 0
 }
 
+// shortEscapes maps the byte after the backslash of each two-character
+// escape of RFC 8259 section 7 to the byte it stands for; zero for any
+// other byte. Check accepts exactly these (and \u), AppendUnescaped decodes
+// them.
+var shortEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
 // escape checks one escape sequence at c.pos (the backslash).
 func (c *checker) escape() error {
 	d := c.data
 	if c.pos+1 >= len(d) {
 		return c.fail(ErrSyntax, "unterminated string")
 	}
-	switch d[c.pos+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+	switch b := d[c.pos+1]; {
+	case shortEscapes[b] != 0:
 		c.pos += 2
 		return nil
-	case 'u':
+	case b == 'u':
 		r, ok := hex4(d, c.pos+2)
 		if !ok {
 			return c.fail(ErrSyntax, `invalid \u escape`)
@@ -531,18 +537,10 @@ func AppendUnescaped(dst, raw []byte) []byte {
 		if i >= len(raw) {
 			break
 		}
-		switch raw[i] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
+		switch b := raw[i]; {
+		case shortEscapes[b] != 0:
+			dst = append(dst, shortEscapes[b])
+		case b == 'u':
 			r, ok := hex4(raw, i+1)
 			if !ok {
 				r = utf8.RuneError
@@ -554,8 +552,8 @@ func AppendUnescaped(dst, raw []byte) []byte {
 				i += 6
 			}
 			dst = utf8.AppendRune(dst, r)
-		default: // " \ /
-			dst = append(dst, raw[i])
+		default: // malformed: the byte as it is
+			dst = append(dst, b)
 		}
 	}
 	return dst

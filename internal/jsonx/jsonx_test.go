@@ -202,3 +202,18 @@ func FuzzCheck(f *testing.F) {
 		require.True(t, utf8.ValidString(err.Error()), "error text must be valid UTF-8")
 	})
 }
+
+// AppendUnescaped decodes every escape as encoding/json does, and does not
+// panic on a malformed one.
+func TestAppendUnescaped(t *testing.T) {
+	for _, raw := range []string{
+		``, `plain`, `\"\\\/\b\f\n\r\t`, `a\u0061\u00e9\u20ac`, `\ud83d\ude00 after`, `mixed \t and é`,
+	} {
+		var want string
+		require.NoError(t, json.Unmarshal([]byte(`"`+raw+`"`), &want), raw)
+		require.Equal(t, want, string(jsonx.AppendUnescaped(nil, []byte(raw))), raw)
+	}
+	for raw, want := range map[string]string{`\x`: "x", `\`: "", `\u12`: "\uFFFD"} {
+		require.Equal(t, want, string(jsonx.AppendUnescaped([]byte("p"), []byte(raw)))[1:], raw)
+	}
+}
