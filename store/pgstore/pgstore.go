@@ -103,9 +103,9 @@
 //	                               have flushed it
 //	cardvault_standby_timeout  2s  how long a write waits for that after COMMIT
 //
-// Update asks the server, on the connection the COMMIT went through, for
-// its WAL flush position and then for the standbys in pg_stat_replication
-// that report it flushed; a write that is not on N of them within the
+// Update (one that wrote something) asks the server, on the connection the
+// COMMIT went through, for its WAL flush position and then for the
+// standbys in pg_stat_replication that report it flushed; a write that is not on N of them within the
 // timeout returns an error wrapping [store.ErrCommitUnknown] (it is
 // committed on that primary and may be lost with it; the caller tries
 // again, as after a failover). It costs a round trip per write, and writes
@@ -420,7 +420,9 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 		return wrapErr(ctx, err), false
 	}
 	committed = true
-	if writable {
+	// A transaction that wrote nothing committed no WAL of its own:
+	// nothing of it is there to lose.
+	if t.wrote {
 		if err := s.standbys.await(ctx, conn.Conn()); err != nil {
 			if !errors.Is(err, errStandbyTimeout) {
 				s.resetOnLostServer(ctx, err)
@@ -549,6 +551,9 @@ type tx struct {
 	ctx context.Context
 	ptx pgx.Tx
 	err error // the first error from the server: the transaction is aborted
+	// wrote says a Put or Delete was sent: the standby guard waits only
+	// for transactions that did.
+	wrote bool
 }
 
 // fail records a server error and returns it wrapped.
@@ -575,6 +580,7 @@ func (t *tx) Put(bucket string, key, value []byte) error {
 	if value == nil {
 		value = []byte{} // nil would be NULL
 	}
+	t.wrote = true
 	_, err := t.ptx.Exec(t.ctx, "INSERT INTO "+KVTable+" (bucket, key, value) VALUES ($1, $2, $3) "+
 		"ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value", bucket, key, value)
 	if err != nil {
@@ -584,6 +590,7 @@ func (t *tx) Put(bucket string, key, value []byte) error {
 }
 
 func (t *tx) Delete(bucket string, key []byte) error {
+	t.wrote = true
 	if _, err := t.ptx.Exec(t.ctx, "DELETE FROM "+KVTable+" WHERE bucket = $1 AND key = $2", bucket, key); err != nil {
 		return t.fail(err)
 	}

@@ -48,6 +48,10 @@ func TestMinStandbys(t *testing.T) {
 	require.ErrorContains(t, err, "too few standbys confirmed it: 1 within 150ms")
 	require.True(t, has("alone"), "committed on the server: the outcome is unknown, not failed")
 	require.NoError(t, alone.View(ctx, func(store.Tx) error { return nil }), "reads do not wait for standbys")
+	require.NoError(t, alone.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Get("b", []byte("alone"))
+		return err
+	}), "nor does an Update that wrote nothing")
 
 	// A standby that receives the WAL and never reports it flushed does
 	// not count.
