@@ -104,6 +104,10 @@ func read(account, ref string) audit.Event {
 	return audit.Event{Op: audit.OpItemRead, Outcome: audit.OutcomeOK, Account: account, User: "u1", Token: "tok", Reference: ref}
 }
 
+func stored(account, ref string) audit.Event {
+	return audit.Event{Op: audit.OpItemStored, Outcome: audit.OutcomeOK, Account: account, User: "u1", Token: "tok", Reference: ref}
+}
+
 func TestRecordCommitsWithTheWork(t *testing.T) {
 	teststores.Each(t, func(t *testing.T, b teststores.Backend) {
 		f := newFixture(t, b.Open(t))
@@ -670,4 +674,39 @@ func TestNotesAfterAnUnknownCommit(t *testing.T) {
 			require.Equal(t, uint64(tc.unknown)+1, f.verify().Entries)
 		})
 	}
+}
+
+// Chaining in the background looks only for the pending entries of the
+// last audit.PendingWindow, and for all of them once each
+// audit.FullScanEvery; Flush looks for all of them always. An entry keyed
+// before the window — a process whose clock is behind, or a transaction
+// open longer than the window — waits for the next full scan, and is not
+// lost.
+func TestBackgroundChainingLooksBackAWindow(t *testing.T) {
+	f := newFixture(t, memstore.New())
+	behind := testkit.NewClock(t0.Add(-2 * audit.PendingWindow))
+	late := f.open(func(c *audit.Config) { c.Now = behind.Now })
+	recordLate := func(ref string) {
+		require.NoError(t, f.st.Update(ctx, func(tx store.Tx) error { return late.Record(tx, stored("alice", ref)) }))
+	}
+	entries := func() uint64 { return f.verify().Entries }
+
+	f.record(stored("alice", "first"))
+	require.NoError(t, f.log.FlushInBackground(ctx)) // the first is a full scan
+	require.Equal(t, uint64(1), entries())
+
+	recordLate("late")
+	f.record(stored("alice", "now"))
+	f.clock.Advance(time.Second)
+	require.NoError(t, f.log.FlushInBackground(ctx))
+	require.Equal(t, uint64(2), entries(), "the entry within the window, not the one before it")
+
+	f.clock.Advance(audit.FullScanEvery)
+	require.NoError(t, f.log.FlushInBackground(ctx))
+	require.Equal(t, uint64(3), entries(), "the full scan finds the late one")
+
+	recordLate("late again")
+	f.clock.Advance(time.Second)
+	f.flush()
+	require.Equal(t, uint64(4), entries(), "Flush looks for every pending entry")
 }

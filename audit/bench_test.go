@@ -275,3 +275,53 @@ func BenchmarkContention(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkChainAfterChurn: on PostgreSQL, one write's entry recorded and
+// chained, after 20,000 entries were recorded and chained before it (their
+// pending rows deleted, not yet vacuumed): the background's chaining, which
+// looks only at the last audit.PendingWindow of pending entries, against
+// Flush's, which looks at all of them and so walks every deleted row left
+// in the index.
+//
+//	scripts/with-postgres.sh go test -run '^$' -bench ChainAfterChurn -count 6 ./audit
+func BenchmarkChainAfterChurn(b *testing.B) {
+	for _, mode := range []string{"window", "all"} {
+		b.Run(mode, func(b *testing.B) {
+			st := benchPG(b)
+			l := benchLog(b, st, func(c *audit.Config) { c.FlushEvery = -1 })
+			ctx := context.Background()
+			record := func(i int) {
+				err := st.Update(ctx, func(tx store.Tx) error {
+					return l.Record(tx, audit.Event{Op: audit.OpItemStored, Outcome: audit.OutcomeOK, Account: "alice", Reference: fmt.Sprint("r", i)})
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := range 20000 {
+				record(i)
+				if i%1000 == 999 {
+					if err := l.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err := l.FlushInBackground(ctx); err != nil { // the first is a full scan
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				record(i)
+				var err error
+				if mode == "window" {
+					err = l.FlushInBackground(ctx)
+				} else {
+					err = l.Flush(ctx)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
