@@ -115,7 +115,13 @@
 // any process, including one that died) and what this process noted, in
 // one transaction of up to 1024 of each. Chainers of several processes
 // take turns on the head (serializable transactions: one commits, the
-// other retries). A pending entry is authenticated on its own (a MAC over
+// other retries). A chainer looks for the entries recorded in the last
+// 10 s by its clock, and for all of them every 30 s (Flush and Close
+// always): the pending entries are a queue in the store, and on
+// PostgreSQL the rows chained and deleted stay in the index until VACUUM,
+// so a scan from the start of the queue would walk all of them each time.
+// An entry of a transaction open longer than that, or of a process whose
+// clock is behind, waits for the next full scan. A pending entry is authenticated on its own (a MAC over
 // its key and payload), so it cannot be altered or forged while it waits,
 // and Verify checks those too; what the trail cannot show is a pending
 // entry deleted by an intruder within those 100 ms — one with live write
