@@ -105,10 +105,10 @@
 //
 // Update (one that wrote something) asks the server, on the connection the
 // COMMIT went through, for its WAL flush position and then for the
-// standbys in pg_stat_replication that report it flushed; a write that is not on N of them within the
-// timeout returns an error wrapping [store.ErrCommitUnknown] (it is
-// committed on that primary and may be lost with it; the caller tries
-// again, as after a failover). It costs a round trip per write, and writes
+// standbys in pg_stat_replication that report it flushed; a write that is
+// not on N of them within the timeout returns an error wrapping
+// [store.ErrCommitUnknown] (it is committed on that primary and may be
+// lost with it; the caller tries again, as after a failover). It costs a round trip per write, and writes
 // stop while fewer than N standbys stream: with one standby, losing either
 // node stops them until it is back, so give a formation of a primary and
 // two standbys. The database user must see pg_stat_replication (a member
