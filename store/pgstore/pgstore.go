@@ -160,7 +160,13 @@ const (
 
 // DefaultMaxAttempts is how often Update runs a transaction that keeps
 // failing for a retryable reason, unless Options.MaxAttempts says otherwise.
-const DefaultMaxAttempts = 40
+// With the backoff (doubling from 1 ms to at most 250 ms, equal jitter) a
+// transaction that cannot reach a primary is given up on after about 10 s
+// (7–14 s): longer than a pg_auto_failover formation of three data nodes
+// takes to promote a standby (4–9 s in RELIABILITY.md), so that a failover
+// is a slow answer rather than an error. It was 40 (about 6 s) for the
+// 2–5 s of a formation with one standby.
+const DefaultMaxAttempts = 64
 
 // Options configure Open. The zero value is the default.
 type Options struct {
