@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
 )
 
@@ -63,7 +64,7 @@ type metrics struct {
 	handler     http.Handler
 }
 
-func newMetrics(vaultStats func() vault.Stats) *metrics {
+func newMetrics(vaultStats func() vault.Stats, storeStats func() store.Stats) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -105,6 +106,18 @@ func newMetrics(vaultStats func() vault.Stats) *metrics {
 				Namespace: metricsNamespace, Name: "vault_cached_keys",
 				Help: "Unlocked vault keys held in memory.",
 			}, func() float64 { return float64(vaultStats().CachedKeys) }),
+		)
+	}
+	if storeStats != nil {
+		m.registry.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "store_commits_total",
+				Help: "Store transactions that committed and were acknowledged.",
+			}, func() float64 { return float64(storeStats().Commits) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "store_commits_unknown_total",
+				Help: "Store commits whose outcome could not be learnt (a failover during COMMIT, or no standby confirmed them), answered \"try again\".",
+			}, func() float64 { return float64(storeStats().CommitsUnknown) }),
 		)
 	}
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{

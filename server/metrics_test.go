@@ -95,6 +95,8 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 0.0, sample(t, body, `cardvault_idempotency_replays_total`))
 	require.GreaterOrEqual(t, sample(t, body, `cardvault_vault_unlocks_total`), 1.0)
 	require.Equal(t, 1.0, sample(t, body, `cardvault_vault_cached_keys`))
+	require.GreaterOrEqual(t, sample(t, body, `cardvault_store_commits_total`), 3.0, "the key, the grant, the captures")
+	require.Equal(t, 0.0, sample(t, body, `cardvault_store_commits_unknown_total`))
 
 	families := scrape(t, r.body)
 	// The Go runtime and the process, beside the server's own.

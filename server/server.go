@@ -238,7 +238,7 @@ func New(cfg Config) (*Server, error) {
 	// The configuration's passwords and keys are not kept.
 	cfg.Accounts, cfg.APIKeys = nil, nil
 	s.cfg, s.deployment = cfg, d
-	s.metrics = newMetrics(s.deployment.Vault.Stats)
+	s.metrics = newMetrics(s.deployment.Vault.Stats, cfg.Store.Stats)
 	s.metrics.registry.MustRegister(outboxCollectors(s.deployment.Outbox)...)
 
 	s.ops = http.NewServeMux()

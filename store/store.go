@@ -59,7 +59,7 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	commits atomic.Uint64
+	commits, commitsUnknown atomic.Uint64
 }
 
 // New returns the Store over a backend. Backends call it from their Open;
@@ -74,11 +74,17 @@ type Stats struct {
 	// durable commit the caller waited for (boltstore's group commit may
 	// put several of them in one fsync, but each caller waits for one).
 	Commits uint64
+	// CommitsUnknown counts the Update calls that returned an error
+	// wrapping ErrCommitUnknown: commits sent whose outcome the store
+	// could not learn — a database failing over during COMMIT, or, with
+	// pgstore's cardvault_min_standbys, a commit no standby confirmed. A
+	// count that grows says writes are being answered "try again".
+	CommitsUnknown uint64
 }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load()}
+	return Stats{Commits: s.commits.Load(), CommitsUnknown: s.commitsUnknown.Load()}
 }
 
 // enter registers a call in flight, or reports that the store is closed.
@@ -104,6 +110,9 @@ func (s *Store) View(ctx context.Context, fn func(Tx) error) error {
 func (s *Store) Update(ctx context.Context, fn func(Tx) error) error {
 	last, err := s.run(ctx, true, fn)
 	if err != nil {
+		if errors.Is(err, ErrCommitUnknown) {
+			s.commitsUnknown.Add(1)
+		}
 		return err
 	}
 	s.commits.Add(1)
