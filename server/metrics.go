@@ -98,10 +98,8 @@ func newMetrics(vaultStats func() vault.Stats, storeStats func() store.Stats) *m
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if vaultStats != nil {
 		m.registry.MustRegister(
-			prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Namespace: metricsNamespace, Name: "vault_unlocks_total",
-				Help: "Vault key unlocks that ran scrypt, successful or not.",
-			}, func() float64 { return float64(vaultStats().Unlocks) }),
+			counterOf("vault_unlocks_total", "Vault key unlocks that ran scrypt, successful or not.",
+				func() uint64 { return vaultStats().Unlocks }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: metricsNamespace, Name: "vault_cached_keys",
 				Help: "Unlocked vault keys held in memory.",
@@ -110,14 +108,11 @@ func newMetrics(vaultStats func() vault.Stats, storeStats func() store.Stats) *m
 	}
 	if storeStats != nil {
 		m.registry.MustRegister(
-			prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Namespace: metricsNamespace, Name: "store_commits_total",
-				Help: "Store transactions that committed and were acknowledged.",
-			}, func() float64 { return float64(storeStats().Commits) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Namespace: metricsNamespace, Name: "store_commits_unknown_total",
-				Help: "Store commits whose outcome could not be learnt (a failover during COMMIT, or no standby confirmed them), answered \"try again\".",
-			}, func() float64 { return float64(storeStats().CommitsUnknown) }),
+			counterOf("store_commits_total", "Store transactions that committed and were acknowledged.",
+				func() uint64 { return storeStats().Commits }),
+			counterOf("store_commits_unknown_total",
+				`Store commits whose outcome could not be learnt (a failover during COMMIT, or no standby confirmed them), answered "try again".`,
+				func() uint64 { return storeStats().CommitsUnknown }),
 		)
 	}
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
@@ -126,6 +121,13 @@ func newMetrics(vaultStats func() vault.Stats, storeStats func() store.Stats) *m
 		ErrorHandling: promhttp.ContinueOnError,
 	})
 	return m
+}
+
+// counterOf is a counter of the server's namespace read from a library's
+// own count when scraped.
+func counterOf(name, help string, count func() uint64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Name: name, Help: help},
+		func() float64 { return float64(count()) })
 }
 
 // observeRequest counts a request under its route pattern (empty: no route
