@@ -96,25 +96,18 @@ func newMetrics(vaultStats func() vault.Stats, storeStats func() store.Stats) *m
 	}
 	m.registry.MustRegister(m.requests, m.durations, m.redemptions, m.throttledN, m.replays,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if vaultStats != nil {
-		m.registry.MustRegister(
-			counterOf("vault_unlocks_total", "Vault key unlocks that ran scrypt, successful or not.",
-				func() uint64 { return vaultStats().Unlocks }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Namespace: metricsNamespace, Name: "vault_cached_keys",
-				Help: "Unlocked vault keys held in memory.",
-			}, func() float64 { return float64(vaultStats().CachedKeys) }),
-		)
-	}
-	if storeStats != nil {
-		m.registry.MustRegister(
-			counterOf("store_commits_total", "Store transactions that committed and were acknowledged.",
-				func() uint64 { return storeStats().Commits }),
-			counterOf("store_commits_unknown_total",
-				`Store commits whose outcome could not be learnt (a failover during COMMIT, or no standby confirmed them), answered "try again".`,
-				func() uint64 { return storeStats().CommitsUnknown }),
-		)
-	}
+	m.registry.MustRegister(
+		counterOf("vault_unlocks_total", "Vault key unlocks that ran scrypt, successful or not.",
+			func() uint64 { return vaultStats().Unlocks }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "vault_cached_keys",
+			Help: "Unlocked vault keys held in memory.",
+		}, func() float64 { return float64(vaultStats().CachedKeys) }),
+		counterOf("store_commits_total", "Store transactions that committed and were acknowledged.",
+			func() uint64 { return storeStats().Commits }),
+		counterOf("store_commits_unknown_total", `Store commits whose outcome could not be learnt (a failover during COMMIT, or no standby confirmed them): "try again".`,
+			func() uint64 { return storeStats().CommitsUnknown }),
+	)
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
 		// A collector that fails (the process collector without /proc)
 		// costs its own series, not the whole scrape.

@@ -55,14 +55,10 @@ func (s *Server) retryDeadLetter(w http.ResponseWriter, r *http.Request) {
 // outboxCollectors are the outbox's metrics: this process's deliveries,
 // retries and dead letters, and the dead letters the store holds.
 func outboxCollectors(o *outbox.Outbox) []prometheus.Collector {
-	counter := func(name, help string, f func(outbox.Stats) uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Name: name, Help: help},
-			func() float64 { return float64(f(o.Stats())) })
-	}
 	return []prometheus.Collector{
-		counter("outbox_delivered_total", "Outbox jobs (webhooks) this process delivered.", func(s outbox.Stats) uint64 { return s.Delivered }),
-		counter("outbox_retried_total", "Tries of outbox jobs that failed and were scheduled again.", func(s outbox.Stats) uint64 { return s.Retried }),
-		counter("outbox_dead_lettered_total", "Outbox jobs this process gave up on.", func(s outbox.Stats) uint64 { return s.DeadLettered }),
+		counterOf("outbox_delivered_total", "Outbox jobs (webhooks) this process delivered.", func() uint64 { return o.Stats().Delivered }),
+		counterOf("outbox_retried_total", "Tries of outbox jobs that failed and were scheduled again.", func() uint64 { return o.Stats().Retried }),
+		counterOf("outbox_dead_lettered_total", "Outbox jobs this process gave up on.", func() uint64 { return o.Stats().DeadLettered }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "outbox_dead_letters",
 			Help: "Dead letters in the store, of every account (counted up to 100000), waiting to be retried or to expire."},
 			func() float64 {
