@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"log"
 	"time"
 
@@ -30,6 +31,29 @@ func ExampleOpen() {
 		return tx.Put("greetings", []byte("en"), []byte("hello"))
 	})
 	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// On an HA formation — here pg_auto_failover's three data nodes — name
+// every node, let target_session_attrs find the primary, and have a write
+// acknowledged only once a standby has it: an error wrapping
+// store.ErrCommitUnknown says it was not confirmed in time (try again).
+func ExampleOpen_formation() {
+	ctx := context.Background()
+	s, err := pgstore.Open(ctx, "postgres://cardvault@db1:5432,db2:5432,db3:5432/cardvault"+
+		"?sslmode=verify-full&target_session_attrs=read-write&cardvault_min_standbys=1", nil)
+	if err != nil {
+		log.Fatal(err) // also when the user may not read pg_stat_replication: grant it pg_monitor
+	}
+	defer s.Close()
+
+	err = s.Update(ctx, func(tx store.Tx) error {
+		return tx.Put("greetings", []byte("en"), []byte("hello"))
+	})
+	if errors.Is(err, store.ErrCommitUnknown) {
+		log.Printf("not confirmed on a standby: try again later")
+	} else if err != nil {
 		log.Fatal(err)
 	}
 }
