@@ -34,9 +34,9 @@ const (
 	DefaultConnectTimeout = 2 * time.Second
 	// DefaultStatementTimeout is PostgreSQL's statement_timeout: the
 	// server cancels a statement that runs longer. It is longer than the
-	// read timeout, so that the client has given up first: a COMMIT
-	// waiting for the synchronous standby, cancelled by the server, would
-	// be acknowledged without having been replicated.
+	// read timeout, so that the client has given up first. It does not
+	// cover a COMMIT's wait for a synchronous standby, which PostgreSQL
+	// runs with the timeout off (TestMinStandbysAndSynchronousReplication).
 	DefaultStatementTimeout = "5s"
 	// DefaultIdleInTransactionTimeout is PostgreSQL's
 	// idle_in_transaction_session_timeout: the server ends the session of

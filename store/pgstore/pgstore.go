@@ -81,11 +81,14 @@
 // parameters it does not know), and the server's own setting holds.
 //
 // statement_timeout is longer than the read timeout on purpose: the client
-// gives up first. A COMMIT waiting for a synchronous standby that the
-// server cancels is acknowledged without having been replicated, while one
-// the client gave up on is answered with [store.ErrCommitUnknown]. A frozen
-// primary costs a request about the read timeout, and then each new
-// connection the connect timeout to it, before the next host is tried.
+// gives up first, and its error says what it knows. It does not bound a
+// COMMIT's wait for a synchronous standby (PostgreSQL turns it off before
+// it commits); the read timeout does, and the CancelRequest pgx then sends
+// ends the wait with the transaction committed on the primary alone —
+// answered with [store.ErrCommitUnknown] here, while PostgreSQL itself
+// would have called it a success. A frozen primary costs a request about
+// the read timeout, and then each new connection the connect timeout to
+// it, before the next host is tried.
 //
 // # Acknowledged means on a standby
 //
@@ -103,12 +106,14 @@
 //	                               have flushed it
 //	cardvault_standby_timeout  2s  how long a write waits for that after COMMIT
 //
-// Update (one that wrote something) asks the server, on the connection the
-// COMMIT went through, for its WAL flush position and then for the
-// standbys in pg_stat_replication that report it flushed; a write that is
-// not on N of them within the timeout returns an error wrapping
-// [store.ErrCommitUnknown] (it is committed on that primary and may be
-// lost with it; the caller tries again, as after a failover). It costs a round trip per write, and writes
+// Update asks the server, on the connection the COMMIT went through, for
+// its WAL flush position and then for the standbys in pg_stat_replication
+// that report it flushed; a write that is not on N of them within the
+// timeout returns an error wrapping [store.ErrCommitUnknown] (it is
+// committed on that primary and may be lost with it; the caller tries
+// again, as after a failover). So does an Update that wrote nothing: what
+// it read, an Idempotency-Key's kept answer for one, may be a commit no
+// standby has yet. View does not wait. It costs a round trip per write, and writes
 // stop while fewer than N standbys stream: with one standby, losing either
 // node stops them until it is back, so give a formation of a primary and
 // two standbys. The database user must see pg_stat_replication (a member
@@ -426,9 +431,10 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 		return wrapErr(ctx, err), false
 	}
 	committed = true
-	// A transaction that wrote nothing committed no WAL of its own:
-	// nothing of it is there to lose.
-	if t.wrote {
+	// Also a transaction that wrote nothing: what it read may be a commit
+	// no standby has yet — an Idempotency-Key's kept answer replayed is
+	// one — and its nil would acknowledge that.
+	if writable {
 		if err := s.standbys.await(ctx, conn.Conn()); err != nil {
 			if !errors.Is(err, errStandbyTimeout) {
 				s.resetOnLostServer(ctx, err)
@@ -557,9 +563,6 @@ type tx struct {
 	ctx context.Context
 	ptx pgx.Tx
 	err error // the first error from the server: the transaction is aborted
-	// wrote says a Put or Delete was sent: the standby guard waits only
-	// for transactions that did.
-	wrote bool
 }
 
 // fail records a server error and returns it wrapped.
@@ -586,7 +589,6 @@ func (t *tx) Put(bucket string, key, value []byte) error {
 	if value == nil {
 		value = []byte{} // nil would be NULL
 	}
-	t.wrote = true
 	_, err := t.ptx.Exec(t.ctx, "INSERT INTO "+KVTable+" (bucket, key, value) VALUES ($1, $2, $3) "+
 		"ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value", bucket, key, value)
 	if err != nil {
@@ -596,7 +598,6 @@ func (t *tx) Put(bucket string, key, value []byte) error {
 }
 
 func (t *tx) Delete(bucket string, key []byte) error {
-	t.wrote = true
 	if _, err := t.ptx.Exec(t.ctx, "DELETE FROM "+KVTable+" WHERE bucket = $1 AND key = $2", bucket, key); err != nil {
 		return t.fail(err)
 	}

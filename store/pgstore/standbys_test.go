@@ -48,10 +48,10 @@ func TestMinStandbys(t *testing.T) {
 	require.ErrorContains(t, err, "too few standbys confirmed it: 1 within 150ms")
 	require.True(t, has("alone"), "committed on the server: the outcome is unknown, not failed")
 	require.NoError(t, alone.View(ctx, func(store.Tx) error { return nil }), "reads do not wait for standbys")
-	require.NoError(t, alone.Update(ctx, func(tx store.Tx) error {
+	require.ErrorIs(t, alone.Update(ctx, func(tx store.Tx) error {
 		_, err := tx.Get("b", []byte("alone"))
 		return err
-	}), "nor does an Update that wrote nothing")
+	}), store.ErrCommitUnknown, "an Update that only read may have read a commit no standby has: not acknowledged either")
 
 	// A standby that receives the WAL and never reports it flushed does
 	// not count.
@@ -109,6 +109,26 @@ type standby struct {
 	replies  atomic.Int64 // status updates sent with a flush position
 }
 
+// reply sends a standby status update: with echo, received as written,
+// flushed and applied; without, nothing flushed. It reports whether the
+// connection took it.
+func (s *standby) reply(conn *pgconn.PgConn, received uint64, echo bool) bool {
+	flushed := uint64(0)
+	if echo {
+		flushed = received
+		s.replies.Add(1)
+	}
+	// Written, flushed, applied, the clock (µs since 2000), reply requested.
+	msg := make([]byte, 34)
+	msg[0] = 'r'
+	binary.BigEndian.PutUint64(msg[1:], flushed)
+	binary.BigEndian.PutUint64(msg[9:], flushed)
+	binary.BigEndian.PutUint64(msg[17:], flushed)
+	binary.BigEndian.PutUint64(msg[25:], uint64(time.Since(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).Microseconds()))
+	conn.Frontend().Send(&pgproto3.CopyData{Data: msg})
+	return conn.Frontend().Flush() == nil
+}
+
 // startStandby connects to the server of url for physical replication from
 // its current WAL position and answers its messages until the test ends:
 // with echo, reporting everything received as written and flushed;
@@ -141,11 +161,24 @@ func startStandby(t testing.TB, dbURL string, echo bool) *standby {
 		}
 	}
 	s := &standby{}
+	// A standby reports at once where it starts: until it has reported a
+	// flush position, PostgreSQL does not count it as synchronous.
+	var hi, lo uint64
+	_, err = fmt.Sscanf(xlogpos, "%X/%X", &hi, &lo)
+	require.NoError(t, err)
+	received := hi<<32 | lo
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		var received uint64
+		first := true
 		for {
+			if first {
+				first = false
+				if !s.reply(conn, received, echo) {
+					return
+				}
+				continue
+			}
 			msg, err := conn.ReceiveMessage(ctx)
 			if err != nil {
 				return // the test ended
@@ -165,20 +198,7 @@ func startStandby(t testing.TB, dbURL string, echo bool) *standby {
 			default:
 				continue
 			}
-			flushed := uint64(0)
-			if echo {
-				flushed = received
-				s.replies.Add(1)
-			}
-			// Standby status update: written, flushed, applied, clock, reply requested.
-			reply := make([]byte, 34)
-			reply[0] = 'r'
-			binary.BigEndian.PutUint64(reply[1:], flushed)
-			binary.BigEndian.PutUint64(reply[9:], flushed)
-			binary.BigEndian.PutUint64(reply[17:], flushed)
-			binary.BigEndian.PutUint64(reply[25:], uint64(time.Since(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).Microseconds()))
-			conn.Frontend().Send(&pgproto3.CopyData{Data: reply})
-			if conn.Frontend().Flush() != nil {
+			if !s.reply(conn, received, echo) {
 				return
 			}
 		}
@@ -189,4 +209,76 @@ func startStandby(t testing.TB, dbURL string, echo bool) *standby {
 		_ = conn.Close(context.Background())
 	})
 	return s
+}
+
+// PostgreSQL's own caveat of synchronous replication: a COMMIT whose wait
+// for the standby is cancelled (pg_cancel_backend here, or the
+// CancelRequest a client sends when it gives up) is committed on the
+// primary and answered as a success, with a WARNING, though no standby has
+// it. The store without the guard acknowledges it; with the guard it is
+// ErrCommitUnknown. statement_timeout does not cancel that wait:
+// PostgreSQL turns it off before it commits. With a synchronous standby
+// that answers, the guard acknowledges each write. A private server, since
+// synchronous_standby_names is the whole server's.
+func TestMinStandbysAndSynchronousReplication(t *testing.T) {
+	ctx := context.Background()
+	p := pgtest.StartPrivate(t)
+	url := p.CreateDatabase(t, "cardvault_sync")
+	// Opened (the schema made) before commits wait for a standby.
+	plain := open(t, url)
+	guarded := open(t, url+"&cardvault_min_standbys=1&cardvault_standby_timeout=300ms")
+	admin := connect(t, p.URL("postgres"))
+	_, err := admin.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = '*'")
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, "SELECT pg_reload_conf()")
+	require.NoError(t, err)
+
+	// putCancelled writes key, cancels the COMMIT's wait for a standby once
+	// it waits, and returns the store's answer.
+	putCancelled := func(s *store.Store, key string) error {
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Update(ctx, func(tx store.Tx) error { return tx.Put("b", []byte(key), []byte("v")) })
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			var cancelled bool
+			err := admin.QueryRow(ctx, "SELECT coalesce(bool_or(pg_cancel_backend(pid)), false) FROM pg_stat_activity WHERE wait_event = 'SyncRep'").Scan(&cancelled)
+			require.NoError(t, err)
+			if cancelled {
+				return <-done
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("no COMMIT waited for a standby")
+		return nil
+	}
+	require.NoError(t, putCancelled(plain, "cancelled"), "PostgreSQL answers a cancelled wait as committed")
+	require.True(t, has(t, plain, "cancelled"), "and it is: on the primary alone")
+	require.ErrorIs(t, putCancelled(guarded, "cancelled, guarded"), store.ErrCommitUnknown)
+
+	// A standby that reports what it receives is synchronous ('*'): the
+	// COMMIT waits for it, and the guard then finds it at once.
+	echo := startStandby(t, url, true)
+	require.Eventually(t, func() bool {
+		var n int
+		err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'").Scan(&n)
+		return err == nil && n == 1
+	}, 10*time.Second, 20*time.Millisecond, "the test's standby is the synchronous one")
+	for i := range 20 {
+		require.NoError(t, guarded.Update(ctx, func(tx store.Tx) error { return tx.Put("b", []byte(fmt.Sprint("sync", i)), []byte("v")) }))
+	}
+	require.Greater(t, echo.replies.Load(), int64(0))
+}
+
+// has reports whether key is in bucket b of s.
+func has(t *testing.T, s *store.Store, key string) bool {
+	t.Helper()
+	found := false
+	require.NoError(t, s.View(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Get("b", []byte(key))
+		found = err == nil
+		return nil
+	}))
+	return found
 }
