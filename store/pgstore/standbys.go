@@ -63,8 +63,9 @@ func takeStandbySettings(params map[string]string) (standbyGuard, error) {
 	return g, nil
 }
 
-// maxStandbys bounds cardvault_min_standbys: more than PostgreSQL's
-// default max_wal_senders allows is surely a typing error.
+// maxStandbys bounds cardvault_min_standbys: no formation runs more
+// standbys (PostgreSQL's default max_wal_senders is 10), so a larger number
+// is surely a typing error.
 const maxStandbys = 64
 
 // check refuses, at Open, a database user that cannot see the standbys'
