@@ -227,9 +227,11 @@ func Open(ctx context.Context, connString string, opts *Options) (*store.Store, 
 		pool.Close()
 		return nil, err
 	}
-	if err := s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error { return s.standbys.check(ctx, c.Conn()) }); err != nil {
-		pool.Close()
-		return nil, err
+	if s.standbys.min > 0 {
+		if err := s.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error { return s.standbys.check(ctx, c.Conn()) }); err != nil {
+			pool.Close()
+			return nil, err
+		}
 	}
 	return store.New(s), nil
 }

@@ -68,14 +68,11 @@ func takeStandbySettings(params map[string]string) (standbyGuard, error) {
 // is surely a typing error.
 const maxStandbys = 64
 
-// check refuses, at Open, a database user that cannot see the standbys'
+// check refuses, at Open and with a minimum, a database user that cannot see the standbys'
 // positions: pg_stat_replication shows them only to superusers and members
 // of pg_read_all_stats (pg_monitor includes it), and every write would
 // otherwise wait out the timeout and fail.
 func (g standbyGuard) check(ctx context.Context, c *pgx.Conn) error {
-	if g.min == 0 {
-		return nil
-	}
 	var ok bool
 	if err := c.QueryRow(ctx, "SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')").Scan(&ok); err != nil {
 		return fmt.Errorf("pgstore: checking that the database user can see the standbys: %w", err)

@@ -27,26 +27,14 @@ func TestMinStandbys(t *testing.T) {
 	ctx := context.Background()
 	base := pgtest.URL(t)
 	with := func(params string) string { return base + "&" + params }
-	put := func(s *store.Store, key string) error {
-		return s.Update(ctx, func(tx store.Tx) error { return tx.Put("b", []byte(key), []byte("v")) })
-	}
 	plain := open(t, base)
-	has := func(key string) bool {
-		var found bool
-		require.NoError(t, plain.View(ctx, func(tx store.Tx) error {
-			_, err := tx.Get("b", []byte(key))
-			found = err == nil
-			return nil
-		}))
-		return found
-	}
 
 	// No standby: the write is committed, and not acknowledged.
 	alone := open(t, with("cardvault_min_standbys=1&cardvault_standby_timeout=150ms"))
 	err := put(alone, "alone")
 	require.ErrorIs(t, err, store.ErrCommitUnknown)
 	require.ErrorContains(t, err, "too few standbys confirmed it: 1 within 150ms")
-	require.True(t, has("alone"), "committed on the server: the outcome is unknown, not failed")
+	require.True(t, has(t, plain, "alone"), "committed on the server: the outcome is unknown, not failed")
 	require.NoError(t, alone.View(ctx, func(store.Tx) error { return nil }), "reads do not wait for standbys")
 	require.ErrorIs(t, alone.Update(ctx, func(tx store.Tx) error {
 		_, err := tx.Get("b", []byte("alone"))
@@ -170,15 +158,10 @@ func startStandby(t testing.TB, dbURL string, echo bool) *standby {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		first := true
+		if !s.reply(conn, received, echo) {
+			return
+		}
 		for {
-			if first {
-				first = false
-				if !s.reply(conn, received, echo) {
-					return
-				}
-				continue
-			}
 			msg, err := conn.ReceiveMessage(ctx)
 			if err != nil {
 				return // the test ended
@@ -237,9 +220,7 @@ func TestMinStandbysAndSynchronousReplication(t *testing.T) {
 	// it waits, and returns the store's answer.
 	putCancelled := func(s *store.Store, key string) error {
 		done := make(chan error, 1)
-		go func() {
-			done <- s.Update(ctx, func(tx store.Tx) error { return tx.Put("b", []byte(key), []byte("v")) })
-		}()
+		go func() { done <- put(s, key) }()
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
 			var cancelled bool
@@ -266,9 +247,14 @@ func TestMinStandbysAndSynchronousReplication(t *testing.T) {
 		return err == nil && n == 1
 	}, 10*time.Second, 20*time.Millisecond, "the test's standby is the synchronous one")
 	for i := range 20 {
-		require.NoError(t, guarded.Update(ctx, func(tx store.Tx) error { return tx.Put("b", []byte(fmt.Sprint("sync", i)), []byte("v")) }))
+		require.NoError(t, put(guarded, fmt.Sprint("sync", i)))
 	}
 	require.Greater(t, echo.replies.Load(), int64(0))
+}
+
+// put writes key in bucket b of s, in an Update of its own.
+func put(s *store.Store, key string) error {
+	return s.Update(context.Background(), func(tx store.Tx) error { return tx.Put("b", []byte(key), []byte("v")) })
 }
 
 // has reports whether key is in bucket b of s.
