@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,8 +22,8 @@ import (
 	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
-	"github.com/cardvault/cardvault/store/driver"
 	"github.com/cardvault/cardvault/store/memstore"
+	"github.com/cardvault/cardvault/store/storetest"
 )
 
 var ctx = context.Background()
@@ -610,38 +609,6 @@ func TestActorFillsWho(t *testing.T) {
 	require.Equal(t, audit.Actor{}, audit.ActorFrom(context.Background()))
 }
 
-// lostCommit is a driver whose Updates, while lose is above zero, report
-// that their commit's outcome is unknown — after committing, or with
-// commit set false after rolling back — as pgstore does when the primary
-// fails over during COMMIT, or when its standby guard finds no standby.
-type lostCommit struct {
-	driver.Store
-	lose   atomic.Int32
-	commit bool
-}
-
-var errRolledBack = errors.New("test: rolled back")
-
-func (l *lostCommit) Update(ctx context.Context, fn func(driver.Tx) error) error {
-	if l.lose.Add(-1) < 0 {
-		l.lose.Store(0)
-		return l.Store.Update(ctx, fn)
-	}
-	err := l.Store.Update(ctx, func(tx driver.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if !l.commit {
-			return errRolledBack
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errRolledBack) {
-		return err
-	}
-	return fmt.Errorf("test: %w", store.ErrCommitUnknown)
-}
-
 // Notes whose chaining commit has an unknown outcome are chained exactly
 // once: not again if it took effect, however many tries report unknown,
 // and not lost if it did not.
@@ -659,10 +626,10 @@ func TestNotesAfterAnUnknownCommit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var d *memstore.Driver
 			require.True(t, memstore.New().As(&d))
-			lc := &lostCommit{Store: d, commit: tc.committed}
+			lc := &storetest.LostCommits{Store: d, RollBack: !tc.committed}
 			f := newFixture(t, store.New(lc))
 			// A new read before each try, so that each has notes to chain.
-			lc.lose.Store(tc.unknown)
+			lc.Lose.Store(tc.unknown)
 			for i := range tc.unknown {
 				require.NoError(t, f.log.Note(read("alice", fmt.Sprint("r", i))))
 				require.ErrorIs(t, f.log.Flush(ctx), store.ErrCommitUnknown)

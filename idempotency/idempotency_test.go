@@ -17,8 +17,8 @@ import (
 	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
-	"github.com/cardvault/cardvault/store/driver"
 	"github.com/cardvault/cardvault/store/memstore"
+	"github.com/cardvault/cardvault/store/storetest"
 )
 
 type result struct {
@@ -256,29 +256,14 @@ func TestBadCall(t *testing.T) {
 	}
 }
 
-// unknownCommit is a driver whose next Update commits and then reports
-// that its outcome is unknown, as pgstore does when PostgreSQL fails over
-// during COMMIT.
-type unknownCommit struct {
-	driver.Store
-	once atomic.Bool
-}
-
-func (u *unknownCommit) Update(ctx context.Context, fn func(driver.Tx) error) error {
-	if err := u.Store.Update(ctx, fn); err != nil || !u.once.CompareAndSwap(true, false) {
-		return err
-	}
-	return fmt.Errorf("test: %w", store.ErrCommitUnknown)
-}
-
 // After a commit of unknown outcome, the client's retry with its key is
 // safe: the work committed once, and the retry gets its outcome.
 func TestRetryAfterUnknownCommit(t *testing.T) {
 	var d *memstore.Driver
 	mem := memstore.New()
 	require.True(t, mem.As(&d))
-	u := &unknownCommit{Store: d}
-	u.once.Store(true)
+	u := &storetest.LostCommits{Store: d}
+	u.Lose.Store(1)
 	st := store.New(u)
 	k := idempotency.New(st, idempotency.Config{})
 	var ran atomic.Int32

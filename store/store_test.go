@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/store"
-	"github.com/cardvault/cardvault/store/driver"
 	"github.com/cardvault/cardvault/store/memstore"
+	"github.com/cardvault/cardvault/store/storetest"
 )
 
 func TestStatsCountCommits(t *testing.T) {
@@ -29,21 +29,12 @@ func TestStatsCountCommits(t *testing.T) {
 	// A commit whose outcome the driver could not learn is counted apart.
 	var d *memstore.Driver
 	require.True(t, memstore.New().As(&d))
-	u := store.New(unknownOutcome{d})
+	lc := &storetest.LostCommits{Store: d}
+	lc.Lose.Store(1)
+	u := store.New(lc)
 	defer u.Close()
 	require.ErrorIs(t, u.Update(ctx, func(tx store.Tx) error { return tx.Put("b", []byte("k"), nil) }), store.ErrCommitUnknown)
 	require.Equal(t, store.Stats{CommitsUnknown: 1}, u.Stats())
-}
-
-// unknownOutcome is a driver whose Updates commit and then report that
-// their outcome is unknown.
-type unknownOutcome struct{ driver.Store }
-
-func (u unknownOutcome) Update(ctx context.Context, fn func(driver.Tx) error) error {
-	if err := u.Store.Update(ctx, fn); err != nil {
-		return err
-	}
-	return fmt.Errorf("test: %w", store.ErrCommitUnknown)
 }
 
 func TestAs(t *testing.T) {
