@@ -216,27 +216,47 @@ func TestMinStandbysAndSynchronousReplication(t *testing.T) {
 	_, err = admin.Exec(ctx, "SELECT pg_reload_conf()")
 	require.NoError(t, err)
 
-	// putCancelled writes key, cancels the COMMIT's wait for a standby once
-	// it waits, and returns the store's answer.
-	putCancelled := func(s *store.Store, key string) error {
-		done := make(chan error, 1)
-		go func() { done <- put(s, key) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
+	// cancelWait cancels the COMMIT that waits for a standby once there is
+	// one and returns the answer of the write done reports on; false when
+	// the write ended without waiting.
+	cancelWait := func(done <-chan error) (error, bool) {
+		for {
+			select {
+			case <-done:
+				return nil, false
+			default:
+			}
 			var cancelled bool
 			err := admin.QueryRow(ctx, "SELECT coalesce(bool_or(pg_cancel_backend(pid)), false) FROM pg_stat_activity WHERE wait_event = 'SyncRep'").Scan(&cancelled)
 			require.NoError(t, err)
 			if cancelled {
-				return <-done
+				return <-done, true
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		t.Fatal("no COMMIT waited for a standby")
-		return nil
 	}
-	require.NoError(t, putCancelled(plain, "cancelled"), "PostgreSQL answers a cancelled wait as committed")
-	require.True(t, has(t, plain, "cancelled"), "and it is: on the primary alone")
-	require.ErrorIs(t, putCancelled(guarded, "cancelled, guarded"), store.ErrCommitUnknown)
+	// putCancelled writes a key whose COMMIT's wait is cancelled, and
+	// returns the key and the store's answer. A write that committed
+	// without waiting — pg_reload_conf returns before the setting reaches
+	// every process — is tried again under another key.
+	putCancelled := func(s *store.Store, key string) (string, error) {
+		deadline := time.Now().Add(10 * time.Second)
+		for n := 0; time.Now().Before(deadline); n++ {
+			k := fmt.Sprint(key, " ", n)
+			done := make(chan error, 1)
+			go func() { done <- put(s, k) }()
+			if err, waited := cancelWait(done); waited {
+				return k, err
+			}
+		}
+		t.Fatal("no COMMIT waited for a standby")
+		return "", nil
+	}
+	k, err := putCancelled(plain, "cancelled")
+	require.NoError(t, err, "PostgreSQL answers a cancelled wait as committed")
+	require.True(t, has(t, plain, k), "and it is: on the primary alone")
+	_, err = putCancelled(guarded, "cancelled, guarded")
+	require.ErrorIs(t, err, store.ErrCommitUnknown)
 
 	// A standby that reports what it receives is synchronous ('*'): the
 	// COMMIT waits for it, and the guard then finds it at once.
