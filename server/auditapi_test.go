@@ -196,7 +196,7 @@ func TestDisableAudit(t *testing.T) {
 	k := e.newKey("quiet")
 	e.storeCard(k, "ref")
 	require.Equal(t, http.StatusNotFound, e.alice("GET", "/v1/audit", nil, "").status)
-	_, err := e.srv.RewrapMasterKey(ctx)
+	_, err := e.srv.deployment.RewrapMasterKey(ctx)
 	require.NoError(t, err, "a rotation without a trail")
 	var n int
 	memstore.Dump(e.st, func(bucket string, _, _ []byte) {

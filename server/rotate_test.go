@@ -11,7 +11,7 @@ import (
 	"github.com/cardvault/cardvault/store/memstore"
 )
 
-// After a rotation and RewrapMasterKey, a server holding only the new
+// After a rotation and deployment.Deployment.RewrapMasterKey, a server holding only the new
 // identity opens everything the old one wrote: vault keys and items,
 // secure tokens, and the access tokens it signed.
 func TestRewrapMasterKey(t *testing.T) {
@@ -31,10 +31,10 @@ func TestRewrapMasterKey(t *testing.T) {
 	rotated, err := crypto.RotateKeyringFile(path)
 	require.NoError(t, err)
 	e2 := newEnv(t, withStore(st, rotated))
-	n, err := e2.srv.RewrapMasterKey(ctx)
+	n, err := e2.srv.deployment.RewrapMasterKey(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 6, n, "vault hash key, secure-token index key, one terminal key, server key, outbox key, audit key")
-	n, err = e2.srv.RewrapMasterKey(ctx)
+	n, err = e2.srv.deployment.RewrapMasterKey(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n)
 

@@ -133,6 +133,7 @@ import (
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/deployment"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/redact"
@@ -676,12 +677,13 @@ func rotateMasterKey(o options, stdout io.Writer, logger *slog.Logger) error {
 	}
 	rotate := func(o options) (*crypto.Keyring, error) { return crypto.RotateKeyringFile(o.masterKeyFile) }
 	return storeCommand(o, rotate, 5*time.Minute, func(ctx context.Context, kr *crypto.Keyring, st *store.Store) error {
-		srv, err := server.New(server.Config{Store: st, Keyring: kr, Logger: logger, SweepEvery: -1, Audit: audit.Config{Retention: o.auditRetention}})
+		// The deployment alone: nothing started, nothing served.
+		d, err := deployment.Open(ctx, deployment.Config{Store: st, Keyring: kr, Logger: logger, Audit: audit.Config{Retention: o.auditRetention}})
 		if err != nil {
 			return err
 		}
-		defer srv.Close()
-		n, err := srv.RewrapMasterKey(ctx)
+		defer d.Close()
+		n, err := d.RewrapMasterKey(ctx)
 		if err != nil {
 			return err
 		}
