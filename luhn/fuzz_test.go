@@ -80,15 +80,17 @@ func FuzzGenerate(f *testing.F) {
 }
 
 // FuzzCardNumberRuns: outside the runs it yields, no maximal run of plain
-// digits (no separators) is a Luhn-valid number of 12 to 19 digits.
+// digits (no separators) is a Luhn-valid number of 12 to 19 digits; and
+// HasCardNumber is true exactly when it yields a run.
 func FuzzCardNumberRuns(f *testing.F) {
 	for _, s := range []string{"4111111111111111", "x4111 1111 1111 1111y", "5555-5555-5555-4444", "1234", "123456789012345678901"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		masked := []byte(s)
-		last := 0
+		last, runs := 0, 0
 		for start, end := range luhn.CardNumberRuns(s) {
+			runs++
 			require.True(t, last <= start && start < end && end <= len(s))
 			for i := start; i < end; i++ {
 				masked[i] = 'x'
@@ -101,5 +103,6 @@ func FuzzCardNumberRuns(f *testing.F) {
 			}
 			require.LessOrEqual(t, len(run), luhn.MaxLength, "%q left in %q", run, s)
 		}
+		require.Equal(t, runs > 0, luhn.HasCardNumber(s), "HasCardNumber(%q)", s)
 	})
 }

@@ -146,6 +146,33 @@ func IsCardNumber(digits string) bool {
 	return len(digits) >= MinLength && len(digits) <= MaxLength && Valid(digits)
 }
 
+// HasCardNumber reports whether CardNumberRuns yields a run of s. Text
+// with fewer than MinLength digits, as nearly every log string and audit
+// field is, is answered by counting them, without the scan.
+func HasCardNumber(s string) bool {
+	if !enoughDigits(s) {
+		return false
+	}
+	for range CardNumberRuns(s) {
+		return true
+	}
+	return false
+}
+
+// enoughDigits reports whether s has MinLength digits, the fewest any run
+// CardNumberRuns yields holds.
+func enoughDigits(s string) bool {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			if n++; n >= MinLength {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // CardNumberRuns yields the byte ranges [start, end) of s that may hold a
 // card number. A run is a stretch of digits in which single spaces or
 // dashes may separate groups, as in "4111 1111 1111 1111". A run of more

@@ -219,6 +219,7 @@ func TestCardNumberRuns(t *testing.T) {
 			got = append(got, tc.in[start:end])
 		}
 		require.Equal(t, tc.want, got, "%q", tc.in)
+		require.Equal(t, tc.want != nil, luhn.HasCardNumber(tc.in), "HasCardNumber(%q)", tc.in)
 	}
 	// Stopping early is honoured.
 	n := 0

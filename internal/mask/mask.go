@@ -198,21 +198,20 @@ func digitRuns(s, separators string, minDigits int) iter.Seq2[int, int] {
 // replaced. It is the one way the numbers of a text are masked or redacted
 // in place: by [RunsWith] and [CardNumbers], and by the log redaction.
 func Replace(s string, runs iter.Seq2[int, int], replace func(run string) string) string {
-	var b strings.Builder
+	var b []byte // allocated at the first run replaced, not before
+	replaced := false
 	last := 0 // s[last:start] is not written yet
 	for start, end := range runs {
 		run := s[start:end]
 		if out := replace(run); out != run {
-			b.WriteString(s[last:start])
-			b.WriteString(out)
-			last = end
+			b = append(append(b, s[last:start]...), out...)
+			last, replaced = end, true
 		}
 	}
-	if last == 0 {
+	if !replaced {
 		return s
 	}
-	b.WriteString(s[last:])
-	return b.String()
+	return string(append(b, s[last:]...))
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -104,6 +104,8 @@ func TestReplace(t *testing.T) {
 		}
 		return run // kept
 	}))
+	// A run replaced by nothing at the very start is still a replacement.
+	require.Equal(t, " def ghi", mask.Replace(s, ranges([2]int{0, 3}), func(string) string { return "" }))
 }
 
 func TestRuns(t *testing.T) {
