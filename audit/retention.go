@@ -133,39 +133,45 @@ func sweepSegment(tx store.Tx, key []byte, at time.Time) (bool, error) {
 			}
 			break
 		}
-		var entries, index [][]byte
-		err := tx.Scan(bucketChain, store.Range{Start: be64(base.seq + 1), End: be64(cp.seq + 1)}, func(ck, v []byte) error {
-			entries = append(entries, ck)
-			e, err := parseEntry(v)
-			if err != nil {
-				return nil // removed all the same: it was due
-			}
-			if ns, acct, err := payloadHeader(e.payload); err == nil && len(acct) > 0 {
-				seq, _ := seqOf(ck)
-				index = append(index, indexKey(acct, ns, seq))
-			}
-			return nil
-		})
-		if err != nil {
-			return false, err
-		}
-		for _, ik := range index {
-			if err := tx.Delete(bucketIndex, ik); err != nil {
-				return false, err
-			}
-		}
-		for _, ck := range entries {
-			if err := tx.Delete(bucketChain, ck); err != nil {
-				return false, err
-			}
-		}
-		if err := tx.Delete(bucketCheckpoints, be64(cp.seq)); err != nil {
+		if err := removeSegment(tx, base.seq, cp.seq); err != nil {
 			return false, err
 		}
 		removed += int(cp.seq - base.seq)
 		base = mark{seq: cp.seq, link: cp.link}
 	}
 	return true, tx.Put(bucketMeta, baseName, k.encodeMark(labelBase, base))
+}
+
+// removeSegment deletes the entries after the one numbered from up to the
+// checkpoint numbered to, their index keys and that checkpoint.
+func removeSegment(tx store.Tx, from, to uint64) error {
+	var entries, index [][]byte
+	err := tx.Scan(bucketChain, store.Range{Start: be64(from + 1), End: be64(to + 1)}, func(ck, v []byte) error {
+		entries = append(entries, ck)
+		e, err := parseEntry(v)
+		if err != nil {
+			return nil // removed all the same: it was due
+		}
+		if ns, acct, err := payloadHeader(e.payload); err == nil && len(acct) > 0 {
+			seq, _ := seqOf(ck)
+			index = append(index, indexKey(acct, ns, seq))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ik := range index {
+		if err := tx.Delete(bucketIndex, ik); err != nil {
+			return err
+		}
+	}
+	for _, ck := range entries {
+		if err := tx.Delete(bucketChain, ck); err != nil {
+			return err
+		}
+	}
+	return tx.Delete(bucketCheckpoints, be64(to))
 }
 
 var errSweepTampered = errors.New("audit: a checkpoint does not authenticate")

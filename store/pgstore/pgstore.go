@@ -412,27 +412,11 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 	if t.err != nil {
 		return wrapErr(ctx, t.err), false
 	}
-	if err := ptx.Commit(ctx); err != nil {
-		committed = true // nothing left to roll back
-		if !writable {
-			// A View wrote nothing: whatever became of its COMMIT, it
-			// can run again.
-			s.resetOnLostServer(ctx, err)
-			return wrapErr(ctx, err), transient(ctx, err, true)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("pgstore: %w: %w", store.ErrCommitUnknown, ctx.Err()), false
-		}
-		if transient(ctx, err, false) {
-			return wrapErr(ctx, err), true
-		}
-		if commitUnknown(err) {
-			s.resetOnLostServer(ctx, err)
-			return fmt.Errorf("pgstore: %w: the connection failed during COMMIT: %w", store.ErrCommitUnknown, err), false
-		}
-		return wrapErr(ctx, err), false
+	err = ptx.Commit(ctx)
+	committed = true // nothing left to roll back, whatever COMMIT answered
+	if err != nil {
+		return s.commitFailed(ctx, writable, err)
 	}
-	committed = true
 	// Also a transaction that wrote nothing: what it read may be a commit
 	// no standby has yet — an Idempotency-Key's kept answer replayed is
 	// one — and its nil would acknowledge that.
@@ -445,6 +429,28 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 		}
 	}
 	return nil, false
+}
+
+// commitFailed says what a failed COMMIT means: whether the transaction
+// may run again, and whether its outcome is unknown.
+func (s *Driver) commitFailed(ctx context.Context, writable bool, err error) (error, bool) {
+	if !writable {
+		// A View wrote nothing: whatever became of its COMMIT, it can run
+		// again.
+		s.resetOnLostServer(ctx, err)
+		return wrapErr(ctx, err), transient(ctx, err, true)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("pgstore: %w: %w", store.ErrCommitUnknown, ctx.Err()), false
+	}
+	if transient(ctx, err, false) {
+		return wrapErr(ctx, err), true
+	}
+	if commitUnknown(err) {
+		s.resetOnLostServer(ctx, err)
+		return fmt.Errorf("pgstore: %w: the connection failed during COMMIT: %w", store.ErrCommitUnknown, err), false
+	}
+	return wrapErr(ctx, err), false
 }
 
 func wrapErr(ctx context.Context, err error) error {
