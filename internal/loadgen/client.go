@@ -163,6 +163,9 @@ type client struct {
 	budget func() bool
 	// ledger, when set, gets the time of every acknowledged write.
 	ledger *Ledger
+	// slot, when set (an open-loop run), gives the time the next request
+	// is due; it is sent then, and timed from then.
+	slot func() time.Time
 }
 
 // errStop ends a client's loop: the run is over (time or request count).
@@ -205,6 +208,19 @@ func (c *client) do(k call) (reply, error) {
 		req.Header[name] = v
 	}
 	start := time.Now()
+	if c.slot != nil {
+		start = c.slot()
+		if wait := time.Until(start); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-c.ctx.Done():
+				return reply{}, errStop
+			}
+			if c.stop() {
+				return reply{}, errStop // the slot came after the end
+			}
+		}
+	}
 	resp, err := c.hc.Do(req)
 	var raw []byte
 	if err == nil {
@@ -295,6 +311,22 @@ func newBudget(n int) *budget {
 
 func (b *budget) take() bool {
 	return b.unbounded || b.left.Add(-1) >= 0
+}
+
+// schedule hands out the send times of an open-loop run: one every
+// 1/rate seconds from its start, in turn to whichever client asks.
+type schedule struct {
+	start time.Time
+	every time.Duration
+	n     atomic.Int64
+}
+
+func newSchedule(rate float64) *schedule {
+	return &schedule{start: time.Now(), every: time.Duration(float64(time.Second) / rate)}
+}
+
+func (s *schedule) take() time.Time {
+	return s.start.Add(time.Duration(s.n.Add(1)-1) * s.every)
 }
 
 // pacer lets one thing happen at most once per interval, across the

@@ -74,6 +74,16 @@ type Config struct {
 	Key      VaultKey // made by Setup when empty
 	APIKey   string   // of the secure-token API, allowed Terminal
 	Terminal string   // processing terminal (default "1234001")
+	// Rate, when positive, makes the run open loop: the clients together
+	// send Rate requests a second on a fixed schedule, each request
+	// waiting for its slot, and a request's latency counts from its slot,
+	// not from when a client was free to send it — so that a slow answer
+	// cannot hide the delay it causes the requests behind it (coordinated
+	// omission). Latencies then say what a request costs at that load,
+	// where a closed loop (0, the default) measures the most the server
+	// sustains, and its latencies are the clients over the rate. The
+	// clients must be enough for the rate times the latency.
+	Rate float64
 	// Bad adds the mix's intended errors (see the package documentation).
 	Bad bool
 	// Ledger, when set, records every acknowledged write (see Verify).
@@ -182,6 +192,10 @@ func run(ctx context.Context, cfg Config, n int, body func(*session) error) (*Re
 	stop := func() bool { return over.Load() || ctx.Err() != nil }
 	b := newBudget(cfg.Requests)
 	badCaptures := newPacer(BadCaptureEvery)
+	var slots *schedule
+	if cfg.Rate > 0 {
+		slots = newSchedule(cfg.Rate)
+	}
 	recs := make([]*recorder, n)
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -195,6 +209,9 @@ func run(ctx context.Context, cfg Config, n int, body func(*session) error) (*Re
 		s := newSession(ctx, &cfg, i, recs[i], hc, stop)
 		s.budget = b.take
 		s.badCapture = badCaptures.take
+		if slots != nil {
+			s.slot = slots.take
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -257,3 +257,28 @@ func TestCompareFigures(t *testing.T) {
 	require.Contains(t, out.String(), "+2.00 ms")
 	require.NotContains(t, out.String(), RouteSTGet.String(), "a route without samples is left out")
 }
+
+// An open-loop run's schedule hands out one slot every 1/rate, in order,
+// and the run sends no request whose slot is after its end.
+func TestOpenLoopSchedule(t *testing.T) {
+	s := newSchedule(250)
+	for k := range 5 {
+		require.Equal(t, s.start.Add(time.Duration(k)*4*time.Millisecond), s.take())
+	}
+
+	bare, stop, err := ServeBare()
+	require.NoError(t, err)
+	defer stop()
+	cfg := Config{Targets: []string{bare}, Clients: 8, Duration: 300 * time.Millisecond, Rate: 100}
+	require.NoError(t, cfg.defaults())
+	res, err := run(context.Background(), cfg, cfg.Clients, func(s *session) error {
+		return untilStop(func() error {
+			_, err := s.do(call{route: RouteBare, method: "GET", url: bare + "/", want: http.StatusOK})
+			return err
+		})
+	})
+	require.NoError(t, err)
+	n := res.Route(RouteBare).Count
+	require.Positive(t, n)
+	require.LessOrEqual(t, n, 31, "100 a second for 0.3 s: slots 0 to 30 at the most")
+}
