@@ -87,52 +87,78 @@ func CrossProcess(ctx context.Context, cfg Config, tokens, racers, patches int) 
 	}
 	hc := &http.Client{Transport: newTransport(racers), Timeout: 60 * time.Second}
 	defer hc.CloseIdleConnections()
-	var mu sync.Mutex
-	var recs []*recorder
-	sess := func(id int) *session {
-		rec := &recorder{}
-		mu.Lock()
-		recs = append(recs, rec)
-		mu.Unlock()
-		s := newSession(ctx, &cfg, id, rec, hc, nil)
-		s.ledger = nil
-		return s
-	}
+	c := &crossRun{ctx: ctx, cfg: &cfg, hc: hc, racers: racers, res: CrossResult{SingleUseTokens: tokens, Racers: racers,
+		ReplayKeys: tokens, ReplayCopies: racers + len(cfg.Targets), Patches: patches}}
 	start := time.Now()
-	main := sess(0)
-	if err := main.authorize(); err != nil {
+	c.main = c.session(0)
+	if err := c.main.authorize(); err != nil {
 		return CrossResult{}, err
 	}
-	bearer := main.bearer
-	// race runs fn in racers sessions at once, and waits for them.
-	race := func(fn func(j int, s *session)) {
-		var wg sync.WaitGroup
-		for j := range racers {
-			s := sess(j)
-			s.bearer = bearer
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				fn(j, s)
-			}()
-		}
-		wg.Wait()
+	err := c.exactlyOnce(tokens)
+	if err == nil {
+		err = c.replays(tokens)
 	}
-	res := CrossResult{SingleUseTokens: tokens, Racers: racers, ReplayKeys: tokens, ReplayCopies: racers + len(cfg.Targets),
-		Patches: patches}
+	if err == nil {
+		err = c.lostUpdates(patches)
+	}
+	if err != nil {
+		return c.res, err
+	}
+	c.res.Latency = merge(c.recs, time.Since(start))
+	return c.res, nil
+}
 
-	// Exactly once.
+// crossRun is one CrossProcess: its sessions, all of one bearer, and what
+// it found.
+type crossRun struct {
+	ctx    context.Context
+	cfg    *Config
+	hc     *http.Client
+	racers int
+	main   *session
+	mu     sync.Mutex
+	recs   []*recorder
+	res    CrossResult
+}
+
+func (c *crossRun) session(id int) *session {
+	rec := &recorder{}
+	c.mu.Lock()
+	c.recs = append(c.recs, rec)
+	c.mu.Unlock()
+	s := newSession(c.ctx, c.cfg, id, rec, c.hc, nil)
+	s.ledger = nil
+	return s
+}
+
+// race runs fn in c.racers sessions at once, and waits for them.
+func (c *crossRun) race(fn func(j int, s *session)) {
+	var wg sync.WaitGroup
+	for j := range c.racers {
+		s := c.session(j)
+		s.bearer = c.main.bearer
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(j, s)
+		}()
+	}
+	wg.Wait()
+}
+
+// exactlyOnce races for each of tokens single-use tokens.
+func (c *crossRun) exactlyOnce(tokens int) error {
 	for range tokens {
-		st, err := main.createSecureToken()
+		st, err := c.main.createSecureToken()
 		if err != nil {
-			return res, err
+			return err
 		}
-		su, err := main.singleUse()
+		su, err := c.main.singleUse()
 		if err != nil {
-			return res, err
+			return err
 		}
-		statuses := make([]int, racers)
-		race(func(j int, s *session) {
+		statuses := make([]int, c.racers)
+		c.race(func(j int, s *session) {
 			rep, _ := s.updateAccount(st, su, UsedSingleUseStatus)
 			statuses[j] = rep.status
 		})
@@ -143,56 +169,63 @@ func CrossProcess(ctx context.Context, cfg Config, tokens, racers, patches int) 
 				wins++
 			case UsedSingleUseStatus:
 			default:
-				res.OtherStatus++
+				c.res.OtherStatus++
 			}
 		}
 		if wins == 1 {
-			res.Redeemed++
+			c.res.Redeemed++
 		} else {
-			res.TwiceOrNever++
+			c.res.TwiceOrNever++
 		}
 	}
+	return nil
+}
 
-	// Idempotent replays: a create, then a PATCH of what it created.
+// replays sends, for each of tokens keys, a create and then a PATCH of
+// what it created many times over.
+func (c *crossRun) replays(tokens int) error {
+	main, bearer := c.main, c.main.bearer
 	for i := range tokens {
 		id := fmt.Sprintf("lg-replay-%s-%d", randomHex(4), i)
 		body, _ := json.Marshal(map[string]any{"secureTokenId": id, "source": cardSource(cardNumber(), "1231", false),
 			"customFields": []map[string]string{{"name": "created", "value": "once"}}})
-		answers, err := replay(ctx, cfg, hc, bearer, racers, "POST", main.terminalPath("/secure-tokens"), body)
+		answers, err := replay(c.ctx, *c.cfg, c.hc, bearer, c.racers, "POST", main.terminalPath("/secure-tokens"), body)
 		if err != nil {
-			return res, err
+			return err
 		}
-		first := judgeReplays(answers, http.StatusCreated, &res)
-		if !first {
+		if !judgeReplays(answers, http.StatusCreated, &c.res) {
 			continue
 		}
 		patch := []byte(`[{"op":"add","path":"/customFields/-","value":{"name":"replayed","value":"once"}}]`)
-		answers, err = replay(ctx, cfg, hc, bearer, racers, "PATCH", main.terminalPath("/secure-tokens/"+url.PathEscape(id)), patch)
+		answers, err = replay(c.ctx, *c.cfg, c.hc, bearer, c.racers, "PATCH", main.terminalPath("/secure-tokens/"+url.PathEscape(id)), patch)
 		if err != nil {
-			return res, err
+			return err
 		}
-		if !judgeReplays(answers, http.StatusOK, &res) {
+		if !judgeReplays(answers, http.StatusOK, &c.res) {
 			continue
 		}
-		rep, err := main.do(call{route: RouteSTGet, method: "GET", url: main.base() + main.terminalPath("/secure-tokens/"+url.PathEscape(id)),
-			header: main.tokenHeader("GET", ""), want: http.StatusOK})
+		got, err := c.read(id)
 		if err != nil {
-			return res, err
+			return err
 		}
-		names, err := customFieldNames(rep.body)
+		names, err := customFieldNames(got)
 		if err != nil || !fieldsAccountedFor(names, []string{"created", "replayed"}, nil) {
-			res.RanTwice++
+			c.res.RanTwice++
 		}
 	}
+	return nil
+}
 
-	// No lost update.
-	st, err := main.createSecureToken()
+// lostUpdates PATCHes one secure token patches times, c.racers at a time,
+// and counts the acknowledged fields missing from it, or in it twice.
+func (c *crossRun) lostUpdates(patches int) error {
+	st, err := c.main.createSecureToken()
 	if err != nil {
-		return res, err
+		return err
 	}
-	acked := make([][]string, racers)
-	race(func(j int, s *session) {
-		for k := j; k < patches; k += racers {
+	acked := make([][]string, c.racers)
+	c.race(func(j int, s *session) {
+		for k := j; k < patches; k += c.racers {
 			name := fmt.Sprintf("p-%d", k)
 			if err := s.patch(st, name); err != nil {
 				continue
@@ -204,16 +237,15 @@ func CrossProcess(ctx context.Context, cfg Config, tokens, racers, patches int) 
 	for _, a := range acked {
 		all = append(all, a...)
 	}
-	res.PatchesAcked = len(all) - 1
-	res.PatchErrors = patches - res.PatchesAcked
-	rep, err := main.do(call{route: RouteSTGet, method: "GET", url: main.base() + main.terminalPath("/secure-tokens/"+url.PathEscape(st.id)),
-		header: main.tokenHeader("GET", ""), want: http.StatusOK})
+	c.res.PatchesAcked = len(all) - 1
+	c.res.PatchErrors = patches - c.res.PatchesAcked
+	body, err := c.read(st.id)
 	if err != nil {
-		return res, err
+		return err
 	}
-	names, err := customFieldNames(rep.body)
+	names, err := customFieldNames(body)
 	if err != nil {
-		return res, err
+		return err
 	}
 	count := map[string]int{}
 	for _, n := range names {
@@ -221,19 +253,26 @@ func CrossProcess(ctx context.Context, cfg Config, tokens, racers, patches int) 
 	}
 	for _, a := range all {
 		if count[a] == 0 {
-			res.PatchesLost++
+			c.res.PatchesLost++
 		}
 	}
-	for n, c := range count {
-		if c > 1 {
-			res.PatchesExtra += c - 1
+	for n, k := range count {
+		if k > 1 {
+			c.res.PatchesExtra += k - 1
 		}
 		if !contains(all, n) {
-			res.PatchesExtra++
+			c.res.PatchesExtra++
 		}
 	}
-	res.Latency = merge(recs, time.Since(start))
-	return res, nil
+	return nil
+}
+
+// read returns the secure token id as the servers answer it.
+func (c *crossRun) read(id string) ([]byte, error) {
+	m := c.main
+	rep, err := m.do(call{route: RouteSTGet, method: "GET", url: m.base() + m.terminalPath("/secure-tokens/"+url.PathEscape(id)),
+		header: m.tokenHeader("GET", ""), want: http.StatusOK})
+	return rep.body, err
 }
 
 func contains(list []string, s string) bool {
