@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -722,7 +721,7 @@ func (c Call) MarshalJSON() ([]byte, error) {
 	if c.hook != nil {
 		out.Webhook = &webhookJSON{URL: c.hook.URL, Secret: c.hook.Secret}
 	}
-	return marshal(out)
+	return jsonx.Marshal(out)
 }
 
 // requestJSON writes a request with its headers as one-member objects.
@@ -731,22 +730,10 @@ func requestJSON(method, url string, headers []Header, body string) ([]byte, err
 	for i, h := range headers {
 		hs[i] = map[string]string{h.Name: h.Value}
 	}
-	return marshal(struct {
+	return jsonx.Marshal(struct {
 		Method  string              `json:"method"`
 		URL     string              `json:"url"`
 		Headers []map[string]string `json:"headers"`
 		Body    string              `json:"body"`
 	}{method, url, hs, body})
-}
-
-// marshal is json.Marshal without HTML escaping: a template's & and < stay
-// as they are.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

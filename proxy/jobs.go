@@ -9,6 +9,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/expiry"
+	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/vault"
@@ -182,7 +183,7 @@ func (p *Proxy) finish(tx store.Tx, d outbox.Delivery, prep *prepared, out outco
 		return err
 	}
 	out.ID = d.ID
-	body, err := marshal(out)
+	body, err := jsonx.Marshal(out)
 	if err != nil {
 		return err
 	}

@@ -205,11 +205,8 @@ func bytesOf(in gjson.Result) []byte {
 }
 
 func jsonString(s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	b, _ := jsonx.Marshal(s) // a string always encodes
+	return b
 }
 
 func runStringify(_ *Engine, _ string, _ *step, in gjson.Result, _ []byte) ([]byte, bool, error) {

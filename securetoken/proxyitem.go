@@ -1,10 +1,9 @@
 package securetoken
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 
+	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/store"
 )
 
@@ -76,11 +75,5 @@ func (s *Service) ProxyItem(ctx context.Context, terminal, id string) ([]byte, e
 		set("account_holder", a.NameOnAccount)
 		set("account_type", string(a.AccountType))
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(item); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return jsonx.Marshal(item)
 }

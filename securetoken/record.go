@@ -1,7 +1,6 @@
 package securetoken
 
 import (
-	"bytes"
 	"encoding"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/cardbrand"
+	"github.com/cardvault/cardvault/internal/jsonx"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/tidwall/gjson"
 )
@@ -183,13 +183,7 @@ func (r Record) MarshalJSON() ([]byte, error) { return r.PublicJSON() }
 // and without HTML escaping (so "<" stays "<").
 func (r Resource) MarshalJSON() ([]byte, error) {
 	type plain Resource // without this method
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(plain(r)); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return jsonx.Marshal(plain(r))
 }
 
 // Validate checks a record before it is sealed: the resource's schema with

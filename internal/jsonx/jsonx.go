@@ -7,6 +7,9 @@
 // that stores it), they replace invalid UTF-8 silently, and they recurse as
 // deep as the input goes. [Check] refuses all of that in one allocation-light
 // pass, with an error that says where.
+//
+// [Marshal] is the other direction: the one encoder of the JSON cardvault
+// writes without HTML escaping.
 package jsonx
 
 import (

@@ -62,7 +62,6 @@ package mustachex
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -175,12 +174,9 @@ func (e Escape) fn() (mustache.EscapeFunc, error) {
 }
 
 func escapeJSON(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	out := b.Bytes()
-	return string(out[1 : len(out)-2]) // drop the quotes and the newline
+	// A string always encodes; the quotes around it are dropped.
+	out, _ := jsonx.Marshal(s)
+	return string(out[1 : len(out)-1])
 }
 
 func escapeURL(s string) string {
