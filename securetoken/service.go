@@ -2,8 +2,6 @@ package securetoken
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/idempotency"
+	"github.com/cardvault/cardvault/internal/uuid"
 	"github.com/cardvault/cardvault/internal/wrappedkey"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/store"
@@ -409,14 +408,7 @@ func checkID(name, v string, minLen, maxLen int) error {
 
 // newID returns a secureTokenId in the publisher's style: MREF_ and a
 // random UUID.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return "MREF_" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
+func newID() string { return "MREF_" + uuid.New() }
 
 // errTokenTaken makes Create draw another token.
 var errTokenTaken = errors.New("securetoken: token taken")

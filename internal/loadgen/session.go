@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cardvault/cardvault/internal/uuid"
 	"github.com/cardvault/cardvault/luhn"
 )
 
@@ -81,14 +82,7 @@ func (s *session) terminalPath(rest string) string {
 }
 
 // NewIdempotencyKey returns a random UUID v4.
-func NewIdempotencyKey() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
+func NewIdempotencyKey() string { return uuid.New() }
 
 func randomHex(n int) string {
 	b := make([]byte, n)
