@@ -172,6 +172,21 @@ func getGrant(tx store.Tx, id string) (*grantRecord, error) {
 	return decodeGrant(raw)
 }
 
+// ownedGrant returns owner's live grant id, for the account's own calls
+// (Grant, DeleteGrant). Another account's grant, and a deleted grant's
+// tombstone, answer ErrGrantNotFound as a missing grant does: an account
+// learns nothing of ids that are not its own.
+func ownedGrant(tx store.Tx, owner, id string) (*grantRecord, error) {
+	rec, err := getGrant(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Deleted || rec.Owner != owner {
+		return nil, ErrGrantNotFound
+	}
+	return rec, nil
+}
+
 // decodeGrant decodes a stored grant record, keeping a copy of its bytes.
 func decodeGrant(raw []byte) (*grantRecord, error) {
 	var r grantRecord
@@ -378,12 +393,9 @@ func (s *Service) Grant(ctx context.Context, owner, id string) (Info, error) {
 	}
 	var info Info
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		rec, err := getGrant(tx, id)
+		rec, err := ownedGrant(tx, owner, id)
 		if err != nil {
 			return err
-		}
-		if rec.Deleted || rec.Owner != owner {
-			return ErrGrantNotFound
 		}
 		info = rec.info(id)
 		return nil
@@ -400,12 +412,9 @@ func (s *Service) DeleteGrant(ctx context.Context, owner, id string) error {
 		return ErrGrantNotFound
 	}
 	return s.st.Update(ctx, func(tx store.Tx) error {
-		rec, err := getGrant(tx, id)
+		rec, err := ownedGrant(tx, owner, id)
 		if err != nil {
 			return err
-		}
-		if rec.Deleted || rec.Owner != owner {
-			return ErrGrantNotFound
 		}
 		if err := removeIndexes(tx, id, rec); err != nil {
 			return err
