@@ -32,6 +32,7 @@ import (
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
+	"github.com/cardvault/cardvault/store/memstore"
 	"github.com/cardvault/cardvault/vault"
 	"github.com/cardvault/cardvault/webhook"
 )
@@ -743,4 +744,34 @@ func TestOldExpiryIndexesAreMoved(t *testing.T) {
 		string(expiry.EntryKey("capture.grant", []byte("grant-id"), at)),
 		string(expiry.EntryKey("capture.singleuse", []byte("token-hash"), at)),
 	}, entries)
+}
+
+// A capture body is held to the item size limit of the vault the service
+// stores into, not to the default one: a vault that takes larger items
+// takes them from a capture endpoint too, and over its limit the post is
+// refused before the grant is used.
+func TestRedeemWithinTheVaultsItemSize(t *testing.T) {
+	st := memstore.New()
+	kr := testkit.Keyring(t)
+	const max = 2 * vault.DefaultMaxItemSize
+	v, err := vault.Open(ctx, vault.Config{Store: st, Keyring: kr, WorkFactor: 10, MaxItemSize: max})
+	require.NoError(t, err)
+	t.Cleanup(func() { v.Close() })
+	svc, err := capture.New(capture.Config{Store: st, Vault: v, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	key, err := v.CreateKey(ctx, vault.Credentials{Owner: "acct", User: "large", Passphrase: "ALongAndVerySecretPassphraseThatIsSuperSecure"})
+	require.NoError(t, err)
+	g, err := svc.CreateGrant(ctx, capture.GrantRequest{Credentials: key, TTL: "PT10M", SingleUse: true})
+	require.NoError(t, err)
+
+	body := func(n int) []byte {
+		return []byte(`{"card_number":"4111111111111111","note":"` + strings.Repeat("x", n) + `"}`)
+	}
+	_, err = svc.Redeem(ctx, g.ID, g.Secret, body(max))
+	require.ErrorIs(t, err, cardvault.ErrTooLarge)
+	require.ErrorContains(t, err, fmt.Sprintf("at most %d", max))
+	res, err := svc.Redeem(ctx, g.ID, g.Secret, body(vault.DefaultMaxItemSize+1))
+	require.NoError(t, err, "over the default limit, within this vault's; the refused post did not use the single-use grant")
+	require.Equal(t, "large", res.User)
 }

@@ -87,7 +87,7 @@ func (s *Service) redeem(ctx context.Context, id, secret string, body []byte) (R
 	if err := rec.usable(s.now()); err != nil {
 		return Result{}, err
 	}
-	if err := checkBody(body); err != nil {
+	if err := checkBody(body, s.vault.MaxItemSize()); err != nil {
 		return Result{}, err
 	}
 	r := redemption{s: s, id: id, secret: secret, rec: rec}
@@ -434,11 +434,11 @@ func (r *grantRecord) usable(now time.Time) error {
 }
 
 // checkBody refuses a capture body that is not one strict JSON object
-// within the vault's item size limit, before anything reads it.
-func checkBody(body []byte) error {
-	err := jsonx.Check(body, jsonx.Limits{MaxBytes: vault.DefaultMaxItemSize, MaxDepth: 32})
+// within the vault's item size limit (max), before anything reads it.
+func checkBody(body []byte, max int) error {
+	err := jsonx.Check(body, jsonx.Limits{MaxBytes: max, MaxDepth: 32})
 	if errors.Is(err, jsonx.ErrTooLarge) {
-		return fmt.Errorf("%w: the body is %d bytes, at most %d", ErrTooLarge, len(body), vault.DefaultMaxItemSize)
+		return fmt.Errorf("%w: the body is %d bytes, at most %d", ErrTooLarge, len(body), max)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)

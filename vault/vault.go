@@ -194,6 +194,10 @@ type Stats struct {
 }
 
 // Stats returns the vault's counters.
+// MaxItemSize is the most bytes an item's JSON may have in this vault
+// (Config.MaxItemSize): what a capture endpoint accepts, too.
+func (v *Vault) MaxItemSize() int { return v.maxItem }
+
 func (v *Vault) Stats() Stats {
 	return Stats{Unlocks: v.unlocks.Load(), CachedKeys: v.cache.len()}
 }
