@@ -34,9 +34,15 @@
 // switched over does (57P01) — is not retried: the error wraps
 // [store.ErrCommitUnknown].
 //
-// Every Tx call is one round trip. Scan reads the range in pages (keyset
-// pagination, fewer rows when values are large) and calls fn between pages,
-// so fn may write in the same transaction.
+// Writes are sent together: Put and Delete queue their statement, and the
+// queue goes to the server as one pipelined batch — one round trip — before
+// the transaction's next Get or Scan page (which see them) and before
+// COMMIT, or when it holds 256 writes or 4 MiB. A write's error (a
+// serialization failure, say) therefore shows at that read or at commit,
+// and aborts the transaction as it would have at the Put. Every Get is one
+// round trip. Scan reads the range in pages (keyset pagination, fewer rows
+// when values are large) and calls fn between pages, so fn may write in the
+// same transaction.
 //
 // # Connections
 //
@@ -398,6 +404,9 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 		return err, !errors.Is(ctx.Err(), context.Canceled)
 	}
 	fnErr := fn(t)
+	if fnErr == nil {
+		_ = t.flush() // the writes still queued; a failure is t.err
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("pgstore: %w", ctx.Err()), false
 	}
@@ -571,6 +580,64 @@ type tx struct {
 	ctx context.Context
 	ptx pgx.Tx
 	err error // the first error from the server: the transaction is aborted
+	// writes are the Puts and Deletes not sent yet: they go to the server
+	// together, in one round trip, before the next read and before COMMIT
+	// (a secure-token create writes about ten keys; the audit trail's
+	// chaining hundreds). queuedBytes bounds what they hold.
+	writes      *pgx.Batch
+	queuedBytes int
+}
+
+// Limits of the writes a transaction holds before it sends them.
+const (
+	maxQueuedWrites = 256
+	maxQueuedBytes  = 4 << 20
+)
+
+// queue adds a write to those not sent yet, sending them all when they
+// reach a limit. Its arguments are the transaction's own: the caller may
+// reuse its slices once Put returns.
+func (t *tx) queue(n int, sql string, args ...any) error {
+	if t.err != nil {
+		return wrapErr(t.ctx, t.err) // aborted: nothing more reaches the server
+	}
+	if t.writes == nil {
+		t.writes = &pgx.Batch{}
+	}
+	t.writes.Queue(sql, args...)
+	t.queuedBytes += n
+	if t.writes.Len() >= maxQueuedWrites || t.queuedBytes >= maxQueuedBytes {
+		return t.flush()
+	}
+	return nil
+}
+
+// flush sends the queued writes in one batch and reads their answers; the
+// first error aborts the transaction.
+func (t *tx) flush() error {
+	if t.writes == nil || t.writes.Len() == 0 {
+		return nil
+	}
+	if t.err != nil {
+		return wrapErr(t.ctx, t.err)
+	}
+	b := t.writes
+	t.writes, t.queuedBytes = nil, 0
+	br := t.ptx.SendBatch(t.ctx, b)
+	var err error
+	for range b.Len() {
+		if _, e := br.Exec(); e != nil {
+			err = e
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return t.fail(err)
+	}
+	return nil
 }
 
 // fail records a server error and returns it wrapped.
@@ -582,6 +649,9 @@ func (t *tx) fail(err error) error {
 }
 
 func (t *tx) Get(bucket string, key []byte) ([]byte, bool, error) {
+	if err := t.flush(); err != nil {
+		return nil, false, err
+	}
 	var v []byte
 	err := t.ptx.QueryRow(t.ctx, "SELECT value FROM "+KVTable+" WHERE bucket = $1 AND key = $2", bucket, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -594,22 +664,17 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, bool, error) {
 }
 
 func (t *tx) Put(bucket string, key, value []byte) error {
-	if value == nil {
-		value = []byte{} // nil would be NULL
-	}
-	_, err := t.ptx.Exec(t.ctx, "INSERT INTO "+KVTable+" (bucket, key, value) VALUES ($1, $2, $3) "+
-		"ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value", bucket, key, value)
-	if err != nil {
-		return t.fail(err)
-	}
-	return nil
+	// Copies (never nil: nil would be NULL), since the caller may reuse
+	// its slices before the write is sent.
+	kv := make([]byte, len(key)+len(value))
+	copy(kv, key)
+	copy(kv[len(key):], value)
+	return t.queue(len(kv), "INSERT INTO "+KVTable+" (bucket, key, value) VALUES ($1, $2, $3) "+
+		"ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value", bucket, kv[:len(key):len(key)], kv[len(key):])
 }
 
 func (t *tx) Delete(bucket string, key []byte) error {
-	if _, err := t.ptx.Exec(t.ctx, "DELETE FROM "+KVTable+" WHERE bucket = $1 AND key = $2", bucket, key); err != nil {
-		return t.fail(err)
-	}
-	return nil
+	return t.queue(len(key), "DELETE FROM "+KVTable+" WHERE bucket = $1 AND key = $2", bucket, bytes.Clone(key))
 }
 
 // Scan pages: at most scanPageRows rows, fewer when the last page's values
@@ -646,6 +711,11 @@ func (t *tx) Scan(bucket string, r driver.Range, fn func(key, value []byte) erro
 			q += " ORDER BY key"
 		}
 		q += fmt.Sprintf(" LIMIT %d", want)
+		// What fn wrote while visiting the last page, before reading the
+		// next.
+		if err := t.flush(); err != nil {
+			return err
+		}
 		rows, err := t.ptx.Query(t.ctx, q, args...)
 		if err != nil {
 			return t.fail(err)

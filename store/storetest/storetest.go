@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"RollbackOnError", testRollbackOnError},
 		{"RollbackOnPanic", testRollbackOnPanic},
 		{"SlicesBelongToCaller", testSlicesBelongToCaller},
+		{"ManyWritesInOneTransaction", testManyWrites},
 		{"TxInvalidAfterReturn", testTxInvalidAfterReturn},
 		{"ConcurrentIncrements", testConcurrentIncrements},
 		{"ConcurrentClaimOnce", testConcurrentClaimOnce},
@@ -716,6 +717,62 @@ func testRollbackOnPanic(t *testing.T, s *store.Store) {
 	requireValue(t, s, bucket, "after3", "ok")
 }
 
+// testManyWrites: a transaction of more writes than a backend may hold
+// before sending them (pgstore: 256), overwrites and deletes among them,
+// reads of its own writes between them, and one reused buffer for every
+// key and value: each lands as the last write of its key says.
+func testManyWrites(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	const n = 1000
+	key, value := make([]byte, 0, 16), make([]byte, 0, 16)
+	require.NoError(t, s.Update(ctx, func(tx store.Tx) error {
+		for i := range n {
+			key, value = fmt.Appendf(key[:0], "m%04d", i), fmt.Appendf(value[:0], "v%d", i)
+			if err := tx.Put(bucket, key, value); err != nil {
+				return err
+			}
+			switch {
+			case i%7 == 0: // overwritten
+				if err := tx.Put(bucket, key, []byte("again")); err != nil {
+					return err
+				}
+			case i%5 == 0: // deleted
+				if err := tx.Delete(bucket, key); err != nil {
+					return err
+				}
+			}
+			if i%300 == 299 {
+				got, err := tx.Get(bucket, fmt.Appendf(nil, "m%04d", i-1))
+				if err != nil {
+					return err
+				}
+				if want := fmt.Sprintf("v%d", i-1); (i-1)%7 != 0 && (i-1)%5 != 0 && string(got) != want {
+					return fmt.Errorf("read %q of m%04d in its own transaction, want %q", got, i-1, want)
+				}
+			}
+		}
+		return nil
+	}))
+	got := map[string]string{}
+	require.NoError(t, s.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(bucket, store.Range{Start: []byte("m"), End: []byte("n")}, func(k, v []byte) error {
+			got[string(k)] = string(v)
+			return nil
+		})
+	}))
+	for i := range n {
+		k := fmt.Sprintf("m%04d", i)
+		switch {
+		case i%7 == 0:
+			require.Equal(t, "again", got[k], k)
+		case i%5 == 0:
+			require.NotContains(t, got, k)
+		default:
+			require.Equal(t, fmt.Sprintf("v%d", i), got[k], k)
+		}
+	}
+}
+
 func testSlicesBelongToCaller(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	key := []byte("key")
@@ -1117,7 +1174,10 @@ func testContextDoneDuring(t *testing.T, s *store.Store) {
 
 // holdWrite starts a transaction that writes value under key and then stays
 // open; it returns once the write is done (or failed). release lets the
-// transaction end and returns its error.
+// transaction end and returns its error. The transaction reads its write
+// back: a backend may hold writes until the transaction's next read (pgstore
+// sends them together), and only a write the backend has made holds what
+// another writer of the key must wait for.
 func holdWrite(s *store.Store, key, value string) (release func() error) {
 	written, done := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -1125,6 +1185,9 @@ func holdWrite(s *store.Store, key, value string) (release func() error) {
 	go func() {
 		txErr <- s.Update(context.Background(), func(tx store.Tx) error {
 			if err := tx.Put(bucket, []byte(key), []byte(value)); err != nil {
+				return err
+			}
+			if _, err := tx.Get(bucket, []byte(key)); err != nil {
 				return err
 			}
 			once.Do(func() { close(written) })
