@@ -31,15 +31,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cardvault/cardvault/internal/serverproc"
 	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	// The tests say what they configure: nothing from the environment.
 	for _, kv := range os.Environ() {
-		// (But CARDVAULT_TEST_*: the test infrastructure's, such as the
-		// PostgreSQL server of scripts/with-postgres.sh.)
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "CARDVAULT_") && !strings.HasPrefix(name, "CARDVAULT_TEST_") {
+		if name, _, _ := strings.Cut(kv, "="); serverproc.ServerReads(name) {
 			os.Unsetenv(name)
 		}
 	}

@@ -227,17 +227,25 @@ func (p *Proc) Log() string { return p.stderr.String() }
 func (p *Proc) Stdout() string { return p.stdout.String() }
 
 // CleanEnv is the test's environment without the variables the server
-// reads, so that a developer's settings do not leak into a test; the
-// CARDVAULT_TEST_ variables stay.
+// reads (ServerReads), so that a developer's settings do not leak into a
+// test.
 func CleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CARDVAULT_") && !strings.HasPrefix(kv, "CARDVAULT_TEST_") {
+		if name, _, _ := strings.Cut(kv, "="); ServerReads(name) {
 			continue
 		}
 		out = append(out, kv)
 	}
 	return out
+}
+
+// ServerReads reports whether the environment variable name is one the
+// server reads: a CARDVAULT_ variable, but not a CARDVAULT_TEST_ one —
+// those are the test infrastructure's (such as the PostgreSQL server of
+// scripts/with-postgres.sh) and stay.
+func ServerReads(name string) bool {
+	return strings.HasPrefix(name, "CARDVAULT_") && !strings.HasPrefix(name, "CARDVAULT_TEST_")
 }
 
 // maxKept bounds what a syncBuffer keeps: a server under load logs a line
