@@ -61,10 +61,7 @@ func newEnv(t testing.TB, st *store.Store, opts ...func(*capture.Config)) *env {
 	t.Cleanup(func() { v.Close() })
 	// Webhooks go to test servers on 127.0.0.1, through the real egress
 	// guard with an explicit allow entry; the outbox retries fast.
-	allow, err := egress.ParseAllowList("127.0.0.1")
-	require.NoError(t, err)
-	guard, err := egress.New(egress.Config{Allow: allow, AllowHTTP: true})
-	require.NoError(t, err)
+	guard := testkit.Guard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ob, err := outbox.Open(ctx, outbox.Config{Store: st, Keyring: kr, Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond, Logger: quiet})
 	require.NoError(t, err)

@@ -45,17 +45,6 @@ func requireClean(t *testing.T, err error) {
 // quiet is the error log of test servers whose handshakes fail on purpose.
 var quiet = log.New(io.Discard, "", 0)
 
-func newGuard(t testing.TB, cfg egress.Config, allow string) *egress.Guard {
-	t.Helper()
-	entries, err := egress.ParseAllowList(allow)
-	require.NoError(t, err)
-	cfg.Allow = entries
-	g, err := egress.New(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { g.Client().CloseIdleConnections() })
-	return g
-}
-
 func get(t *testing.T, g *egress.Guard, rawURL string) (*http.Response, error) {
 	t.Helper()
 	// A failsafe, not a timing: should the guard's own timeout be lost, a
@@ -124,7 +113,7 @@ func (p *probe) requireNothingConnected(t *testing.T) {
 	t.Helper()
 	host, _, err := net.SplitHostPort(p.srv.Listener.Addr().String())
 	require.NoError(t, err)
-	marker := newGuard(t, egress.Config{AllowHTTP: true}, host)
+	marker := testkit.Guard(t, egress.Config{AllowHTTP: true}, host)
 	resp, err := get(t, marker, "http://"+net.JoinHostPort(host, p.port())+"/marker")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -158,7 +147,7 @@ func TestRefusedDestinationsConnectNothing(t *testing.T) {
 			if p != nil {
 				port = p.port()
 			}
-			g := newGuard(t, egress.Config{AllowHTTP: true}, c.allow)
+			g := testkit.Guard(t, egress.Config{AllowHTTP: true}, c.allow)
 			hostport := net.JoinHostPort(c.host, port)
 
 			// Through the dialer itself, the address check of every dial.
@@ -196,7 +185,7 @@ func TestAllowEntriesReachLoopback(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := newProbe(t, "127.0.0.1:0", false)
-			g := newGuard(t, egress.Config{AllowHTTP: true}, strings.ReplaceAll(c.allow, "PORT", p.port()))
+			g := testkit.Guard(t, egress.Config{AllowHTTP: true}, strings.ReplaceAll(c.allow, "PORT", p.port()))
 			resp, err := get(t, g, "http://"+net.JoinHostPort(c.host, p.port())+"/hello")
 			require.NoError(t, err)
 			body, err := io.ReadAll(resp.Body)
@@ -216,7 +205,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 				http.Redirect(w, r, "http://127.0.0.1:"+second.port()+target, status)
 			}))
 			defer first.Close()
-			g := newGuard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
+			g := testkit.Guard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
 			resp, err := get(t, g, first.URL+target)
 			require.Nil(t, resp)
 			require.ErrorIs(t, err, egress.ErrRefused)
@@ -233,7 +222,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 			w.WriteHeader(http.StatusNotModified)
 		}))
 		defer srv.Close()
-		g := newGuard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
+		g := testkit.Guard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
 		resp, err := get(t, g, srv.URL)
 		require.NoError(t, err)
 		resp.Body.Close()
@@ -245,7 +234,7 @@ func TestHTTPOnlyWithAllowHTTP(t *testing.T) {
 	p := newProbe(t, "127.0.0.1:0", false)
 	u := "http://127.0.0.1:" + p.port() + target
 
-	g := newGuard(t, egress.Config{}, "127.0.0.1")
+	g := testkit.Guard(t, egress.Config{}, "127.0.0.1")
 	require.ErrorIs(t, g.CheckURL(u), egress.ErrRefused)
 	resp, err := get(t, g, u)
 	require.Nil(t, resp)
@@ -254,7 +243,7 @@ func TestHTTPOnlyWithAllowHTTP(t *testing.T) {
 	requireClean(t, err)
 	p.requireNothingConnected(t) // one connection: the marker
 
-	g = newGuard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
+	g = testkit.Guard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
 	require.NoError(t, g.CheckURL(u))
 	resp, err = get(t, g, u)
 	require.NoError(t, err)
@@ -266,14 +255,14 @@ func TestTLSRoots(t *testing.T) {
 	p := newProbe(t, "127.0.0.1:0", true)
 	u := p.srv.URL + target
 
-	g := newGuard(t, egress.Config{ExtraRoots: []*x509.Certificate{p.srv.Certificate()}}, "127.0.0.1")
+	g := testkit.Guard(t, egress.Config{ExtraRoots: []*x509.Certificate{p.srv.Certificate()}}, "127.0.0.1")
 	resp, err := get(t, g, u)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.GreaterOrEqual(t, resp.TLS.Version, uint16(tls.VersionTLS12))
 
-	g = newGuard(t, egress.Config{}, "127.0.0.1") // system roots only
+	g = testkit.Guard(t, egress.Config{}, "127.0.0.1") // system roots only
 	resp, err = get(t, g, u)
 	require.Nil(t, resp)
 	var unknown x509.UnknownAuthorityError
@@ -287,7 +276,7 @@ func TestTLSBelow12Refused(t *testing.T) {
 	srv.Config.ErrorLog = quiet
 	srv.StartTLS()
 	defer srv.Close()
-	g := newGuard(t, egress.Config{ExtraRoots: []*x509.Certificate{srv.Certificate()}}, "127.0.0.1")
+	g := testkit.Guard(t, egress.Config{ExtraRoots: []*x509.Certificate{srv.Certificate()}}, "127.0.0.1")
 	resp, err := get(t, g, srv.URL+target)
 	require.Nil(t, resp)
 	require.ErrorContains(t, err, "protocol version")
@@ -306,7 +295,7 @@ func TestResponseBodyCap(t *testing.T) {
 		io.WriteString(w, strings.Repeat("x", n))
 	}))
 	defer srv.Close()
-	g := newGuard(t, egress.Config{AllowHTTP: true, MaxResponseBytes: max}, "127.0.0.1")
+	g := testkit.Guard(t, egress.Config{AllowHTTP: true, MaxResponseBytes: max}, "127.0.0.1")
 	for _, c := range []struct {
 		name    string
 		n       int
@@ -345,7 +334,7 @@ func TestTimeouts(t *testing.T) {
 	t.Run("no answer", func(t *testing.T) {
 		// A listener that accepts and never answers.
 		addr := testkit.Listen(t, func(net.Conn) {})
-		g := newGuard(t, egress.Config{AllowHTTP: true, Timeout: 200 * time.Millisecond}, "127.0.0.1")
+		g := testkit.Guard(t, egress.Config{AllowHTTP: true, Timeout: 200 * time.Millisecond}, "127.0.0.1")
 		resp, err := get(t, g, "http://"+addr+target)
 		require.Nil(t, resp)
 		var ne net.Error
@@ -366,7 +355,7 @@ func TestTimeouts(t *testing.T) {
 		}))
 		defer srv.Close()
 		defer close(release)
-		g := newGuard(t, egress.Config{AllowHTTP: true, Timeout: 200 * time.Millisecond}, "127.0.0.1")
+		g := testkit.Guard(t, egress.Config{AllowHTTP: true, Timeout: 200 * time.Millisecond}, "127.0.0.1")
 		resp, err := get(t, g, srv.URL+target)
 		require.NoError(t, err) // the headers came in time
 		defer resp.Body.Close()
@@ -384,11 +373,11 @@ func isTimeout(err error) bool {
 }
 
 func TestNoProxyFromEnvironment(t *testing.T) {
-	require.False(t, newGuard(t, egress.Config{}, "").UsesProxy())
+	require.False(t, testkit.Guard(t, egress.Config{}, "").UsesProxy())
 }
 
 func TestClientIsACopy(t *testing.T) {
-	g := newGuard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
+	g := testkit.Guard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
 	c := g.Client()
 	c.CheckRedirect = nil // a caller's change...
 	c.Timeout = time.Hour
@@ -401,7 +390,7 @@ func TestClientRefusesToo(t *testing.T) {
 	// transport and dialer. (Its errors hold the whole URL, as net/http
 	// makes them: that is why Do exists.)
 	p := newProbe(t, "127.0.0.1:0", false)
-	g := newGuard(t, egress.Config{AllowHTTP: true}, "")
+	g := testkit.Guard(t, egress.Config{AllowHTTP: true}, "")
 	for _, u := range []string{
 		"http://127.0.0.1:" + p.port() + "/",
 		"http://localhost:" + p.port() + "/",

@@ -8,13 +8,14 @@ import (
 
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 // The addresses of these tests are data only: CheckAddr is a pure function
 // and nothing here dials them.
 
 func TestAddressRulesRefuse(t *testing.T) {
-	g := newGuard(t, egress.Config{}, "")
+	g := testkit.Guard(t, egress.Config{}, "")
 	cases := []struct {
 		addr  string
 		class string // the class the message names
@@ -86,7 +87,7 @@ func TestAddressRulesRefuse(t *testing.T) {
 }
 
 func TestAddressRulesAllowPublic(t *testing.T) {
-	g := newGuard(t, egress.Config{}, "")
+	g := testkit.Guard(t, egress.Config{}, "")
 	for _, a := range []string{
 		"8.8.8.8", "1.1.1.1", "93.184.215.14", "11.0.0.1",
 		"100.63.255.255", "100.128.0.0", // either side of CGNAT
@@ -103,7 +104,7 @@ func TestAddressRulesAllowPublic(t *testing.T) {
 }
 
 func TestAddressRulesAllowList(t *testing.T) {
-	g := newGuard(t, egress.Config{}, "10.1.0.0/16, fd00:1::/32, PSP.internal, hook.internal:8443, 127.0.0.1, [fd00:2::7]:9000")
+	g := testkit.Guard(t, egress.Config{}, "10.1.0.0/16, fd00:1::/32, PSP.internal, hook.internal:8443, 127.0.0.1, [fd00:2::7]:9000")
 	cases := []struct {
 		host string
 		port uint16

@@ -7,12 +7,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/internal/testkit"
 )
 
 func TestCheckURL(t *testing.T) {
-	strict := newGuard(t, egress.Config{}, "")
-	allowing := newGuard(t, egress.Config{}, "169.254.169.254, 10.0.0.0/8, ::1, 127.0.0.1")
-	httpOK := newGuard(t, egress.Config{AllowHTTP: true}, "")
+	strict := testkit.Guard(t, egress.Config{}, "")
+	allowing := testkit.Guard(t, egress.Config{}, "169.254.169.254, 10.0.0.0/8, ::1, 127.0.0.1")
+	httpOK := testkit.Guard(t, egress.Config{AllowHTTP: true}, "")
 
 	const (
 		ok      = ""

@@ -17,11 +17,7 @@ import (
 
 func policy(t testing.TB) proxy.Policy {
 	t.Helper()
-	allow, err := egress.ParseAllowList("127.0.0.1")
-	require.NoError(t, err)
-	g, err := egress.New(egress.Config{Allow: allow})
-	require.NoError(t, err)
-	return proxy.Policy{Guard: g}
+	return proxy.Policy{Guard: testkit.Guard(t, egress.Config{}, "127.0.0.1")}
 }
 
 const stripeCall = `{

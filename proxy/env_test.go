@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,10 +86,7 @@ func newEnvOn(t *testing.T, st *store.Store, opts ...envOpt) *env {
 		Lease: 5 * time.Second, Poll: 10 * time.Millisecond, Logger: log})
 	require.NoError(t, err)
 
-	allow, err := egress.ParseAllowList("127.0.0.1")
-	require.NoError(t, err)
-	e.guard, err = egress.New(egress.Config{Allow: allow, ExtraRoots: []*x509.Certificate{testCert(t)}, Timeout: 5 * time.Second})
-	require.NoError(t, err)
+	e.guard = testkit.Guard(t, egress.Config{ExtraRoots: []*x509.Certificate{testkit.HTTPTestCert()}, Timeout: 5 * time.Second}, "127.0.0.1")
 	cfg := proxy.Config{
 		Store: e.st, Vault: e.vault, Tokens: e.tokens, Rules: e.rules, Outbox: e.ob,
 		Idempotency: idempotency.New(e.st, idempotency.Config{}), Guard: e.guard,
@@ -156,15 +152,6 @@ func callJSON(t testing.TB, url, body string, hook *receiver) []byte {
 	require.NoError(t, err)
 	return b
 }
-
-// The test servers share net/http/httptest's certificate.
-var certOnce = sync.OnceValue(func() *x509.Certificate {
-	s := httptest.NewTLSServer(http.NotFoundHandler())
-	defer s.Close()
-	return s.Certificate()
-})
-
-func testCert(testing.TB) *x509.Certificate { return certOnce() }
 
 // seen is a request a test server received.
 type seen struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/internal/stripemock"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/proxy"
 )
 
@@ -16,10 +17,7 @@ import (
 // lets exactly its address through and trusts exactly its certificate.
 func stripeEnv(t *testing.T) (*env, *stripemock.Server) {
 	sm := stripemock.Start(t)
-	allow, err := egress.ParseAllowList(sm.Allow)
-	require.NoError(t, err)
-	g, err := egress.New(egress.Config{Allow: allow, ExtraRoots: sm.Roots})
-	require.NoError(t, err)
+	g := testkit.Guard(t, egress.Config{ExtraRoots: sm.Roots}, sm.Allow)
 	e := newEnv(t, func(c *proxy.Config) {
 		c.WebhookGuard = c.Guard // the test's webhook receivers
 		c.Guard = g

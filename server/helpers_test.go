@@ -79,11 +79,7 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 // webhook receivers) allowed explicitly.
 func testEgress(t testing.TB) *egress.Guard {
 	t.Helper()
-	allow, err := egress.ParseAllowList("127.0.0.1")
-	require.NoError(t, err)
-	g, err := egress.New(egress.Config{Allow: allow, AllowHTTP: true})
-	require.NoError(t, err)
-	return g
+	return testkit.Guard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
 }
 
 // withStore runs the server over st and keyring kr (to share them).

@@ -50,13 +50,7 @@ func echoPSP(w http.ResponseWriter, _ *http.Request, body string) {
 // withPSPs lets the proxy reach the tests' providers on 127.0.0.1 (their
 // certificate a root, their address allowed).
 func withPSPs(t testing.TB, more ...func(*Config)) func(*Config) {
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	roots := []*x509.Certificate{srv.Certificate()}
-	srv.Close()
-	allow, err := egress.ParseAllowList("127.0.0.1")
-	require.NoError(t, err)
-	g, err := egress.New(egress.Config{Allow: allow, ExtraRoots: roots, Timeout: 5 * time.Second})
-	require.NoError(t, err)
+	g := testkit.Guard(t, egress.Config{ExtraRoots: []*x509.Certificate{testkit.HTTPTestCert()}, Timeout: 5 * time.Second}, "127.0.0.1")
 	return func(c *Config) {
 		c.ProxyEgress = g
 		for _, m := range more {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
@@ -56,11 +57,7 @@ func benchDeliveries(b *testing.B, rate float64) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer rcv.Close()
-	allow, _ := egress.ParseAllowList("127.0.0.1")
-	g, err := egress.New(egress.Config{Allow: allow, AllowHTTP: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	g := testkit.Guard(b, egress.Config{AllowHTTP: true}, "127.0.0.1")
 	o, err := outbox.Open(ctx, outbox.Config{Store: st, Keyring: kr, Workers: 64, PerTenant: 16, Poll: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/webhook"
 )
@@ -71,10 +72,7 @@ func TestDeliver(t *testing.T) {
 		w.WriteHeader(int(status.Load()))
 	}))
 	defer srv.Close()
-	allow, err := egress.ParseAllowList("127.0.0.1")
-	require.NoError(t, err)
-	g, err := egress.New(egress.Config{Allow: allow, AllowHTTP: true})
-	require.NoError(t, err)
+	g := testkit.Guard(t, egress.Config{AllowHTTP: true}, "127.0.0.1")
 	ctx := context.Background()
 
 	require.NoError(t, webhook.Deliver(ctx, g, srv.URL+"/hook?token=abc", "hook-secret", "id-1", []byte(`{"x":1}`), time.Now()))
@@ -84,7 +82,7 @@ func TestDeliver(t *testing.T) {
 	require.Equal(t, "application/json", h.Get("Content-Type"))
 
 	status.Store(500)
-	err = webhook.Deliver(ctx, g, srv.URL+"/hook?token=abc", "hook-secret", "id-1", []byte(`{"x":1}`), time.Now())
+	err := webhook.Deliver(ctx, g, srv.URL+"/hook?token=abc", "hook-secret", "id-1", []byte(`{"x":1}`), time.Now())
 	require.ErrorContains(t, err, "500")
 	require.False(t, isPermanent(err), "a 500 is worth another try")
 	require.NotContains(t, err.Error(), "token=abc")

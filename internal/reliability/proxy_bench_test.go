@@ -21,6 +21,7 @@ import (
 	"github.com/cardvault/cardvault/access"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/server"
 	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/webhook"
@@ -89,17 +90,8 @@ func newProxyBench(b *testing.B, clients int) *proxyBench {
 		b.Fatal(err)
 	}
 	u, _ := url.Parse(psp.URL)
-	allow, _ := egress.ParseAllowList(u.Host)
-	roots := []*x509.Certificate{psp.Certificate()}
-	pspGuard, err := egress.New(egress.Config{Allow: allow, ExtraRoots: roots})
-	if err != nil {
-		b.Fatal(err)
-	}
-	hookAllow, _ := egress.ParseAllowList("127.0.0.1")
-	hookGuard, err := egress.New(egress.Config{Allow: hookAllow, AllowHTTP: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pspGuard := testkit.Guard(b, egress.Config{ExtraRoots: []*x509.Certificate{psp.Certificate()}}, u.Host)
+	hookGuard := testkit.Guard(b, egress.Config{AllowHTTP: true}, "127.0.0.1")
 	account := access.Account{Name: "bench", Password: "bench-password-" + crypto.NewID(8)}
 	pb.password = account.Password
 	srv, err := server.New(server.Config{

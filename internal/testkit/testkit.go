@@ -3,8 +3,10 @@
 // a test run used, to look for in its logs, errors and metrics; master
 // keyrings; calls run at once (Concurrently, Race) and the parallel
 // benchmark loop; a list for what a test server received; the header of a
-// test's HTTP request (SetHeader); a raw TCP server (Listen); and readers
-// of JSON objects and of an InvalidError's fields.
+// test's HTTP request (SetHeader); a raw TCP server (Listen); the real
+// egress guard with a test's allow entries (Guard) and the root its TLS
+// test servers need (HTTPTestCert); and readers of JSON objects and of an
+// InvalidError's fields.
 //
 // It is imported by tests only.
 package testkit
