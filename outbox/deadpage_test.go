@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store/memstore"
 )
@@ -46,7 +47,7 @@ func TestDeadLetterPage(t *testing.T) {
 	o.Handle("refused", func(_ context.Context, _ outbox.Delivery) error { return outbox.Permanent(errors.New("status 410")) })
 	ids := enqueue(t, st, o, outbox.Job{Kind: "refused", Tenant: "a"}, outbox.Job{Kind: "refused", Tenant: "a"},
 		outbox.Job{Kind: "refused", Tenant: "a"})
-	run(t, o)
+	testkit.Background(t, o.Run)
 	require.Eventually(t, func() bool {
 		n, err := o.CountDead(ctx, 10)
 		require.NoError(t, err)

@@ -34,21 +34,6 @@ func open(t testing.TB, st *store.Store, kr *crypto.Keyring, opts ...func(*outbo
 	return o
 }
 
-// run starts o's workers until the test ends.
-func run(t testing.TB, o *outbox.Outbox) {
-	t.Helper()
-	c, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		o.Run(c)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-}
-
 func enqueue(t testing.TB, st *store.Store, o *outbox.Outbox, jobs ...outbox.Job) []string {
 	t.Helper()
 	var ids []string
@@ -138,7 +123,7 @@ func testCommitsWithWork(t *testing.T, b teststores.Backend) {
 	ids := enqueue(t, st, o, outbox.Job{Kind: "test", Tenant: "a", Payload: []byte("card-payload-4111111111111111")})
 	raw := string(b.Raw(t, st))
 	require.NotContains(t, raw, "card-payload", "payloads are sealed at rest")
-	run(t, o)
+	testkit.Background(t, o.Run)
 	rcv.wait(t, 1)
 	got := rcv.tries(ids[0])
 	require.Len(t, got, 1)
@@ -185,7 +170,7 @@ func testRetryAndDeadLetter(t *testing.T, b teststores.Backend) {
 	})
 	ids := enqueue(t, st, o, outbox.Job{Kind: "flaky", Tenant: "a"}, outbox.Job{Kind: "down", Tenant: "a"},
 		outbox.Job{Kind: "refused", Tenant: "b"})
-	run(t, o)
+	testkit.Background(t, o.Run)
 	rcv.wait(t, 3+3+1)
 	require.Len(t, rcv.tries(ids[0]), 3, "tried until it worked")
 	for i, d := range rcv.tries(ids[0]) {
@@ -252,7 +237,7 @@ func testFairness(t *testing.T, b teststores.Backend) {
 		slow = append(slow, outbox.Job{Kind: "slow", Tenant: "b"})
 	}
 	enqueue(t, st, o, slow...)
-	run(t, o)
+	testkit.Background(t, o.Run)
 	require.Eventually(t, func() bool { return hung.Load() == 2 }, 5*time.Second, 5*time.Millisecond)
 	ids := enqueue(t, st, o, outbox.Job{Kind: "fast", Tenant: "a"})
 	start := time.Now()
@@ -295,8 +280,8 @@ func testTwoProcesses(t *testing.T, b teststores.Backend) {
 		all = append(all, outbox.Job{Kind: "j", Tenant: fmt.Sprintf("t%d", i%7)})
 	}
 	ids := enqueue(t, st, o1, all...)
-	run(t, o1)
-	run(t, o2)
+	testkit.Background(t, o1.Run)
+	testkit.Background(t, o2.Run)
 	require.Eventually(t, func() bool { return count(t, st, "outbox.jobs") == 0 }, 30*time.Second, 20*time.Millisecond)
 	require.Zero(t, overlap.Load(), "a job ran in two places at once")
 	mu.Lock()
@@ -312,7 +297,7 @@ func TestIdleWorkersDoNotCommit(t *testing.T) {
 	st := teststores.All()[0].Open(t)
 	o := open(t, st, testkit.Keyring(t), func(c *outbox.Config) { c.Poll = 5 * time.Millisecond })
 	before := st.Stats().Commits
-	run(t, o)
+	testkit.Background(t, o.Run)
 	time.Sleep(100 * time.Millisecond) // twenty polls
 	require.Equal(t, before, st.Stats().Commits)
 }

@@ -97,10 +97,7 @@ func newEnvOn(t *testing.T, st *store.Store, opts ...envOpt) *env {
 	}
 	e.px, err = proxy.New(cfg)
 	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { e.ob.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	testkit.Background(t, e.ob.Run)
 
 	e.creds, err = e.vault.CreateKey(ctx, vault.Credentials{Owner: "acme", User: "shop"})
 	require.NoError(t, err)

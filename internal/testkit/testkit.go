@@ -5,8 +5,9 @@
 // benchmark loop; a list for what a test server received; the header of a
 // test's HTTP request (SetHeader); a raw TCP server (Listen); the real
 // egress guard with a test's allow entries (Guard) and the root its TLS
-// test servers need (HTTPTestCert); and readers of JSON objects and of an
-// InvalidError's fields.
+// test servers need (HTTPTestCert); a loop run until the test ends
+// (Background); and readers of JSON objects and of an InvalidError's
+// fields.
 //
 // It is imported by tests only.
 package testkit
