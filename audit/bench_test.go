@@ -26,31 +26,12 @@ import (
 
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/crypto"
-	"github.com/cardvault/cardvault/internal/pgtest"
 	"github.com/cardvault/cardvault/internal/testkit"
+	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
-	"github.com/cardvault/cardvault/store/pgstore"
 	"github.com/cardvault/cardvault/store/storetest"
 )
-
-func benchBolt(b *testing.B) *store.Store {
-	st, err := boltstore.Open(filepath.Join(b.TempDir(), "cardvault.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	return st
-}
-
-func benchPG(b *testing.B) *store.Store {
-	st, err := pgstore.Open(context.Background(), pgtest.URL(b), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	return st
-}
 
 func benchLog(b *testing.B, st *store.Store, opts ...func(*audit.Config)) *audit.Log {
 	cfg := audit.Config{Store: st, Keyring: testkit.Keyring(b)}
@@ -76,15 +57,15 @@ var benchEvent = audit.Event{Op: audit.OpItemUpdated, Outcome: audit.OutcomeOK, 
 func BenchmarkRecord(b *testing.B) {
 	for _, be := range []struct {
 		name  string
-		open  func(*testing.B) *store.Store
+		open  func(testing.TB) *store.Store
 		inTx  bool
 		audit bool
 	}{
-		{"boltstore/without", benchBolt, false, false},
-		{"boltstore/with", benchBolt, true, true},
-		{"boltstore/with-pending", benchBolt, false, true},
-		{"pgstore/without", benchPG, false, false},
-		{"pgstore/with", benchPG, false, true},
+		{"boltstore/without", teststores.Boltstore.Open, false, false},
+		{"boltstore/with", teststores.Boltstore.Open, true, true},
+		{"boltstore/with-pending", teststores.Boltstore.Open, false, true},
+		{"pgstore/without", teststores.Pgstore.Open, false, false},
+		{"pgstore/with", teststores.Pgstore.Open, false, true},
 	} {
 		b.Run(be.name, func(b *testing.B) {
 			st := be.open(b)
@@ -112,7 +93,7 @@ func BenchmarkRecord(b *testing.B) {
 // BenchmarkNote: events noted from 64 goroutines, including the flushes
 // that chain them (the timer stops after the last one is chained).
 func BenchmarkNote(b *testing.B) {
-	st := benchBolt(b)
+	st := teststores.Boltstore.Open(b)
 	l := benchLog(b, st)
 	b.SetParallelism(32)
 	start := time.Now()
@@ -231,7 +212,7 @@ func BenchmarkVerify1M(b *testing.B) {
 //
 // The trail's own cost in the same terms is BenchmarkRecord/pgstore.
 func BenchmarkContention(b *testing.B) {
-	st := benchPG(b)
+	st := teststores.Pgstore.Open(b)
 	entry := make([]byte, 200)
 	var n atomic.Uint64
 	appendTo := func(tx store.Tx, head []byte) error {
@@ -287,7 +268,7 @@ func BenchmarkContention(b *testing.B) {
 func BenchmarkChainAfterChurn(b *testing.B) {
 	for _, mode := range []string{"window", "all"} {
 		b.Run(mode, func(b *testing.B) {
-			st := benchPG(b)
+			st := teststores.Pgstore.Open(b)
 			l := benchLog(b, st, func(c *audit.Config) { c.FlushEvery = -1 })
 			ctx := context.Background()
 			record := func(i int) {

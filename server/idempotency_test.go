@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,12 +18,9 @@ import (
 	"github.com/cardvault/cardvault"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/idempotency"
-	"github.com/cardvault/cardvault/internal/pgtest"
 	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/securetoken"
 	"github.com/cardvault/cardvault/store"
-	"github.com/cardvault/cardvault/store/boltstore"
-	"github.com/cardvault/cardvault/store/pgstore"
 )
 
 // tokenRoute is a dummy secure-token write, answered through writeOnce
@@ -272,9 +268,7 @@ func TestIdempotencyConcurrent(t *testing.T) {
 // TestIdempotencyAcrossProcesses: two servers on one PostgreSQL database
 // share their idempotency records (and the server key that scopes them).
 func TestIdempotencyAcrossProcesses(t *testing.T) {
-	st, err := pgstore.Open(ctx, pgtest.URL(t), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	st := teststores.Pgstore.Open(t)
 	a := newEnv(t, func(c *Config) { c.Store = st })
 	b := newEnv(t, withStore(st, a.kr))
 	da, db := &tokenRoute{delay: 100 * time.Millisecond}, &tokenRoute{}
@@ -343,9 +337,7 @@ func TestProblemFor(t *testing.T) {
 // fsync. (A terminal's first secure token also creates the terminal's
 // key, once: the test makes one first.)
 func TestOneCommitPerWrite(t *testing.T) {
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cardvault.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	st := teststores.Boltstore.Open(t)
 	e := newEnv(t, func(c *Config) { c.Store = st })
 	api := e.caller(keyAll)
 	api.create(termA, set(t, fixture(t, "create-card.json"), "secureTokenId", "MREF_first"))

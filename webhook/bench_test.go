@@ -18,9 +18,9 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/internal/testkit"
+	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store"
-	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/webhook"
 )
 
@@ -40,11 +40,7 @@ func BenchmarkOutboxDeliveries(b *testing.B) {
 
 func benchDeliveries(b *testing.B, rate float64) {
 	ctx := context.Background()
-	st, err := boltstore.Open(filepath.Join(b.TempDir(), "cardvault.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := teststores.Boltstore.Open(b)
 	kr, err := crypto.CreateKeyringFile(filepath.Join(b.TempDir(), "master.key"))
 	if err != nil {
 		b.Fatal(err)
@@ -81,9 +77,7 @@ func benchDeliveries(b *testing.B, rate float64) {
 		}
 		return nil
 	})
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go o.Run(runCtx)
+	testkit.Background(b, o.Run)
 
 	b.ResetTimer()
 	start := time.Now()

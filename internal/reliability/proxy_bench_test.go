@@ -22,8 +22,8 @@ import (
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/internal/testkit"
+	"github.com/cardvault/cardvault/internal/teststores"
 	"github.com/cardvault/cardvault/server"
-	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/webhook"
 )
 
@@ -80,11 +80,7 @@ func newProxyBench(b *testing.B, clients int) *proxyBench {
 	}))
 	b.Cleanup(pb.hooks.Close)
 
-	st, err := boltstore.Open(filepath.Join(b.TempDir(), "cardvault.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st := teststores.Boltstore.Open(b)
 	kr, err := crypto.CreateKeyringFile(filepath.Join(b.TempDir(), "master.key"))
 	if err != nil {
 		b.Fatal(err)

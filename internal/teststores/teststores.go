@@ -40,7 +40,7 @@ type Backend struct {
 
 // All returns every backend.
 func All() []Backend {
-	return []Backend{Memstore, boltBackend, pgBackend}
+	return []Backend{Memstore, Boltstore, Pgstore}
 }
 
 // Each runs fn as a subtest for every backend.
@@ -104,7 +104,8 @@ func opened(t testing.TB, s *store.Store, err error, on string) *store.Store {
 	return s
 }
 
-var boltBackend = Backend{
+// Boltstore is the bbolt backend: a file in the test's temporary directory.
+var Boltstore = Backend{
 	Name: "boltstore",
 	Open: func(t testing.TB) *store.Store {
 		path := filepath.Join(t.TempDir(), "cardvault.db")
@@ -133,7 +134,9 @@ var boltBackend = Backend{
 	},
 }
 
-var pgBackend = Backend{
+// Pgstore is the PostgreSQL backend: a database of its own on the server
+// of internal/pgtest (the test fails when there is none).
+var Pgstore = Backend{
 	Name: "pgstore",
 	Open: func(t testing.TB) *store.Store {
 		url := pgtest.URL(t)
