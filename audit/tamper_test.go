@@ -20,6 +20,7 @@ import (
 
 	"github.com/cardvault/cardvault/audit"
 	"github.com/cardvault/cardvault/internal/pgtest"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store"
 	"github.com/cardvault/cardvault/store/boltstore"
 	"github.com/cardvault/cardvault/store/memstore"
@@ -129,20 +130,8 @@ var boltRaw = raw{
 	flip: func(t *testing.T, st *store.Store, marker string) *store.Store {
 		path := boltPath[st]
 		require.NoError(t, st.Close())
-		b, err := os.ReadFile(path)
-		require.NoError(t, err)
-		n := bytes.Count(b, []byte(marker))
-		require.NotZero(t, n, "marker not found in the file")
-		for i := 0; ; {
-			j := bytes.Index(b[i:], []byte(marker))
-			if j < 0 {
-				break
-			}
-			b[i+j] ^= 0x01 // every copy: the live entry and stale pages alike
-			i += j + 1
-		}
-		require.NoError(t, os.WriteFile(path, b, 0o600))
-		st, err = boltstore.Open(path, nil)
+		require.NotZero(t, testkit.FlipEvery(t, path, []byte(marker), 0), "marker not found in the file")
+		st, err := boltstore.Open(path, nil)
 		require.NoError(t, err)
 		boltPath[st] = path
 		return st

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cardvault/cardvault/internal/pgtest"
 	"github.com/cardvault/cardvault/internal/serverproc"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store/pgstore"
 )
 
@@ -106,19 +107,8 @@ func TestVerifyAuditBinary(t *testing.T) {
 		require.Equal(t, 0, code)
 		require.Contains(t, out, "7 entries (1 to 7)")
 
-		path := filepath.Join(cfg.Data, "cardvault.db")
-		raw, err := os.ReadFile(path)
-		require.NoError(t, err)
-		require.Positive(t, bytes.Count(raw, []byte(auditAccount)))
-		for i := 0; ; {
-			j := bytes.Index(raw[i:], []byte(auditAccount))
-			if j < 0 {
-				break
-			}
-			raw[i+j+3] ^= 0x01 // every copy: entries 4 to 6, their index keys, stale pages
-			i += j + 1
-		}
-		require.NoError(t, os.WriteFile(path, raw, 0o600))
+		// Every copy: entries 4 to 6, their index keys, stale pages.
+		require.Positive(t, testkit.FlipEvery(t, filepath.Join(cfg.Data, "cardvault.db"), []byte(auditAccount), 3))
 		code, out, errOut = verifyAuditBinary(t, cfg)
 		require.Equal(t, 1, code, "%s%s", out, errOut)
 		require.Contains(t, errOut, "audit: entry 4: it does not authenticate at its place")

@@ -6,7 +6,8 @@
 // test's HTTP request (SetHeader); a raw TCP server (Listen); the real
 // egress guard with a test's allow entries (Guard) and the root its TLS
 // test servers need (HTTPTestCert); a loop run until the test ends
-// (Background); and readers of JSON objects and of an InvalidError's
+// (Background); a bit flipped in every copy of a marker in a file
+// (FlipEvery); and readers of JSON objects and of an InvalidError's
 // fields.
 //
 // It is imported by tests only.
