@@ -128,29 +128,9 @@ var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 func (c remote) do(r req) reply {
 	c.t.Helper()
-	target := c.base + r.path
-	if r.query != nil {
-		target += "?" + r.query.Encode()
-	}
-	var body io.Reader
-	if r.body != "" {
-		body = strings.NewReader(r.body)
-	}
-	hr, err := http.NewRequest(r.method, target, body)
+	hr, err := http.NewRequest(r.method, c.base+r.target(), r.bodyReader())
 	require.NoError(c.t, err)
-	if r.body != "" && r.contentType != "-" {
-		ct := r.contentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		hr.Header.Set("Content-Type", ct)
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	if r.basic != nil {
-		hr.SetBasicAuth(r.basic.Name, r.basic.Password)
-	}
+	r.setHeader(hr)
 	resp, err := httpClient.Do(hr)
 	require.NoError(c.t, err)
 	defer resp.Body.Close()

@@ -130,21 +130,39 @@ type req struct {
 	remote       string // the client's address; "" is httptest's 192.0.2.1:1234
 }
 
-func (e *env) do(r req) reply {
-	e.t.Helper()
-	target := r.path
+// target, bodyReader and setHeader make r's HTTP request by one rule for
+// every way the tests send it: in process (do) or to a running server
+// (remote.do).
+
+// target is r's path with its query.
+func (r req) target() string {
 	if r.query != nil {
-		target += "?" + r.query.Encode()
+		return r.path + "?" + r.query.Encode()
 	}
-	var body io.Reader
-	if r.body != "" {
-		body = strings.NewReader(r.body)
+	return r.path
+}
+
+// bodyReader is r's body, nil for none.
+func (r req) bodyReader() io.Reader {
+	if r.body == "" {
+		return nil
 	}
-	hr := httptest.NewRequest(r.method, target, body)
+	return strings.NewReader(r.body)
+}
+
+// setHeader sets hr's Content-Type and header fields as r says
+// (testkit.SetHeader), and its Basic credentials.
+func (r req) setHeader(hr *http.Request) {
 	testkit.SetHeader(hr, r.body != "", r.contentType, r.header)
 	if r.basic != nil {
 		hr.SetBasicAuth(r.basic.Name, r.basic.Password)
 	}
+}
+
+func (e *env) do(r req) reply {
+	e.t.Helper()
+	hr := httptest.NewRequest(r.method, r.target(), r.bodyReader())
+	r.setHeader(hr)
 	if r.remote != "" {
 		hr.RemoteAddr = r.remote
 	}
