@@ -81,7 +81,7 @@ func TestCreateVariants(t *testing.T) {
 				require.Equal(t, securetoken.AccountSavings, pub.PAD.AccountType)
 			}
 			out := publicJSON(t, rec)
-			requireNoSecret(t, string(out), testPAN, "5555555555554444", "378282246310005", testACHAccount, testPADAccount, "cvv", "issueNumber", "secCode")
+			testkit.RequireNoSecret(t, string(out), testPAN, "5555555555554444", "378282246310005", testACHAccount, testPADAccount, "cvv", "issueNumber", "secCode")
 			_, err := securetoken.ParseResource(out)
 			require.NoError(t, err)
 		})
@@ -196,7 +196,7 @@ func TestCreateReportsEveryFault(t *testing.T) {
 		"/threeDSecure/eci",
 		"/threeDSecure/xid",
 	}, testkit.InvalidFields(t, err))
-	requireNoSecret(t, err.Error(), "4539858876047063", "12a", "1990-02-30", "éé", "2025550164", "104.18")
+	testkit.RequireNoSecret(t, err.Error(), "4539858876047063", "12a", "1990-02-30", "éé", "2025550164", "104.18")
 }
 
 func TestCreateFaults(t *testing.T) {
@@ -289,7 +289,7 @@ func TestCreateIgnoresUnknownMembers(t *testing.T) {
 	body := set(t, createCard(t), "loyaltyTier", "gold")
 	body = set(t, body, "customer.middleName", "Hazel")
 	body = set(t, body, "source.cardDetails.keyedData.pan", "4111111111111111")
-	requireNoSecret(t, string(sealedForm(t, newRecord(t, body))), "gold", "middleName", "4111111111111111", testCVV)
+	testkit.RequireNoSecret(t, string(sealedForm(t, newRecord(t, body))), "gold", "middleName", "4111111111111111", testCVV)
 }
 
 func TestCreateTooLarge(t *testing.T) {

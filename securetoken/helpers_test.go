@@ -56,15 +56,6 @@ func del(t testing.TB, body []byte, path string) []byte {
 	return out
 }
 
-// requireNoSecret fails when s holds any of the secrets; the message does
-// not print s.
-func requireNoSecret(t testing.TB, s string, secrets ...string) {
-	t.Helper()
-	for _, sec := range secrets {
-		require.False(t, bytes.Contains([]byte(s), []byte(sec)), "output holds a secret (%d characters long)", len(sec))
-	}
-}
-
 // publicJSON is the public resource of r, as JSON.
 func publicJSON(t testing.TB, r securetoken.Record) []byte {
 	t.Helper()

@@ -104,7 +104,7 @@ func TestIdempotentWrites(t *testing.T) {
 		// JSON string and the masked number they would be kept as: four
 		// bare digits turn up by chance among tokens, ids and base64.)
 		raw := string(b.Raw(t, st))
-		requireNoSecret(t, raw, su.Token, "update-account", "5555555555554444", "555555******4444", `"4444"`)
+		testkit.RequireNoSecret(t, raw, su.Token, "update-account", "5555555555554444", "555555******4444", `"4444"`)
 	})
 }
 

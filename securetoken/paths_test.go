@@ -167,7 +167,7 @@ func TestPolicyCheckRead(t *testing.T) {
 func TestPolicyErrorRedactsNumbers(t *testing.T) {
 	err := securetoken.PolicyFor(securetoken.SourceCard).CheckWrite("/customer/" + testPAN)
 	require.Error(t, err)
-	requireNoSecret(t, err.Error(), testPAN)
+	testkit.RequireNoSecret(t, err.Error(), testPAN)
 	require.Equal(t, []string{"/customer/[redacted]"}, testkit.InvalidFields(t, err))
 }
 
@@ -181,6 +181,6 @@ func TestJSONFaultRedactsNumbers(t *testing.T) {
 	} {
 		_, err := securetoken.ParseCreateRequest([]byte(body))
 		require.ErrorIs(t, err, cardvault.ErrInvalid, name)
-		requireNoSecret(t, err.Error(), testPAN)
+		testkit.RequireNoSecret(t, err.Error(), testPAN)
 	}
 }

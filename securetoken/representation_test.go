@@ -60,7 +60,7 @@ func TestRenderingsMask(t *testing.T) {
 	cvv := securetoken.Sensitive("987")
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%10s", "%d"} {
 		out := fmt.Sprintf(verb+" "+verb+" "+verb, pan, acct, cvv)
-		requireNoSecret(t, out, testPAN, testACHAccount, "987", "3938", "39 38")
+		testkit.RequireNoSecret(t, out, testPAN, testACHAccount, "987", "3938", "39 38")
 	}
 	b, err := json.Marshal(struct {
 		P securetoken.CardNumber
@@ -82,12 +82,12 @@ func TestFmtRedactsRecordsAndRequests(t *testing.T) {
 	secrets := []string{testPAN, "Sarah", "Hopper", "sarah.hopper@example.com", "Chicago", "104.18.24.203", "abcdef1234567890"}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		out := fmt.Sprintf(verb+"|"+verb+"|"+verb+"|"+verb+"|"+verb+"|"+verb+"|"+verb, rec, &rec, rec.Public(), req, req.Source, *rec.Customer, upd)
-		requireNoSecret(t, out, secrets...)
+		testkit.RequireNoSecret(t, out, secrets...)
 		require.Contains(t, out, "453985******7062")
 	}
 	// The CVV is never even in the parsed request's renderings.
 	out := fmt.Sprintf("%+v %#v", req.Source.Card.CardDetails.Keyed.KeyedData.PlainText, req.Source.Card.CardDetails.Keyed.KeyedData.PlainText)
-	requireNoSecret(t, out, testPAN, `"234"`, " 234 ", ":234")
+	testkit.RequireNoSecret(t, out, testPAN, `"234"`, " 234 ", ":234")
 }
 
 // JSON-encoding a Record gives the public resource, not the sealed form.
@@ -96,7 +96,7 @@ func TestRecordMarshalJSONIsPublic(t *testing.T) {
 	b, err := json.Marshal(rec)
 	require.NoError(t, err)
 	require.Equal(t, string(publicJSON(t, rec)), string(b))
-	requireNoSecret(t, string(b), testPAN, "104.18.24.203", "Jane")
+	testkit.RequireNoSecret(t, string(b), testPAN, "104.18.24.203", "Jane")
 }
 
 func TestSealedRoundTrip(t *testing.T) {
@@ -133,8 +133,8 @@ func TestSealedKeepsNumbersNotCVV(t *testing.T) {
 	b := sealedForm(t, rec)
 	require.True(t, bytes.Contains(b, []byte(testPAN)), "the sealed form holds the whole number")
 	require.True(t, bytes.Contains(b, []byte(`"issueNumber":"42"`)))
-	requireNoSecret(t, string(b), "9876", "cvv")
-	requireNoSecret(t, string(publicJSON(t, rec)), "issueNumber", "9876")
+	testkit.RequireNoSecret(t, string(b), "9876", "cvv")
+	testkit.RequireNoSecret(t, string(publicJSON(t, rec)), "issueNumber", "9876")
 }
 
 func TestWithSourceKeepsCustomer(t *testing.T) {

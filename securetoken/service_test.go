@@ -292,7 +292,7 @@ func testPatch(t *testing.T, b teststores.Backend) {
 		t.Run(name, func(t *testing.T) {
 			_, err := e.svc.Patch(ctx, "1234001", id, []byte(ops), nil)
 			require.ErrorIs(t, err, cardvault.ErrInvalid)
-			requireNoSecret(t, err.Error(), testPAN)
+			testkit.RequireNoSecret(t, err.Error(), testPAN)
 		})
 	}
 }
@@ -594,9 +594,7 @@ func testAtRest(t *testing.T, b teststores.Backend) {
 	require.Contains(t, raw, "scan-ach", "the scan sees the store")
 	// A CVV is looked for as the JSON string it would be stored as: four
 	// bare digits turn up by chance in the hex of tokens and ids.
-	for _, s := range []string{"6011000990139424", `"9182"`, "98765432101", "Philomena", "Quackenbush", "philomena.q@example.org", "2025550199", "555 0199"} {
-		require.False(t, strings.Contains(raw, s), "a sensitive value is stored in clear (%d bytes)", len(s))
-	}
+	testkit.RequireNoSecret(t, raw, "6011000990139424", `"9182"`, "98765432101", "Philomena", "Quackenbush", "philomena.q@example.org", "2025550199", "555 0199")
 }
 
 func testRotation(t *testing.T, b teststores.Backend) {

@@ -1,6 +1,7 @@
 // Package testkit is what the tests of several packages share: a settable
 // clock, a log sink safe for concurrent writers, a registry of the secrets
-// a test run used, to look for in its logs, errors and metrics; master
+// a test run used, to look for in its logs, errors and metrics, and a
+// check that a text holds none of a test's secrets (RequireNoSecret); master
 // keyrings; calls run at once (Concurrently, Race) and the parallel
 // benchmark loop; a list for what a test server received; the header of a
 // test's HTTP request (SetHeader); a raw TCP server (Listen); the real
@@ -18,8 +19,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
 )
 
@@ -111,6 +114,16 @@ func (s *Secrets) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.list)
+}
+
+// RequireNoSecret fails t when text holds any of secrets. The message
+// names the secret by its length, never by its value, and does not print
+// text: a failing test's output is read too.
+func RequireNoSecret(t testing.TB, text string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		require.False(t, strings.Contains(text, s), "it holds a secret (%d bytes)", len(s))
+	}
 }
 
 // StringsOf returns the string values (not the member names) of a JSON
