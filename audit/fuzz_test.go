@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/luhn"
 	"github.com/cardvault/cardvault/store/memstore"
 )
@@ -105,10 +105,7 @@ func FuzzListCursor(f *testing.F) {
 	f.Add("00000000000000010000000000000002")
 	f.Add("zz")
 	f.Add("0000000000000001000000000000000")
-	kr, err := crypto.CreateKeyringFile(filepath.Join(f.TempDir(), "master.key"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	kr := testkit.Keyring(f)
 	ctx := context.Background()
 	l, err := Open(ctx, Config{Store: memstore.New(), Keyring: kr, FlushEvery: -1})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/cardvault/cardvault/capture"
 	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/deployment"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store/memstore"
 	"github.com/cardvault/cardvault/vault"
 )
@@ -87,10 +88,7 @@ func TestRewrapMasterKey(t *testing.T) {
 
 func TestOpenRefuses(t *testing.T) {
 	ctx := context.Background()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
-	require.NoError(t, err)
-	other, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "other"))
-	require.NoError(t, err)
+	kr, other := testkit.Keyring(t), testkit.Keyring(t)
 	st := memstore.New()
 	d, err := deployment.Open(ctx, deployment.Config{Store: st, Keyring: kr, Logger: quiet})
 	require.NoError(t, err)
@@ -112,8 +110,7 @@ func TestOpenRefuses(t *testing.T) {
 // go to https:// only, unless AllowHTTPWebhooks.
 func TestAllowHTTPWebhooks(t *testing.T) {
 	ctx := context.Background()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	for _, allow := range []bool{false, true} {
 		d, err := deployment.Open(ctx, deployment.Config{Store: memstore.New(), Keyring: kr, WorkFactor: 10, AllowHTTPWebhooks: allow, DisableAudit: true, Logger: quiet})
 		require.NoError(t, err)

@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/outbox"
 	"github.com/cardvault/cardvault/store/memstore"
@@ -41,8 +39,7 @@ func TestDeadLetterJSON(t *testing.T) {
 
 func TestDeadLetterPage(t *testing.T) {
 	st := memstore.New()
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "master.key"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	o := open(t, st, kr, func(c *outbox.Config) { c.MaxTries = 1 })
 	o.Handle("refused", func(_ context.Context, _ outbox.Delivery) error { return outbox.Permanent(errors.New("status 410")) })
 	ids := enqueue(t, st, o, outbox.Job{Kind: "refused", Tenant: "a"}, outbox.Job{Kind: "refused", Tenant: "a"},

@@ -4,20 +4,18 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cardvault/cardvault/access"
-	"github.com/cardvault/cardvault/crypto"
+	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/store/memstore"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
-	kr, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "k"))
-	require.NoError(t, err)
+	kr := testkit.Keyring(t)
 	for name, cfg := range map[string]Config{
 		"no store":          {Keyring: kr},
 		"no keyring":        {Store: memstore.New()},
@@ -35,10 +33,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 	// Another master key does not open the deployment's server key.
 	st := memstore.New()
-	_, err = New(Config{Store: st, Keyring: kr, Logger: testLogger(false)})
+	_, err := New(Config{Store: st, Keyring: kr, Logger: testLogger(false)})
 	require.NoError(t, err)
-	other, err := crypto.CreateKeyringFile(filepath.Join(t.TempDir(), "other"))
-	require.NoError(t, err)
+	other := testkit.Keyring(t)
 	_, err = New(Config{Store: st, Keyring: other, Logger: testLogger(false)})
 	require.ErrorContains(t, err, "does not open with this master key")
 }

@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/cardvault/cardvault/crypto"
 	"github.com/cardvault/cardvault/egress"
 	"github.com/cardvault/cardvault/internal/testkit"
 	"github.com/cardvault/cardvault/internal/teststores"
@@ -41,10 +39,7 @@ func BenchmarkOutboxDeliveries(b *testing.B) {
 func benchDeliveries(b *testing.B, rate float64) {
 	ctx := context.Background()
 	st := teststores.Boltstore.Open(b)
-	kr, err := crypto.CreateKeyringFile(filepath.Join(b.TempDir(), "master.key"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	kr := testkit.Keyring(b)
 	var delivered atomic.Int64
 	all := make(chan struct{})
 	total := int64(b.N)

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -81,10 +80,7 @@ func newProxyBench(b *testing.B, clients int) *proxyBench {
 	b.Cleanup(pb.hooks.Close)
 
 	st := teststores.Boltstore.Open(b)
-	kr, err := crypto.CreateKeyringFile(filepath.Join(b.TempDir(), "master.key"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	kr := testkit.Keyring(b)
 	u, _ := url.Parse(psp.URL)
 	pspGuard := testkit.Guard(b, egress.Config{ExtraRoots: []*x509.Certificate{psp.Certificate()}}, u.Host)
 	hookGuard := testkit.Guard(b, egress.Config{AllowHTTP: true}, "127.0.0.1")
