@@ -97,9 +97,12 @@ var sensitiveKeyWords = []string{"pan", "pin", "cvv2"}
 
 var keySeparators = strings.NewReplacer("-", "_", " ", "_")
 
-// knownKeys remembers sensitiveKey's answers: every access-log line has
+// knownKeys remembers what redactAttr needs of a key — sensitiveKey's
+// answer and the key scrubbed as a string — since every access-log line has
 // the same dozen keys. It holds at most maxKnownKeys of them, since keys
-// may come from anywhere.
+// may come from anywhere, and only keys that scrubbing leaves as they are:
+// a key that held something to remove is worked out again each time
+// rather than kept.
 var knownKeys = struct {
 	sync.RWMutex
 	m map[string]bool
@@ -107,19 +110,29 @@ var knownKeys = struct {
 
 const maxKnownKeys = 1024
 
-func sensitiveKey(key string) bool {
+// keyInfo returns whether key is sensitive and key as redactString
+// returns it.
+func keyInfo(key string) (sensitive bool, clean string) {
 	knownKeys.RLock()
 	v, ok := knownKeys.m[key]
 	knownKeys.RUnlock()
 	if ok {
-		return v
+		return v, key
 	}
-	v = isSensitiveKey(key)
+	v, clean = isSensitiveKey(key), redactString(key)
+	if clean != key {
+		return v, clean
+	}
 	knownKeys.Lock()
 	if len(knownKeys.m) < maxKnownKeys {
 		knownKeys.m[key] = v
 	}
 	knownKeys.Unlock()
+	return v, key
+}
+
+func sensitiveKey(key string) bool {
+	v, _ := keyInfo(key)
 	return v
 }
 
@@ -140,10 +153,11 @@ func isSensitiveKey(key string) bool {
 
 func redactAttr(a slog.Attr) slog.Attr {
 	a.Value = a.Value.Resolve()
-	if sensitiveKey(a.Key) && a.Value.Kind() != slog.KindGroup {
+	sensitive, clean := keyInfo(a.Key)
+	if sensitive && a.Value.Kind() != slog.KindGroup {
 		return slog.String(a.Key, redacted)
 	}
-	a.Key = redactString(a.Key)
+	a.Key = clean
 	switch a.Value.Kind() {
 	case slog.KindString:
 		a.Value = slog.StringValue(redactString(a.Value.String()))
