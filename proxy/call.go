@@ -390,6 +390,15 @@ func NewCall(req Request, hook *Webhook, p Policy) (Call, error) {
 	return c, nil
 }
 
+// templates are the calls' URL and body templates, parsed: a merchant's
+// integration sends the same ones on every call. They hold the templates'
+// text only — a Template is rendered with each call's own item — so
+// sharing one between calls and accounts shares nothing but the text
+// both sent. Header values, where API keys stand, are not kept (a templated
+// one is, its tags standing for the item's data); 1,024 templates and
+// 4 MiB of text at most.
+var templates = mustachex.NewCache(1024, 4<<20)
+
 // callCheck gathers every fault of a call before NewCall answers, so that
 // the client learns all of them at once.
 type callCheck struct {
@@ -415,7 +424,7 @@ func (k *callCheck) url(u string) (*mustachex.Template, string) {
 		k.bad.Add("/request/url", "too long", fmt.Sprintf("at most %d bytes", MaxURLLength))
 		return nil, ""
 	}
-	t, err := mustachex.Parse(u, mustachex.URL, mustachex.Limits{MaxTemplate: MaxURLLength, MaxOutput: MaxURLLength})
+	t, err := templates.Parse(u, mustachex.URL, mustachex.Limits{MaxTemplate: MaxURLLength, MaxOutput: MaxURLLength})
 	if err != nil {
 		k.bad.Add("/request/url", "invalid template", templateMessage(err))
 		return nil, ""
@@ -510,7 +519,13 @@ func headerFault(h Header) (code, msg string) {
 // headerValue checks a header value other than Content-Type's and returns
 // its template, or nil for a static value.
 func (k *callCheck) headerValue(at, v string) *mustachex.Template {
-	t, err := mustachex.Parse(v, mustachex.None, mustachex.Limits{MaxTemplate: MaxHeaderValueLen, MaxOutput: MaxHeaderValueLen})
+	if !strings.Contains(v, "{{") {
+		// Static: no tag, so nothing to refuse or to name (headerFault
+		// checked its length), and no parse — nor a place in the cache
+		// for what is often an API key.
+		return nil
+	}
+	t, err := templates.Parse(v, mustachex.None, mustachex.Limits{MaxTemplate: MaxHeaderValueLen, MaxOutput: MaxHeaderValueLen})
 	if err != nil {
 		k.bad.Add(at, "invalid template", templateMessage(err))
 		return nil
@@ -536,7 +551,7 @@ func (k *callCheck) body(b, method string, escape bodyEscaping) *mustachex.Templ
 		k.bad.Add("/request/body", "invalid value", "a GET request has no body")
 		return nil
 	}
-	t, err := mustachex.Parse(b, escape.escape, mustachex.Limits{MaxTemplate: MaxBodyTemplate, MaxOutput: MaxRenderedBody})
+	t, err := templates.Parse(b, escape.escape, mustachex.Limits{MaxTemplate: MaxBodyTemplate, MaxOutput: MaxRenderedBody})
 	if err != nil {
 		k.bad.Add("/request/body", "invalid template", templateMessage(err))
 		return nil
