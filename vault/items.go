@@ -118,7 +118,7 @@ func getItem(tx store.Tx, key []byte) (*itemRecord, error) {
 		return nil, err
 	}
 	var r itemRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
+	if err := decodeItemRecord(raw, &r); err != nil {
 		return nil, fmt.Errorf("vault: stored item is corrupt: %w", err)
 	}
 	return &r, nil
