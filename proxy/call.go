@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -258,7 +259,7 @@ func decodeHeaders(v gjson.Result, bad *cardvault.InvalidError) []Header {
 	var hs []Header
 	i := 0
 	v.ForEach(func(_, h gjson.Result) bool {
-		at := fmt.Sprintf("/request/headers/%d", i)
+		at := headerAt(i)
 		i++
 		if i > MaxHeaders {
 			bad.Add("/request/headers", "too many headers", fmt.Sprintf("a request has at most %d headers", MaxHeaders))
@@ -474,7 +475,7 @@ func (k *callCheck) headers(hs []Header) ([]*mustachex.Template, bodyEscaping) {
 		k.bad.Add("/request/headers", "too many headers", fmt.Sprintf("a request has at most %d headers", MaxHeaders))
 	}
 	for i, h := range hs {
-		at := fmt.Sprintf("/request/headers/%d", i)
+		at := headerAt(i)
 		total += len(h.Name) + len(h.Value)
 		if code, msg := headerFault(h); code != "" {
 			k.bad.Add(at, code, msg)
@@ -752,3 +753,6 @@ func requestJSON(method, url string, headers []Header, body string) ([]byte, err
 		Body    string              `json:"body"`
 	}{method, url, hs, body})
 }
+
+// headerAt is the JSON Pointer of the request's header i, for messages.
+func headerAt(i int) string { return "/request/headers/" + strconv.Itoa(i) }

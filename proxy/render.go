@@ -163,7 +163,7 @@ func Render(c Call, item []byte) (Rendered, error) {
 
 	r.Headers = make([]Header, len(c.req.Headers))
 	for i, h := range c.req.Headers {
-		at := fmt.Sprintf("/request/headers/%d", i)
+		at := headerAt(i)
 		r.Headers[i] = h
 		t := c.headers[i]
 		if t == nil {
