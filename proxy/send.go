@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
@@ -325,12 +326,19 @@ func (p *Proxy) sleep(ctx context.Context, try int) bool {
 // logCall is the one line a call logs: never a URL's path or query, a
 // header or a body.
 func (p *Proxy) logCall(ctx context.Context, prep *prepared, mode, id string, status, tries int, d time.Duration, outcome string) {
-	attrs := []any{"call", prep.kind, "mode", mode, "method", prep.req.Method, "host", prep.req.Host(),
-		"status", status, "tries", tries, "duration", d, "outcome", outcome}
-	if id != "" {
-		attrs = append(attrs, "id", id)
+	if !p.log.Enabled(ctx, slog.LevelInfo) {
+		return
 	}
-	p.log.InfoContext(ctx, "proxy call", attrs...)
+	// Attrs, not key-value pairs: no boxing of each value into an any, and
+	// one slice on the stack.
+	attrs := [9]slog.Attr{slog.String("call", prep.kind), slog.String("mode", mode), slog.String("method", prep.req.Method),
+		slog.String("host", prep.req.Host()), slog.Int("status", status), slog.Int("tries", tries),
+		slog.Duration("duration", d), slog.String("outcome", outcome)}
+	n := 8
+	if id != "" {
+		attrs[n], n = slog.String("id", id), n+1
+	}
+	p.log.LogAttrs(ctx, slog.LevelInfo, "proxy call", attrs[:n]...)
 }
 
 // response is an answer as the caller gets it: masked.
