@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/cardvault/cardvault/idempotency"
 	"github.com/cardvault/cardvault/proxy"
@@ -56,12 +57,12 @@ func (s *Server) writeProxyError(w http.ResponseWriter, r *http.Request, c vault
 
 // readCall reads a vault/capture API proxy route's body and options,
 // answering what is wrong with them.
-func (s *Server) readCall(w http.ResponseWriter, r *http.Request, withRules bool) (proxy.Call, proxy.Options, bool) {
+func (s *Server) readCall(w http.ResponseWriter, r *http.Request, q url.Values, withRules bool) (proxy.Call, proxy.Options, bool) {
 	body, ok := s.readBody(w, r, proxy.MaxCallSize)
 	if !ok {
 		return proxy.Call{}, proxy.Options{}, false
 	}
-	call, opts, err := s.deployment.Proxy.ParseCall(body, r.URL.Query(), withRules)
+	call, opts, err := s.deployment.Proxy.ParseCall(body, q, withRules)
 	if err != nil {
 		s.writeVaultError(w, r, err)
 		return proxy.Call{}, proxy.Options{}, false
@@ -72,12 +73,12 @@ func (s *Server) readCall(w http.ResponseWriter, r *http.Request, withRules bool
 // proxyPost answers POST /v1/proxy/post: a call with the data of the item
 // under token (and reference) in the key user and passphrase open.
 func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
-	call, opts, ok := s.readCall(w, r, true)
+	q := r.URL.Query() // parsed once for all below
+	call, opts, ok := s.readCall(w, r, q, true)
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	c := credentials(r)
+	c := credentialsOf(r, q)
 	if !s.passphraseAllowed(w, r, c) {
 		return
 	}
@@ -102,15 +103,16 @@ func (s *Server) proxyPost(w http.ResponseWriter, r *http.Request) {
 // proxyGet answers POST /v1/proxy/get: a call whose answer becomes a new
 // item under the key and reference.
 func (s *Server) proxyGet(w http.ResponseWriter, r *http.Request) {
-	call, opts, ok := s.readCall(w, r, false)
+	q := r.URL.Query()
+	call, opts, ok := s.readCall(w, r, q, false)
 	if !ok {
 		return
 	}
-	c := credentials(r)
+	c := credentialsOf(r, q)
 	if !s.passphraseAllowed(w, r, c) {
 		return
 	}
-	got, err := s.deployment.Proxy.Receive(r.Context(), c, r.URL.Query().Get("reference"), call, opts)
+	got, err := s.deployment.Proxy.Receive(r.Context(), c, q.Get("reference"), call, opts)
 	if err != nil {
 		s.writeProxyError(w, r, c, err)
 		return

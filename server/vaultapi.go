@@ -145,8 +145,10 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 
 // # Vault
 
-func credentials(r *http.Request) vault.Credentials {
-	q := r.URL.Query()
+func credentials(r *http.Request) vault.Credentials { return credentialsOf(r, r.URL.Query()) }
+
+// credentialsOf is credentials from the request's query q, parsed already.
+func credentialsOf(r *http.Request, q url.Values) vault.Credentials {
 	return vault.Credentials{Owner: accountFrom(r.Context()), User: q.Get("user"), Passphrase: q.Get("passphrase")}
 }
 
