@@ -220,3 +220,62 @@ func TestRenderLeavesItem(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, before, doc)
 }
+
+// The same call parsed again takes its templates from the cache: each
+// rendering still has its own item's data only, in any order and at once,
+// and a faulty call gets the same clear error every time.
+func TestSameCallManyItems(t *testing.T) {
+	const call = `{"request":{"method":"POST","url":"https://psp.example/v1/cards?ref={{customer_id}}",
+		"headers":[{"Content-Type":"application/x-www-form-urlencoded"},{"Authorization":"Bearer sk_test_same"},{"X-Customer":"{{customer_id}}"}],
+		"body":"number={{card_number}}&name={{card_holder}}&exp={{expiry_month}}%2F{{expiry_year}}"}}`
+	items := []struct{ item, url, customer, body string }{
+		{`{"card_number":"4242424242424242","card_holder":"Ada","card_expiry":"06-2027","customer_id":"cus_a"}`,
+			"https://psp.example/v1/cards?ref=cus_a", "cus_a", "number=4242424242424242&name=Ada&exp=06%2F2027"},
+		{`{"card_number":"5555 5555 5555 4444","card_holder":"Grace H","card_expiry":"01-2030","customer_id":"cus_b"}`,
+			"https://psp.example/v1/cards?ref=cus_b", "cus_b", "number=5555555555554444&name=Grace+H&exp=01%2F2030"},
+	}
+	pol := policy(t)
+	done := make(chan error, 40)
+	for i := range 40 {
+		go func() {
+			c, err := proxy.ParseRequest([]byte(call), pol)
+			if err != nil {
+				done <- err
+				return
+			}
+			want := items[i%2]
+			r, err := proxy.Render(c, []byte(want.item))
+			switch {
+			case err != nil:
+			case r.URL != want.url || string(r.Body) != want.body || r.Headers[2].Value != want.customer:
+				err = fmt.Errorf("item %d rendered %s %s %v", i%2, r.URL, r.Body, r.Headers)
+			case r.Headers[1].Value != "Bearer sk_test_same":
+				err = fmt.Errorf("static header %q", r.Headers[1].Value)
+			}
+			done <- err
+		}()
+	}
+	for range 40 {
+		require.NoError(t, <-done)
+	}
+
+	bad := strings.Replace(call, "{{card_holder}}", "{{> partial}}", 1)
+	var first error
+	for range 3 {
+		_, err := proxy.ParseRequest([]byte(bad), policy(t))
+		require.ErrorIs(t, err, proxy.ErrInvalidCall)
+		require.ErrorContains(t, err, "/request/body")
+		require.ErrorContains(t, err, "partials")
+		if first != nil {
+			require.Equal(t, first.Error(), err.Error())
+		}
+		first = err
+	}
+	// A static header value is not parsed, and is still checked.
+	for _, v := range []string{"Bearer a\r\nX-Evil: 1", strings.Repeat("a", proxy.MaxHeaderValueLen+1)} {
+		raw, _ := json.Marshal(v)
+		_, err := proxy.ParseRequest([]byte(strings.Replace(call, `"Bearer sk_test_same"`, string(raw), 1)), policy(t))
+		require.ErrorIs(t, err, proxy.ErrInvalidCall, v)
+		require.ErrorContains(t, err, "/request/headers/1")
+	}
+}
