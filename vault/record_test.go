@@ -86,3 +86,20 @@ func BenchmarkDecodeItemRecord(b *testing.B) {
 		})
 	}
 }
+
+// FuzzDecodeItemRecord: on any input, decodeItemRecord is json.Unmarshal,
+// result and error.
+func FuzzDecodeItemRecord(f *testing.F) {
+	raw, _ := json.Marshal(itemRecord{Version: 3, Wrap: wrapKEK, WrappedDK: []byte("dk"), Sealed: []byte("sealed"),
+		Updated: time.Unix(1e9, 5).UTC(), CVV: &cvvRecord{ID: "c", Sealed: []byte("s"), Expires: time.Unix(2e9, 0).UTC()}})
+	for _, s := range []string{string(raw), `{}`, `{"version":1e3}`, `{"dk":null}`, `{"Version":2}`, "null"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want, got itemRecord
+		wantErr := json.Unmarshal(raw, &want)
+		gotErr := decodeItemRecord(raw, &got)
+		require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(gotErr), "%q", raw)
+		require.Equal(t, want, got, "%q", raw)
+	})
+}
