@@ -35,12 +35,14 @@
 // [store.ErrCommitUnknown].
 //
 // Writes are sent together: Put and Delete queue their statement, and the
-// queue goes to the server as one pipelined batch — one round trip — before
-// the transaction's next Get or Scan page (which see them) and before
-// COMMIT, or when it holds 256 writes or 4 MiB. A write's error (a
-// serialization failure, say) therefore shows at that read or at commit,
-// and aborts the transaction as it would have at the Put. Every Get is one
-// round trip. Scan reads the range in pages (keyset pagination, fewer rows
+// queue goes to the server as one pipelined batch — in the round trip of
+// the transaction's next Get or Scan page (which see them), before COMMIT,
+// or when it holds 256 writes or 4 MiB. BEGIN goes with the transaction's
+// first statements too, and a transaction that sends none sends neither
+// BEGIN nor COMMIT. A write's error (a serialization failure, say)
+// therefore shows at that read or at commit, and aborts the transaction as
+// it would have at the Put. A Get is one round trip, the writes queued
+// before it included. Scan reads the range in pages (keyset pagination, fewer rows
 // when values are large) and calls fn between pages, so fn may write in the
 // same transaction.
 //
@@ -134,9 +136,15 @@
 // connections here), medians of 6 runs: a single writer commits 14,360 small
 // transactions per second (storetest.SmallWrite), 64 concurrent writers
 // 13,830 (the 2 cores, shared with the server, are the limit), and a point
-// read (View with one Get: three round trips, BEGIN, SELECT, COMMIT) takes
-// 48 µs serial, 44 µs per read from 2 goroutines. With fsync on, the server's commit
-// fsync bounds the single writer instead.
+// read (View with one Get: then three round trips, BEGIN, SELECT, COMMIT)
+// took 48 µs serial, 44 µs per read from 2 goroutines. With fsync on, the
+// server's commit fsync bounds the single writer instead.
+//
+// BEGIN sent with the first statements (2026-12-04, on a machine that takes
+// several times those figures; 3 alternating runs of each build): a single
+// writer 2,362–2,634 → 3,357–3,831 transactions per second, 64 writers
+// 7,508–9,432 → 10,949–11,832, a point read 375–430 → 240–286 µs serial
+// and 84–88 → 56–70 µs from 2 goroutines.
 //
 //	scripts/with-postgres.sh go test -run '^$' -bench . -count 6 ./store/pgstore
 package pgstore
@@ -370,9 +378,9 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 	// default_transaction_read_only, which an HA engine sets to fence a
 	// node off from writes (pg_auto_failover does on a primary being
 	// demoted and on a standby being promoted).
-	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
+	begin := "BEGIN ISOLATION LEVEL SERIALIZABLE"
 	if !writable {
-		opts.AccessMode = pgx.ReadOnly
+		begin += " READ ONLY"
 	}
 	// The connection, not only a transaction, so that the standby guard
 	// asks the server the commit was made on.
@@ -382,24 +390,21 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 		return wrapErr(ctx, err), transient(ctx, err, true)
 	}
 	defer conn.Release()
-	ptx, err := conn.BeginTx(ctx, opts)
-	if err != nil {
-		s.resetOnLostServer(ctx, err)
-		return wrapErr(ctx, err), transient(ctx, err, true)
-	}
-	t := &tx{ctx: ctx, ptx: ptx}
+	// BEGIN goes with the transaction's first statements, in their round
+	// trip (the snapshot is taken at the first of them either way).
+	t := &tx{ctx: ctx, conn: conn.Conn(), begin: begin}
 	committed := false
 	defer func() {
 		// Also on panic, which then goes on unwinding.
-		if !committed {
+		if !committed && t.begun {
 			// With its own deadline: ctx may be what ended the
 			// transaction.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = ptx.Rollback(rctx)
+			_, _ = t.conn.Exec(rctx, "ROLLBACK")
 			cancel()
 		}
 	}()
-	if err := readOnlyServer(ptx.Conn().PgConn()); err != nil {
+	if err := readOnlyServer(conn.Conn().PgConn()); err != nil {
 		s.pool.Reset()
 		return err, !errors.Is(ctx.Err(), context.Canceled)
 	}
@@ -409,6 +414,12 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("pgstore: %w", ctx.Err()), false
+	}
+	if errors.Is(t.err, errReadOnlyServer) {
+		// Learnt in BEGIN's round trip: the server was fenced off while
+		// the connection was idle.
+		s.pool.Reset()
+		return t.err, true
 	}
 	if t.err != nil && transient(ctx, t.err, true) {
 		// The transaction is aborted whatever fn made of the error.
@@ -421,7 +432,7 @@ func (s *Driver) attempt(ctx context.Context, writable bool, fn func(driver.Tx) 
 	if t.err != nil {
 		return wrapErr(ctx, t.err), false
 	}
-	err = ptx.Commit(ctx)
+	err = t.commit()
 	committed = true // nothing left to roll back, whatever COMMIT answered
 	if err != nil {
 		return s.commitFailed(ctx, writable, err)
@@ -484,10 +495,12 @@ func isConflict(err error) bool {
 // what the new primary has committed since is not there.
 func readOnlyServer(pc *pgconn.PgConn) error {
 	if pc.ParameterStatus("in_hot_standby") == "on" || pc.ParameterStatus("default_transaction_read_only") == "on" {
-		return errors.New("pgstore: the server is read-only now (a standby, or a primary fenced off by a failover)")
+		return errReadOnlyServer
 	}
 	return nil
 }
+
+var errReadOnlyServer = errors.New("pgstore: the server is read-only now (a standby, or a primary fenced off by a failover)")
 
 // commitUnknown reports whether err, the error of a COMMIT, leaves its
 // outcome unknown: anything but an error the server answered the COMMIT
@@ -577,15 +590,24 @@ func transient(ctx context.Context, err error, beforeCommit bool) bool {
 }
 
 type tx struct {
-	ctx context.Context
-	ptx pgx.Tx
-	err error // the first error from the server: the transaction is aborted
-	// writes are the Puts and Deletes not sent yet: they go to the server
-	// together, in one round trip, before the next read and before COMMIT
-	// (a secure-token create writes about ten keys; the audit trail's
+	ctx  context.Context
+	conn *pgx.Conn
+	err  error // the first error from the server: the transaction is aborted
+	// begin is the transaction's BEGIN, sent with its first statements;
+	// begun says it was.
+	begin string
+	begun bool
+	// queued are the Puts and Deletes not sent yet: they go to the server
+	// together, in one round trip, with the next read or before COMMIT (a
+	// secure-token create writes about ten keys; the audit trail's
 	// chaining hundreds). queuedBytes bounds what they hold.
-	writes      *pgx.Batch
+	queued      []statement
 	queuedBytes int
+}
+
+type statement struct {
+	sql  string
+	args []any
 }
 
 // Limits of the writes a transaction holds before it sends them.
@@ -601,43 +623,84 @@ func (t *tx) queue(n int, sql string, args ...any) error {
 	if t.err != nil {
 		return wrapErr(t.ctx, t.err) // aborted: nothing more reaches the server
 	}
-	if t.writes == nil {
-		t.writes = &pgx.Batch{}
-	}
-	t.writes.Queue(sql, args...)
+	t.queued = append(t.queued, statement{sql, args})
 	t.queuedBytes += n
-	if t.writes.Len() >= maxQueuedWrites || t.queuedBytes >= maxQueuedBytes {
-		return t.flush()
+	if len(t.queued) >= maxQueuedWrites || t.queuedBytes >= maxQueuedBytes {
+		return t.send(nil, nil)
 	}
 	return nil
 }
 
-// flush sends the queued writes in one batch and reads their answers; the
-// first error aborts the transaction.
+// flush sends the queued writes (and BEGIN, if not sent yet).
 func (t *tx) flush() error {
-	if t.writes == nil || t.writes.Len() == 0 {
+	if len(t.queued) == 0 {
 		return nil
 	}
+	return t.send(nil, nil)
+}
+
+// send makes one round trip: BEGIN if it was not sent yet, the queued
+// writes, and read's statement if read is set, in one pipelined batch. read
+// then reads its statement's answer. The first error aborts the
+// transaction.
+func (t *tx) send(read *statement, answer func(pgx.BatchResults) error) error {
 	if t.err != nil {
 		return wrapErr(t.ctx, t.err)
 	}
-	b := t.writes
-	t.writes, t.queuedBytes = nil, 0
-	br := t.ptx.SendBatch(t.ctx, b)
+	b := &pgx.Batch{}
+	if !t.begun {
+		b.Queue(t.begin)
+	}
+	for _, q := range t.queued {
+		b.Queue(q.sql, q.args...)
+	}
+	execs := b.Len()
+	if read != nil {
+		b.Queue(read.sql, read.args...)
+	}
+	t.queued, t.queuedBytes = t.queued[:0], 0
+	first := !t.begun
+	t.begun = true
+	br := t.conn.SendBatch(t.ctx, b)
 	var err error
-	for range b.Len() {
+	for range execs {
 		if _, e := br.Exec(); e != nil {
 			err = e
 			break
 		}
 	}
+	if err == nil && read != nil {
+		err = answer(br)
+	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && first {
+		// The server reports a change of these settings (a failover
+		// fencing it off) in the answer to the first command after it:
+		// here, BEGIN. What this batch read may then be stale.
+		err = readOnlyServer(t.conn.PgConn())
 	}
 	if err != nil {
 		return t.fail(err)
 	}
 	return nil
+}
+
+// commit sends what is queued and COMMIT. A transaction that sent nothing
+// has nothing to commit.
+func (t *tx) commit() error {
+	if err := t.flush(); err != nil {
+		return t.err
+	}
+	if !t.begun {
+		return nil
+	}
+	tag, err := t.conn.Exec(t.ctx, "COMMIT")
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback // PostgreSQL ended an aborted transaction instead
+	}
+	return err
 }
 
 // fail records a server error and returns it wrapped.
@@ -649,18 +712,21 @@ func (t *tx) fail(err error) error {
 }
 
 func (t *tx) Get(bucket string, key []byte) ([]byte, bool, error) {
-	if err := t.flush(); err != nil {
+	var v []byte
+	found := false
+	err := t.send(&statement{"SELECT value FROM " + KVTable + " WHERE bucket = $1 AND key = $2", []any{bucket, key}},
+		func(br pgx.BatchResults) error {
+			err := br.QueryRow().Scan(&v)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
+		})
+	if err != nil {
 		return nil, false, err
 	}
-	var v []byte
-	err := t.ptx.QueryRow(t.ctx, "SELECT value FROM "+KVTable+" WHERE bucket = $1 AND key = $2", bucket, key).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, t.fail(err)
-	}
-	return v, true, nil
+	return v, found, nil
 }
 
 func (t *tx) Put(bucket string, key, value []byte) error {
@@ -711,28 +777,28 @@ func (t *tx) Scan(bucket string, r driver.Range, fn func(key, value []byte) erro
 			q += " ORDER BY key"
 		}
 		q += fmt.Sprintf(" LIMIT %d", want)
-		// What fn wrote while visiting the last page, before reading the
-		// next.
-		if err := t.flush(); err != nil {
-			return err
-		}
-		rows, err := t.ptx.Query(t.ctx, q, args...)
-		if err != nil {
-			return t.fail(err)
-		}
+		// In the page's round trip, what fn wrote while visiting the
+		// last page.
 		page = page[:0]
 		size := 0
-		for rows.Next() {
-			var p row
-			if err := rows.Scan(&p.k, &p.v); err != nil {
-				rows.Close()
-				return t.fail(err)
+		err := t.send(&statement{q, args}, func(br pgx.BatchResults) error {
+			rows, err := br.Query()
+			if err != nil {
+				return err
 			}
-			size += len(p.k) + len(p.v)
-			page = append(page, p)
-		}
-		if err := rows.Err(); err != nil {
-			return t.fail(err)
+			defer rows.Close()
+			for rows.Next() {
+				var p row
+				if err := rows.Scan(&p.k, &p.v); err != nil {
+					return err
+				}
+				size += len(p.k) + len(p.v)
+				page = append(page, p)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
 		}
 		if len(page) == 0 {
 			return nil

@@ -288,3 +288,48 @@ func has(t *testing.T, s *store.Store, key string) bool {
 	}))
 	return found
 }
+
+// A server fenced off from writes while the store's connections sat idle
+// in the pool (pg_auto_failover sets default_transaction_read_only on a
+// primary it demotes, and reloads) is neither written to nor read from:
+// the server says so in the answer to BEGIN, which goes with a
+// transaction's first statements, and the store tries again on new
+// connections until it gives up. Unfenced, it serves again.
+func TestFencedServerIsNotUsed(t *testing.T) {
+	p := pgtest.StartPrivate(t)
+	url := p.CreateDatabase(t, "cardvault_fenced")
+	ctx := context.Background()
+	s, err := pgstore.Open(ctx, url, &pgstore.Options{MaxAttempts: 3})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, put(s, "before"))
+	require.True(t, has(t, s, "before"), "the pool holds connections that saw the server writable")
+
+	admin := connect(t, p.URL("postgres"))
+	fence := func(on bool) {
+		_, err := admin.Exec(ctx, fmt.Sprintf("ALTER SYSTEM SET default_transaction_read_only = %t", on))
+		require.NoError(t, err)
+		_, err = admin.Exec(ctx, "SELECT pg_reload_conf()")
+		require.NoError(t, err)
+		// The reload reaches each session at its next command once the
+		// postmaster has signalled it: seen here in one that is not new.
+		require.Eventually(t, func() bool {
+			var v string
+			return admin.QueryRow(ctx, "SHOW default_transaction_read_only").Scan(&v) == nil && v == map[bool]string{true: "on", false: "off"}[on]
+		}, 10*time.Second, 5*time.Millisecond)
+	}
+	fence(true)
+	err = s.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Get("b", []byte("before"))
+		return err
+	})
+	require.ErrorIs(t, err, store.ErrUnavailable, "a fenced server is not read from")
+	require.ErrorContains(t, err, "read-only")
+	err = put(s, "fenced")
+	require.ErrorIs(t, err, store.ErrUnavailable)
+
+	fence(false)
+	require.NoError(t, put(s, "after"))
+	require.True(t, has(t, s, "after"))
+	require.False(t, has(t, s, "fenced"))
+}
