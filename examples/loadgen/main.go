@@ -129,27 +129,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := loadgen.Config{Clients: o.clients, Requests: o.requests, Duration: o.duration, Rate: o.rate, Terminal: o.terminal, Bad: o.bad}
-	store := "bbolt"
-	if o.postgres != "" {
-		store = "PostgreSQL"
+	store, stop, err := targets(ctx, o, &cfg, stderr)
+	if err != nil {
+		return err
 	}
-	if o.spawn {
-		targets, stop, err := spawn(ctx, o, &cfg, stderr)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		cfg.Targets = targets
-	} else {
-		store = "as configured"
-		cfg.Targets = strings.Split(o.urls, ",")
-		name, password, ok := strings.Cut(strings.Split(o.basicAuth, ",")[0], ":")
-		if !ok || o.apiKey == "" {
-			return errors.New("give -basic-auth name:password and -api-key (or their environment variables)")
-		}
-		cfg.Account = loadgen.Account{Name: name, Password: password}
-		cfg.APIKey = o.apiKey
-	}
+	defer stop()
 	for _, t := range cfg.Targets {
 		if err := loadgen.CheckLoopback(t); err != nil {
 			return err
@@ -182,30 +166,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if o.duration <= 0 && o.requests <= 0 {
 			continue
 		}
-		ledger := loadgen.NewLedger()
-		mixCfg := cfg
-		mixCfg.Ledger = ledger
-		res, err := loadgen.Mix(ctx, mixCfg)
+		res, bad, err := mixOnce(ctx, o, cfg, stdout)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "mix: %d clients, %.1f s, load average after %s\n", res.Clients, res.Elapsed.Seconds(), loadgen.LoadAverage())
-		res.Write(stdout)
 		mixes = append(mixes, res)
-		unintended += res.Unintended()
-		if o.verify {
-			problems, err := ledger.Verify(ctx, cfg.Targets[len(cfg.Targets)-1], cfg)
-			if err != nil {
-				return fmt.Errorf("verifying: %w", err)
-			}
-			c := ledger.Counts()
-			fmt.Fprintf(stdout, "read back: %d items, %d capture endpoints, %d secure tokens with %d patches: %d problems\n",
-				c.Items, c.Grants, c.SecureTokens, c.Patches, len(problems))
-			for _, p := range problems {
-				fmt.Fprintln(stdout, "  problem:", p)
-			}
-			unintended += len(problems)
-		}
+		unintended += bad
 	}
 	if o.runs > 1 {
 		fmt.Fprintf(stdout, "\n== medians of %d runs (error counts are totals; load average now %s)\n", o.runs, loadgen.LoadAverage())
@@ -218,21 +184,84 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.cross {
-		if len(cfg.Targets) < 2 {
-			return errors.New("-cross needs at least two servers")
-		}
-		res, err := loadgen.CrossProcess(ctx, cfg, 20, 8, 200)
-		if err != nil {
-			return fmt.Errorf("cross-process checks: %w", err)
-		}
-		fmt.Fprintf(stdout, "\n== across %d servers\n", len(cfg.Targets))
-		res.Write(stdout)
-		if f := res.Failures(); len(f) > 0 {
-			return fmt.Errorf("cross-process checks failed: %s", strings.Join(f, "; "))
+		if err := cross(ctx, cfg, stdout); err != nil {
+			return err
 		}
 	}
 	if unintended > 0 {
 		return fmt.Errorf("%d unintended errors", unintended)
+	}
+	return nil
+}
+
+// targets sets cfg's servers and credentials — servers of its own with
+// -spawn, or -url's with -basic-auth and -api-key — and says what they
+// store on; stop stops the spawned ones.
+func targets(ctx context.Context, o options, cfg *loadgen.Config, stderr io.Writer) (store string, stop func(), err error) {
+	if !o.spawn {
+		cfg.Targets = strings.Split(o.urls, ",")
+		name, password, ok := strings.Cut(strings.Split(o.basicAuth, ",")[0], ":")
+		if !ok || o.apiKey == "" {
+			return "", nil, errors.New("give -basic-auth name:password and -api-key (or their environment variables)")
+		}
+		cfg.Account = loadgen.Account{Name: name, Password: password}
+		cfg.APIKey = o.apiKey
+		return "as configured", func() {}, nil
+	}
+	store = "bbolt"
+	if o.postgres != "" {
+		store = "PostgreSQL"
+	}
+	ts, stop, err := spawn(ctx, o, cfg, stderr)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg.Targets = ts
+	return store, stop, nil
+}
+
+// mixOnce runs the mix once with a ledger of its own, prints it and, with
+// -verify, reads back what the servers acknowledged; it returns the run
+// and its count of unintended errors and problems.
+func mixOnce(ctx context.Context, o options, cfg loadgen.Config, stdout io.Writer) (*loadgen.Result, int, error) {
+	ledger := loadgen.NewLedger()
+	cfg.Ledger = ledger
+	res, err := loadgen.Mix(ctx, cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	fmt.Fprintf(stdout, "mix: %d clients, %.1f s, load average after %s\n", res.Clients, res.Elapsed.Seconds(), loadgen.LoadAverage())
+	res.Write(stdout)
+	bad := res.Unintended()
+	if !o.verify {
+		return res, bad, nil
+	}
+	problems, err := ledger.Verify(ctx, cfg.Targets[len(cfg.Targets)-1], cfg)
+	if err != nil {
+		return nil, 0, fmt.Errorf("verifying: %w", err)
+	}
+	c := ledger.Counts()
+	fmt.Fprintf(stdout, "read back: %d items, %d capture endpoints, %d secure tokens with %d patches: %d problems\n",
+		c.Items, c.Grants, c.SecureTokens, c.Patches, len(problems))
+	for _, p := range problems {
+		fmt.Fprintln(stdout, "  problem:", p)
+	}
+	return res, bad + len(problems), nil
+}
+
+// cross is -cross: the checks that must hold across several servers.
+func cross(ctx context.Context, cfg loadgen.Config, stdout io.Writer) error {
+	if len(cfg.Targets) < 2 {
+		return errors.New("-cross needs at least two servers")
+	}
+	res, err := loadgen.CrossProcess(ctx, cfg, 20, 8, 200)
+	if err != nil {
+		return fmt.Errorf("cross-process checks: %w", err)
+	}
+	fmt.Fprintf(stdout, "\n== across %d servers\n", len(cfg.Targets))
+	res.Write(stdout)
+	if f := res.Failures(); len(f) > 0 {
+		return fmt.Errorf("cross-process checks failed: %s", strings.Join(f, "; "))
 	}
 	return nil
 }

@@ -333,10 +333,19 @@ func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string,
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var problems []string
-	fail := func(format string, args ...any) {
-		problems = append(problems, fmt.Sprintf(format, args...))
+	// In this order: the grants' captures change the items' CVVs after
+	// the items are checked, and the single-use tokens are used last.
+	for _, check := range []func(*session, string) string{l.verifyItems, l.verifyGrants, l.verifyTokens, l.verifySingleUse} {
+		if p := check(s, base); p != "" {
+			problems = append(problems, p)
+		}
 	}
+	return problems, nil
+}
 
+// verifyItems reads back every acknowledged item, with the CVV of its last
+// acknowledged update or one sent without an answer.
+func (l *Ledger) verifyItems(s *session, base string) string {
 	bad := 0
 	for _, e := range l.items {
 		rep, err := s.do(call{route: RouteRetrieve, method: "GET",
@@ -360,10 +369,14 @@ func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string,
 		}
 	}
 	if bad > 0 {
-		fail("%d of %d acknowledged items are missing or not as acknowledged", bad, len(l.items))
+		return fmt.Sprintf("%d of %d acknowledged items are missing or not as acknowledged", bad, len(l.items))
 	}
+	return ""
+}
 
-	bad = 0
+// verifyGrants posts a capture to every acknowledged capture endpoint.
+func (l *Ledger) verifyGrants(s *session, _ string) string {
+	bad := 0
 	for _, g := range l.grants {
 		e := l.items[g.item]
 		it := e.it
@@ -375,11 +388,15 @@ func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string,
 		e.it.doc["cvv"], e.maybe = it.doc["cvv"], nil
 	}
 	if bad > 0 {
-		fail("%d of %d acknowledged capture endpoints no longer take a capture", bad, len(l.grants))
+		return fmt.Sprintf("%d of %d acknowledged capture endpoints no longer take a capture", bad, len(l.grants))
 	}
+	return ""
+}
 
-	// By what went wrong: the message names kinds and counts, and the
-	// history of the first few tokens concerned.
+// verifyTokens reads back every acknowledged secure token with every
+// acknowledged patch. The problem names kinds and counts, and the history
+// of the first few tokens concerned.
+func (l *Ledger) verifyTokens(s *session, base string) string {
 	var tokenProblems, histories []string
 	story := func(e *tokenEntry, names []string) {
 		if len(histories) < 3 {
@@ -409,12 +426,16 @@ func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string,
 		}
 	}
 	if len(tokenProblems) > 0 {
-		fail("%d of %d acknowledged secure tokens are missing or lost an acknowledged patch (%s)\n%s", len(tokenProblems), len(l.tokens), tally(tokenProblems),
+		return fmt.Sprintf("%d of %d acknowledged secure tokens are missing or lost an acknowledged patch (%s)\n%s", len(tokenProblems), len(l.tokens), tally(tokenProblems),
 			strings.Join(histories, "\n"))
 	}
+	return ""
+}
 
-	bad = 0
-	n := 0
+// verifySingleUse uses every acknowledged single-use token not sent yet,
+// twice: it must work exactly once.
+func (l *Ledger) verifySingleUse(s *session, _ string) string {
+	bad, n := 0, 0
 	for su, e := range l.singleUse {
 		if e.sent {
 			continue
@@ -431,9 +452,9 @@ func (l *Ledger) Verify(ctx context.Context, base string, cfg Config) ([]string,
 		e.sent = true
 	}
 	if bad > 0 {
-		fail("%d of %d acknowledged single-use tokens do not work exactly once", bad, n)
+		return fmt.Sprintf("%d of %d acknowledged single-use tokens do not work exactly once", bad, n)
 	}
-	return problems, nil
+	return ""
 }
 
 // fieldsAccountedFor reports whether names holds every acknowledged field
