@@ -155,7 +155,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 	a.Value = a.Value.Resolve()
 	sensitive, clean := keyInfo(a.Key)
 	if sensitive && a.Value.Kind() != slog.KindGroup {
-		return slog.String(a.Key, redacted)
+		return slog.String(clean, redacted) // the key scrubbed too
 	}
 	a.Key = clean
 	switch a.Value.Kind() {

@@ -89,10 +89,11 @@ func TestRedactingHandler(t *testing.T) {
 		"n", int64(4242424242424242),
 		"body", []byte(`{"cvv":"cvv-secret-8"}`),
 		"any", struct{ Pass string }{"password=pw-secret-7"},
+		"token_378282246310005", "v", // a key naming a secret, and holding a card number
 	)
 	out := buf.String()
 	for _, s := range []string{"pp-secret-1", "k-secret-2", "pp-secret-3", "tok-secret-4", "cs-secret-5", "4111111111111111",
-		"5555555555554444", "k-secret-6", "4242424242424242", "cvv-secret-8", "pw-secret-7"} {
+		"5555555555554444", "k-secret-6", "4242424242424242", "cvv-secret-8", "pw-secret-7", "378282246310005"} {
 		require.NotContains(t, out, s)
 	}
 	require.Contains(t, out, `"accept":"json"`, "the rest is kept")
