@@ -150,7 +150,7 @@ func IsCardNumber(digits string) bool {
 // with fewer than MinLength digits, as nearly every log string and audit
 // field is, is answered by counting them, without the scan.
 func HasCardNumber(s string) bool {
-	if !enoughDigits(s) {
+	if !HasDigits(s, MinLength) {
 		return false
 	}
 	for range CardNumberRuns(s) {
@@ -159,13 +159,17 @@ func HasCardNumber(s string) bool {
 	return false
 }
 
-// enoughDigits reports whether s has MinLength digits, the fewest any run
-// CardNumberRuns yields holds.
-func enoughDigits(s string) bool {
-	n := 0
+// HasDigits reports whether s holds at least n ASCII digits in all. Text
+// with fewer has no run of n digits, so a scan for one — which allocates
+// its iterator — need not start: the log redaction, the audit trail's
+// field check and the proxy's masking of every answer ask this first.
+func HasDigits(s string, n int) bool {
+	if n <= 0 {
+		return true
+	}
 	for i := 0; i < len(s); i++ {
 		if isDigit(s[i]) {
-			if n++; n >= MinLength {
+			if n--; n == 0 {
 				return true
 			}
 		}

@@ -197,6 +197,24 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 }
 
+func TestHasDigits(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want bool
+	}{
+		{"", 0, true},
+		{"", 1, false},
+		{"a1b2c3", 3, true},
+		{"a1b2c3", 4, false},
+		{"4111 1111 1111", 12, true},
+		{"4111 1111 111", 12, false},
+		{"١٢٣", 1, false}, // ASCII digits only, as the scans read them
+	} {
+		require.Equal(t, tc.want, luhn.HasDigits(tc.in, tc.n), "HasDigits(%q, %d)", tc.in, tc.n)
+	}
+}
+
 func TestCardNumberRuns(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

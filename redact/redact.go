@@ -320,7 +320,7 @@ func hasLongRun(s string) bool {
 // (see luhn.CardNumberRuns: 12 to 19 digits passing the Luhn check, single
 // spaces or dashes between digits included, or more than 19 digits).
 func redactDigits(s string) string {
-	if !luhn.HasCardNumber(s) {
+	if !luhn.HasDigits(s, luhn.MinLength) {
 		return s // most strings: no scan, no iterator to allocate
 	}
 	return mask.Replace(s, luhn.CardNumberRuns(s), func(string) string { return redacted })

@@ -141,31 +141,10 @@ func AccountRun(run string) string {
 // (luhn.CardNumberRuns: the scan the log redaction and the audit trail use)
 // masked in place by CardRun, its separators kept.
 func CardNumbers(s string) string {
-	if !HasDigits(s, luhn.MinLength) {
+	if !luhn.HasDigits(s, luhn.MinLength) {
 		return s // no run can hold a card number: skip the scan and its allocations
 	}
 	return Replace(s, luhn.CardNumberRuns(s), CardRun)
-}
-
-// HasDigits reports whether s holds at least n ASCII digits in all: a
-// text with fewer has no run of n digits, so a scan for one may stop
-// there. The proxy masks every answer's body and headers, which mostly
-// hold a handful of digits; the scans allocate (their iterator and the
-// loop's state escape to the heap), which this check spares them — a
-// payment method's answer: 14 allocations down to 5. luhn.HasCardNumber
-// counts the same way for the log redaction.
-func HasDigits(s string, n int) bool {
-	if n <= 0 {
-		return true
-	}
-	for i := 0; i < len(s); i++ {
-		if isDigit(s[i]) {
-			if n--; n == 0 {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Runs returns s with each run of digits replaced by what replace returns
@@ -184,7 +163,7 @@ func Runs(s string, minDigits int, replace func(run, digits string) string) stri
 // may stand between two digits of a run. The proxy looks for an item's own
 // number with "+" and "." too, as a form encoding or a printout writes it.
 func RunsWith(s, separators string, minDigits int, replace func(run, digits string) string) string {
-	if !HasDigits(s, max(minDigits, 1)) {
+	if !luhn.HasDigits(s, max(minDigits, 1)) {
 		return s // no run of minDigits: nothing to call replace for
 	}
 	return Replace(s, digitRuns(s, separators, minDigits), func(run string) string { return replace(run, digitsOf(run)) })
